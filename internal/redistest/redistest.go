@@ -1,0 +1,204 @@
+// Package redistest starts dedicated Redis servers for tests.
+//
+// Each call to Start runs its own redis-server process on a free port of
+// 127.0.0.1, without persistence unless asked, and stops it when the test
+// ends. Tests never touch the shared instance on 6379. Kill and Restart let
+// fault tests take the server away and bring it back on the same port.
+//
+// When redis-server is not on PATH, Start falls back to an embedded
+// miniredis, unless JOBRUNNER_REQUIRE_REDIS=1, in which case the test fails:
+// CI sets it so that nothing silently runs against the emulation.
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options change how Start runs the server. The zero value runs a server
+// with no persistence.
+type Options struct {
+	// AOF turns on append-only-file persistence (appendfsync always), so a
+	// Kill followed by Restart keeps the data.
+	AOF bool
+}
+
+// Server is one dedicated Redis server.
+type Server struct {
+	// Addr is host:port of the server.
+	Addr string
+	// Embedded reports that the server is a miniredis, not redis-server.
+	Embedded bool
+
+	tb   testing.TB
+	opts Options
+	dir  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	mini *miniredis.Miniredis
+}
+
+// Start starts a dedicated server for tb and registers its cleanup.
+func Start(tb testing.TB) *Server { return StartWith(tb, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, opts: opts, dir: tb.TempDir()}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("JOBRUNNER_REQUIRE_REDIS") == "1" {
+			tb.Fatalf("redistest: redis-server not found on PATH and JOBRUNNER_REQUIRE_REDIS=1")
+		}
+		s.Embedded = true
+		m := miniredis.NewMiniRedis()
+		if err := m.Start(); err != nil {
+			tb.Fatalf("redistest: start miniredis: %v", err)
+		}
+		s.mini = m
+		s.Addr = m.Addr()
+		tb.Cleanup(m.Close)
+		return s
+	}
+	var lastErr error
+	for range 5 {
+		port, err := FreePort()
+		if err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if lastErr = s.start(); lastErr == nil {
+			tb.Cleanup(s.Kill)
+			return s
+		}
+	}
+	tb.Fatalf("redistest: start redis-server: %v", lastErr)
+	return nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Server) start() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := []string{
+		"--port", port, "--bind", "127.0.0.1", "--save", "",
+		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning",
+		"--logfile", filepath.Join(s.dir, "redis.log"),
+	}
+	if s.opts.AOF {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	cmd := exec.Command("redis-server", args...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err == nil {
+			break
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			return fmt.Errorf("redis-server exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			return errors.New("redis-server did not answer PING within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return nil
+}
+
+// URL returns a redis:// URL for the server.
+func (s *Server) URL() string { return "redis://" + s.Addr }
+
+// Client returns a new client for the server, closed when the test ends.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	s.tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Kill stops the server at once (SIGKILL), as a crash would. It is a no-op
+// when the server is not running.
+func (s *Server) Kill() {
+	if s.mini != nil {
+		s.mini.Close()
+		return
+	}
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Restart starts the server again on the same port after Kill. Without
+// AOF the data is gone, as after a real restart.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	if s.mini != nil {
+		if err := s.mini.Restart(); err != nil {
+			s.tb.Fatalf("redistest: restart miniredis: %v", err)
+		}
+		return
+	}
+	s.Kill()
+	var err error
+	for range 50 { // the port can linger briefly after a kill
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.tb.Fatalf("redistest: restart redis-server on %s: %v", s.Addr, err)
+}
+
+// FastForward moves TTLs forward on an embedded server; real servers keep
+// their own time, so it only sleeps there.
+func (s *Server) FastForward(d time.Duration) {
+	if s.mini != nil {
+		s.mini.FastForward(d)
+		return
+	}
+	time.Sleep(d)
+}
