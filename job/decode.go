@@ -1,0 +1,118 @@
+package job
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// PayloadError reports a payload that cannot be decoded or fails
+// validation. It is permanent: retrying the same bytes cannot succeed.
+type PayloadError struct {
+	// Type is the task type, when known.
+	Type string
+	// Field is the JSON path of the offending field, or "" when the payload
+	// as a whole is wrong (not JSON, trailing data).
+	Field string
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *PayloadError) Error() string {
+	var b strings.Builder
+	b.WriteString("job")
+	if e.Type != "" {
+		b.WriteString(" " + e.Type)
+	}
+	b.WriteString(": invalid payload")
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": field %q", e.Field)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+func (e *PayloadError) Unwrap() error { return e.Err }
+
+// Permanent reports that the error must not be retried.
+func (e *PayloadError) Permanent() bool { return true }
+
+// ValidationError is returned by FieldError: a Validate method uses it to
+// name the field at fault.
+type ValidationError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+// FieldError returns a validation error for the named JSON field.
+func FieldError(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Decode decodes data into a P strictly: the payload must be one JSON value,
+// with no unknown fields and no wrong types. If P (or *P) has a
+// Validate() error method, it is called. Errors are *PayloadError.
+func Decode[P any](data []byte) (P, error) {
+	var p P
+	if len(bytes.TrimSpace(data)) == 0 {
+		return p, &PayloadError{Err: errors.New("payload is empty; want a JSON value")}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return p, &PayloadError{Err: errors.New("trailing data after the JSON value")}
+	}
+	if err := validate(&p); err != nil {
+		pe := &PayloadError{Err: err}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			pe.Field = ve.Field
+		}
+		return p, pe
+	}
+	return p, nil
+}
+
+type validator interface{ Validate() error }
+
+func validate[P any](p *P) error {
+	if v, ok := any(p).(validator); ok {
+		return v.Validate()
+	}
+	if v, ok := any(*p).(validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			return &PayloadError{Err: fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)}
+		}
+		return &PayloadError{Field: field, Err: fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &PayloadError{Err: fmt.Errorf("not valid JSON at byte %d: %w", se.Offset, err)}
+	}
+	// encoding/json has no typed error for unknown fields; its message is
+	// stable: `json: unknown field "name"`.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return &PayloadError{Field: strings.Trim(name, `"`), Err: errors.New("unknown field")}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return &PayloadError{Err: errors.New("not valid JSON: unexpected end of input")}
+	}
+	return &PayloadError{Err: err}
+}

@@ -1,0 +1,149 @@
+package job_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jobrunner/jobrunner/job"
+)
+
+type order struct {
+	ID    int      `json:"id"`
+	Email string   `json:"email"`
+	Tags  []string `json:"tags,omitempty"`
+	Ship  *struct {
+		Zip string `json:"zip"`
+	} `json:"ship,omitempty"`
+}
+
+func (o order) Validate() error {
+	if o.ID <= 0 {
+		return job.FieldError("id", "must be positive, got %d", o.ID)
+	}
+	return nil
+}
+
+func TestDecodeStrict(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, payload, field, msg string
+	}{
+		{"ok", `{"id":1,"email":"a@b"}`, "", ""},
+		{"unknown field", `{"id":1,"emial":"a@b"}`, "emial", "unknown field"},
+		{"wrong type", `{"id":"1"}`, "id", "want int, got JSON string"},
+		{"nested wrong type", `{"id":1,"ship":{"zip":5}}`, "ship.zip", "want string"},
+		{"not json", `{"id":`, "", "not valid JSON"},
+		{"garbage", `hello`, "", "not valid JSON"},
+		{"empty", ``, "", "payload is empty"},
+		{"trailing", `{"id":1} {"id":2}`, "", "trailing data"},
+		{"validate", `{"id":0}`, "id", "must be positive"},
+		{"top-level array", `[1]`, "", "want job_test.order"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := job.Decode[order]([]byte(tt.payload))
+			if tt.msg == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			var pe *job.PayloadError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v (%T), want *PayloadError", err, err)
+			}
+			if pe.Field != tt.field {
+				t.Errorf("Field = %q, want %q (err %v)", pe.Field, tt.field, err)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.msg)
+			}
+			if !pe.Permanent() {
+				t.Error("payload errors must be permanent")
+			}
+		})
+	}
+}
+
+func TestDefinitionPrepare(t *testing.T) {
+	t.Parallel()
+	var got order
+	d := &job.Definition[order]{
+		Type:         "order.ship",
+		Handle:       func(_ context.Context, o order) error { got = o; return nil },
+		DedupeKey:    func(o order) string { return "order:" + o.Email },
+		Lock:         func(o order) job.Lock { return job.Lock{Key: "mail:" + o.Email} },
+		Dependencies: func(order) []string { return []string{"smtp"} },
+	}
+	p, err := d.Prepare([]byte(`{"id":7,"email":"x@y"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DedupeKey != "order:x@y" || p.Lock.Key != "mail:x@y" || p.Lock.TTL != job.LockTTLDefault ||
+		p.Lock.Wait != job.LockWaitDefault || len(p.Dependencies) != 1 {
+		t.Fatalf("prepared = %+v", p)
+	}
+	if err := p.Run(context.Background()); err != nil || got.ID != 7 {
+		t.Fatalf("Run: %v, got %+v", err, got)
+	}
+	_, err = d.Prepare([]byte(`{"id":-1}`))
+	if err == nil || !strings.HasPrefix(err.Error(), `job order.ship: invalid payload: field "id"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	t.Parallel()
+	o := (&job.Definition[order]{Type: "a"}).Options()
+	if o.Queue != "default" || o.Timeout != job.TimeoutDefault || o.MaxRetry != job.MaxRetryDefault {
+		t.Fatalf("defaults = %+v", o)
+	}
+	if o := (&job.Definition[order]{Type: "a", MaxRetry: job.NoRetry}).Options(); o.MaxRetry != 0 {
+		t.Fatalf("NoRetry gives MaxRetry %d", o.MaxRetry)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	t.Parallel()
+	h := func(context.Context, order) error { return nil }
+	r := job.NewRegistry()
+	a := &job.Definition[order]{Type: "a", Handle: h}
+	if err := r.Register(a, &job.Definition[order]{Type: "b", Handle: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(&job.Definition[order]{Type: "a", Handle: h}); err == nil {
+		t.Fatal("duplicate type registered")
+	}
+	if err := r.Register(&job.Definition[order]{Type: "c"}); err == nil {
+		t.Fatal("definition without Handle registered")
+	}
+	if err := r.Register(&job.Definition[order]{Type: "d", Handle: h}, &job.Definition[order]{Type: "", Handle: h}); err == nil {
+		t.Fatal("empty type registered")
+	}
+	if _, ok := r.Lookup("d"); ok {
+		t.Fatal("failed Register added some specs")
+	}
+	if s, ok := r.Lookup("a"); !ok || s != a {
+		t.Fatal("Lookup(a)")
+	}
+	if got := strings.Join(r.Kinds(), ","); got != "a,b" {
+		t.Fatalf("Kinds = %s", got)
+	}
+}
+
+func TestNewTaskValidates(t *testing.T) {
+	t.Parallel()
+	d := &job.Definition[order]{Type: "order.ship", Queue: "critical", Handle: func(context.Context, order) error { return nil }}
+	if _, err := d.NewTask(order{ID: 0}); err == nil || !strings.Contains(err.Error(), `field "id"`) {
+		t.Fatalf("NewTask(invalid) err = %v", err)
+	}
+	task, err := d.NewTask(order{ID: 3, Email: "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(task.Payload()) != `{"id":3,"email":"e"}` || task.Type() != "order.ship" {
+		t.Fatalf("task = %s %s", task.Type(), task.Payload())
+	}
+}

@@ -1,0 +1,213 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults for the fields of [Definition].
+const (
+	// QueueDefault is the queue a definition uses when Queue is empty.
+	QueueDefault = "default"
+	// TimeoutDefault is the per-attempt timeout when Timeout is zero.
+	TimeoutDefault = 30 * time.Minute
+	// MaxRetryDefault is the retry budget when MaxRetry is zero.
+	MaxRetryDefault = 25
+	// NoRetry as MaxRetry means a single attempt.
+	NoRetry = -1
+
+	// LockTTLDefault is a lock's time to live when Lock.TTL is zero.
+	LockTTLDefault = 30 * time.Second
+	// LockWaitDefault is how long to wait for a busy lock when Lock.Wait is
+	// zero.
+	LockWaitDefault = 10 * time.Second
+)
+
+// Definition is one job type with payload type P.
+//
+// Only Type and Handle are required; every other field has a documented
+// default. A Definition must not be changed after it is registered.
+type Definition[P any] struct {
+	// Type is the task type name, e.g. "webhook.deliver". It is a fixed
+	// string rather than derived from P, so renaming a Go type never orphans
+	// queued jobs.
+	Type string
+
+	// Handle runs one attempt. Returning nil completes the job; any error
+	// fails the attempt and, unless it is permanent, the queue retries it
+	// later with Backoff.
+	Handle func(ctx context.Context, p P) error
+
+	// Queue is the queue tasks are enqueued to. Defaults to "default".
+	Queue string
+
+	// Timeout bounds one attempt. Defaults to 30 minutes.
+	Timeout time.Duration
+
+	// MaxRetry is how many times a failed attempt is retried before the
+	// task is archived. Zero means MaxRetryDefault (25); use NoRetry for a
+	// single attempt.
+	MaxRetry int
+
+	// DedupeKey derives the key under which the job runs at most once. A
+	// nil func or an empty result means no dedupe, unless DedupeByTaskID is
+	// set.
+	DedupeKey func(p P) string
+
+	// DedupeByTaskID dedupes on the asynq task ID when DedupeKey yields no
+	// key.
+	DedupeByTaskID bool
+
+	// Lock derives the distributed lock held while the handler runs. A nil
+	// func or an empty Key means no lock.
+	Lock func(p P) Lock
+
+	// Dependencies derives the names of the circuit breakers the job needs
+	// (e.g. "payment-api"). A nil func means none.
+	Dependencies func(p P) []string
+
+	// Backoff returns the delay before retry number retried+1 after err.
+	// Nil means the runner's default (capped exponential with full jitter).
+	Backoff func(retried int, err error) time.Duration
+}
+
+// Lock describes the distributed lock a job holds while it runs.
+type Lock struct {
+	// Key names the locked resource, e.g. "invoice:123". Empty means no
+	// lock.
+	Key string
+	// TTL is the lease length; the worker renews it every TTL/3 while the
+	// handler runs. Defaults to 30s.
+	TTL time.Duration
+	// Wait is how long to wait for a busy lock before deferring the job.
+	// Defaults to 10s.
+	Wait time.Duration
+	// FailOpen runs the handler without the lock when Redis cannot be
+	// reached, logging each time. Only for locks that merely save work.
+	// Defaults to false: the job is deferred instead.
+	FailOpen bool
+}
+
+// WithDefaults returns l with zero fields set to their defaults.
+func (l Lock) WithDefaults() Lock {
+	if l.TTL <= 0 {
+		l.TTL = LockTTLDefault
+	}
+	if l.Wait <= 0 {
+		l.Wait = LockWaitDefault
+	}
+	return l
+}
+
+// Options are the queue-level settings of a job type.
+type Options struct {
+	Queue    string
+	Timeout  time.Duration
+	MaxRetry int // the effective retry budget: 0 means none
+	Backoff  func(retried int, err error) time.Duration
+}
+
+// Prepared is one decoded payload bound to its handler, with the keys the
+// middleware needs.
+type Prepared struct {
+	// Payload is the decoded payload value (a P).
+	Payload        any
+	DedupeKey      string
+	DedupeByTaskID bool
+	Lock           Lock
+	Dependencies   []string
+	// Run calls the definition's handler with the decoded payload.
+	Run func(ctx context.Context) error
+}
+
+// Spec is the type-erased view of a definition that the runner and the
+// enqueue CLI use. *Definition[P] implements it.
+type Spec interface {
+	// Kind returns the task type name.
+	Kind() string
+	// Options returns the queue, timeout, retry budget and backoff with
+	// defaults applied.
+	Options() Options
+	// Prepare decodes and validates payload strictly. Errors are
+	// *PayloadError.
+	Prepare(payload []byte) (Prepared, error)
+}
+
+var _ Spec = (*Definition[struct{}])(nil)
+
+// Kind returns d.Type.
+func (d *Definition[P]) Kind() string { return d.Type }
+
+// Options returns d's settings with defaults applied.
+func (d *Definition[P]) Options() Options {
+	o := Options{Queue: d.Queue, Timeout: d.Timeout, MaxRetry: d.MaxRetry, Backoff: d.Backoff}
+	if o.Queue == "" {
+		o.Queue = QueueDefault
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = TimeoutDefault
+	}
+	switch {
+	case o.MaxRetry == 0:
+		o.MaxRetry = MaxRetryDefault
+	case o.MaxRetry < 0:
+		o.MaxRetry = 0
+	}
+	return o
+}
+
+// Prepare decodes payload into a P, validates it and binds the handler.
+func (d *Definition[P]) Prepare(payload []byte) (Prepared, error) {
+	p, err := d.Decode(payload)
+	if err != nil {
+		return Prepared{}, err
+	}
+	return d.bind(p), nil
+}
+
+func (d *Definition[P]) bind(p P) Prepared {
+	pr := Prepared{Payload: p, DedupeByTaskID: d.DedupeByTaskID}
+	if d.DedupeKey != nil {
+		pr.DedupeKey = d.DedupeKey(p)
+	}
+	if d.Lock != nil {
+		if l := d.Lock(p); l.Key != "" {
+			pr.Lock = l.WithDefaults()
+		}
+	}
+	if d.Dependencies != nil {
+		pr.Dependencies = d.Dependencies(p)
+	}
+	h := d.Handle
+	pr.Run = func(ctx context.Context) error { return h(ctx, p) }
+	return pr
+}
+
+// Decode decodes and validates payload strictly into a P.
+func (d *Definition[P]) Decode(payload []byte) (P, error) {
+	p, err := Decode[P](payload)
+	if err != nil {
+		var pe *PayloadError
+		if errors.As(err, &pe) {
+			pe.Type = d.Type
+		}
+	}
+	return p, err
+}
+
+// check reports a definition that cannot be registered.
+func (d *Definition[P]) check() error {
+	switch {
+	case d == nil:
+		return errors.New("job: nil definition")
+	case d.Type == "":
+		return errors.New("job: definition has an empty Type")
+	case d.Handle == nil:
+		return fmt.Errorf("job %s: definition has a nil Handle", d.Type)
+	case d.Timeout < 0:
+		return fmt.Errorf("job %s: Timeout %v is negative", d.Type, d.Timeout)
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+// Package job defines typed background jobs: a task type name, a strict JSON
+// payload decoder and the handler that runs it, plus the hooks the worker's
+// middleware reads (dedupe key, lock, breaker dependencies, retry backoff).
+//
+// A definition is generic over its payload type; the runner sees it through
+// the [Spec] interface, and a [Registry] maps task type names to specs.
+// Payloads stay plain JSON bytes with no envelope, so a task enqueued by any
+// asynq client runs, and asynqmon and the asynq CLI read our queues as they
+// are.
+//
+// # Defining a job
+//
+//	type Email struct {
+//		To string `json:"to"`
+//	}
+//
+//	func (e Email) Validate() error {
+//		if e.To == "" {
+//			return job.FieldError("to", "is required")
+//		}
+//		return nil
+//	}
+//
+//	var SendEmail = &job.Definition[Email]{
+//		Type:   "email.send",
+//		Handle: func(ctx context.Context, e Email) error { return send(ctx, e) },
+//		DedupeKey: func(e Email) string { return "email:" + e.To },
+//	}
+//
+// # Strict decoding
+//
+// Unknown fields, wrong types, trailing data and an empty payload are
+// rejected, and when the payload type has a Validate() error method it is
+// called. Every such error is a [*PayloadError] naming the field; the worker
+// archives the task at once instead of retrying it.
+package job

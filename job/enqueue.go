@@ -1,0 +1,54 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+)
+
+// NewTask validates p and returns an asynq task carrying it as plain JSON,
+// with the definition's queue, timeout and retry budget as options. opts
+// come after those, so they override them.
+func (d *Definition[P]) NewTask(p P, opts ...asynq.Option) (*asynq.Task, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	if err := validate(&p); err != nil {
+		return nil, &PayloadError{Type: d.Type, Err: err, Field: fieldOf(err)}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, &PayloadError{Type: d.Type, Err: fmt.Errorf("encode: %w", err)}
+	}
+	return asynq.NewTask(d.Type, b, append(TaskOptions(d.Options()), opts...)...), nil
+}
+
+// Enqueue validates p and enqueues it through c. Nothing reaches Redis when
+// the payload is invalid.
+func (d *Definition[P]) Enqueue(ctx context.Context, c *asynq.Client, p P, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	t, err := d.NewTask(p, opts...)
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.EnqueueContext(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: enqueue: %w", d.Type, err)
+	}
+	return info, nil
+}
+
+// TaskOptions returns the asynq options that carry o.
+func TaskOptions(o Options) []asynq.Option {
+	return []asynq.Option{asynq.Queue(o.Queue), asynq.Timeout(o.Timeout), asynq.MaxRetry(o.MaxRetry)}
+}
+
+func fieldOf(err error) string {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve.Field
+	}
+	return ""
+}
