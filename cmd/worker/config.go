@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// config is the worker's configuration, from flags, then environment
+// variables, then defaults.
+type config struct {
+	RedisURL           string // "" means 127.0.0.1:6379 or an embedded Redis
+	Concurrency        int
+	Queues             map[string]int
+	ShutdownTimeout    time.Duration
+	HTTPAddr           string
+	PollInterval       time.Duration
+	LogLevel           string
+	LogFormat          string
+	WebhookDenyPrivate bool
+}
+
+// setting is one configuration value with its variable and flag names.
+type setting struct {
+	env, flag, def, usage string
+	parse             func(v string, c *config) error
+}
+
+var settings = []setting{
+	{"REDIS_URL", "redis-url", "", "Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://); empty: 127.0.0.1:6379, else an embedded in-memory Redis",
+		func(v string, c *config) error {
+			if v != "" {
+				if _, err := runner.ParseRedisURL(v); err != nil {
+					return err
+				}
+			}
+			c.RedisURL = v
+			return nil
+		}},
+	{"WORKER_CONCURRENCY", "concurrency", "10", "jobs run at once",
+		func(v string, c *config) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return errors.New("want an integer >= 1")
+			}
+			c.Concurrency = n
+			return nil
+		}},
+	{"WORKER_QUEUES", "queues", "default=1", "queues and priorities, e.g. critical=6,default=3,low=1",
+		func(v string, c *config) (err error) { c.Queues, err = parseQueues(v); return err }},
+	{"WORKER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long a drain lets in-flight jobs finish",
+		func(v string, c *config) (err error) { c.ShutdownTimeout, err = parseDuration(v, false); return err }},
+	{"WORKER_HTTP_ADDR", "http-addr", ":9090", "address of /healthz, /readyz and /metrics",
+		func(v string, c *config) error {
+			if !strings.Contains(v, ":") {
+				return errors.New("want host:port or :port")
+			}
+			c.HTTPAddr = v
+			return nil
+		}},
+	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), "how often idle queues are polled",
+		func(v string, c *config) (err error) { c.PollInterval, err = parseDuration(v, false); return err }},
+	{"LOG_LEVEL", "log-level", "info", "trace, debug, info, warn or error",
+		func(v string, c *config) error {
+			if _, err := runner.NewLogger(io.Discard, v, ""); err != nil {
+				return errors.New("want trace, debug, info, warn or error")
+			}
+			c.LogLevel = v
+			return nil
+		}},
+	{"LOG_FORMAT", "log-format", "json", "json or console",
+		func(v string, c *config) error {
+			if v != "json" && v != "console" {
+				return errors.New("want json or console")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{"WEBHOOK_DENY_PRIVATE", "webhook-deny-private", "false", "refuse webhook destinations on loopback and private ranges",
+		func(v string, c *config) (err error) {
+			c.WebhookDenyPrivate, err = strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			return nil
+		}},
+}
+
+// configError is a bad configuration value: exit status 2.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+// loadConfig reads args and the environment. -h gives flag.ErrHelp.
+func loadConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(out)
+	vals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config{}, err
+		}
+		return config{}, &configError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return config{}, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var c config
+	for _, s := range settings {
+		v, src := s.def, ""
+		switch {
+		case set[s.flag]:
+			v, src = *vals[s.flag], "-"+s.flag
+		case getenv(s.env) != "":
+			v, src = getenv(s.env), s.env
+		}
+		if err := s.parse(strings.TrimSpace(v), &c); err != nil {
+			if src == "" {
+				src = s.env
+			}
+			return config{}, &configError{fmt.Sprintf("%s=%q: %v", src, redactIf(s.env, v), err)}
+		}
+	}
+	return c, nil
+}
+
+func redactIf(env, v string) string {
+	if env == "REDIS_URL" {
+		return runner.RedactURL(v)
+	}
+	return v
+}
+
+func parseDuration(v string, zeroOK bool) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || (d == 0 && !zeroOK) {
+		return 0, errors.New("want a positive duration such as 500ms, 25s or 1m")
+	}
+	return d, nil
+}
+
+func parseQueues(v string) (map[string]int, error) {
+	const want = "want name=priority[,name=priority...] with priorities >= 1, e.g. critical=6,default=3,low=1"
+	q := map[string]int{}
+	for part := range strings.SplitSeq(v, ",") {
+		name, prio, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(prio)
+		if !ok || name == "" || err != nil || n < 1 {
+			return nil, errors.New(want)
+		}
+		if _, dup := q[name]; dup {
+			return nil, fmt.Errorf("queue %q listed twice; %s", name, want)
+		}
+		q[name] = n
+	}
+	return q, nil
+}

@@ -1,0 +1,51 @@
+package runner
+
+import (
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/job"
+)
+
+// HeaderOrigin is the task header that carries the original task ID on a
+// copy re-enqueued by a deferral on the last attempt.
+const HeaderOrigin = "jobrunner-origin"
+
+// Attempt is one run of one task through the middleware chain.
+type Attempt struct {
+	TaskID   string
+	Type     string
+	Queue    string
+	Retried  int // attempts already failed
+	MaxRetry int
+	Task     *asynq.Task
+	// Spec is the registered job type, nil for an unknown type.
+	Spec job.Spec
+	// Job is the decoded payload with its keys; set by the decode layer.
+	Job job.Prepared
+	// Start is when the attempt entered the chain.
+	Start time.Time
+}
+
+// Number returns the 1-based attempt number.
+func (a *Attempt) Number() int { return a.Retried + 1 }
+
+// Last reports whether a failure now would archive the task.
+func (a *Attempt) Last() bool { return a.Retried >= a.MaxRetry }
+
+// OriginID returns the ID of the task this attempt descends from: the task
+// ID, or the original's ID for a copy re-enqueued by a deferral.
+func (a *Attempt) OriginID() string {
+	if id := a.Task.Headers()[HeaderOrigin]; id != "" {
+		return id
+	}
+	return a.TaskID
+}
+
+// HandlerFunc runs one attempt.
+type HandlerFunc func(ctx context.Context, a *Attempt) error
+
+// Middleware wraps a HandlerFunc with one concern.
+type Middleware func(next HandlerFunc) HandlerFunc

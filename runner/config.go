@@ -1,0 +1,124 @@
+package runner
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the fields of Config.
+const (
+	ConcurrencyDefault     = 10
+	ShutdownTimeoutDefault = 25 * time.Second
+	// PollIntervalDefault is how often an idle worker polls its queues:
+	// asynq polls empty queues instead of blocking on them, so this sets
+	// the idle enqueue-to-start latency (about half of it at the median)
+	// and the idle Redis cost (one script call per queue per poll).
+	PollIntervalDefault = 50 * time.Millisecond
+	// DelayedCheckIntervalDefault is how often scheduled and retry tasks
+	// are moved to their queues, so it bounds how late a deferred or
+	// retried job starts.
+	DelayedCheckIntervalDefault = time.Second
+	// HardStopGraceDefault is how long cancelled jobs get to return in the
+	// hard phase of a drain before they are requeued.
+	HardStopGraceDefault = 3 * time.Second
+)
+
+// Config configures a Runner. Only Redis is required.
+type Config struct {
+	// Redis is the client shared by asynq's server, client and inspector
+	// and by the lock store. The runner does not close it.
+	Redis redis.UniversalClient
+
+	// Concurrency is the number of jobs run at once. Defaults to 10.
+	Concurrency int
+
+	// Queues maps queue names to priorities. Defaults to {"default": 1}.
+	Queues map[string]int
+
+	// ShutdownTimeout is how long a drain lets in-flight jobs finish before
+	// cancelling them. Defaults to 25s.
+	ShutdownTimeout time.Duration
+
+	// HardStopGrace is how long cancelled jobs get to return in the hard
+	// phase of a drain. Defaults to 3s.
+	HardStopGrace time.Duration
+
+	// PollInterval is how often idle queues are polled. Defaults to 50ms.
+	PollInterval time.Duration
+
+	// DelayedCheckInterval is how often due scheduled and retry tasks are
+	// moved to their queues. Defaults to 1s.
+	DelayedCheckInterval time.Duration
+
+	// Logger receives the runner's and asynq's logs. Defaults to a no-op
+	// logger.
+	Logger *zerolog.Logger
+
+	// Metrics is where the runner registers its Prometheus collectors.
+	// Defaults to a new registry holding the Go and process collectors as
+	// well; Runner.Gatherer returns it.
+	Metrics *prometheus.Registry
+
+	// Clock tells time. Defaults to the system clock.
+	Clock Clock
+}
+
+// Clock tells time; tests inject a fake one.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (c Config) withDefaults() Config {
+	c.Concurrency = cmp.Or(c.Concurrency, ConcurrencyDefault)
+	if len(c.Queues) == 0 {
+		c.Queues = map[string]int{"default": 1}
+	}
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
+	c.HardStopGrace = cmp.Or(c.HardStopGrace, HardStopGraceDefault)
+	c.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
+	c.DelayedCheckInterval = cmp.Or(c.DelayedCheckInterval, DelayedCheckIntervalDefault)
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+		c.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Redis == nil {
+		return errors.New("runner: Config.Redis is nil")
+	}
+	if c.Concurrency < 0 {
+		return fmt.Errorf("runner: Config.Concurrency %d is negative", c.Concurrency)
+	}
+	for q, p := range c.Queues {
+		if q == "" || p <= 0 {
+			return fmt.Errorf("runner: Config.Queues: queue %q has priority %d; want a name and a priority >= 1", q, p)
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"ShutdownTimeout": c.ShutdownTimeout, "HardStopGrace": c.HardStopGrace,
+		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
+	} {
+		if d < 0 {
+			return fmt.Errorf("runner: Config.%s %v is negative", name, d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+)
+
+// decode resolves the task's job type and decodes its payload strictly. A
+// payload that fails is archived at once with an error naming the field;
+// an unknown type fails like any error, so it is retried (another replica
+// may know it during a rollout) and archived when its retries run out.
+func (r *Runner) decode(next HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, a *Attempt) error {
+		if a.Spec == nil {
+			return &ReasonError{Reason: ReasonUnknownType,
+				Err: fmt.Errorf("runner: no handler registered for task type %q", a.Type)}
+		}
+		p, err := a.Spec.Prepare(a.Task.Payload())
+		if err != nil {
+			return &ReasonError{Reason: ReasonInvalidPayload, Err: err}
+		}
+		a.Job = p
+		// A task enqueued without a timeout by a plain asynq client still
+		// gets the definition's.
+		if dl, ok := ctx.Deadline(); ok {
+			if t := a.Spec.Options().Timeout; dl.Sub(r.cfg.Clock.Now()) > t {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, t)
+				defer cancel()
+			}
+		}
+		return next(ctx, a)
+	}
+}

@@ -1,0 +1,33 @@
+// Package runner is the jobrunner worker: it pulls tasks from Redis through
+// asynq and runs each registered job through one middleware chain.
+//
+// # Middleware order
+//
+// Outer to inner, every attempt passes through:
+//
+//  1. observe: recovers panics, logs the attempt (job.started at debug, then
+//     exactly one of job.done, job.failed, job.skipped, job.deferred) and
+//     records metrics.
+//  2. track: counts the attempt as in flight for the shutdown coordinator.
+//  3. decode: decodes the payload strictly; a bad payload is archived.
+//  4. dedupe: a job key runs once; duplicates are deferred or skipped.
+//  5. lock: mutual exclusion per key across replicas, renewed while running.
+//  6. breaker: an open dependency defers the job instead of calling it.
+//  7. classify: maps the handler's error to retry, archive or deferral.
+//  8. the job's handler.
+//
+// # Deferral
+//
+// A deferred job did not run and did not fail: asynq reschedules it without
+// counting an attempt. asynq v0.26 archives any error on the last attempt,
+// so a deferral there re-enqueues a copy of the task (same type, payload,
+// queue and headers, a derived task ID, no retries left) and revokes the
+// original; the copy keeps the original ID in its jobrunner-origin header.
+//
+// # Example
+//
+//	r, err := runner.New(runner.Config{Redis: rdb, Logger: log})
+//	if err != nil { ... }
+//	if err := r.Register(SendEmail); err != nil { ... }
+//	err = r.Run(ctx) // until ctx is cancelled, then drains
+package runner

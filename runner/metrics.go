@@ -1,0 +1,45 @@
+package runner
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the runner's Prometheus collectors, registered on the
+// runner's own registry (never the global one).
+type metrics struct {
+	jobs       *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	inFlight   prometheus.Gauge
+	deferred   *prometheus.CounterVec
+	retries    *prometheus.CounterVec
+	requeued   prometheus.Counter
+	drainTime  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_jobs_total", Help: "Job attempts by outcome (done, failed, skipped, deferred).",
+		}, []string{"type", "queue", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jobrunner_job_duration_seconds", Help: "Duration of job attempts.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"type", "queue"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jobrunner_jobs_in_flight", Help: "Job attempts running now.",
+		}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_jobs_deferred_total", Help: "Jobs rescheduled without running, by reason.",
+		}, []string{"type", "reason"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
+		}, []string{"type"}),
+		requeued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jobrunner_jobs_requeued_on_shutdown_total", Help: "Jobs pushed back to their queue by a drain.",
+		}),
+		drainTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jobrunner_drain_duration_seconds", Help: "Time from the shutdown signal to the end of the drain.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 25, 30, 60},
+		}),
+	}
+	reg.MustRegister(m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
+	return m
+}

@@ -1,0 +1,78 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+
+	"github.com/rs/zerolog"
+)
+
+// observe is the outermost layer: it recovers panics, writes the attempt's
+// log lines and records its metrics.
+func (r *Runner) observe(next HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, a *Attempt) (err error) {
+		r.metrics.inFlight.Inc()
+		if e := r.log.Debug(); e.Enabled() {
+			r.attemptEvent(e, a).Str("event", "job.started").Msg("job started")
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				err = &PanicError{Value: p, Stack: debug.Stack()}
+			}
+			r.metrics.inFlight.Dec()
+			r.record(a, err)
+		}()
+		return next(ctx, a)
+	}
+}
+
+// record logs the one line that ends an attempt and counts it.
+func (r *Runner) record(a *Attempt, err error) {
+	elapsed := r.cfg.Clock.Now().Sub(a.Start)
+	outcome, reason := classify(err)
+	r.metrics.jobs.WithLabelValues(a.Type, a.Queue, string(outcome)).Inc()
+	r.metrics.duration.WithLabelValues(a.Type, a.Queue).Observe(elapsed.Seconds())
+
+	var e *zerolog.Event
+	switch outcome {
+	case OutcomeFailed:
+		final := permanent(err) || a.Last()
+		if final {
+			e = r.log.Error()
+		} else {
+			e = r.log.Warn()
+			r.metrics.retries.WithLabelValues(a.Type).Inc()
+		}
+		e = e.Err(err).Bool("final", final)
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			e = e.Bytes("stack", pe.Stack)
+		}
+	case OutcomeDeferred:
+		d, _ := asDeferral(err)
+		r.metrics.deferred.WithLabelValues(a.Type, reason).Inc()
+		e = r.log.Info().Dur("retry_in", d.After)
+		for k, v := range d.Attrs {
+			e = e.Str(k, v)
+		}
+		if d.Err != nil {
+			e = e.AnErr("cause", d.Err)
+		}
+	default:
+		e = r.log.Info()
+	}
+	if !e.Enabled() {
+		return
+	}
+	e = r.attemptEvent(e, a).Str("event", "job."+string(outcome)).
+		Float64("duration_ms", float64(elapsed.Microseconds())/1000)
+	if reason != "" {
+		e = e.Str("reason", reason)
+	}
+	e.Msg("job " + string(outcome))
+}
+
+func (r *Runner) attemptEvent(e *zerolog.Event, a *Attempt) *zerolog.Event {
+	return e.Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number())
+}

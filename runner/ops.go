@@ -1,0 +1,50 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler returns the operations endpoints: /healthz (liveness: 200 while
+// the worker's loops run), /readyz (200 only when Redis answers and the
+// worker is not draining; otherwise 503 with a one-line reason) and
+// /metrics (Prometheus).
+func (r *Runner) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !r.started.Load() || r.stopped.Load() {
+			http.Error(w, "not running", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		if reason := r.notReady(req.Context()); reason != "" {
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.cfg.Metrics, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// notReady returns why the worker should get no traffic, or "".
+func (r *Runner) notReady(ctx context.Context) string {
+	switch {
+	case r.draining.Load():
+		return "draining"
+	case !r.started.Load():
+		return "starting"
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := r.cfg.Redis.Ping(ctx).Err(); err != nil {
+		return "redis unreachable: " + err.Error()
+	}
+	return ""
+}

@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/job"
+)
+
+// Runner is a worker: it owns the asynq server, the job registry, the
+// middleware chain and the state the operations endpoints report.
+type Runner struct {
+	cfg       Config
+	log       zerolog.Logger
+	registry  *job.Registry
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	metrics   *metrics
+	tracker   *tracker
+
+	mu      sync.Mutex
+	srv     *asynq.Server
+	handler HandlerFunc
+
+	started  atomic.Bool
+	stopped  atomic.Bool
+	draining atomic.Bool
+	drainCh  chan struct{} // closed when a drain starts
+}
+
+// New returns a runner for cfg. It does not touch Redis until Start.
+func New(cfg Config) (*Runner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	r := &Runner{
+		cfg:       cfg,
+		log:       *cfg.Logger,
+		registry:  job.NewRegistry(),
+		client:    asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		metrics:   newMetrics(cfg.Metrics),
+		tracker:   newTracker(),
+		drainCh:   make(chan struct{}),
+	}
+	return r, nil
+}
+
+// Register adds job types. It must be called before Start.
+func (r *Runner) Register(specs ...job.Spec) error {
+	if r.started.Load() {
+		return errors.New("runner: Register after Start")
+	}
+	return r.registry.Register(specs...)
+}
+
+// Registry returns the runner's job registry.
+func (r *Runner) Registry() *job.Registry { return r.registry }
+
+// Client returns an asynq client on the runner's Redis connection.
+func (r *Runner) Client() *asynq.Client { return r.client }
+
+// Inspector returns an asynq inspector on the runner's Redis connection.
+func (r *Runner) Inspector() *asynq.Inspector { return r.inspector }
+
+// Gatherer returns the registry holding the runner's metrics.
+func (r *Runner) Gatherer() prometheus.Gatherer { return r.cfg.Metrics }
+
+// Start starts fetching and running jobs in the background. Use Shutdown
+// (or Run) to stop. It never installs signal handlers.
+func (r *Runner) Start(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("runner: already started")
+	}
+	if err := r.cfg.Redis.Ping(ctx).Err(); err != nil {
+		r.started.Store(false)
+		return fmt.Errorf("runner: redis: %w", err)
+	}
+	r.handler = r.chain()
+	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
+		Concurrency:              r.cfg.Concurrency,
+		Queues:                   r.cfg.Queues,
+		TaskCheckInterval:        r.cfg.PollInterval,
+		DelayedTaskCheckInterval: r.cfg.DelayedCheckInterval,
+		RetryDelayFunc:           r.retryDelay,
+		IsFailure:                isFailure,
+		Logger:                   newAsynqLogger(r.log),
+		LogLevel:                 asynqLevel(r.log.GetLevel()),
+		ShutdownTimeout:          r.cfg.HardStopGrace,
+		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
+	})
+	if err := srv.Start(asynq.HandlerFunc(r.processTask)); err != nil {
+		r.started.Store(false)
+		return fmt.Errorf("runner: start: %w", err)
+	}
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+	r.log.Info().Str("event", "worker.started").Int("concurrency", r.cfg.Concurrency).
+		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Kinds()).Msg("worker started")
+	return nil
+}
+
+// Run starts the runner, waits for ctx to be cancelled, then drains it
+// within ShutdownTimeout.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return r.Shutdown(context.Background())
+}
+
+// Shutdown stops fetching, lets in-flight jobs finish until
+// ShutdownTimeout (or ctx's deadline, whichever is first), then cancels the
+// rest and requeues them. It returns an error if a job could not be
+// finished or requeued cleanly.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	return r.drain(ctx)
+}
+
+// processTask is the asynq handler: it builds the attempt, runs the chain
+// and translates the outcome into asynq's terms.
+func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
+	a := &Attempt{Type: t.Type(), Task: t, Start: r.cfg.Clock.Now()}
+	a.TaskID, _ = asynq.GetTaskID(ctx)
+	a.Queue, _ = asynq.GetQueueName(ctx)
+	a.Retried, _ = asynq.GetRetryCount(ctx)
+	a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
+	a.Spec, _ = r.registry.Lookup(a.Type)
+	err := r.handler(ctx, a)
+	return r.settle(ctx, a, err)
+}

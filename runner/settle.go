@@ -1,0 +1,106 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// settle translates an attempt's outcome into what asynq must do with the
+// task.
+func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
+	if err == nil {
+		return nil
+	}
+	var s *SkipError
+	if errors.As(err, &s) {
+		return nil // completes the task without running it
+	}
+	if d, ok := asDeferral(err); ok {
+		if !a.Last() {
+			return d // not a failure: retried after d.After, no attempt counted
+		}
+		return r.requeueCopy(ctx, a, d)
+	}
+	if permanent(err) && !errors.Is(err, asynq.SkipRetry) {
+		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+	}
+	return err
+}
+
+// isFailure is asynq's IsFailure: a deferral does not count an attempt.
+func isFailure(err error) bool {
+	_, deferred := asDeferral(err)
+	return !deferred
+}
+
+// retryDelay is asynq's RetryDelayFunc.
+func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration {
+	if d, ok := asDeferral(err); ok {
+		return d.After
+	}
+	if spec, ok := r.registry.Lookup(t.Type()); ok {
+		if b := spec.Options().Backoff; b != nil {
+			return b(retried, err)
+		}
+	}
+	return r.defaultBackoff(retried, err)
+}
+
+// defaultBackoff is replaced by the resilience policy when it lands.
+func (r *Runner) defaultBackoff(retried int, err error) time.Duration {
+	return asynq.DefaultRetryDelayFunc(retried, err, nil)
+}
+
+// requeueCopy handles a deferral on the last attempt, where asynq would
+// archive any error: it enqueues a copy of the task that runs after d.After
+// with no retries left, then revokes the original. The copy's ID is derived
+// from the original's, so a repeated enqueue conflicts instead of
+// duplicating. If the worker dies between the two steps, asynq's lease
+// recovery archives the original (its retries are exhausted) and the copy
+// runs: nothing is lost and nothing runs twice.
+func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) error {
+	origin := a.OriginID()
+	n, _ := strconv.Atoi(a.Task.Headers()[headerRequeues])
+	n++
+	headers := maps.Clone(a.Task.Headers())
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	headers[HeaderOrigin] = origin
+	headers[headerRequeues] = strconv.Itoa(n)
+	opts := []asynq.Option{
+		asynq.Queue(a.Queue), asynq.MaxRetry(0), asynq.ProcessIn(d.After),
+		asynq.TaskID(origin + "~" + strconv.Itoa(n)),
+	}
+	if a.Spec != nil {
+		opts = append(opts, asynq.Timeout(a.Spec.Options().Timeout))
+	}
+	task := asynq.NewTaskWithHeaders(a.Type, a.Task.Payload(), headers, opts...)
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		_, err = r.client.EnqueueContext(ctx, task)
+		if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, origin+"~"+strconv.Itoa(n))
+		}
+		select {
+		case <-ctx.Done():
+			// Returning the deferral lets asynq archive the task: better
+			// visible in the archive than lost.
+			r.log.Error().Str("event", "job.requeue_failed").Str("task_id", a.TaskID).Err(err).
+				Msg("could not re-enqueue a job deferred on its last attempt; asynq will archive it")
+			return d
+		case <-time.After(wait):
+		}
+	}
+}
+
+const headerRequeues = "jobrunner-requeues"
