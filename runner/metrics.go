@@ -5,13 +5,13 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the runner's Prometheus collectors, registered on the
 // runner's own registry (never the global one).
 type metrics struct {
-	jobs       *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	inFlight   prometheus.Gauge
-	deferred   *prometheus.CounterVec
-	retries    *prometheus.CounterVec
-	requeued   prometheus.Counter
-	drainTime  prometheus.Histogram
+	jobs      *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
+	deferred  *prometheus.CounterVec
+	retries   *prometheus.CounterVec
+	requeued  prometheus.Counter
+	drainTime prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -29,7 +29,7 @@ type config struct {
 // setting is one configuration value with its variable and flag names.
 type setting struct {
 	env, flag, def, usage string
-	parse             func(v string, c *config) error
+	parse                 func(v string, c *config) error
 }
 
 var settings = []setting{
