@@ -1,0 +1,119 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// testBundle is what setup returns besides the runner.
+type testBundle struct {
+	redis     *redistest.Server
+	rdb       *redis.Client
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	logs      *logBuffer
+}
+
+// setup returns an unstarted runner on a dedicated Redis with fast polling.
+// start it with bundle.start.
+func setup(t *testing.T, cfg runner.Config) (*runner.Runner, *testBundle) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	logs := &logBuffer{}
+	log := zerolog.New(logs).Level(zerolog.DebugLevel)
+	cfg.Redis = rdb
+	cfg.Logger = &log
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.DelayedCheckInterval == 0 {
+		cfg.DelayedCheckInterval = 100 * time.Millisecond
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	r, err := runner.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testBundle{redis: srv, rdb: rdb, logs: logs,
+		client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb)}
+	return r, b
+}
+
+// start starts r and shuts it down when the test ends.
+func start(t *testing.T, r *runner.Runner) {
+	t.Helper()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Shutdown(ctx)
+	})
+}
+
+// logBuffer collects JSON log lines safely.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// events returns the parsed lines whose event has prefix.
+func (l *logBuffer) events(prefix string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.SplitSeq(l.buf.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if ev, _ := m["event"].(string); strings.HasPrefix(ev, prefix) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// taskState returns the task's state and info from the inspector.
+func taskInfo(t *testing.T, b *testBundle, queue, id string) *asynq.TaskInfo {
+	t.Helper()
+	info, err := b.inspector.GetTaskInfo(queue, id)
+	if err != nil {
+		t.Fatalf("GetTaskInfo(%s): %v", id, err)
+	}
+	return info
+}
