@@ -30,6 +30,11 @@ type testBundle struct {
 // start it with bundle.start.
 func setup(t *testing.T, cfg runner.Config) (*runner.Runner, *testBundle) {
 	t.Helper()
+	return setupTB(t, cfg)
+}
+
+func setupTB(t testing.TB, cfg runner.Config) (*runner.Runner, *testBundle) {
+	t.Helper()
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	logs := &logBuffer{}
