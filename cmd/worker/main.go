@@ -114,12 +114,15 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 		log.Info().Str("event", "redis.connecting").Str("url", runner.RedactURL(cfg.RedisURL)).Msg("using REDIS_URL")
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
-	const local = "127.0.0.1:6379"
+	local := "127.0.0.1:6379"
+	if a := os.Getenv("JOBRUNNER_LOCAL_REDIS_ADDR"); a != "" {
+		local = a // tests only: the shared 6379 is not theirs to take
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: local})
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err == nil {
-		log.Info().Str("event", "redis.connecting").Str("url", "redis://"+local).Msg("REDIS_URL unset; using the Redis on 127.0.0.1:6379")
+		log.Info().Str("event", "redis.connecting").Str("url", "redis://"+local).Msg("REDIS_URL unset; using the local Redis")
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
 	_ = rdb.Close()
@@ -128,7 +131,7 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 		return nil, nil, fmt.Errorf("REDIS_URL unset, nothing answers on %s, and the embedded Redis could not start there: %w", local, err)
 	}
 	log.Warn().Str("event", "redis.embedded").Str("addr", local).
-		Msg("REDIS_URL unset and no Redis on 127.0.0.1:6379: started an embedded in-memory Redis; NOTHING PERSISTS when the worker exits")
+		Msg("REDIS_URL unset and no local Redis answers: started an embedded in-memory Redis; NOTHING PERSISTS when the worker exits")
 	rdb = redis.NewClient(&redis.Options{Addr: local})
 	return rdb, func() { _ = rdb.Close(); stop() }, nil
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Concurrency != 10 || c.Queues["default"] != 1 || len(c.Queues) != 1 || c.ShutdownTimeout != 25*time.Second ||
+		c.HTTPAddr != ":9090" || c.PollInterval != 50*time.Millisecond || c.LogLevel != "info" || c.LogFormat != "json" ||
+		c.RedisURL != "" || c.WebhookDenyPrivate {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestConfigFlagsOverrideEnv(t *testing.T) {
+	c, err := loadConfig([]string{"-concurrency", "3"}, env(map[string]string{
+		"WORKER_CONCURRENCY": "7", "WORKER_QUEUES": "critical=6,default=3,low=1", "LOG_FORMAT": "console",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Concurrency != 3 || c.Queues["critical"] != 6 || c.Queues["low"] != 1 || c.LogFormat != "console" {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestConfigErrorsExit2(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, map[string]string{"WORKER_CONCURRENCY": "ten"}, `worker: WORKER_CONCURRENCY="ten": want an integer >= 1`},
+		{nil, map[string]string{"WORKER_CONCURRENCY": "0"}, `worker: WORKER_CONCURRENCY="0": want an integer >= 1`},
+		{[]string{"-concurrency", "-2"}, nil, `worker: -concurrency="-2": want an integer >= 1`},
+		{nil, map[string]string{"WORKER_QUEUES": "critical=6,default"}, `worker: WORKER_QUEUES="critical=6,default": want name=priority`},
+		{nil, map[string]string{"WORKER_QUEUES": "a=1,a=2"}, `worker: WORKER_QUEUES="a=1,a=2": queue "a" listed twice`},
+		{nil, map[string]string{"WORKER_SHUTDOWN_TIMEOUT": "25"}, `worker: WORKER_SHUTDOWN_TIMEOUT="25": want a positive duration`},
+		{nil, map[string]string{"WORKER_POLL_INTERVAL": "-1s"}, `worker: WORKER_POLL_INTERVAL="-1s": want a positive duration`},
+		{nil, map[string]string{"WORKER_HTTP_ADDR": "9090"}, `worker: WORKER_HTTP_ADDR="9090": want host:port or :port`},
+		{nil, map[string]string{"LOG_LEVEL": "loud"}, `worker: LOG_LEVEL="loud": want trace, debug, info, warn or error`},
+		{nil, map[string]string{"LOG_FORMAT": "xml"}, `worker: LOG_FORMAT="xml": want json or console`},
+		{nil, map[string]string{"WEBHOOK_DENY_PRIVATE": "maybe"}, `worker: WEBHOOK_DENY_PRIVATE="maybe": want true or false`},
+		{nil, map[string]string{"REDIS_URL": "http://h:1"}, `worker: REDIS_URL="http://h:1": scheme "http"; want redis, rediss, redis-sentinel or redis-cluster`},
+		{nil, map[string]string{"REDIS_URL": "redis://:s3cret@h:1/notadb"}, `worker: REDIS_URL="redis://:xxxxx@h:1/notadb": `},
+		{[]string{"extra"}, nil, `worker: unexpected argument "extra"`},
+		{[]string{"-nope"}, nil, `worker: flag provided but not defined: -nope`},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run(tt.args, env(tt.env), &out, &errOut, nil)
+		if code != 2 {
+			t.Errorf("%v %v: exit %d, want 2", tt.args, tt.env, code)
+		}
+		lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+		last := lines[len(lines)-1]
+		if !strings.HasPrefix(last, tt.want) {
+			t.Errorf("%v %v: stderr last line %q, want prefix %q", tt.args, tt.env, last, tt.want)
+		}
+		if strings.Contains(errOut.String(), "s3cret") {
+			t.Errorf("password leaked: %q", errOut.String())
+		}
+	}
+}
