@@ -1,0 +1,126 @@
+package resilience
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// Defaults for Backoff.
+const (
+	BaseDelayDefault  = time.Second
+	MaxDelayDefault   = 60 * time.Second
+	MultiplierDefault = 2.0
+)
+
+// Backoff computes exponentially growing delays with full jitter: the delay
+// before retry n (counting from 0) is uniformly random in
+// [0, min(Max, Base × Multiplier^n)), the "full jitter" of the AWS
+// architecture study, which spreads retries best. Jitter is applied to the
+// capped value and the result is clamped again, so a delay never exceeds Max
+// and is never negative, for any n. The zero value is ready to use.
+type Backoff struct {
+	// Base is the delay ceiling before the first retry. Defaults to
+	// BaseDelayDefault (1s).
+	Base time.Duration
+	// Max caps every delay. Defaults to MaxDelayDefault (60s).
+	Max time.Duration
+	// Multiplier is the growth of the ceiling per retry, at least 1.
+	// Defaults to MultiplierDefault (2).
+	Multiplier float64
+	// NoJitter turns jitter off: each delay is then exactly
+	// min(Max, Base × Multiplier^n). Defaults to false (full jitter), which
+	// is what you want unless a test needs exact delays.
+	NoJitter bool
+	// Rand returns a uniformly distributed number in [0, 1). It must be safe
+	// for concurrent use. Defaults to math/rand/v2.Float64.
+	Rand func() float64
+}
+
+// withDefaults returns a copy of b with every zero field set to its default.
+func (b Backoff) withDefaults() Backoff {
+	b.Base = cmp.Or(b.Base, BaseDelayDefault)
+	b.Max = cmp.Or(b.Max, MaxDelayDefault)
+	b.Multiplier = cmp.Or(b.Multiplier, MultiplierDefault)
+	if b.Rand == nil {
+		b.Rand = rand.Float64
+	}
+	return b
+}
+
+// validate reports the first invalid field of a backoff with defaults applied.
+func (b Backoff) validate() error {
+	switch {
+	case b.Base < 0:
+		return fmt.Errorf("resilience: Backoff.Base must not be negative, got %s", b.Base)
+	case b.Max < b.Base:
+		return fmt.Errorf("resilience: Backoff.Max (%s) must be at least Base (%s)", b.Max, b.Base)
+	case !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 1):
+		return fmt.Errorf("resilience: Backoff.Multiplier must be a finite number >= 1, got %v", b.Multiplier)
+	}
+	return nil
+}
+
+// Validate reports whether b, with defaults applied, is usable. The error
+// names the offending field.
+func (b Backoff) Validate() error { return b.withDefaults().validate() }
+
+// Delay returns the delay before retry number retried, counting from 0 (the
+// wait after the first failed attempt). It matches asynq's RetryDelayFunc,
+// whose first argument is the number of times the task was already retried,
+// so it can serve as a job-level retry delay. A negative retried counts as 0.
+//
+// Delay never panics and does not allocate; even with an invalid Backoff the
+// result stays within [0, max(Max, 0)].
+func (b Backoff) Delay(retried int) time.Duration {
+	hi := cmp.Or(b.Max, MaxDelayDefault)
+	if hi <= 0 {
+		return 0
+	}
+	ceil := b.ceiling(retried, float64(hi))
+	if !b.NoJitter {
+		if b.Rand != nil {
+			ceil *= b.Rand()
+		} else {
+			ceil *= rand.Float64()
+		}
+	}
+	// Clamp after jittering: a Rand outside [0, 1) must not push the delay
+	// past Max or below zero.
+	switch {
+	case !(ceil > 0): // Also catches NaN.
+		return 0
+	case ceil >= float64(hi):
+		return hi
+	default:
+		return time.Duration(ceil)
+	}
+}
+
+// ceiling returns min(hi, Base × Multiplier^retried) in float64, where an
+// overflow becomes +Inf and is caught by the comparison with hi (as is a NaN
+// from a bad Multiplier), so retried may be as large as you like.
+func (b Backoff) ceiling(retried int, hi float64) float64 {
+	base := float64(max(cmp.Or(b.Base, BaseDelayDefault), 0))
+	m := max(cmp.Or(b.Multiplier, MultiplierDefault), 1)
+	n := max(retried, 0)
+	var ceil float64
+	switch {
+	case m == 2 && n < 64:
+		ceil = base * float64(uint64(1)<<n) // The default, exact and cheap.
+	case n <= 32:
+		// A few multiplications, stopping at the cap, beat math.Pow.
+		ceil = base
+		for ; n > 0 && ceil < hi; n-- {
+			ceil *= m
+		}
+	default:
+		ceil = base * math.Pow(m, float64(n))
+	}
+	if !(ceil < hi) {
+		return hi
+	}
+	return ceil
+}

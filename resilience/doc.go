@@ -1,0 +1,77 @@
+// Package resilience keeps an outage of one downstream dependency cheap: a
+// circuit breaker per dependency stops calling it while it fails, and a retry
+// policy with capped, fully jittered exponential backoff repeats calls that
+// failed for a transient reason.
+//
+// The package is a library on its own. It knows nothing about asynq, metrics
+// or the rest of jobrunner; the runner binds it to jobs (see Wiring below).
+//
+// # Breakers
+//
+// A Breaker is closed, open or half-open. Closed, it admits every call and
+// opens after FailureThreshold consecutive failures (5), or, with
+// TripFailureRate, when the failure rate over a rolling window reaches
+// FailureRate with at least MinCalls outcomes. Open, it refuses calls with an
+// *OpenError that says when to come back (RetryAfter), for OpenTimeout (60s)
+// spread by ±10% so that replicas do not probe in lockstep. Then it turns
+// half-open and admits up to HalfOpenMaxCalls probes (3): SuccessThreshold
+// successes (3) close it, one failure opens it again.
+//
+// A call is admitted by Allow, which returns a Ticket, and reported by Done
+// with an Outcome (or by Record with an error to classify). Both are values,
+// so the closed state costs no allocation and no lock:
+//
+//	t, err := b.Allow()
+//	if err != nil {
+//		return err // *OpenError: reschedule after its RetryAfter.
+//	}
+//	err = callPaymentAPI(ctx)
+//	b.Record(t, err)
+//
+// Every state change starts a new generation, and outcomes of calls admitted
+// in an older generation are ignored. A neutral probe gives its half-open slot
+// back, and probes that never report are given up after HalfOpenMaxWait, so a
+// breaker cannot stick in half-open. OnStateChange callbacks run outside the
+// breaker's lock, one at a time and in order.
+//
+// # Outcomes
+//
+// Classify decides what an error says about the dependency. Success and
+// failure count; neutral outcomes are ignored: context.Canceled, Permanent
+// errors, *OpenError, and errors implementing interface{ Neutral() bool } or
+// interface{ Permanent() bool } that return true. Other packages opt in by
+// implementing those methods, without importing this one.
+//
+// # Registry and Call
+//
+// A Registry gets or creates the breaker of a dependency by name, with a
+// default config and per-dependency overrides; it logs transitions with
+// zerolog and reports them to an OnStateChange hook. Put it in a context with
+// WithRegistry, and Call(ctx, dep, fn) guards fn with dep's breaker and
+// records its outcome. Nested Calls for the same dependency are recorded once.
+//
+// # Retries
+//
+// Do(ctx, policy, fn) calls fn up to MaxAttempts times (3), waiting
+// Backoff.Delay between attempts: uniformly random in
+// [0, min(Max, Base × Multiplier^n)) with Base 1s, Multiplier 2 and Max 60s,
+// clamped after jittering. A RetryAfter hint in the error replaces the
+// computed delay. Do never retries context errors, Permanent errors,
+// *OpenError or neutral errors, runs nothing if the context is already done,
+// stops waiting when it is cancelled, and returns an *ExhaustedError wrapping
+// the last error when it gives up.
+//
+//	err := resilience.Do(ctx, resilience.Policy{}, func(ctx context.Context) error {
+//		return resilience.Call(ctx, "payment-api", charge)
+//	})
+//
+// # Wiring
+//
+// The runner owns one Registry and puts it in every job's context. Before a
+// job runs it calls Check on the breakers of the job's dependencies and,
+// given an *OpenError, reschedules the job after RetryAfter instead of
+// failing it. A job with exactly one dependency runs its handler through
+// Call(ctx, dep, handler), so the job's result is recorded against that
+// dependency. Job-level retries use Policy.NextDelay from asynq's
+// RetryDelayFunc rather than sleeping in a worker.
+package resilience

@@ -1,0 +1,138 @@
+package resilience
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// RegistryConfig configures a Registry. The zero value is valid: every
+// dependency gets a breaker with the default BreakerConfig, and nothing is
+// logged.
+type RegistryConfig struct {
+	// Default is the configuration of every dependency without an entry in
+	// Dependencies. Its zero fields take the BreakerConfig defaults.
+	Default BreakerConfig
+	// Dependencies overrides the configuration per dependency name. Zero
+	// fields of an override are taken from Default, so an override names
+	// only what it changes (for example Trip: TripFailureRate). Defaults to
+	// nil (no overrides).
+	Dependencies map[string]BreakerConfig
+	// OnStateChange, if set, is called after every state change of every
+	// breaker, outside the breaker's lock and in order per breaker; wire the
+	// runner's metrics here. A breaker's own BreakerConfig.OnStateChange, if
+	// any, runs after it. Defaults to nil.
+	OnStateChange func(dependency string, from, to State)
+	// Logger receives one event per state change: event=breaker.transition
+	// with dependency, from and to, at warn level when a breaker opens and
+	// info level otherwise. Defaults to the zero zerolog.Logger, which
+	// discards everything.
+	Logger zerolog.Logger
+}
+
+// Registry holds the breaker of each dependency, creating it on first use. It
+// is owned by the runner (there is no package-level registry), and it is safe
+// for concurrent use: Get is a lock-free map lookup once the breaker exists.
+// Breakers are never removed, so dependency names should come from a bounded
+// set (declared dependencies, or hosts of configured webhooks).
+type Registry struct {
+	cfg      RegistryConfig
+	breakers sync.Map   // Dependency name to *Breaker.
+	mu       sync.Mutex // Serialises creation so each breaker is built once.
+}
+
+// NewRegistry returns an empty registry. It validates the default config and
+// every override up front, so Get never fails; the error names the
+// dependency and the field.
+func NewRegistry(cfg RegistryConfig) (*Registry, error) {
+	r := &Registry{cfg: cfg}
+	if err := cfg.Default.Validate(); err != nil {
+		return nil, fmt.Errorf("resilience: RegistryConfig.Default: %w", err)
+	}
+	for dep := range cfg.Dependencies {
+		if err := r.configFor(dep).validate(); err != nil {
+			return nil, fmt.Errorf("resilience: RegistryConfig.Dependencies[%q]: %w", dep, err)
+		}
+	}
+	return r, nil
+}
+
+// configFor returns the effective configuration of dep with defaults
+// applied and the registry's hooks installed.
+func (r *Registry) configFor(dep string) BreakerConfig {
+	cfg := r.cfg.Default
+	if o, ok := r.cfg.Dependencies[dep]; ok {
+		cfg = o.merge(cfg)
+	}
+	cfg = cfg.withDefaults()
+	own := cfg.OnStateChange
+	cfg.OnStateChange = func(name string, from, to State) {
+		r.logTransition(name, from, to)
+		if r.cfg.OnStateChange != nil {
+			r.cfg.OnStateChange(name, from, to)
+		}
+		if own != nil {
+			own(name, from, to)
+		}
+	}
+	return cfg
+}
+
+// logTransition writes the breaker.transition event.
+func (r *Registry) logTransition(dep string, from, to State) {
+	ev := r.cfg.Logger.Info()
+	if to == StateOpen {
+		ev = r.cfg.Logger.Warn()
+	}
+	ev.Str("event", "breaker.transition").
+		Str("dependency", dep).
+		Str("from", from.String()).
+		Str("to", to.String()).
+		Msg("circuit breaker state changed")
+}
+
+// Get returns the breaker of dep, creating it if needed.
+func (r *Registry) Get(dep string) *Breaker {
+	if b, ok := r.breakers.Load(dep); ok {
+		return b.(*Breaker)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.breakers.Load(dep); ok {
+		return b.(*Breaker)
+	}
+	b := newBreaker(dep, r.configFor(dep))
+	r.breakers.Store(dep, b)
+	return b
+}
+
+// Lookup returns the breaker of dep if it has been created.
+func (r *Registry) Lookup(dep string) (*Breaker, bool) {
+	b, ok := r.breakers.Load(dep)
+	if !ok {
+		return nil, false
+	}
+	return b.(*Breaker), true
+}
+
+// Range calls fn for each breaker created so far, in no particular order,
+// until fn returns false.
+func (r *Registry) Range(fn func(b *Breaker) bool) {
+	r.breakers.Range(func(_, b any) bool { return fn(b.(*Breaker)) })
+}
+
+// Snapshot returns a snapshot of every breaker created so far, sorted by
+// dependency. A metrics collector can call it at scrape time to export the
+// state gauge (Snapshot.State is 0 closed, 1 half-open, 2 open).
+func (r *Registry) Snapshot() []Snapshot {
+	var out []Snapshot
+	r.Range(func(b *Breaker) bool {
+		out = append(out, b.Snapshot())
+		return true
+	})
+	slices.SortFunc(out, func(a, b Snapshot) int { return strings.Compare(a.Dependency, b.Dependency) })
+	return out
+}

@@ -1,0 +1,193 @@
+package resilience_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/resilience"
+)
+
+// registryBundle is a registry under test with its collaborators.
+type registryBundle struct {
+	clock *fakeClock
+	log   *transitionLog
+	out   *syncBuffer
+	reg   *resilience.Registry
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func setupRegistry(t *testing.T, cfg resilience.RegistryConfig) *registryBundle {
+	t.Helper()
+	bundle := &registryBundle{clock: newFakeClock(), log: &transitionLog{}, out: &syncBuffer{}}
+	if cfg.Default.Clock == nil {
+		cfg.Default.Clock = bundle.clock
+	}
+	if cfg.Default.OpenJitter == 0 {
+		cfg.Default.OpenJitter = -1
+	}
+	cfg.OnStateChange = bundle.log.record
+	cfg.Logger = zerolog.New(bundle.out)
+	reg, err := resilience.NewRegistry(cfg)
+	if err != nil {
+		t.Fatalf("NewRegistry: %v", err)
+	}
+	bundle.reg = reg
+	return bundle
+}
+
+func TestRegistryGetReturnsOneBreakerPerDependency(t *testing.T) {
+	t.Parallel()
+	reg := setupRegistry(t, resilience.RegistryConfig{}).reg
+
+	if _, ok := reg.Lookup("a"); ok {
+		t.Fatal("Lookup found a breaker before Get")
+	}
+	const goroutines = 32
+	got := make([][3]*resilience.Breaker, goroutines)
+	parallel(goroutines, func(i int) {
+		got[i] = [3]*resilience.Breaker{reg.Get("a"), reg.Get("b"), reg.Get("c")}
+	})
+	for i := range got {
+		if got[i] != got[0] {
+			t.Fatalf("goroutine %d got different breakers", i)
+		}
+	}
+	if got[0][0].Name() != "a" || got[0][0] == got[0][1] {
+		t.Fatal("breakers must be named after and distinct per dependency")
+	}
+	if b, ok := reg.Lookup("b"); !ok || b != got[0][1] {
+		t.Fatal("Lookup(b) must return the breaker Get created")
+	}
+
+	var names []string
+	for _, s := range reg.Snapshot() {
+		names = append(names, s.Dependency)
+	}
+	if !slices.Equal(names, []string{"a", "b", "c"}) {
+		t.Fatalf("Snapshot dependencies = %v, want sorted [a b c]", names)
+	}
+	n := 0
+	reg.Range(func(*resilience.Breaker) bool { n++; return n < 2 })
+	if n != 2 {
+		t.Fatalf("Range visited %d breakers after fn returned false, want 2", n)
+	}
+}
+
+func TestRegistryOverridesMergeWithDefault(t *testing.T) {
+	t.Parallel()
+	var ownCalls []string
+	bundle := setupRegistry(t, resilience.RegistryConfig{
+		Default: resilience.BreakerConfig{FailureThreshold: 2, OpenTimeout: 30 * time.Second},
+		Dependencies: map[string]resilience.BreakerConfig{
+			"payment-api": {FailureThreshold: 4},
+			"search": {
+				Trip:          resilience.TripFailureRate,
+				MinCalls:      2,
+				OnStateChange: func(dep string, _, to resilience.State) { ownCalls = append(ownCalls, dep+">"+to.String()) },
+			},
+		},
+	})
+	reg := bundle.reg
+
+	fail(t, reg.Get("other"), 2)
+	wantState(t, reg.Get("other"), resilience.StateOpen)
+
+	pay := reg.Get("payment-api")
+	fail(t, pay, 3)
+	wantState(t, pay, resilience.StateClosed)
+	fail(t, pay, 1)
+	// The override inherits the default's 30s open timeout.
+	if oe := mustRefuse(t, pay); oe.RetryAfter != 30*time.Second {
+		t.Fatalf("payment-api RetryAfter = %s, want the default's 30s", oe.RetryAfter)
+	}
+
+	search := reg.Get("search")
+	succeed(t, search, 1)
+	fail(t, search, 1)
+	wantState(t, search, resilience.StateOpen)
+	if !slices.Equal(ownCalls, []string{"search>open"}) {
+		t.Fatalf("per-dependency OnStateChange calls = %v", ownCalls)
+	}
+	want := []string{"other:closed>open", "payment-api:closed>open", "search:closed>open"}
+	if got := bundle.log.get(); !slices.Equal(got, want) {
+		t.Fatalf("registry OnStateChange calls = %v, want %v", got, want)
+	}
+}
+
+func TestRegistryLogsTransitions(t *testing.T) {
+	t.Parallel()
+	bundle := setupRegistry(t, resilience.RegistryConfig{Default: resilience.BreakerConfig{FailureThreshold: 1}})
+	b := bundle.reg.Get("payment-api")
+	fail(t, b, 1)
+	bundle.clock.Advance(time.Minute)
+	wantState(t, b, resilience.StateHalfOpen)
+
+	lines := strings.Split(strings.TrimSpace(bundle.out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d log lines, want 2:\n%s", len(lines), bundle.out)
+	}
+	want := []map[string]string{
+		{"level": "warn", "event": "breaker.transition", "dependency": "payment-api", "from": "closed", "to": "open"},
+		{"level": "info", "event": "breaker.transition", "dependency": "payment-api", "from": "open", "to": "half-open"},
+	}
+	for i, line := range lines {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i, err)
+		}
+		for k, v := range want[i] {
+			if fmt.Sprint(got[k]) != v {
+				t.Errorf("line %d: %s = %v, want %s", i, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestNewRegistryValidates(t *testing.T) {
+	t.Parallel()
+	_, err := resilience.NewRegistry(resilience.RegistryConfig{
+		Dependencies: map[string]resilience.BreakerConfig{"payment-api": {HalfOpenMaxCalls: 1}},
+	})
+	if err == nil || !strings.Contains(err.Error(), `"payment-api"`) || !strings.Contains(err.Error(), "SuccessThreshold") {
+		t.Fatalf("NewRegistry = %v, want an error naming payment-api and SuccessThreshold", err)
+	}
+	_, err = resilience.NewRegistry(resilience.RegistryConfig{Default: resilience.BreakerConfig{OpenTimeout: -1}})
+	if err == nil || !strings.Contains(err.Error(), "Default") || !strings.Contains(err.Error(), "OpenTimeout") {
+		t.Fatalf("NewRegistry = %v, want an error naming Default and OpenTimeout", err)
+	}
+}
+
+func TestRegistryZeroLoggerDiscards(t *testing.T) {
+	t.Parallel()
+	reg, err := resilience.NewRegistry(resilience.RegistryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail(t, reg.Get("x"), resilience.FailureThresholdDefault)
+	wantState(t, reg.Get("x"), resilience.StateOpen)
+}

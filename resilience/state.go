@@ -1,0 +1,68 @@
+package resilience
+
+import "fmt"
+
+// State is the state of a Breaker. The numeric values are the ones to export
+// as a gauge: 0 closed, 1 half-open, 2 open.
+type State uint8
+
+// The states of a Breaker.
+const (
+	// StateClosed admits every call and watches the outcomes.
+	StateClosed State = iota
+	// StateHalfOpen admits a few probes to find out whether the dependency
+	// has recovered.
+	StateHalfOpen
+	// StateOpen refuses every call until its open period ends.
+	StateOpen
+)
+
+// String returns "closed", "half-open" or "open".
+func (s State) String() string {
+	switch s {
+	case StateClosed:
+		return "closed"
+	case StateHalfOpen:
+		return "half-open"
+	case StateOpen:
+		return "open"
+	default:
+		return fmt.Sprintf("State(%d)", uint8(s))
+	}
+}
+
+// Outcome is what a finished call tells a breaker about its dependency.
+type Outcome uint8
+
+const (
+	// OutcomeNeutral says nothing about the dependency (the call was
+	// cancelled, the request was invalid, the call never reached it). It is
+	// ignored, except that a half-open probe gives its slot back. It is the
+	// zero value, so a forgotten outcome can never open a breaker.
+	OutcomeNeutral Outcome = iota
+	// OutcomeSuccess counts towards closing and resets a failure streak.
+	OutcomeSuccess
+	// OutcomeFailure counts towards opening.
+	OutcomeFailure
+)
+
+// String returns "neutral", "success" or "failure".
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeNeutral:
+		return "neutral"
+	case OutcomeSuccess:
+		return "success"
+	case OutcomeFailure:
+		return "failure"
+	default:
+		return fmt.Sprintf("Outcome(%d)", uint8(o))
+	}
+}
+
+// Ticket is the admission of one call by Breaker.Allow. It is a small value
+// (no allocation) remembering the breaker's generation at admission: every
+// state change starts a new generation, and outcomes reported with a ticket
+// of an older generation are ignored. The zero Ticket belongs to no
+// generation, so reporting it does nothing.
+type Ticket struct{ gen uint64 }
