@@ -4,12 +4,102 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 )
 
-// drain is the shutdown coordinator: soft phase (stop fetching, let jobs
-// finish), hard phase (cancel with ErrShutdown, short grace), then asynq
-// requeues whatever is left with its attempt count unchanged.
+// asynqShutdownTimeout is the ShutdownTimeout the runner gives asynq. By the
+// time the runner calls asynq's Shutdown the hard-phase grace has already
+// elapsed, so asynq need not wait again: it only has to let the worker
+// goroutines of handlers that have just returned record their outcome
+// before it requeues the rest (requeueing one of those would run a finished
+// job twice). It costs nothing unless a handler ignores cancellation.
+const asynqShutdownTimeout = 250 * time.Millisecond
+
+// DrainError is returned by Shutdown when a drain did not end cleanly: some
+// job was neither finished nor requeued cleanly. cmd/worker exits with
+// status 1 on it.
+type DrainError struct {
+	// Abandoned lists the task IDs whose handlers had not returned at the
+	// end of the hard phase's grace, although their contexts were
+	// cancelled. asynq pushed those tasks back to the head of their queues
+	// with the attempt count unchanged, but it never joins the handler
+	// goroutines: until the process exits, the old handler and a requeued
+	// copy may overlap (the lock and in-flight marker layers keep the copy
+	// from running meanwhile).
+	Abandoned []string
+
+	// AsynqErrors are the errors asynq logged during the drain, typically
+	// Redis unreachable: an outcome or a requeue may not have been written.
+	// Such a task stays active in Redis until asynq's lease recovery
+	// retries it, one to two minutes later, with an attempt counted.
+	AsynqErrors []string
+}
+
+func (e *DrainError) Error() string {
+	var parts []string
+	if n := len(e.Abandoned); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d handler(s) ignored cancellation and were requeued while still running (%s)",
+			n, strings.Join(e.Abandoned, ", ")))
+	}
+	if n := len(e.AsynqErrors); n > 0 {
+		parts = append(parts, fmt.Sprintf("asynq reported %d error(s), so some jobs may not have been settled or requeued (first: %s)",
+			n, e.AsynqErrors[0]))
+	}
+	return "runner: drain not clean: " + strings.Join(parts, "; ")
+}
+
+// coordinator is the shutdown coordinator's state besides the tracker.
+type coordinator struct {
+	mu        sync.Mutex
+	watching  bool     // asynq errors are being collected
+	asynqErrs []string // collected while watching, at most maxAsynqErrs
+	cleanups  []func(context.Context) error
+}
+
+const maxAsynqErrs = 10
+
+// watchAsynq wraps asynq's logger so that errors asynq reports while the
+// runner drains make the drain fail. asynq reports failed Redis writes
+// (requeue, retry, done) only through its logger.
+func (r *Runner) watchAsynq(l asynq.Logger) asynq.Logger { return asynqWatch{l, &r.coord} }
+
+type asynqWatch struct {
+	asynq.Logger
+	c *coordinator
+}
+
+func (w asynqWatch) Error(args ...any) {
+	w.c.mu.Lock()
+	if w.c.watching && len(w.c.asynqErrs) < maxAsynqErrs {
+		w.c.asynqErrs = append(w.c.asynqErrs, fmt.Sprint(args...))
+	}
+	w.c.mu.Unlock()
+	w.Logger.Error(args...)
+}
+
+func (c *coordinator) watch(on bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watching = on
+	return c.asynqErrs
+}
+
+// drain is the shutdown coordinator:
+//
+//  1. Readiness turns 503 "draining", Draining channels close, the tracker
+//     refuses new attempts and asynq stops fetching.
+//  2. Soft phase: in-flight jobs run on until they return, the deadline
+//     passes or ctx is done.
+//  3. Hard phase: the remaining jobs' contexts are cancelled with cause
+//     ErrShutdown; they get HardStopGrace to return, and are requeued
+//     without counting an attempt.
+//  4. asynq shuts down, pushing back whatever still runs (attempt count
+//     unchanged), then the cleanup callbacks run.
 func (r *Runner) drain(ctx context.Context) error {
 	r.mu.Lock()
 	srv := r.srv
@@ -21,27 +111,38 @@ func (r *Runner) drain(ctx context.Context) error {
 		return errors.New("runner: already shutting down")
 	}
 	start := r.cfg.Clock.Now()
+	log := r.log
+	if l := zerolog.Ctx(ctx); l != zerolog.Ctx(context.Background()) {
+		log = *l
+	}
+	r.coord.watch(true)
+	inFlight := r.tracker.startDrain()
 	close(r.drainCh)
-	srv.Stop() // no job starts after this returns
+
 	deadline := start.Add(r.cfg.ShutdownTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	inFlight := r.tracker.len()
-	r.log.Info().Str("event", "drain.started").Int("in_flight", inFlight).Time("deadline", deadline).
-		Msg("draining: no new jobs; in-flight jobs may finish until the deadline")
+	log.Info().Str("event", "drain.started").Int("in_flight", len(inFlight)).Strs("task_ids", inFlight).
+		Time("deadline", deadline).Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Dur("hard_stop_grace", r.cfg.HardStopGrace).
+		Msg("draining: no new jobs; in-flight jobs may finish until the deadline, then they are cancelled and requeued")
+	// Stop can take a poll interval to return; the tracker already refuses
+	// anything fetched meanwhile.
+	srv.Stop()
 
-	soft := time.NewTimer(time.Until(deadline))
+	soft := time.NewTimer(deadline.Sub(r.cfg.Clock.Now()))
 	defer soft.Stop()
+	why := ""
 	select {
 	case <-r.tracker.wait():
 	case <-soft.C:
+		why = "deadline"
 	case <-ctx.Done():
+		why = "requested"
 	}
-	left := r.tracker.len()
-	if left > 0 {
-		r.log.Warn().Str("event", "drain.hard").Strs("task_ids", r.tracker.ids()).
-			Msg("drain deadline reached: cancelling remaining jobs")
+	if why != "" && r.tracker.len() > 0 {
+		log.Warn().Str("event", "drain.hard").Str("cause", why).Strs("task_ids", r.tracker.ids()).
+			Dur("grace", r.cfg.HardStopGrace).Msg("hard stop: cancelling the remaining jobs; they will be requeued")
 		r.tracker.cancelAll(ErrShutdown)
 		grace := time.NewTimer(r.cfg.HardStopGrace)
 		select {
@@ -50,17 +151,47 @@ func (r *Runner) drain(ctx context.Context) error {
 		}
 		grace.Stop()
 	}
-	abandoned := r.tracker.len()
-	srv.Shutdown() // requeues what is still running, attempt count unchanged
+	stats, abandoned := r.tracker.endDrain()
+	if len(abandoned) > 0 {
+		log.Error().Str("event", "drain.abandoned").Strs("task_ids", abandoned).
+			Msg("handlers ignored cancellation: asynq requeues their jobs while they still run")
+	}
+	srv.Shutdown()
 	r.stopped.Store(true)
+	asynqErrs := r.coord.watch(false)
 
 	elapsed := r.cfg.Clock.Now().Sub(start)
+	requeued := stats.requeued + stats.refused + len(abandoned)
 	r.metrics.drainTime.Observe(elapsed.Seconds())
-	r.metrics.requeued.Add(float64(left))
-	r.log.Info().Str("event", "drain.done").Int("finished", inFlight-left).Int("requeued", left).
-		Int("abandoned", abandoned).Dur("duration", elapsed).Msg("drain done")
-	if abandoned > 0 {
-		return fmt.Errorf("runner: %d job(s) ignored cancellation and were requeued while still running", abandoned)
+	r.metrics.requeued.Add(float64(requeued))
+	var err error
+	if len(abandoned) > 0 || len(asynqErrs) > 0 {
+		err = &DrainError{Abandoned: abandoned, AsynqErrors: asynqErrs}
 	}
-	return nil
+	e := log.Info()
+	if err != nil {
+		e = log.Error().Err(err)
+	}
+	e.Str("event", "drain.done").Bool("clean", err == nil).Int("in_flight", stats.inFlight).
+		Int("finished", stats.finished).Int("requeued", requeued).Int("refused", stats.refused).
+		Int("abandoned", len(abandoned)).Float64("duration_ms", float64(elapsed.Microseconds())/1000).
+		Msg("drain done")
+
+	r.runCleanups(context.WithoutCancel(ctx), log)
+	return err
+}
+
+// Quiet stops fetching jobs but keeps running those in flight, like
+// Sidekiq's TSTP: use it ahead of a planned stop. It cannot be undone; a
+// later Shutdown drains as usual. Readiness is not affected.
+func (r *Runner) Quiet() {
+	r.mu.Lock()
+	srv := r.srv
+	r.mu.Unlock()
+	if srv == nil || r.draining.Load() {
+		return
+	}
+	r.log.Info().Str("event", "worker.quiet").Int("in_flight", r.tracker.len()).
+		Msg("quiet: no new jobs; in-flight jobs run on; send SIGTERM to drain and exit")
+	srv.Stop()
 }

@@ -24,6 +24,7 @@ type Runner struct {
 	inspector *asynq.Inspector
 	metrics   *metrics
 	tracker   *tracker
+	coord     coordinator // shutdown coordinator state, drain.go
 
 	mu      sync.Mutex
 	srv     *asynq.Server
@@ -92,9 +93,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		DelayedTaskCheckInterval: r.cfg.DelayedCheckInterval,
 		RetryDelayFunc:           r.retryDelay,
 		IsFailure:                isFailure,
-		Logger:                   newAsynqLogger(r.log),
-		LogLevel:                 asynqLevel(r.log.GetLevel()),
-		ShutdownTimeout:          r.cfg.HardStopGrace,
+		Logger:                   r.watchAsynq(newAsynqLogger(r.log)),
+		LogLevel:                 min(asynqLevel(r.log.GetLevel()), asynq.ErrorLevel), // drain.go watches errors
+		ShutdownTimeout:          asynqShutdownTimeout,                                // the drain's own grace has already elapsed
 		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
 	})
 	if err := srv.Start(asynq.HandlerFunc(r.processTask)); err != nil {

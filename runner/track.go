@@ -8,44 +8,105 @@ import (
 )
 
 // ErrShutdown is the cause of a job context cancelled in the hard phase of
-// a drain. Such a job is requeued without counting an attempt.
+// a drain (context.Cause(ctx) returns it). A handler that returns because of
+// it, with whatever error, is requeued without counting an attempt.
 var ErrShutdown = errors.New("runner: worker shutting down")
 
-// ReasonShutdown is the deferral reason of a job cut short by a drain.
+// ReasonShutdown is the deferral reason of a job put back by a drain: cut
+// short in the hard phase, or fetched in the instant the drain began and
+// never started.
 const ReasonShutdown = "shutdown"
 
-// tracker knows the attempts in flight, so a drain can wait for them and
-// cancel them.
+// tracker knows the attempts in flight, so a drain can wait for them, cancel
+// them and count how they ended. Once a drain has begun it admits no new
+// attempt: the check and the registration happen under one lock, so an
+// attempt is either refused or visible to the drain, never neither.
 type tracker struct {
-	mu     sync.Mutex
-	active map[string]context.CancelCauseFunc
-	idle   chan struct{} // closed when active becomes empty; nil when idle
+	mu       sync.Mutex
+	active   map[*tracked]struct{}
+	idle     chan struct{} // closed when active becomes empty; nil when idle
+	draining bool          // set by startDrain; begin refuses from then on
+	counting bool          // outcomes are counted into stats
+	stats    drainStats
+}
+
+// tracked is one attempt in flight.
+type tracked struct {
+	id, queue string
+	cancel    context.CancelCauseFunc
+}
+
+// drainStats counts how the attempts of one drain ended.
+type drainStats struct {
+	inFlight int // attempts running when the drain began
+	finished int // ended with their own outcome (done, failed, skipped, other deferrals)
+	requeued int // put back by the drain: interrupted or cut short
+	refused  int // fetched after the drain began; put back without running
 }
 
 func newTracker() *tracker {
-	return &tracker{active: make(map[string]context.CancelCauseFunc)}
+	return &tracker{active: make(map[*tracked]struct{})}
 }
 
-func (t *tracker) add(id string, cancel context.CancelCauseFunc) {
+// begin registers an attempt, or returns false if a drain has begun.
+func (t *tracker) begin(id, queue string, cancel context.CancelCauseFunc) (*tracked, bool) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.draining {
+		if t.counting {
+			t.stats.refused++
+		}
+		return nil, false
+	}
+	e := &tracked{id: id, queue: queue, cancel: cancel}
 	if len(t.active) == 0 {
 		t.idle = make(chan struct{})
 	}
-	t.active[id] = cancel
-	t.mu.Unlock()
+	t.active[e] = struct{}{}
+	return e, true
 }
 
-func (t *tracker) remove(id string) {
+// end unregisters an attempt; requeued says the drain put it back.
+func (t *tracker) end(e *tracked, requeued bool) {
 	t.mu.Lock()
-	delete(t.active, id)
+	defer t.mu.Unlock()
+	if _, ok := t.active[e]; !ok {
+		return
+	}
+	delete(t.active, e)
+	if t.counting {
+		if requeued {
+			t.stats.requeued++
+		} else {
+			t.stats.finished++
+		}
+	}
 	if len(t.active) == 0 && t.idle != nil {
 		close(t.idle)
 		t.idle = nil
 	}
-	t.mu.Unlock()
 }
 
-// Len returns the number of attempts in flight.
+// startDrain makes begin refuse attempts from now on, starts counting
+// outcomes, and returns the task IDs in flight.
+func (t *tracker) startDrain() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.draining, t.counting = true, true
+	t.stats = drainStats{inFlight: len(t.active)}
+	return t.idsLocked()
+}
+
+// endDrain stops counting and returns the counts and the task IDs of the
+// attempts still running: those the drain abandons.
+func (t *tracker) endDrain() (drainStats, []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.counting = false
+	return t.stats, t.idsLocked()
+}
+
+// len returns the number of attempts in flight.
 func (t *tracker) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -56,9 +117,13 @@ func (t *tracker) len() int {
 func (t *tracker) ids() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.idsLocked()
+}
+
+func (t *tracker) idsLocked() []string {
 	out := make([]string, 0, len(t.active))
-	for id := range t.active {
-		out = append(out, id)
+	for e := range t.active {
+		out = append(out, e.id)
 	}
 	slices.Sort(out)
 	return out
@@ -80,8 +145,8 @@ func (t *tracker) wait() <-chan struct{} {
 func (t *tracker) cancelAll(cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, c := range t.active {
-		c(cause)
+	for e := range t.active {
+		e.cancel(cause)
 	}
 }
 
@@ -89,26 +154,43 @@ type drainKey struct{}
 
 // Draining returns a channel that is closed when the worker running the
 // job starts to drain. A long handler can watch it, checkpoint, and return
-// ErrInterrupted to be requeued without counting an attempt. Outside a
-// job it returns nil (a channel that never fires).
+// ErrInterrupted to be requeued without counting an attempt:
+//
+//	select {
+//	case <-runner.Draining(ctx):
+//		saveProgress()
+//		return runner.ErrInterrupted
+//	case item := <-work:
+//		...
+//	}
+//
+// The handler's context is not cancelled until the hard phase, so it can
+// still reach its dependencies while it checkpoints. Outside a job Draining
+// returns nil, a channel that never fires.
 func Draining(ctx context.Context) <-chan struct{} {
 	c, _ := ctx.Value(drainKey{}).(chan struct{})
 	return c
 }
 
-// track registers the attempt for the shutdown coordinator and gives it a
-// context the hard phase of a drain can cancel with ErrShutdown.
+// track registers the attempt with the shutdown coordinator and gives it a
+// context the hard phase of a drain can cancel with ErrShutdown. An attempt
+// that reaches it after the drain began is not started: it is deferred
+// (reason "shutdown", no attempt counted) and runs on another worker.
 func (r *Runner) track(next HandlerFunc) HandlerFunc {
-	return func(ctx context.Context, a *Attempt) error {
-		if r.draining.Load() {
-			// Fetched in the instant the drain began: don't start it.
-			return &DeferError{Reason: ReasonShutdown}
-		}
+	return func(ctx context.Context, a *Attempt) (err error) {
 		ctx, cancel := context.WithCancelCause(context.WithValue(ctx, drainKey{}, r.drainCh))
 		defer cancel(nil)
-		r.tracker.add(a.TaskID, cancel)
-		defer r.tracker.remove(a.TaskID)
-		err := next(ctx, a)
+		e, ok := r.tracker.begin(a.TaskID, a.Queue, cancel)
+		if !ok {
+			return &DeferError{Reason: ReasonShutdown}
+		}
+		defer func() {
+			// Deferred so that a panic, recovered by observe, still
+			// unregisters the attempt.
+			d, deferred := asDeferral(err)
+			r.tracker.end(e, deferred && (d.Reason == ReasonShutdown || d.Reason == ReasonInterrupted))
+		}()
+		err = next(ctx, a)
 		if err != nil && errors.Is(context.Cause(ctx), ErrShutdown) {
 			if _, deferred := asDeferral(err); !deferred {
 				// Cut short by the drain: requeue, don't count an attempt.

@@ -3,8 +3,23 @@
 // /metrics. Configuration comes from flags or environment variables; see
 // `worker -h` and the README.
 //
-// Exit status: 0 after a clean drain, 1 on a runtime error or a failed
-// drain, 2 on a bad configuration value.
+// # Signals
+//
+// The first SIGTERM or SIGINT drains the worker: /readyz turns 503
+// "draining" at once (/healthz stays 200), no job starts any more, jobs in
+// flight run on for WORKER_SHUTDOWN_TIMEOUT (default 25s), then they are
+// cancelled, given 3s to return, and requeued with their attempt count
+// unchanged. A second signal cancels and requeues at once; a third exits
+// with status 1 at once. SIGTSTP before that quiets the worker: it stops
+// fetching but keeps running what it has.
+//
+// # Exit status
+//
+// 0 after a clean drain: every job in flight finished or was requeued
+// cleanly. 1 on a runtime error, on a third signal, or when the drain was
+// not clean (runner.DrainError: a handler ignored cancellation, or asynq
+// reported an error, such as Redis unreachable, while settling or requeueing
+// jobs). 2 on a bad configuration value.
 package main
 
 import (
@@ -28,8 +43,8 @@ import (
 )
 
 func main() {
-	sig := make(chan os.Signal, 3)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGTSTP)
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr, sig))
 }
 
@@ -76,30 +91,66 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
 	}
 	hs := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	defer func() {
+	stopHTTP := func(ctx context.Context) error { return hs.Shutdown(ctx) }
+	defer func() { // on the paths that never drain; a no-op after the cleanup
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(sctx)
+		_ = stopHTTP(sctx)
 	}()
+	// The operations endpoints stay up until the drain is over, so that
+	// /readyz reports "draining" and /healthz stays 200 meanwhile.
+	r.OnShutdown(stopHTTP)
 	log.Info().Str("event", "http.listening").Str("addr", ln.Addr().String()).Msg("operations endpoints up")
 
 	if err := r.Start(ctx); err != nil {
 		return err
 	}
+	return drainOnSignal(r, log, sig, func() { os.Exit(1) })
+}
 
-	<-sig
-	// A second signal skips to the hard phase; a third exits at once.
+// escalation is what the drain.started line tells the operator.
+const escalation = "send SIGTERM or SIGINT again to cancel in-flight jobs now (they are requeued, no attempt counted); a third time to exit at once with status 1"
+
+// drainOnSignal waits for SIGTERM or SIGINT, then drains r. A second signal
+// goes to the hard phase at once (in-flight jobs are cancelled and
+// requeued); a third logs event=drain.aborted and calls exit, which must not
+// return: jobs still running stay active in Redis until asynq's lease
+// recovery retries them. SIGTSTP before that quiets the worker.
+func drainOnSignal(r *runner.Runner, log zerolog.Logger, sig <-chan os.Signal, exit func()) error {
+	var first os.Signal
+	for first == nil {
+		if s := <-sig; s == syscall.SIGTSTP {
+			r.Quiet()
+		} else {
+			first = s
+		}
+	}
 	hard, goHard := context.WithCancel(context.Background())
 	defer goHard()
-	go func() {
-		<-sig
-		log.Warn().Str("event", "drain.escalated").Msg("second signal: cancelling in-flight jobs now")
-		goHard()
-		<-sig
-		log.Error().Str("event", "drain.aborted").Msg("third signal: exiting now")
-		os.Exit(1)
-	}()
-	return r.Shutdown(hard)
+	dlog := log.With().Str("signal", first.String()).Str("escalation", escalation).Logger()
+	done := make(chan error, 1)
+	go func() { done <- r.Shutdown(dlog.WithContext(hard)) }()
+	for n := 1; ; {
+		select {
+		case err := <-done:
+			return err
+		case s := <-sig:
+			if s == syscall.SIGTSTP {
+				continue // already draining
+			}
+			n++
+			if n == 2 {
+				log.Warn().Str("event", "drain.escalated").Str("signal", s.String()).
+					Msg("second signal: cancelling in-flight jobs now; a third signal exits at once")
+				goHard()
+				continue
+			}
+			log.Error().Str("event", "drain.aborted").Str("signal", s.String()).
+				Msg("third signal: exiting now with status 1; jobs still running come back through asynq's lease recovery")
+			exit()
+			return errors.New("drain aborted by a third signal")
+		}
+	}
 }
 
 // connect returns the Redis client: REDIS_URL's, else 127.0.0.1:6379 if a
