@@ -79,7 +79,9 @@ func (b Backoff) Delay(retried int) time.Duration {
 	if hi <= 0 {
 		return 0
 	}
-	ceil := b.ceiling(retried, float64(hi))
+	base := float64(max(cmp.Or(b.Base, BaseDelayDefault), 0))
+	m := max(cmp.Or(b.Multiplier, MultiplierDefault), 1)
+	ceil := ceiling(base, m, max(retried, 0), float64(hi))
 	if !b.NoJitter {
 		if b.Rand != nil {
 			ceil *= b.Rand()
@@ -99,13 +101,10 @@ func (b Backoff) Delay(retried int) time.Duration {
 	}
 }
 
-// ceiling returns min(hi, Base × Multiplier^retried) in float64, where an
+// ceiling returns min(hi, base × m^n) for n >= 0 in float64, where an
 // overflow becomes +Inf and is caught by the comparison with hi (as is a NaN
-// from a bad Multiplier), so retried may be as large as you like.
-func (b Backoff) ceiling(retried int, hi float64) float64 {
-	base := float64(max(cmp.Or(b.Base, BaseDelayDefault), 0))
-	m := max(cmp.Or(b.Multiplier, MultiplierDefault), 1)
-	n := max(retried, 0)
+// from a bad multiplier), so n may be as large as you like.
+func ceiling(base, m float64, n int, hi float64) float64 {
 	var ceil float64
 	switch {
 	case m == 2 && n < 64:
