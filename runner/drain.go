@@ -191,7 +191,7 @@ func (r *Runner) Quiet() {
 	if srv == nil || r.draining.Load() {
 		return
 	}
+	srv.Stop()
 	r.log.Info().Str("event", "worker.quiet").Int("in_flight", r.tracker.len()).
 		Msg("quiet: no new jobs; in-flight jobs run on; send SIGTERM to drain and exit")
-	srv.Stop()
 }

@@ -21,7 +21,7 @@ import (
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not a URL: %v", scrub(err, raw))
+		return nil, fmt.Errorf("not a URL; want redis://host:port")
 	}
 	switch u.Scheme {
 	case "redis", "rediss":

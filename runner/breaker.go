@@ -1,0 +1,4 @@
+package runner
+
+// breaker is the circuit-breaker layer (not yet wired).
+func (r *Runner) breaker(next HandlerFunc) HandlerFunc { return next }

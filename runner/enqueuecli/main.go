@@ -1,0 +1,148 @@
+package enqueuecli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// Main runs the enqueue command with args (without the program name) and
+// returns its exit status; see the package documentation. It reads
+// payloads and bulk input from stdin when asked with "-", writes results
+// to stdout and errors, one line each, to stderr. getenv reads REDIS_URL;
+// nil means no environment. Cancelling ctx (e.g. on SIGINT) stops a bulk
+// run between batches and a --wait.
+func Main(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	cfg = cfg.withDefaults()
+	silenceRedisLog()
+	c := &cli{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if c.getenv == nil {
+		c.getenv = func(string) string { return "" }
+	}
+	if err := cfg.validate(); err != nil {
+		return c.fail(ExitError, err)
+	}
+	return c.run(ctx, args)
+}
+
+// silenceRedisLog turns off go-redis's process-wide logger, which would
+// print dial failures as extra lines; Main reports every error itself.
+func silenceRedisLog() { redis.SetLogger(discardLogger{}) }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
+
+// cli is one run of Main.
+type cli struct {
+	cfg            Config
+	f              *flags
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// exitError carries an exit status with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{ExitUsage, fmt.Errorf(format, args...)}
+}
+
+// fail prints err as one line and returns code.
+func (c *cli) fail(code int, err error) int {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.cfg.Name, msg)
+	return code
+}
+
+// failErr prints err and returns its exit status: an *exitError's code, a
+// payload error's ExitUsage, else ExitError.
+func (c *cli) failErr(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return c.fail(ee.code, err)
+	}
+	return c.fail(ExitError, err)
+}
+
+func (c *cli) run(ctx context.Context, args []string) int {
+	c.f = newFlags(c.cfg)
+	if err := c.f.parse(args); err != nil {
+		if errors.Is(err, errHelp) {
+			c.f.help(c.stdout, c.cfg.Name, c.cfg.Registry.Kinds())
+			return ExitOK
+		}
+		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
+	}
+	if err := c.f.check(); err != nil {
+		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
+	}
+	opts, err := c.f.raw.parse(flagNames)
+	if err != nil {
+		return c.fail(ExitUsage, err)
+	}
+	if c.f.file != "" {
+		return c.bulk(ctx, opts)
+	}
+	return c.single(ctx, opts)
+}
+
+func (c *cli) validator() validator {
+	return validator{reg: c.cfg.Registry, allowUnknown: c.f.allowUnknown, maxPayload: c.f.maxPayload, now: c.cfg.now()}
+}
+
+// open returns the named file, or stdin for "-".
+func (c *cli) open(name string) (io.Reader, func(), error) {
+	if name == "-" {
+		return c.stdin, func() {}, nil
+	}
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, nil, usageErr("%v", err)
+	}
+	return fh, func() { fh.Close() }, nil
+}
+
+// connect opens a Redis client for --redis-url, $REDIS_URL or the default
+// and checks that it answers within DialTimeout.
+func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
+	raw, from := c.f.redisURL, "--redis-url"
+	if raw == "" {
+		raw, from = c.getenv("REDIS_URL"), "REDIS_URL"
+	}
+	if raw == "" {
+		raw, from = c.cfg.RedisURL, "redis URL"
+	}
+	opts, err := runner.ParseRedisURL(raw)
+	if err != nil {
+		return nil, usageErr("%s %s: %v", from, runner.RedactURL(raw), err)
+	}
+	opts.DialTimeout = c.cfg.DialTimeout
+	opts.DialerRetries = 1 // fail fast: one dial per connection
+	opts.MaxRetries = -1   // and one attempt per command
+	rdb := redis.NewUniversalClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %v", c.cfg.DialTimeout)
+		}
+		return nil, fmt.Errorf("redis %s unreachable: %v", runner.RedactURL(raw), err)
+	}
+	return rdb, nil
+}

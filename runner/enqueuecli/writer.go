@@ -1,0 +1,193 @@
+package enqueuecli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// enqueueBatchScript writes a batch of one queue's tasks with the bodies
+// of asynq v0.26's enqueue scripts, so each task gets exactly the keys and
+// values asynq's Client writes; see the script's header.
+var (
+	//go:embed lua/enqueue_batch.lua
+	enqueueBatchLua    string
+	enqueueBatchScript = redis.NewScript(enqueueBatchLua)
+)
+
+// Outcomes of one task write, as the scripts return them.
+const (
+	wrote       = 1
+	idConflict  = 0
+	notUnique   = -1
+	outcomeNone = -2 // not written: the run stopped first
+)
+
+// bulkWriter writes validated tasks to Redis as asynq's Client.Enqueue
+// would: per batch, one atomic script call per queue, all in one
+// pipeline. Tasks are written in order within each queue.
+type bulkWriter struct {
+	rdb   redis.UniversalClient
+	batch int
+	now   func() time.Time
+
+	ids io.Reader // buffered crypto/rand for task IDs; set by write
+}
+
+// batchCall accumulates the KEYS and ARGV of one queue's batch.
+type batchCall struct {
+	idx  []int // indexes of the tasks in the batch
+	keys []string
+	args []any
+}
+
+// add appends the keys and arguments that write t, as asynq's
+// Client.EnqueueContext and internal/rdb do.
+func (c *batchCall) add(i int, t task, now time.Time, ids io.Reader) error {
+	c.idx = append(c.idx, i)
+	id := t.TaskID
+	if id == "" {
+		u, err := uuid.NewRandomFromReader(ids)
+		if err != nil {
+			return fmt.Errorf("task ID: %w", err)
+		}
+		id = u.String()
+	}
+	m := taskMessage{Type: t.Type, Payload: t.Payload, ID: id, Queue: t.Queue,
+		Retry: int32(t.MaxRetry), Timeout: int64(t.Timeout.Seconds()), Retention: int64(t.Retention.Seconds())}
+	if !t.Deadline.IsZero() {
+		m.Deadline = t.Deadline.Unix()
+	}
+	if t.Unique > 0 {
+		m.UniqueKey = uniqueKey(t.Queue, t.Type, t.Payload)
+	}
+	msg := appendTaskMessage(make([]byte, 0, messageSize(&m)), &m)
+	tk := taskKey(t.Queue, id)
+	switch {
+	case t.ProcessAt.After(now) && t.Unique > 0:
+		ttl := t.ProcessAt.Add(t.Unique).Sub(now)
+		c.keys = append(c.keys, m.UniqueKey, tk, scheduledKey(t.Queue))
+		c.args = append(c.args, "su", id, int(ttl.Seconds()), t.ProcessAt.Unix(), msg)
+	case t.ProcessAt.After(now):
+		c.keys = append(c.keys, tk, scheduledKey(t.Queue))
+		c.args = append(c.args, "s", msg, t.ProcessAt.Unix(), id)
+	case t.Unique > 0:
+		c.keys = append(c.keys, m.UniqueKey, tk, pendingKey(t.Queue))
+		c.args = append(c.args, "eu", id, int(t.Unique.Seconds()), msg, now.UnixNano())
+	default:
+		c.keys = append(c.keys, tk, pendingKey(t.Queue))
+		c.args = append(c.args, "e", msg, id, now.UnixNano())
+	}
+	return nil
+}
+
+// write writes tasks and returns each one's outcome (wrote, idConflict,
+// notUnique, or outcomeNone when it was not attempted). It stops at the
+// first Redis error or when ctx is done, between batches; the outcomes
+// then tell what was written. progress, if not nil, is called after each
+// batch with the number of tasks attempted so far.
+func (w *bulkWriter) write(ctx context.Context, tasks []task, progress func(done int)) ([]int, error) {
+	out := make([]int, len(tasks))
+	for i := range out {
+		out[i] = outcomeNone
+	}
+	if len(tasks) == 0 {
+		return out, nil
+	}
+	// Random UUIDs as asynq makes them (uuid.NewString), from one buffered
+	// reader instead of a crypto/rand call each.
+	w.ids = bufio.NewReaderSize(rand.Reader, 16*min(len(tasks), 4096))
+	// asynq adds each queue to asynq:queues before its first task.
+	seen := map[string]bool{}
+	var queues []any
+	for _, t := range tasks {
+		if !seen[t.Queue] {
+			seen[t.Queue] = true
+			queues = append(queues, t.Queue)
+		}
+	}
+	if err := w.rdb.SAdd(ctx, allQueuesKey, queues...).Err(); err != nil {
+		return out, fmt.Errorf("register queues: %w", err)
+	}
+	if err := enqueueBatchScript.Load(ctx, w.rdb).Err(); err != nil {
+		return out, fmt.Errorf("load script: %w", err)
+	}
+	for start := 0; start < len(tasks); start += w.batch {
+		if err := context.Cause(ctx); err != nil {
+			return out, err
+		}
+		end := min(start+w.batch, len(tasks))
+		if err := w.writeBatch(ctx, tasks[start:end], out[start:end]); err != nil {
+			return out, err
+		}
+		if progress != nil {
+			progress(end)
+		}
+	}
+	return out, nil
+}
+
+// writeBatch writes one batch, one script call per queue in a single
+// pipeline, and fills out.
+func (w *bulkWriter) writeBatch(ctx context.Context, tasks []task, out []int) error {
+	now := w.now()
+	var calls []*batchCall
+	byQueue := map[string]*batchCall{}
+	for i, t := range tasks {
+		c := byQueue[t.Queue]
+		if c == nil {
+			c = &batchCall{}
+			byQueue[t.Queue] = c
+			calls = append(calls, c)
+		}
+		if err := c.add(i, t, now, w.ids); err != nil {
+			return err
+		}
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	pipe := w.rdb.Pipeline()
+	for i, c := range calls {
+		cmds[i] = pipe.EvalSha(ctx, enqueueBatchScript.Hash(), c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	var firstErr error
+	for i, c := range calls {
+		cmd := cmds[i]
+		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			// The script cache was flushed mid-run: send the source.
+			cmd = enqueueBatchScript.Eval(ctx, w.rdb, c.keys, c.args...)
+		}
+		if err := record(cmd, c.idx, out); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// record stores the outcomes a batch call returned.
+func record(cmd *redis.Cmd, idx []int, out []int) error {
+	res, err := cmd.Int64Slice()
+	if err != nil {
+		return fmt.Errorf("write tasks: %w", err)
+	}
+	if len(res) != len(idx) {
+		return fmt.Errorf("write tasks: %d results for %d tasks", len(res), len(idx))
+	}
+	for j, n := range res {
+		switch n {
+		case wrote, idConflict, notUnique:
+			out[idx[j]] = int(n)
+		default:
+			return fmt.Errorf("write tasks: unexpected script result %d", n)
+		}
+	}
+	return nil
+}

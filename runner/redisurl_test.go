@@ -1,0 +1,87 @@
+package runner_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+func TestParseRedisURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url     string
+		addrs   string
+		db      int
+		master  string
+		cluster bool
+		tls     bool
+		err     string
+	}{
+		{url: "redis://127.0.0.1:6379", addrs: "127.0.0.1:6379"},
+		{url: "redis://:pw@h:1/3", addrs: "h:1", db: 3},
+		{url: "rediss://user:pw@h:6380", addrs: "h:6380", tls: true},
+		{url: "redis-sentinel://:pw@s1:26379,s2:26379?master=mymaster", addrs: "s1:26379,s2:26379", master: "mymaster"},
+		{url: "redis-cluster://n1:7000?addr=n2:7000", addrs: "n1:7000,n2:7000", cluster: true},
+		{url: "http://h:1", err: `scheme "http"`},
+		{url: "127.0.0.1:6379", err: "want redis://host:port"},
+		{url: "redis://:pw@h:1/x", err: "invalid database"},
+		{url: "redis-sentinel://s1:26379", err: "master"},
+	}
+	for _, tt := range tests {
+		o, err := runner.ParseRedisURL(tt.url)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err = %v, want %q", tt.url, err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw") {
+				t.Errorf("%s: password in error %q", tt.url, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.url, err)
+			continue
+		}
+		if got := strings.Join(o.Addrs, ","); got != tt.addrs || o.DB != tt.db || o.MasterName != tt.master ||
+			o.IsClusterMode != tt.cluster || (o.TLSConfig != nil) != tt.tls {
+			t.Errorf("%s: got %+v", tt.url, o)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"redis://:s3cret@h:1/0":     "redis://:xxxxx@h:1/0",
+		"redis://user:s3cret@h:1":   "redis://user:xxxxx@h:1",
+		"redis://h:1":               "redis://h:1",
+		"redis://u:s3cret@h:1\x7f/": "<unparsable URL>",
+	} {
+		if got := runner.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseRedisURL checks the parser never panics and never echoes a
+// password in an error.
+//
+//	go test -run '^$' -fuzz FuzzParseRedisURL -fuzztime 30s ./runner/
+func FuzzParseRedisURL(f *testing.F) {
+	for _, s := range []string{
+		"redis://:pw@h:1/3", "rediss://u:pw@h:2", "redis-sentinel://:pw@a:1,b:2?master=m",
+		"redis-cluster://u:pw@a:1?addr=b:2", "redis://h:1/99999999999999999999", "redis://[::1]:6379", "%",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		_, err := runner.ParseRedisURL(raw)
+		if err == nil {
+			return
+		}
+		if i := strings.Index(raw, ":pwSECRET@"); i >= 0 && strings.Contains(err.Error(), "pwSECRET") {
+			t.Fatalf("password in error: %v", err)
+		}
+	})
+}
