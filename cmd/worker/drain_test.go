@@ -1,0 +1,171 @@
+package main
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/jobrunner/jobrunner/internal/draintest"
+	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// TestDrain runs the drain acceptance suite against cmd/worker.
+func TestDrain(t *testing.T) {
+	draintest.Run(t, draintest.Config{
+		Features: draintest.Features{
+			Quiet: true,
+			// ExclusiveAfterAbandon waits for the lock and in-flight marker
+			// layers and for a demo.sleep that can ignore its context.
+		},
+		Start: func(t testing.TB, srv *redistest.Server, env ...string) *workertest.Worker {
+			return workertest.Start(t, srv, env)
+		},
+	})
+}
+
+// manifest is the part of a Deployment the drain depends on.
+type manifest struct {
+	Kind string `json:"kind"`
+	Spec struct {
+		Template struct {
+			Spec struct {
+				TerminationGracePeriodSeconds *int        `json:"terminationGracePeriodSeconds"`
+				Containers                    []container `json:"containers"`
+			} `json:"spec"`
+		} `json:"template"`
+	} `json:"spec"`
+}
+
+type container struct {
+	Name string `json:"name"`
+	Env  []struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	} `json:"env"`
+	Ports []struct {
+		Name          string `json:"name"`
+		ContainerPort int    `json:"containerPort"`
+	} `json:"ports"`
+	ReadinessProbe *probe `json:"readinessProbe"`
+	LivenessProbe  *probe `json:"livenessProbe"`
+	Lifecycle      *struct {
+		PreStop any `json:"preStop"`
+	} `json:"lifecycle"`
+}
+
+type probe struct {
+	HTTPGet *struct {
+		Path string `json:"path"`
+		Port any    `json:"port"` // a number or a port name
+	} `json:"httpGet"`
+}
+
+// TestDeploymentManifest checks testdata/k8s/deployment.yaml against the
+// worker's defaults: the grace period covers the whole drain, the probes
+// hit the right endpoints on the operations port, and no preStop hook eats
+// the budget.
+func TestDeploymentManifest(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/k8s/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Kind != "Deployment" {
+		t.Fatalf("kind = %q, want Deployment", m.Kind)
+	}
+	pod := m.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	defaults := map[string]string{}
+	for _, s := range settings {
+		defaults[s.env] = s.def
+	}
+
+	// The worker's default agrees with the runner's.
+	if d, err := time.ParseDuration(defaults["WORKER_SHUTDOWN_TIMEOUT"]); err != nil || d != runner.ShutdownTimeoutDefault {
+		t.Errorf("WORKER_SHUTDOWN_TIMEOUT default %q, runner.ShutdownTimeoutDefault %v", defaults["WORKER_SHUTDOWN_TIMEOUT"], runner.ShutdownTimeoutDefault)
+	}
+	shutdown := runner.ShutdownTimeoutDefault
+	if v := env["WORKER_SHUTDOWN_TIMEOUT"]; v != "" {
+		if shutdown, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("WORKER_SHUTDOWN_TIMEOUT=%q: %v", v, err)
+		}
+	}
+
+	if pod.TerminationGracePeriodSeconds == nil {
+		t.Fatal("terminationGracePeriodSeconds unset: Kubernetes' default 30s is too short for the default 25s drain plus its hard phase")
+	}
+	grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+	const margin = 2 * time.Second // signal delivery, asynq's last writes, exit
+	budget := shutdown + runner.HardStopGraceDefault + runner.CleanupTimeout + margin
+	switch {
+	case grace < runner.ShutdownTimeoutDefault+5*time.Second:
+		t.Errorf("terminationGracePeriodSeconds %v < shutdown timeout default %v + 5s", grace, runner.ShutdownTimeoutDefault)
+	case grace < budget:
+		t.Errorf("terminationGracePeriodSeconds %v < drain budget %v (shutdown %v + hard grace %v + cleanup %v + %v)",
+			grace, budget, shutdown, runner.HardStopGraceDefault, runner.CleanupTimeout, margin)
+	case grace > 600*time.Second:
+		t.Errorf("terminationGracePeriodSeconds %v > 600s: the cluster autoscaler caps scale-down grace at 600s", grace)
+	}
+
+	addr := defaults["WORKER_HTTP_ADDR"]
+	if v := env["WORKER_HTTP_ADDR"]; v != "" {
+		addr = v
+	}
+	_, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("WORKER_HTTP_ADDR %q: %v", addr, err)
+	}
+	opsPort, _ := strconv.Atoi(portStr)
+	if _, defPort, _ := net.SplitHostPort(defaults["WORKER_HTTP_ADDR"]); defPort != portStr {
+		t.Errorf("the manifest moves the operations port to %s from the default %s", portStr, defPort)
+	}
+	resolve := func(p any) int {
+		switch v := p.(type) {
+		case float64:
+			return int(v)
+		case string:
+			for _, cp := range c.Ports {
+				if cp.Name == v {
+					return cp.ContainerPort
+				}
+			}
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+		return 0
+	}
+	for _, pc := range []struct {
+		name, path string
+		p          *probe
+	}{{"readinessProbe", "/readyz", c.ReadinessProbe}, {"livenessProbe", "/healthz", c.LivenessProbe}} {
+		if pc.p == nil || pc.p.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet probe on %s", pc.name, pc.path)
+			continue
+		}
+		if pc.p.HTTPGet.Path != pc.path {
+			t.Errorf("%s path = %q, want %q", pc.name, pc.p.HTTPGet.Path, pc.path)
+		}
+		if got := resolve(pc.p.HTTPGet.Port); got != opsPort {
+			t.Errorf("%s port = %v (%d), want the operations port %d", pc.name, pc.p.HTTPGet.Port, got, opsPort)
+		}
+	}
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+		t.Error("a preStop hook delays SIGTERM and eats the grace period; the worker needs none")
+	}
+}
