@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/internal/redistest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/enqueue/cmd-help.golden")
+
+// TestMain lets the tests run this test binary as the enqueue command.
+func TestMain(m *testing.M) {
+	if os.Getenv("ENQUEUE_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// enqueue runs the command in a child process and returns its exit
+// status, stdout and stderr.
+func enqueue(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "ENQUEUE_TEST_MAIN=1", "REDIS_URL="), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := enqueue(t, nil, "--help")
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	path := filepath.Join("..", "..", "testdata", "enqueue", "cmd-help.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil || out != string(want) {
+		t.Fatalf("--help differs from %s (go test -update): %v\n%s", path, err, out)
+	}
+}
+
+func TestBuiltinsAndExitStatus(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	env := []string{"REDIS_URL=" + s.URL()}
+	if code, out, errOut := enqueue(t, env, "demo.sleep", `{"ms":1}`, "--task-id", "c1"); code != 0 || out != "enqueued c1 on queue default\n" {
+		t.Fatalf("exit %d, %q, %q", code, out, errOut)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(s.Client()).GetTaskInfo("default", "c1")
+	if err != nil || info.Type != "demo.sleep" {
+		t.Fatalf("info = %+v, %v", info, err)
+	}
+	if code, _, errOut := enqueue(t, env, "demo.sleep", `{"ms":1}`, "--task-id", "c1"); code != 3 {
+		t.Fatalf("conflict: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := enqueue(t, env, "demo.sleep", `{"ms":"1"}`); code != 2 || !strings.Contains(errOut, `field "ms"`) {
+		t.Fatalf("invalid: exit %d, %q", code, errOut)
+	}
+	port, _ := redistest.FreePort()
+	code, _, errOut := enqueue(t, nil, "--redis-url", "redis://:pw@127.0.0.1:"+strconv.Itoa(port), "demo.sleep")
+	if code != 1 || strings.Contains(errOut, ":pw@") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("unreachable: exit %d, %q", code, errOut)
+	}
+}

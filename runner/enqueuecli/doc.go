@@ -1,0 +1,102 @@
+// Package enqueuecli is the enqueue command as a library: it validates jobs
+// against a [job.Registry] and enqueues them on asynq, one from the command
+// line or many from a JSON Lines file, so that users with their own job
+// types build the same binary as cmd/enqueue in a few lines:
+//
+//	func main() {
+//		reg := job.NewRegistry()
+//		if err := reg.Register(myjobs.SendEmail, myjobs.Resize); err != nil {
+//			panic(err)
+//		}
+//		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//		code := enqueuecli.Main(ctx, enqueuecli.Config{Registry: reg}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+//		stop()
+//		os.Exit(code)
+//	}
+//
+// # Usage
+//
+//	enqueue [flags] TYPE [PAYLOAD_JSON]
+//	enqueue [flags] TYPE --payload-file FILE   (- for stdin)
+//	enqueue [flags] --file JOBS.jsonl          (- for stdin)
+//
+// Flags (one or two dashes; they may follow TYPE, and "--" ends them):
+// --queue, --max-retry, --timeout, --deadline, --process-in, --process-at
+// (RFC 3339), --unique TTL, --task-id, --retention, --redis-url (default
+// $REDIS_URL, then redis://127.0.0.1:6379, parsed by [runner.ParseRedisURL]
+// and printed only through [runner.RedactURL]), --output text|json,
+// --dry-run, --wait, --wait-timeout, --allow-unknown, --max-payload-bytes
+// (default 1 MiB), --file, --fail-fast. The full text is in --help.
+//
+// # Validation
+//
+// The payload must be one JSON value. For a type in the registry it is
+// decoded strictly by the job's own decoder (no unknown fields, no wrong
+// types, its Validate method) and the definition's queue, timeout and
+// retry budget become the defaults of the flags. Other types are refused
+// unless --allow-unknown. A payload over --max-payload-bytes is refused.
+// Payload bytes are stored as given, without surrounding whitespace, so
+// --unique (which hashes them) tells apart payloads formatted differently.
+// Nothing reaches Redis before every check has passed, and --dry-run never
+// connects at all.
+//
+// # Bulk input
+//
+// Each non-blank line is one object: {"type": ..., "payload": ...,
+// "options": {"queue", "max_retry", "timeout", "deadline", "process_in",
+// "process_at", "unique", "task_id", "retention"}}, durations as Go
+// duration strings ("90s") and times in RFC 3339. Unknown keys, in the
+// line or in its options, are errors. Flags are defaults for every line
+// and a line's options override them (--task-id is refused with --file).
+//
+// All lines are read and validated before anything is written, so the
+// whole input is held in memory. With --fail-fast the first invalid line
+// ends the run and nothing is enqueued. Without it the invalid lines are
+// reported on stderr as FILE:LINE: error, the valid ones are enqueued and
+// the exit status is 2. Duplicates (--unique, or an existing task ID) are
+// counted in the summary, not errors. A progress bar is drawn on stderr
+// only when it is a terminal.
+//
+// Bulk mode writes the tasks itself instead of calling asynq's
+// Client.Enqueue once per task (asynq v0.26 has no batch API): per batch
+// of Config.BatchSize tasks, one Lua script call per queue, all in one
+// pipeline. The script repeats the bodies of asynq's own enqueue scripts
+// and the task message is asynq's protobuf TaskMessage, encoded field by
+// field; the tests check that it leaves exactly the keys and bytes
+// asynq's Client leaves, that asynq's Inspector reads the tasks back and
+// that an asynq.Server runs them. Each script call is atomic, so a task is
+// never half-written; when Redis fails mid-run the summary says how many
+// tasks were written.
+//
+// # Exit status
+//
+//	0  enqueued (with --wait: completed)
+//	1  any other error, e.g. Redis unreachable (checked within
+//	   Config.DialTimeout, 3s by default)
+//	2  usage or validation error: nothing enqueued (with --file and
+//	   without --fail-fast: the valid lines were enqueued)
+//	3  conflict: a unique duplicate, or the task ID already exists
+//	4  with --wait: the task was archived (failed for good)
+//	5  with --wait: --wait-timeout passed first; the task stays queued
+//
+// Every error is one line on stderr starting with "enqueue: " (the
+// Config.Name); passwords in Redis URLs are never printed.
+//
+// # Output
+//
+// Text output prints "enqueued ID on queue Q" (or "scheduled ID on queue
+// Q for TIME"); JSON output prints the task's info as one object. Bulk mode
+// prints a summary: enqueued, duplicates and invalid counts with line
+// numbers.
+//
+// # Waiting
+//
+// --wait sets --retention to 1h unless given, so the result can be read,
+// then polls asynq's Inspector (50ms, doubling to 1s) until the task is
+// completed or archived. Text output then prints the bytes the handler
+// wrote with its ResultWriter, verbatim, after the "enqueued" line; an
+// archived task's last error goes to stderr. A task that disappears while
+// waited on (deleted, or revoked by its handler) is exit status 1. A
+// cancelled context (SIGINT in cmd/enqueue) ends the wait with status 1;
+// the task stays queued.
+package enqueuecli
