@@ -1,4 +1,111 @@
 package runner
 
-// breaker is the circuit-breaker layer (not yet wired).
-func (r *Runner) breaker(next HandlerFunc) HandlerFunc { return next }
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jobrunner/jobrunner/resilience"
+)
+
+// ReasonBreakerOpen is the deferral reason of a job whose dependency's
+// breaker is open.
+const ReasonBreakerOpen = "breaker_open"
+
+// breaker is the circuit-breaker layer. It puts the runner's breaker
+// registry in the context (so resilience.Call inside a handler records
+// against it) and checks the job's declared dependencies before it runs:
+// an open one defers the job instead of calling it.
+//
+// A job with exactly one dependency runs as one breaker call: its outcome
+// is recorded against that dependency (neutral outcomes such as permanent
+// errors, deferrals, a lost lock or a drain's cancellation excepted), and
+// while the breaker is half-open the job is the probe. A job with several
+// dependencies is admitted only if none is open; its handler attributes
+// outcomes with resilience.Call.
+func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, a *Attempt) error {
+		ctx = resilience.WithRegistry(ctx, r.breakers)
+		deps := a.Job.Dependencies
+		var err error
+		switch len(deps) {
+		case 0:
+			return next(ctx, a)
+		case 1:
+			err = resilience.Call(ctx, deps[0], func(ctx context.Context) error {
+				return neutralIfCancelled(ctx, next(ctx, a))
+			})
+			var n *neutralError
+			if errors.As(err, &n) {
+				err = n.err
+			}
+		default:
+			for _, d := range deps {
+				if err = r.breakers.Get(d).Check(); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = next(ctx, a)
+			}
+		}
+		var oe *resilience.OpenError
+		if errors.As(err, &oe) {
+			return deferOpen(oe)
+		}
+		return err
+	}
+}
+
+// deferOpen turns an open breaker into a deferral after its retry-after,
+// spread with jitter so that a backlog does not stampede the half-open
+// probe when the period ends.
+func deferOpen(oe *resilience.OpenError) *DeferError {
+	spread := max(oe.RetryAfter/2, time.Second)
+	return &DeferError{
+		Reason: ReasonBreakerOpen,
+		After:  oe.RetryAfter + rand.N(spread),
+		Attrs:  map[string]string{"dependency": oe.Dependency},
+		Err:    oe,
+	}
+}
+
+// neutralError marks an error that says nothing about the dependency's
+// health: the job was cut short by its own worker, not failed by the
+// callee.
+type neutralError struct{ err error }
+
+func (e *neutralError) Error() string { return e.err.Error() }
+func (e *neutralError) Unwrap() error { return e.err }
+func (e *neutralError) Neutral() bool { return true }
+
+// neutralIfCancelled marks err neutral when the job's context was cancelled
+// (a drain or a lost lock), as opposed to timing out.
+func neutralIfCancelled(ctx context.Context, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return &neutralError{err}
+	}
+	return err
+}
+
+// breakerCollector exports jobrunner_breaker_state at scrape time.
+type breakerCollector struct {
+	reg  *resilience.Registry
+	desc *prometheus.Desc
+}
+
+func newBreakerCollector(reg *resilience.Registry) *breakerCollector {
+	return &breakerCollector{reg: reg, desc: prometheus.NewDesc("jobrunner_breaker_state",
+		"Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open.", []string{"dependency"}, nil)}
+}
+
+func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.reg.Snapshot() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(s.State), s.Dependency)
+	}
+}

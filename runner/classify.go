@@ -1,4 +1,35 @@
 package runner
 
-// classify is the retry-classification layer (not yet wired).
-func (r *Runner) classify(next HandlerFunc) HandlerFunc { return next }
+import (
+	"context"
+	"errors"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/resilience"
+)
+
+// classify is the retry-classification layer, just outside the handler. It
+// puts the handler's error in the runner's terms:
+//
+//   - an open breaker met inside the handler (resilience.Call on a
+//     dependency) defers the job instead of failing it;
+//   - asynq.SkipRetry and resilience.Permanent archive the task at once;
+//   - anything else is a failure that asynq retries with the job's backoff
+//     (honouring a resilience.RetryAfter hint) until MaxRetry.
+func (r *Runner) classify(next HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, a *Attempt) error {
+		err := next(ctx, a)
+		if err == nil {
+			return nil
+		}
+		var oe *resilience.OpenError
+		if errors.As(err, &oe) {
+			return deferOpen(oe)
+		}
+		if errors.Is(err, asynq.SkipRetry) && !resilience.IsPermanent(err) {
+			return resilience.Permanent(err)
+		}
+		return err
+	}
+}

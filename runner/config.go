@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // Defaults for the fields of Config.
@@ -66,9 +68,26 @@ type Config struct {
 	// well; Runner.Gatherer returns it.
 	Metrics *prometheus.Registry
 
+	// Breakers configures the circuit breakers, per dependency or for all
+	// (Breakers.Default). Zero fields take the resilience defaults: open
+	// after 5 consecutive failures, 60s open, 3 half-open probes. The
+	// runner sets Logger and wraps OnStateChange to log and count
+	// transitions.
+	Breakers resilience.RegistryConfig
+
+	// Retry is the job-level retry delay for definitions without their own
+	// Backoff: capped exponential backoff with full jitter, or the callee's
+	// retry-after hint up to Retry.MaxRetryAfter. Only Backoff and
+	// MaxRetryAfter are used. Defaults to base 1s, max 60s, multiplier 2,
+	// MaxRetryAfter 1h.
+	Retry resilience.Policy
+
 	// Clock tells time. Defaults to the system clock.
 	Clock Clock
 }
+
+// RetryAfterMaxDefault caps a callee's retry-after hint for job retries.
+const RetryAfterMaxDefault = time.Hour
 
 // Clock tells time; tests inject a fake one.
 type Clock interface{ Now() time.Time }
@@ -97,6 +116,7 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
+	c.Retry.MaxRetryAfter = cmp.Or(c.Retry.MaxRetryAfter, RetryAfterMaxDefault)
 	return c
 }
 
@@ -119,6 +139,9 @@ func (c Config) validate() error {
 		if d < 0 {
 			return fmt.Errorf("runner: Config.%s %v is negative", name, d)
 		}
+	}
+	if err := c.Retry.Validate(); err != nil {
+		return fmt.Errorf("runner: Config.Retry: %w", err)
 	}
 	return nil
 }

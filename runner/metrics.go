@@ -5,13 +5,14 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the runner's Prometheus collectors, registered on the
 // runner's own registry (never the global one).
 type metrics struct {
-	jobs      *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	inFlight  prometheus.Gauge
-	deferred  *prometheus.CounterVec
-	retries   *prometheus.CounterVec
-	requeued  prometheus.Counter
-	drainTime prometheus.Histogram
+	jobs        *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	inFlight    prometheus.Gauge
+	deferred    *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+	requeued    prometheus.Counter
+	drainTime   prometheus.Histogram
+	transitions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,7 +40,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "jobrunner_drain_duration_seconds", Help: "Time from the shutdown signal to the end of the drain.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 25, 30, 60},
 		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_breaker_transitions_total", Help: "Circuit breaker state changes.",
+		}, []string{"dependency", "from", "to"}),
 	}
-	reg.MustRegister(m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
+	reg.MustRegister(m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // Outcome is how an attempt ended, as logged (event=job.<outcome>) and
@@ -105,11 +107,7 @@ func asDeferral(err error) (*DeferError, bool) {
 
 // permanent reports errors that archive the task at once.
 func permanent(err error) bool {
-	if errors.Is(err, asynq.SkipRetry) {
-		return true
-	}
-	var p interface{ Permanent() bool }
-	return errors.As(err, &p) && p.Permanent()
+	return errors.Is(err, asynq.SkipRetry) || resilience.IsPermanent(err)
 }
 
 // classify names the outcome of err and its reason, if any.

@@ -96,4 +96,3 @@ func setupB(b *testing.B, cfg runner.Config) (*runner.Runner, *testBundle) {
 	}
 	return setupTB(b, cfg)
 }
-

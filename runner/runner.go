@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/job"
+	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // Runner is a worker: it owns the asynq server, the job registry, the
@@ -23,6 +24,7 @@ type Runner struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	metrics   *metrics
+	breakers  *resilience.Registry
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
 
@@ -52,8 +54,26 @@ func New(cfg Config) (*Runner, error) {
 		tracker:   newTracker(),
 		drainCh:   make(chan struct{}),
 	}
+	bcfg := cfg.Breakers
+	bcfg.Logger = r.log
+	userHook := bcfg.OnStateChange
+	bcfg.OnStateChange = func(dep string, from, to resilience.State) {
+		r.metrics.transitions.WithLabelValues(dep, from.String(), to.String()).Inc()
+		if userHook != nil {
+			userHook(dep, from, to)
+		}
+	}
+	breakers, err := resilience.NewRegistry(bcfg)
+	if err != nil {
+		return nil, fmt.Errorf("runner: Config.Breakers: %w", err)
+	}
+	r.breakers = breakers
+	cfg.Metrics.MustRegister(newBreakerCollector(breakers))
 	return r, nil
 }
+
+// Breakers returns the runner's circuit-breaker registry.
+func (r *Runner) Breakers() *resilience.Registry { return r.breakers }
 
 // Register adds job types. It must be called before Start.
 func (r *Runner) Register(specs ...job.Spec) error {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // settle translates an attempt's outcome into what asynq must do with the
@@ -44,6 +46,10 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 	if d, ok := asDeferral(err); ok {
 		return d.After
 	}
+	if d, ok := resilience.RetryAfterHint(err); ok {
+		// The callee said when: honour it (capped) whatever the backoff.
+		return min(max(d, 0), r.cfg.Retry.MaxRetryAfter)
+	}
 	if spec, ok := r.registry.Lookup(t.Type()); ok {
 		if b := spec.Options().Backoff; b != nil {
 			return b(retried, err)
@@ -52,9 +58,10 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 	return r.defaultBackoff(retried, err)
 }
 
-// defaultBackoff is replaced by the resilience policy when it lands.
+// defaultBackoff is Config.Retry's delay: capped exponential backoff with
+// full jitter, or the callee's retry-after hint.
 func (r *Runner) defaultBackoff(retried int, err error) time.Duration {
-	return asynq.DefaultRetryDelayFunc(retried, err, nil)
+	return r.cfg.Retry.NextDelay(retried, err)
 }
 
 // requeueCopy handles a deferral on the last attempt, where asynq would
