@@ -180,6 +180,19 @@ func waitStarted(t *testing.T, w *workertest.Worker, n int, timeout time.Duratio
 	return ids
 }
 
+// waitRunning is waitStarted for jobs that must be in flight when the test
+// signals: job.started is logged just before the shutdown coordinator
+// admits the job, and a job caught in between is put back, not run.
+func waitRunning(t *testing.T, w *workertest.Worker, n int, timeout time.Duration) []string {
+	t.Helper()
+	ids := waitStarted(t, w, n, timeout)
+	time.Sleep(admitSlack)
+	return ids
+}
+
+// admitSlack is ample time for a started job to get admitted.
+const admitSlack = 200 * time.Millisecond
+
 // waitExit waits for the worker to exit and checks its status.
 func waitExit(t *testing.T, w *workertest.Worker, want int, timeout time.Duration) {
 	t.Helper()
@@ -286,7 +299,7 @@ func testReadiness(t *testing.T, cfg Config) {
 	h := newHarness(t, cfg)
 	w := h.start(2, 10*time.Second)
 	h.sleepJobs(1, 1500)
-	waitStarted(t, w, 1, 5*time.Second)
+	waitRunning(t, w, 1, 5*time.Second)
 	if code, body := w.Get("/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz before the signal = %d %q", code, body)
 	}
@@ -345,7 +358,7 @@ func testInFlightFinish(t *testing.T, cfg Config) {
 	h := newHarness(t, cfg)
 	ids := h.sleepJobs(6, 800)
 	a := h.start(2, 10*time.Second)
-	running := waitStarted(t, a, 2, 10*time.Second)
+	running := waitRunning(t, a, 2, 10*time.Second)
 	a.Signal(syscall.SIGTERM)
 	waitExit(t, a, 0, 10*time.Second)
 	requireNoStartAfterDrain(t, a)
@@ -402,7 +415,7 @@ func testHardPhase(t *testing.T, cfg Config) {
 	h := newHarness(t, cfg)
 	ids := h.sleepJobs(1, 2500)
 	a := h.start(2, timeout)
-	waitStarted(t, a, 1, 10*time.Second)
+	waitRunning(t, a, 1, 10*time.Second)
 	t0 := time.Now()
 	a.Signal(syscall.SIGTERM)
 	waitExit(t, a, 0, 10*time.Second)
@@ -441,7 +454,7 @@ func longRunning(t *testing.T, cfg Config) (*harness, *workertest.Worker, string
 	h := newHarness(t, cfg)
 	ids := h.sleepJobs(1, 60_000)
 	w := h.start(2, time.Minute)
-	waitStarted(t, w, 1, 10*time.Second)
+	waitRunning(t, w, 1, 10*time.Second)
 	w.Signal(syscall.SIGTERM)
 	w.WaitEvent("drain.started", 5*time.Second)
 	return h, w, ids[0]
@@ -478,7 +491,7 @@ func testQuiet(t *testing.T, cfg Config) {
 	h := newHarness(t, cfg)
 	first := h.sleepJobs(1, 700)
 	w := h.start(4, 10*time.Second)
-	waitStarted(t, w, 1, 10*time.Second)
+	waitRunning(t, w, 1, 10*time.Second)
 	w.Signal(syscall.SIGTSTP)
 	w.WaitEvent("worker.quiet", 5*time.Second)
 	later := h.sleepJobs(1, 10)
@@ -514,7 +527,7 @@ func testExclusiveAfterAbandon(t *testing.T, cfg Config) {
 		t.Fatal(err)
 	}
 	a := h.start(2, 500*time.Millisecond)
-	waitStarted(t, a, 1, 10*time.Second)
+	waitRunning(t, a, 1, 10*time.Second)
 	b := h.start(2, 10*time.Second)
 	a.Signal(syscall.SIGTERM)
 	waitExit(t, a, 1, 15*time.Second)
