@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/job/builtin"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/enqueue/cmd-help.golden")
@@ -50,6 +51,13 @@ func TestHelp(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
+	// The golden file stands BUILTINS for the list of built-in types, so
+	// a new built-in does not break it.
+	known := "Known job types: " + strings.Join(builtin.Registry(builtin.Config{}).Kinds(), ", ") + "\n"
+	if !strings.Contains(out, known) {
+		t.Fatalf("--help does not list the built-ins (%q):\n%s", known, out)
+	}
+	out = strings.Replace(out, known, "Known job types: BUILTINS\n", 1)
 	path := filepath.Join("..", "..", "testdata", "enqueue", "cmd-help.golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {

@@ -46,9 +46,11 @@ func (p echoPayload) Validate() error {
 
 const echoType = "test.echo"
 
+// testRegistry holds demo.sleep and test.echo, and no other built-in, so
+// that the golden files do not change when a built-in is added.
 func testRegistry(t testing.TB) *job.Registry {
-	reg := builtin.Registry(builtin.Config{})
-	err := reg.Register(&job.Definition[echoPayload]{
+	reg := job.NewRegistry()
+	err := reg.Register(builtin.Sleep(), &job.Definition[echoPayload]{
 		Type:   echoType,
 		Handle: func(context.Context, echoPayload) error { return nil }, // the tests run their own asynq handler
 	})

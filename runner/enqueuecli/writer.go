@@ -42,11 +42,16 @@ type bulkWriter struct {
 	ids io.Reader // buffered crypto/rand for task IDs; set by write
 }
 
-// batchCall accumulates the KEYS and ARGV of one queue's batch.
+// batchCall accumulates the KEYS and ARGV of one queue's batch; see
+// lua/enqueue_batch.lua.
 type batchCall struct {
 	idx  []int // indexes of the tasks in the batch
 	keys []string
 	args []any
+}
+
+func newBatchCall(queue string, now time.Time) *batchCall {
+	return &batchCall{keys: []string{pendingKey(queue), scheduledKey(queue)}, args: []any{now.UnixNano()}}
 }
 
 // add appends the keys and arguments that write t, as asynq's
@@ -74,17 +79,17 @@ func (c *batchCall) add(i int, t task, now time.Time, ids io.Reader) error {
 	switch {
 	case t.ProcessAt.After(now) && t.Unique > 0:
 		ttl := t.ProcessAt.Add(t.Unique).Sub(now)
-		c.keys = append(c.keys, m.UniqueKey, tk, scheduledKey(t.Queue))
-		c.args = append(c.args, "su", id, int(ttl.Seconds()), t.ProcessAt.Unix(), msg)
+		c.keys = append(c.keys, m.UniqueKey, tk)
+		c.args = append(c.args, "su", id, msg, int(ttl.Seconds()), t.ProcessAt.Unix())
 	case t.ProcessAt.After(now):
-		c.keys = append(c.keys, tk, scheduledKey(t.Queue))
-		c.args = append(c.args, "s", msg, t.ProcessAt.Unix(), id)
+		c.keys = append(c.keys, tk)
+		c.args = append(c.args, "s", id, msg, t.ProcessAt.Unix())
 	case t.Unique > 0:
-		c.keys = append(c.keys, m.UniqueKey, tk, pendingKey(t.Queue))
-		c.args = append(c.args, "eu", id, int(t.Unique.Seconds()), msg, now.UnixNano())
+		c.keys = append(c.keys, m.UniqueKey, tk)
+		c.args = append(c.args, "eu", id, msg, int(t.Unique.Seconds()))
 	default:
-		c.keys = append(c.keys, tk, pendingKey(t.Queue))
-		c.args = append(c.args, "e", msg, id, now.UnixNano())
+		c.keys = append(c.keys, tk)
+		c.args = append(c.args, "e", id, msg)
 	}
 	return nil
 }
@@ -120,38 +125,72 @@ func (w *bulkWriter) write(ctx context.Context, tasks []task, progress func(done
 	if err := enqueueBatchScript.Load(ctx, w.rdb).Err(); err != nil {
 		return out, fmt.Errorf("load script: %w", err)
 	}
-	for start := 0; start < len(tasks); start += w.batch {
+	// Build batch k+1 (IDs, protobuf, arguments) while batch k runs.
+	ctx, cancel := context.WithCancel(ctx)
+	type built struct {
+		start, end int
+		calls      []*batchCall
+		err        error
+	}
+	ready := make(chan built, 1)
+	defer func() {
+		cancel()
+		for range ready { // wait for the builder to stop
+		}
+	}()
+	go func() {
+		defer close(ready)
+		for start := 0; start < len(tasks); start += w.batch {
+			end := min(start+w.batch, len(tasks))
+			calls, err := w.build(tasks[start:end])
+			select {
+			case ready <- built{start, end, calls, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for b := range ready {
+		if b.err != nil {
+			return out, b.err
+		}
 		if err := context.Cause(ctx); err != nil {
 			return out, err
 		}
-		end := min(start+w.batch, len(tasks))
-		if err := w.writeBatch(ctx, tasks[start:end], out[start:end]); err != nil {
+		if err := w.send(ctx, b.calls, out[b.start:b.end]); err != nil {
 			return out, err
 		}
 		if progress != nil {
-			progress(end)
+			progress(b.end)
 		}
 	}
 	return out, nil
 }
 
-// writeBatch writes one batch, one script call per queue in a single
-// pipeline, and fills out.
-func (w *bulkWriter) writeBatch(ctx context.Context, tasks []task, out []int) error {
+// build prepares one batch: one script call per queue.
+func (w *bulkWriter) build(tasks []task) ([]*batchCall, error) {
 	now := w.now()
 	var calls []*batchCall
 	byQueue := map[string]*batchCall{}
 	for i, t := range tasks {
 		c := byQueue[t.Queue]
 		if c == nil {
-			c = &batchCall{}
+			c = newBatchCall(t.Queue, now)
 			byQueue[t.Queue] = c
 			calls = append(calls, c)
 		}
 		if err := c.add(i, t, now, w.ids); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return calls, nil
+}
+
+// send runs one batch's calls in a single pipeline and fills out.
+func (w *bulkWriter) send(ctx context.Context, calls []*batchCall, out []int) error {
 	cmds := make([]*redis.Cmd, len(calls))
 	pipe := w.rdb.Pipeline()
 	for i, c := range calls {
