@@ -19,6 +19,10 @@ import (
 // to stdout and errors, one line each, to stderr. getenv reads REDIS_URL;
 // nil means no environment. Cancelling ctx (e.g. on SIGINT) stops a bulk
 // run between batches and a --wait.
+//
+// Note that Main turns off go-redis's process-wide logger
+// (redis.SetLogger), which would print dial failures as extra stderr
+// lines: it is meant to be the whole of a command's main.
 func Main(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg = cfg.withDefaults()
 	silenceRedisLog()
