@@ -1,0 +1,94 @@
+// Package lockstore provides distributed locks with fencing tokens and
+// two-state job deduplication (in-flight markers and completed records) on
+// Redis, so that work runs at most once at a time and, within a window,
+// at most once.
+//
+// It is a library on its own: it knows nothing of job queues. The runner
+// binds it to jobs (a lock layer, a dedupe layer and one Renewer per
+// worker); any other program may use it directly.
+//
+// # Locks
+//
+// Store.Acquire takes a lock for a TTL (LockTTLDefault, 30s), waiting up to
+// a wait (LockWaitDefault, 10s) with jittered exponential backoff while
+// another owner holds it. The returned *Lease carries a random owner token
+// (uuid v4) and a fencing token: a number that strictly increases with every
+// grant of the key, handed out by INCR in the same script that sets the lock.
+// Release is an atomic compare-and-delete and says whether it Released the
+// lock, found it Expired, or found a NotOwner. When the wait runs out, the
+// error is a *NotObtainedError naming the key and the wait; when Redis fails,
+// it is a *StoreError, so the caller can fail closed.
+//
+//	lease, err := store.Acquire(ctx, "invoice:123", 30*time.Second, 10*time.Second)
+//	if errors.Is(err, lockstore.ErrNotObtained) {
+//		return retryLater(err) // busy: not a failure
+//	} else if err != nil {
+//		return retryLater(err) // Redis down: fail closed, never run unlocked
+//	}
+//	defer lease.Release(context.WithoutCancel(ctx))
+//	ctx = lockstore.WithFence(ctx, lease.Fence())
+//
+// # Fencing
+//
+// A lease can expire under a paused holder (GC, a stalled VM), so a lock
+// alone does not keep two holders apart. The resource the lock protects must
+// reject writes from an older grant: store the fence with the data and write
+// only when the new fence is larger, for example
+//
+//	UPDATE accounts SET balance = $1, fence = $2 WHERE id = $3 AND fence < $2
+//
+// where zero rows affected means a later holder got there first. Fences are
+// valid as long as Redis does not lose writes (run it with AOF, or accept the
+// risk after a failover to a lagging replica).
+//
+// # Losing a lease
+//
+// Every Lease knows its local deadline (its TTL after the request that
+// granted or last renewed it, less a drift allowance) and closes Lost when
+// the deadline passes without a renewal, or when a renewal finds the key gone
+// or taken. A Renewer renews all tracked leases of a process in one pipeline
+// per tick, at about a third of their TTL, and reports losses to a callback,
+// typically a context's cancel function with the loss (matching
+// ErrLockLost) as its cause. ErrLockLost and *LostError are neutral: their
+// Neutral method returns true, so circuit breakers ignore them.
+//
+// # Deduplication
+//
+// A dedupe key has two states. While a job runs, an in-flight marker holds
+// its task ID (a lease like a lock, renewed the same way); after success, a
+// completed record keeps the job's result bytes for a window
+// (WindowDefault, 24h). Store.Admit answers Admitted, TakenOver (the same
+// task ID was in flight: a redelivery), InFlightElsewhere (defer, never
+// drop) or Done (skip; the stored result comes back). Store.Complete writes
+// the record and clears the marker, Store.Abandon only clears it, so a
+// failed attempt never blocks its retry. The parity API Mark, IsProcessing
+// and Clear works on the same in-flight marker.
+//
+// Admit can take the job's lock in the same script, and Complete and Abandon
+// release it: a job with both a dedupe key and a lock costs one round trip in
+// and one out. On Redis Cluster that holds when both keys hash to one slot;
+// otherwise Admit takes two round trips (see RedisStore).
+//
+//	adm, err := store.Admit(ctx, lockstore.AdmitRequest{
+//		DedupeKey: "email:welcome:42", TaskID: taskID,
+//		LockKey: "account:42",
+//	})
+//	// handle err and adm.Outcome; run the job when adm.Outcome.Runs()
+//	_, err = store.Complete(ctx, lockstore.CompleteRequest{
+//		Marker: adm.Marker, Lock: adm.Lock, Result: receipt,
+//	})
+//
+// # Redis keys
+//
+// Keys live under a prefix (PrefixDefault, "jobrunner") with the user key as
+// a Cluster hash tag, so that every key of one lock or dedupe key shares a
+// slot: jobrunner:{invoice:123}:lock, :fence, :inflight and :done. Fence
+// keys have no TTL (an expired counter would restart at 1); there is one per
+// lock key ever used.
+//
+// # Testing
+//
+// MemoryStore has the semantics of RedisStore in one process, with an
+// injectable Clock and SetError to simulate an outage. Both pass the
+// acceptance suite in package lockstoretest.
+package lockstore

@@ -1,0 +1,4 @@
+package lockstore
+
+// Test-only exports for the external test package.
+var HashSlot = hashSlot

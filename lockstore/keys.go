@@ -1,0 +1,59 @@
+package lockstore
+
+import "strings"
+
+// PrefixDefault is the key prefix used when a config leaves Prefix empty.
+const PrefixDefault = "jobrunner"
+
+// keys builds every Redis key the package uses. Each user key becomes a
+// Redis Cluster hash tag, so all keys of one lock (lock and fence) or of one
+// dedupe key (in-flight marker and completed record) live in one slot and
+// one script may touch them together:
+//
+//	jobrunner:{invoice:123}:lock
+//	jobrunner:{invoice:123}:fence
+//	jobrunner:{invoice:123}:inflight
+//	jobrunner:{invoice:123}:done
+//
+// A lock key and a dedupe key with the same text share a tag and a slot, but
+// their suffixes keep them apart.
+type keys struct{ prefix string }
+
+func newKeys(prefix string) keys {
+	if prefix == "" {
+		prefix = PrefixDefault
+	}
+	return keys{prefix: prefix}
+}
+
+// tag returns the hash tag of key, braces included.
+func (k keys) tag(key string) string { return k.prefix + ":{" + escapeTag(key) + "}" }
+
+// lock is the key holding a lock's owner token, with the lock's TTL.
+func (k keys) lock(key string) string { return k.tag(key) + ":lock" }
+
+// fence is the INCR counter handing out fencing tokens for a lock. It has no
+// TTL: a counter that expired would start again at 1 and break the
+// promise that fences only grow.
+func (k keys) fence(key string) string { return k.tag(key) + ":fence" }
+
+// inflight is the in-flight marker of a dedupe key; its value is the task ID
+// (or "1" when set by Mark).
+func (k keys) inflight(key string) string { return k.tag(key) + ":inflight" }
+
+// done is the completed record of a dedupe key; its value is the job's
+// result bytes, kept for the dedupe window.
+func (k keys) done(key string) string { return k.tag(key) + ":done" }
+
+// tagEscaper escapes the characters that would end or restart a hash tag.
+// Without it a key such as "}x" would give the tag "{}", which Redis ignores,
+// scattering one lock's keys over several slots. The mapping is one to one,
+// so two different keys never share a Redis key.
+var tagEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
+
+func escapeTag(key string) string {
+	if !strings.ContainsAny(key, "%{}") {
+		return key
+	}
+	return tagEscaper.Replace(key)
+}

@@ -1,0 +1,241 @@
+package lockstoretest
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jobrunner/jobrunner/lockstore"
+)
+
+func admit(t *testing.T, s lockstore.Store, req lockstore.AdmitRequest, want lockstore.Outcome) lockstore.Admission {
+	t.Helper()
+	a, err := s.Admit(ctxFor(t), req)
+	if err != nil {
+		t.Fatalf("Admit(%+v): %v", req, err)
+	}
+	if a.Outcome != want {
+		t.Fatalf("Admit(%+v) = %v, want %v", req, a.Outcome, want)
+	}
+	if runs := a.Marker != nil; runs != want.Runs() && req.DedupeKey != "" {
+		t.Fatalf("Admit = %v with marker lease %v", a.Outcome, a.Marker)
+	}
+	return a
+}
+
+func processing(t *testing.T, s lockstore.Store, k string) bool {
+	t.Helper()
+	ok, err := s.IsProcessing(ctxFor(t), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func testMarkerParity(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	k := key(t, "mark")
+	if processing(t, s, k) {
+		t.Fatal("fresh key is processing")
+	}
+	if ok, err := s.Mark(ctx, k, 0); !ok || err != nil {
+		t.Fatalf("Mark = %v, %v", ok, err)
+	}
+	if ok, err := s.Mark(ctx, k, 0); ok || err != nil {
+		t.Fatalf("second Mark = %v, %v, want false", ok, err)
+	}
+	if !processing(t, s, k) {
+		t.Fatal("marked key is not processing")
+	}
+	if err := s.Clear(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if processing(t, s, k) {
+		t.Fatal("cleared key is processing")
+	}
+	if ok, err := s.Mark(ctx, k, 80*time.Millisecond); !ok || err != nil {
+		t.Fatalf("Mark = %v, %v", ok, err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if processing(t, s, k) {
+		t.Fatal("marker outlived its TTL")
+	}
+}
+
+func testDedupeStates(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	dk := key(t, "dd")
+	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.Admitted)
+	if !a.Marker.IsMarker() || a.Marker.Token() != "t1" || a.Marker.Key() != dk || a.Marker.TTL() != lockstore.MarkerTTLDefault || a.Lock != nil {
+		t.Fatalf("marker lease = %+v", a.Marker)
+	}
+	if !processing(t, s, dk) {
+		t.Fatal("admitted key is not processing")
+	}
+	b := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.InFlightElsewhere)
+	if b.Holder != "t1" {
+		t.Fatalf("Holder = %q, want t1", b.Holder)
+	}
+	// A redelivery of t1 (a crash, a drain requeue) takes its marker over.
+	a2 := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.TakenOver)
+	c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a2.Marker, Result: []byte("receipt-42")})
+	if err != nil || c.Marker != lockstore.Released || c.Lock != 0 {
+		t.Fatalf("Complete = %+v, %v", c, err)
+	}
+	if processing(t, s, dk) {
+		t.Fatal("completed key is still processing")
+	}
+	for _, task := range []string{"t2", "t1", "t3"} {
+		d := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: task}, lockstore.Done)
+		if !bytes.Equal(d.Result, []byte("receipt-42")) {
+			t.Fatalf("Result = %q", d.Result)
+		}
+	}
+	// An empty result is a result too.
+	ek := key(t, "dd")
+	e := admit(t, s, lockstore.AdmitRequest{DedupeKey: ek, TaskID: "t1"}, lockstore.Admitted)
+	if _, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: e.Marker}); err != nil {
+		t.Fatal(err)
+	}
+	if d := admit(t, s, lockstore.AdmitRequest{DedupeKey: ek, TaskID: "t2"}, lockstore.Done); len(d.Result) != 0 {
+		t.Fatalf("Result = %q, want empty", d.Result)
+	}
+}
+
+func testDedupeFailure(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	dk := key(t, "dd")
+	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.Admitted)
+	c, err := s.Abandon(ctx, a.Marker, nil)
+	if err != nil || c.Marker != lockstore.Released {
+		t.Fatalf("Abandon = %+v, %v", c, err)
+	}
+	if processing(t, s, dk) {
+		t.Fatal("a failed attempt left its marker")
+	}
+	// The retry of the same task, and any other task, are admitted afresh.
+	r := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.Admitted)
+	if rr, err := r.Marker.Release(ctx); err != nil || rr != lockstore.Released {
+		t.Fatalf("marker Release = %v, %v", rr, err)
+	}
+	o := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.Admitted)
+	// Abandoning a marker another task now holds leaves it alone.
+	if c, err := s.Abandon(ctx, a.Marker, nil); err != nil || c.Marker == lockstore.Released {
+		t.Fatalf("stale Abandon = %+v, %v", c, err)
+	}
+	if !processing(t, s, dk) {
+		t.Fatal("a stale abandon deleted another task's marker")
+	}
+	if _, err := s.Abandon(ctx, o.Marker, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testDedupeWithLock(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	dk, lk := key(t, "dd"), key(t, "lock")
+	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", LockKey: lk, LockTTL: 5 * time.Second}, lockstore.Admitted)
+	if a.Lock == nil || a.Lock.Fence() <= 0 || a.Lock.Key() != lk || a.Lock.TTL() != 5*time.Second || a.Lock.IsMarker() {
+		t.Fatalf("lock lease = %+v", a.Lock)
+	}
+	if len(a.Leases()) != 2 {
+		t.Fatalf("Leases() = %d leases", len(a.Leases()))
+	}
+	if _, err := s.Acquire(ctx, lk, time.Second, -1); !errors.Is(err, lockstore.ErrNotObtained) {
+		t.Fatalf("lock taken by Admit is free: %v", err)
+	}
+	// The same dedupe key in flight: deferred without touching the lock.
+	admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2", LockKey: lk, LockWait: -1}, lockstore.InFlightElsewhere)
+	c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("ok"), Window: time.Minute})
+	if err != nil || c != (lockstore.Completion{Marker: lockstore.Released, Lock: lockstore.Released}) {
+		t.Fatalf("Complete = %+v, %v", c, err)
+	}
+	l := mustAcquire(t, s, lk, time.Second, -1)
+	if l.Fence() <= a.Lock.Fence() {
+		t.Fatalf("fence %d after %d", l.Fence(), a.Lock.Fence())
+	}
+	// Done wins over a busy lock: the duplicate is skipped at once.
+	d := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2", LockKey: lk, LockWait: -1}, lockstore.Done)
+	if string(d.Result) != "ok" || d.Lock != nil {
+		t.Fatalf("Done admission = %+v", d)
+	}
+	mustRelease(t, l, lockstore.Released)
+	// Abandon with both leases.
+	dk2 := key(t, "dd")
+	f := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk2, TaskID: "t1", LockKey: lk}, lockstore.Admitted)
+	if c, err := s.Abandon(ctx, f.Marker, f.Lock); err != nil || c != (lockstore.Completion{Marker: lockstore.Released, Lock: lockstore.Released}) {
+		t.Fatalf("Abandon = %+v, %v", c, err)
+	}
+	if processing(t, s, dk2) {
+		t.Fatal("abandon left the marker")
+	}
+	mustRelease(t, mustAcquire(t, s, lk, time.Second, -1), lockstore.Released)
+}
+
+func testDedupeLockBusy(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	dk, lk := key(t, "dd"), key(t, "lock")
+	holder := mustAcquire(t, s, lk, 5*time.Second, -1)
+	start := time.Now()
+	_, err := s.Admit(ctx, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", LockKey: lk, LockWait: 150 * time.Millisecond})
+	wantNotObtained(t, err, lk)
+	if took := time.Since(start); took < 140*time.Millisecond || took > time.Second {
+		t.Errorf("gave up after %s, want about 150ms", took)
+	}
+	if processing(t, s, dk) {
+		t.Fatal("an admission that did not get its lock left a marker")
+	}
+	// Once the lock is free, the same task is admitted (not taken over).
+	time.AfterFunc(50*time.Millisecond, func() { _, _ = holder.Release(ctx) })
+	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", LockKey: lk, LockWait: 2 * time.Second}, lockstore.Admitted)
+	if _, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testDedupeLockOnly(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	lk := key(t, "lock")
+	a := admit(t, s, lockstore.AdmitRequest{LockKey: lk}, lockstore.Admitted)
+	if a.Marker != nil || a.Lock == nil || a.Lock.Fence() <= 0 {
+		t.Fatalf("lock-only admission = %+v", a)
+	}
+	c, err := s.Complete(ctx, lockstore.CompleteRequest{Lock: a.Lock, Result: []byte("ignored")})
+	if err != nil || c != (lockstore.Completion{Lock: lockstore.Released}) {
+		t.Fatalf("Complete = %+v, %v", c, err)
+	}
+	admit(t, s, lockstore.AdmitRequest{LockKey: lk}, lockstore.Admitted)
+}
+
+func testDedupeWindow(t *testing.T, s lockstore.Store) {
+	dk := key(t, "dd")
+	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.Admitted)
+	if _, err := s.Complete(ctxFor(t), lockstore.CompleteRequest{Marker: a.Marker, Window: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.Done)
+	time.Sleep(200 * time.Millisecond)
+	admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.Admitted)
+}
+
+func testDedupeMarkerExpires(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	dk := key(t, "dd")
+	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", MarkerTTL: 80 * time.Millisecond}, lockstore.Admitted)
+	time.Sleep(150 * time.Millisecond) // t1's worker paused without renewing
+	b := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.Admitted)
+	// t1 finishes late: its success is still recorded, t2's marker is left
+	// alone.
+	c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Result: []byte("t1")})
+	if err != nil || c.Marker != lockstore.NotOwner {
+		t.Fatalf("late Complete = %+v, %v", c, err)
+	}
+	if !processing(t, s, dk) {
+		t.Fatal("a late completion deleted another task's marker")
+	}
+	if _, err := s.Abandon(ctx, b.Marker, nil); err != nil {
+		t.Fatal(err)
+	}
+	admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t3"}, lockstore.Done)
+}

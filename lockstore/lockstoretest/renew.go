@@ -1,0 +1,101 @@
+package lockstoretest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jobrunner/jobrunner/lockstore"
+)
+
+// startRenewer starts a Renewer stopped when the test ends.
+func startRenewer(t *testing.T) *lockstore.Renewer {
+	r := lockstore.NewRenewer(lockstore.RenewerConfig{})
+	r.Start()
+	t.Cleanup(r.Shutdown)
+	return r
+}
+
+// lostCause tracks leases as the runner does: a context cancelled with the
+// loss as its cause.
+func lostCause(t *testing.T, r *lockstore.Renewer, leases ...*lockstore.Lease) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	t.Cleanup(func() { cancel(nil) })
+	untrack := r.Track(func(err error) { cancel(err) }, leases...)
+	return ctx, untrack
+}
+
+func testRenewerKeeps(t *testing.T, s lockstore.Store) {
+	r := startRenewer(t)
+	k := key(t, "lock")
+	l := mustAcquire(t, s, k, 150*time.Millisecond, -1)
+	a, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: key(t, "dd"), TaskID: "t1", MarkerTTL: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, untrack := lostCause(t, r, l, a.Marker)
+	time.Sleep(600 * time.Millisecond) // four TTLs
+	if ctx.Err() != nil {
+		t.Fatalf("context cancelled: %v", context.Cause(ctx))
+	}
+	if isClosed(l.Lost()) || isClosed(a.Marker.Lost()) {
+		t.Fatal("a renewed lease is lost")
+	}
+	if _, err := s.Acquire(ctxFor(t), k, time.Second, -1); !errors.Is(err, lockstore.ErrNotObtained) {
+		t.Fatalf("renewed lock was taken: %v", err)
+	}
+	if b, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: a.Marker.Key(), TaskID: "t2"}); err != nil || b.Outcome != lockstore.InFlightElsewhere {
+		t.Fatalf("renewed marker: Admit = %v, %v", b.Outcome, err)
+	}
+	untrack()
+	untrack()
+	mustRelease(t, l, lockstore.Released)
+	if c, err := s.Abandon(ctxFor(t), a.Marker, nil); err != nil || c.Marker != lockstore.Released {
+		t.Fatalf("Abandon = %+v, %v", c, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("releasing after untrack cancelled the context")
+	}
+}
+
+func testRenewerLostMarker(t *testing.T, s lockstore.Store) {
+	r := startRenewer(t)
+	dk := key(t, "dd")
+	a, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", MarkerTTL: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, untrack := lostCause(t, r, a.Marker)
+	defer untrack()
+	if err := s.Clear(ctxFor(t), dk); err != nil { // someone deletes the marker
+		t.Fatal(err)
+	}
+	waitClosed(t, ctx.Done(), time.Second, "context")
+	cause := context.Cause(ctx)
+	var le *lockstore.LostError
+	if !errors.Is(cause, lockstore.ErrLockLost) || !errors.As(cause, &le) || le.Reason != lockstore.LostGone || !le.Marker || le.Key != dk {
+		t.Fatalf("cause = %v, want a LostGone marker *LostError", cause)
+	}
+	if !isClosed(a.Marker.Lost()) {
+		t.Fatal("Lost not closed")
+	}
+}
+
+func testRenewerTakenLock(t *testing.T, s lockstore.Store) {
+	r := startRenewer(t)
+	k := key(t, "lock")
+	l := mustAcquire(t, s, k, 90*time.Millisecond, -1)
+	time.Sleep(110 * time.Millisecond) // expired, unrenewed
+	other := mustAcquire(t, s, k, 5*time.Second, -1)
+	defer other.Release(context.Background())
+	ctx, untrack := lostCause(t, r, l)
+	defer untrack()
+	waitClosed(t, ctx.Done(), time.Second, "context")
+	if !errors.Is(context.Cause(ctx), lockstore.ErrLockLost) {
+		t.Fatalf("cause = %v", context.Cause(ctx))
+	}
+	if err := other.Extend(ctxFor(t)); err != nil {
+		t.Fatalf("the new owner lost its lock: %v", err)
+	}
+}

@@ -1,0 +1,46 @@
+-- admit.lua admits a job under a dedupe key and, optionally, takes its lock
+-- in the same step: one round trip for marker, lock and fence.
+--
+-- KEYS[1]: the in-flight marker key of the dedupe key (value: task ID).
+-- KEYS[2]: the completed record key of the dedupe key (value: result bytes).
+-- KEYS[3]: optional, the lock key (value: owner token).
+-- KEYS[4]: optional (present with KEYS[3]), the fence key of the lock.
+--          On Redis Cluster all four keys must share a slot; the caller
+--          runs two steps otherwise.
+-- ARGV[1]: the task ID.
+-- ARGV[2]: the in-flight marker TTL in milliseconds.
+-- ARGV[3]: the lock owner token (when KEYS[3] is given).
+-- ARGV[4]: the lock TTL in milliseconds (when KEYS[3] is given).
+--
+-- Returns {code, value}:
+--   {1, fence}  admitted: the marker was free; it is now set to ARGV[1].
+--   {2, fence}  taken over: the marker already held ARGV[1] (a redelivery);
+--               its TTL is reset.
+--   {3, holder} in flight elsewhere: the marker holds another task ID.
+--   {4, result} done: a completed record exists; result is its value.
+--   {5, pttl}   lock busy: another owner holds KEYS[3]; pttl is its
+--               remaining TTL. Nothing was written.
+-- fence is 0 when no lock was requested. Codes 3, 4 and 5 write nothing.
+local done = redis.call('GET', KEYS[2])
+if done then
+  return {4, done}
+end
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  return {3, cur}
+end
+local fence = 0
+if #KEYS >= 4 then
+  if not redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then
+    if redis.call('GET', KEYS[3]) ~= ARGV[3] then
+      return {5, redis.call('PTTL', KEYS[3])}
+    end
+    redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  end
+  fence = redis.call('INCR', KEYS[4])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if cur then
+  return {2, fence}
+end
+return {1, fence}

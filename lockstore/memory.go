@@ -1,0 +1,366 @@
+package lockstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Clock tells the time. MemoryStore reads it to expire keys.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// MemoryConfig configures a MemoryStore. The zero value is ready to use.
+type MemoryConfig struct {
+	// Clock decides when keys expire. Note that the local deadline of
+	// leases always runs on the real clock (time.AfterFunc); run tests in a
+	// testing/synctest bubble to fake both. Defaults to the real clock.
+	Clock Clock
+	// Prefix names keys as RedisStore does; it matters only for reading
+	// them in a debugger. Defaults to PrefixDefault.
+	Prefix string
+	// RetryMin is the first pause between attempts on a busy lock.
+	// Defaults to RetryMinDefault (10ms).
+	RetryMin time.Duration
+	// RetryMax caps the pause between attempts on a busy lock.
+	// Defaults to RetryMaxDefault (500ms).
+	RetryMax time.Duration
+}
+
+// MemoryStore is a Store held in one process's memory, with the semantics
+// of RedisStore. It suits unit tests (inject a Clock; simulate an outage
+// with SetError) and single-process programs. Locks it grants mean nothing
+// to other processes.
+type MemoryStore struct {
+	cfg   MemoryConfig
+	clock Clock
+	keys  keys
+
+	mu     sync.Mutex
+	vals   map[string]memValue
+	fences map[string]int64
+	err    error
+}
+
+type memValue struct {
+	v   string
+	exp time.Time // zero: no expiry
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
+	return &MemoryStore{
+		cfg:    cfg,
+		clock:  cmp.Or[Clock](cfg.Clock, realClock{}),
+		keys:   newKeys(cfg.Prefix),
+		vals:   make(map[string]memValue),
+		fences: make(map[string]int64),
+	}
+}
+
+// SetError makes every later operation fail with a *StoreError wrapping err,
+// as if the store were unreachable, until called again with nil.
+func (m *MemoryStore) SetError(err error) {
+	m.mu.Lock()
+	m.err = err
+	m.mu.Unlock()
+}
+
+// lock takes the mutex and checks the injected error and ctx.
+func (m *MemoryStore) lock(ctx context.Context, op, key string) error {
+	m.mu.Lock()
+	err := m.err
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		m.mu.Unlock()
+		return storeErr(op, key, err)
+	}
+	return nil
+}
+
+func (m *MemoryStore) get(k string) (string, bool) {
+	e, ok := m.vals[k]
+	if ok && !e.exp.IsZero() && !m.clock.Now().Before(e.exp) {
+		delete(m.vals, k)
+		return "", false
+	}
+	return e.v, ok
+}
+
+func (m *MemoryStore) set(k, v string, ttl time.Duration) {
+	m.vals[k] = memValue{v: v, exp: m.clock.Now().Add(ttl)}
+}
+
+// pttl returns the remaining TTL of k, which must exist.
+func (m *MemoryStore) pttl(k string) time.Duration {
+	return m.vals[k].exp.Sub(m.clock.Now())
+}
+
+// release is release.lua for one key.
+func (m *MemoryStore) release(k, want string) ReleaseResult {
+	v, ok := m.get(k)
+	switch {
+	case !ok:
+		return Expired
+	case v != want:
+		return NotOwner
+	}
+	delete(m.vals, k)
+	return Released
+}
+
+// takeLock is acquire.lua; it returns the fence, or the busy lock's
+// remaining TTL.
+func (m *MemoryStore) takeLock(key, token string, ttl time.Duration) (int64, time.Duration, bool) {
+	lk := m.keys.lock(key)
+	if v, ok := m.get(lk); ok && v != token {
+		return 0, m.pttl(lk), false
+	}
+	m.set(lk, token, ttl)
+	fk := m.keys.fence(key)
+	m.fences[fk]++
+	return m.fences[fk], 0, true
+}
+
+func (m *MemoryStore) leaseKey(l *Lease) string {
+	if l.marker {
+		return m.keys.inflight(l.key)
+	}
+	return m.keys.lock(l.key)
+}
+
+// Acquire implements Store.
+func (m *MemoryStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
+	if err := validateKey("acquire", key); err != nil {
+		return nil, err
+	}
+	ttl, wait, err := lockParams(ttl, wait)
+	if err != nil {
+		return nil, err
+	}
+	token := uuid.NewString()
+	var lease *Lease
+	err = retryBusy(ctx, key, wait, newBackoff(m.cfg.RetryMin, m.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
+		start := time.Now()
+		if err := m.lock(ctx, "acquire", key); err != nil {
+			return false, 0, err
+		}
+		fence, hint, ok := m.takeLock(key, token, ttl)
+		m.mu.Unlock()
+		if !ok {
+			return false, hint, nil
+		}
+		lease = newLease(m, false, key, token, fence, ttl, start)
+		return true, 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lease, nil
+}
+
+// Admit implements Store, as admit.lua does.
+func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, error) {
+	req = req.withDefaults()
+	if err := req.validate(); err != nil {
+		return Admission{}, err
+	}
+	if req.DedupeKey == "" {
+		lock, err := m.Acquire(ctx, req.LockKey, req.LockTTL, req.LockWait)
+		if err != nil {
+			return Admission{}, err
+		}
+		return Admission{Outcome: Admitted, Lock: lock}, nil
+	}
+	token := uuid.NewString()
+	var a Admission
+	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(m.cfg.RetryMin, m.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
+		start := time.Now()
+		if err := m.lock(ctx, "admit", req.DedupeKey); err != nil {
+			return false, 0, err
+		}
+		defer m.mu.Unlock()
+		if v, ok := m.get(m.keys.done(req.DedupeKey)); ok {
+			a = Admission{Outcome: Done, Result: []byte(v)}
+			return true, 0, nil
+		}
+		cur, held := m.get(m.keys.inflight(req.DedupeKey))
+		if held && cur != req.TaskID {
+			a = Admission{Outcome: InFlightElsewhere, Holder: cur}
+			return true, 0, nil
+		}
+		var fence int64
+		if req.LockKey != "" {
+			f, hint, ok := m.takeLock(req.LockKey, token, req.LockTTL)
+			if !ok {
+				return false, hint, nil
+			}
+			fence = f
+			a.Lock = newLease(m, false, req.LockKey, token, fence, req.LockTTL, start)
+		}
+		m.set(m.keys.inflight(req.DedupeKey), req.TaskID, req.MarkerTTL)
+		a.Outcome = Admitted
+		if held {
+			a.Outcome = TakenOver
+		}
+		a.Marker = newLease(m, true, req.DedupeKey, req.TaskID, 0, req.MarkerTTL, start)
+		return true, 0, nil
+	})
+	if err != nil {
+		return Admission{}, err
+	}
+	return a, nil
+}
+
+// Complete implements Store, as complete.lua does.
+func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Completion, error) {
+	if req.Marker == nil {
+		return m.Abandon(ctx, nil, req.Lock)
+	}
+	if !req.Marker.marker || (req.Lock != nil && req.Lock.marker) {
+		return Completion{}, fmt.Errorf("lockstore: complete: CompleteRequest.Marker must be a marker and Lock a lock")
+	}
+	if err := m.lock(ctx, "complete", req.Marker.key); err != nil {
+		return Completion{}, err
+	}
+	mk := req.Marker
+	m.set(m.keys.done(mk.key), string(req.Result), cmp.Or(req.Window, WindowDefault))
+	c := Completion{Marker: m.release(m.leaseKey(mk), mk.token)}
+	if req.Lock != nil {
+		c.Lock = m.release(m.leaseKey(req.Lock), req.Lock.token)
+	}
+	m.mu.Unlock()
+	mk.finished(c.Marker)
+	if req.Lock != nil {
+		req.Lock.finished(c.Lock)
+	}
+	return c, nil
+}
+
+// Abandon implements Store.
+func (m *MemoryStore) Abandon(ctx context.Context, marker, lock *Lease) (Completion, error) {
+	if marker == nil && lock == nil {
+		return Completion{}, nil
+	}
+	if (marker != nil && !marker.marker) || (lock != nil && lock.marker) {
+		return Completion{}, fmt.Errorf("lockstore: abandon: marker must be a marker lease and lock a lock lease")
+	}
+	if err := m.lock(ctx, "release", ""); err != nil {
+		return Completion{}, err
+	}
+	var c Completion
+	if marker != nil {
+		c.Marker = m.release(m.leaseKey(marker), marker.token)
+	}
+	if lock != nil {
+		c.Lock = m.release(m.leaseKey(lock), lock.token)
+	}
+	m.mu.Unlock()
+	if marker != nil {
+		marker.finished(c.Marker)
+	}
+	if lock != nil {
+		lock.finished(c.Lock)
+	}
+	return c, nil
+}
+
+// Renew implements Store.
+func (m *MemoryStore) Renew(ctx context.Context, leases ...*Lease) error {
+	var live []*Lease
+	for _, l := range leases {
+		if l == nil || l.done() {
+			continue
+		}
+		if l.store != Store(m) {
+			return errors.New("lockstore: renew: lease of another store")
+		}
+		live = append(live, l)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := m.lock(ctx, "renew", ""); err != nil {
+		for _, l := range live {
+			l.renewFailed(err)
+		}
+		return err
+	}
+	replies := make([]int64, len(live))
+	for i, l := range live {
+		k := m.leaseKey(l)
+		v, ok := m.get(k)
+		switch {
+		case !ok:
+			replies[i] = 0
+		case v != l.token:
+			replies[i] = -1
+		default:
+			m.set(k, v, l.ttl)
+			replies[i] = 1
+		}
+	}
+	m.mu.Unlock()
+	for i, l := range live {
+		l.renewed(replies[i], start)
+	}
+	return nil
+}
+
+// Mark implements Store.
+func (m *MemoryStore) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := validateKey("mark", key); err != nil {
+		return false, err
+	}
+	if err := m.lock(ctx, "mark", key); err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	k := m.keys.inflight(key)
+	if _, ok := m.get(k); ok {
+		return false, nil
+	}
+	m.set(k, "1", cmp.Or(ttl, MarkerTTLDefault))
+	return true, nil
+}
+
+// IsProcessing implements Store.
+func (m *MemoryStore) IsProcessing(ctx context.Context, key string) (bool, error) {
+	if err := validateKey("is_processing", key); err != nil {
+		return false, err
+	}
+	if err := m.lock(ctx, "is_processing", key); err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	_, ok := m.get(m.keys.inflight(key))
+	return ok, nil
+}
+
+// Clear implements Store.
+func (m *MemoryStore) Clear(ctx context.Context, key string) error {
+	if err := validateKey("clear", key); err != nil {
+		return err
+	}
+	if err := m.lock(ctx, "clear", key); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	delete(m.vals, m.keys.inflight(key))
+	return nil
+}

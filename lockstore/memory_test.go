@@ -1,0 +1,136 @@
+package lockstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jobrunner/jobrunner/lockstore"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestMemoryClock(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := lockstore.NewMemoryStore(lockstore.MemoryConfig{Clock: clock})
+	c := context.Background()
+
+	l, err := s.Acquire(c, "k", time.Hour, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(59 * time.Minute)
+	if err := l.Extend(c); err != nil {
+		t.Fatalf("Extend within the TTL: %v", err)
+	}
+	clock.Advance(61 * time.Minute)
+	if err := l.Extend(c); !errors.Is(err, lockstore.ErrLockLost) {
+		t.Fatalf("Extend after the TTL = %v", err)
+	}
+	select {
+	case <-l.Lost():
+	default:
+		t.Fatal("Lost not closed")
+	}
+
+	a, err := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(c, lockstore.CompleteRequest{Marker: a.Marker, Result: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(23 * time.Hour)
+	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2"}); a.Outcome != lockstore.Done {
+		t.Fatalf("within the window: %v", a.Outcome)
+	}
+	clock.Advance(2 * time.Hour)
+	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2"}); a.Outcome != lockstore.Admitted {
+		t.Fatalf("after the 24h window: %v", a.Outcome)
+	}
+
+	if ok, _ := s.Mark(c, "m", 0); !ok {
+		t.Fatal("Mark failed")
+	}
+	clock.Advance(lockstore.MarkerTTLDefault)
+	if p, _ := s.IsProcessing(c, "m"); p {
+		t.Fatal("marker outlived the 300s default")
+	}
+}
+
+func TestMemoryStoreError(t *testing.T) {
+	t.Parallel()
+	s := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
+	down := errors.New("down")
+	s.SetError(down)
+	_, err := s.Acquire(context.Background(), "k", 0, 0)
+	var se *lockstore.StoreError
+	if !errors.As(err, &se) || !errors.Is(err, down) || errors.Is(err, lockstore.ErrNotObtained) || se.Op != "acquire" || se.Key != "k" {
+		t.Fatalf("Acquire = %v, want a *StoreError", err)
+	}
+	s.SetError(nil)
+	if _, err := s.Acquire(context.Background(), "k", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRenewerFakeTime runs the renewer in a synctest bubble: minutes of fake
+// time, no real sleeping.
+func TestRenewerFakeTime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
+		r := lockstore.NewRenewer(lockstore.RenewerConfig{})
+		r.Start()
+		defer r.Shutdown()
+		a, err := s.Admit(context.Background(), lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t", LockKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		untrack := r.Track(func(err error) { cancel(err) }, a.Leases()...)
+		defer untrack()
+
+		time.Sleep(10 * time.Minute) // 20 lock TTLs, 2 marker TTLs
+		if job.Err() != nil {
+			t.Fatalf("lost while renewed: %v", context.Cause(job))
+		}
+		renewed := a.Lock.Deadline()
+		down := errors.New("down")
+		s.SetError(down)
+		select {
+		case <-job.Done():
+		case <-time.After(lockstore.LockTTLDefault):
+			t.Fatal("not lost within the TTL")
+		}
+		cause := context.Cause(job)
+		var le *lockstore.LostError
+		if !errors.As(cause, &le) || le.Reason != lockstore.LostExpired || !errors.Is(cause, down) || le.Key != "k" {
+			t.Fatalf("cause = %v, want the lock expired with the renewal error", cause)
+		}
+		if lostAt := time.Now(); lostAt.After(renewed) {
+			t.Errorf("lost %s after the local deadline", lostAt.Sub(renewed))
+		}
+		s.SetError(nil)
+	})
+}

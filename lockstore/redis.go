@@ -1,0 +1,242 @@
+package lockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisConfig configures a RedisStore. The zero value is ready to use.
+type RedisConfig struct {
+	// Prefix starts every key, as in "jobrunner:{invoice:123}:lock".
+	// Defaults to PrefixDefault ("jobrunner").
+	Prefix string
+	// RetryMin is the first pause between attempts on a busy lock.
+	// Defaults to RetryMinDefault (10ms).
+	RetryMin time.Duration
+	// RetryMax caps the pause between attempts on a busy lock.
+	// Defaults to RetryMaxDefault (500ms).
+	RetryMax time.Duration
+}
+
+// RedisStore is the Store on Redis: single node, Sentinel (failover client)
+// or Cluster. Locks, markers and completed records are plain keys written by
+// Lua scripts, so every check-and-set is atomic. It keeps no state of its own
+// beyond its configuration; any number of processes may share one Redis.
+//
+// On a single node or Sentinel, Admit, Complete and Abandon are one script
+// each, one round trip. On Cluster (or Ring), a dedupe key and a lock key
+// usually hash to different slots, and one script may not touch both: Admit
+// then takes the marker and the lock in two steps (releasing the marker if
+// the lock is not obtained), and Complete and Abandon send their two
+// scripts in one pipeline. Give both keys the same text to keep one script.
+type RedisStore struct {
+	client redis.UniversalClient
+	keys   keys
+	cfg    RedisConfig
+	// sharded is set for clients that spread keys over nodes.
+	sharded sharding
+}
+
+type sharding int
+
+const (
+	unsharded sharding = iota
+	clusterSharded
+	ringSharded
+)
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a Store on client.
+func NewRedisStore(client redis.UniversalClient, cfg RedisConfig) *RedisStore {
+	s := &RedisStore{client: client, keys: newKeys(cfg.Prefix), cfg: cfg}
+	switch client.(type) {
+	case *redis.ClusterClient:
+		s.sharded = clusterSharded
+	case *redis.Ring:
+		s.sharded = ringSharded
+	}
+	return s
+}
+
+// sameSlot reports whether one script may touch the keys of tag a and b.
+func (s *RedisStore) sameSlot(a, b string) bool {
+	switch s.sharded {
+	case clusterSharded:
+		return hashSlot(s.keys.tag(a)) == hashSlot(s.keys.tag(b))
+	case ringSharded:
+		return a == b
+	}
+	return true
+}
+
+// leaseKey returns the Redis key a lease holds.
+func (s *RedisStore) leaseKey(l *Lease) string {
+	if l.marker {
+		return s.keys.inflight(l.key)
+	}
+	return s.keys.lock(l.key)
+}
+
+// Acquire implements Store.
+func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
+	if err := validateKey("acquire", key); err != nil {
+		return nil, err
+	}
+	ttl, wait, err := lockParams(ttl, wait)
+	if err != nil {
+		return nil, err
+	}
+	token := uuid.NewString()
+	keys := []string{s.keys.lock(key), s.keys.fence(key)}
+	var lease *Lease
+	err = retryBusy(ctx, key, wait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
+		start := time.Now()
+		v, err := acquireScript.Run(ctx, s.client, keys, token, ttl.Milliseconds()).Int64Slice()
+		if err != nil {
+			return false, 0, storeErr("acquire", key, err)
+		}
+		if len(v) != 2 {
+			return false, 0, storeErr("acquire", key, fmt.Errorf("unexpected reply %v", v))
+		}
+		if v[0] != 1 {
+			return false, time.Duration(v[1]) * time.Millisecond, nil
+		}
+		lease = newLease(s, false, key, token, v[1], ttl, start)
+		return true, 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lease, nil
+}
+
+// Renew implements Store: one pipeline for all leases.
+func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
+	var live []*Lease
+	var calls []*scriptCall
+	for _, l := range leases {
+		if l == nil || l.done() {
+			continue
+		}
+		if l.store != Store(s) {
+			return errors.New("lockstore: renew: lease of another store")
+		}
+		live = append(live, l)
+		calls = append(calls, &scriptCall{
+			script: extendScript,
+			keys:   []string{s.leaseKey(l)},
+			args:   []any{l.token, l.ttl.Milliseconds()},
+		})
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	start := time.Now()
+	s.runAll(ctx, calls)
+	var firstErr error
+	for i, c := range calls {
+		n, err := c.cmd.Int64()
+		if err != nil {
+			live[i].renewFailed(err)
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		live[i].renewed(n, start)
+	}
+	return storeErr("renew", "", firstErr)
+}
+
+// Mark implements Store with one SET NX PX.
+func (s *RedisStore) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := validateKey("mark", key); err != nil {
+		return false, err
+	}
+	if ttl == 0 {
+		ttl = MarkerTTLDefault
+	}
+	ok, err := s.client.SetArgs(ctx, s.keys.inflight(key), "1", redis.SetArgs{Mode: "NX", TTL: ttl}).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeErr("mark", key, err)
+	}
+	return ok == "OK", nil
+}
+
+// IsProcessing implements Store.
+func (s *RedisStore) IsProcessing(ctx context.Context, key string) (bool, error) {
+	if err := validateKey("is_processing", key); err != nil {
+		return false, err
+	}
+	n, err := s.client.Exists(ctx, s.keys.inflight(key)).Result()
+	if err != nil {
+		return false, storeErr("is_processing", key, err)
+	}
+	return n == 1, nil
+}
+
+// Clear implements Store.
+func (s *RedisStore) Clear(ctx context.Context, key string) error {
+	if err := validateKey("clear", key); err != nil {
+		return err
+	}
+	return storeErr("clear", key, s.client.Del(ctx, s.keys.inflight(key)).Err())
+}
+
+// scriptCall is one script invocation of a pipeline.
+type scriptCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+}
+
+// runAll sends calls in one pipeline with EVALSHA. Calls answered NOSCRIPT
+// (a restarted or new server) are sent again after SCRIPT LOAD. Each call's
+// cmd holds its reply or error.
+func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
+	pending := calls
+	for try := 0; ; try++ {
+		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range pending {
+				c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
+			}
+			return nil
+		})
+		var again []*scriptCall
+		loaded := map[*redis.Script]error{}
+		for _, c := range pending {
+			if !redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") || try > 0 {
+				continue
+			}
+			err, ok := loaded[c.script]
+			if !ok {
+				err = c.script.Load(ctx, s.client).Err()
+				loaded[c.script] = err
+			}
+			if err != nil {
+				c.cmd.SetErr(err)
+				continue
+			}
+			again = append(again, c)
+		}
+		if len(again) == 0 {
+			return
+		}
+		pending = again
+	}
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}

@@ -1,0 +1,216 @@
+package lockstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Admit implements Store. With a dedupe key and a lock in one slot it is one
+// script (admit.lua) per attempt; see RedisStore for Cluster.
+func (s *RedisStore) Admit(ctx context.Context, req AdmitRequest) (Admission, error) {
+	req = req.withDefaults()
+	if err := req.validate(); err != nil {
+		return Admission{}, err
+	}
+	if req.DedupeKey == "" {
+		lock, err := s.Acquire(ctx, req.LockKey, req.LockTTL, req.LockWait)
+		if err != nil {
+			return Admission{}, err
+		}
+		return Admission{Outcome: Admitted, Lock: lock}, nil
+	}
+	if req.LockKey == "" || s.sameSlot(req.DedupeKey, req.LockKey) {
+		return s.admit(ctx, req)
+	}
+	// Two slots: marker first, then the lock with its wait.
+	lockKey := req.LockKey
+	req.LockKey = ""
+	a, err := s.admit(ctx, req)
+	if err != nil || !a.Outcome.Runs() {
+		return a, err
+	}
+	a.Lock, err = s.Acquire(ctx, lockKey, req.LockTTL, req.LockWait)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		_, _ = s.Abandon(rctx, a.Marker, nil)
+		return Admission{}, err
+	}
+	return a, nil
+}
+
+// releaseTimeout bounds the clean-up of a half-done admission.
+const releaseTimeout = 2 * time.Second
+
+// admit runs admit.lua until it settles or the lock wait runs out.
+func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
+	keys := []string{s.keys.inflight(req.DedupeKey), s.keys.done(req.DedupeKey)}
+	args := []any{req.TaskID, req.MarkerTTL.Milliseconds()}
+	var token string
+	if req.LockKey != "" {
+		token = uuid.NewString()
+		keys = append(keys, s.keys.lock(req.LockKey), s.keys.fence(req.LockKey))
+		args = append(args, token, req.LockTTL.Milliseconds())
+	}
+	var a Admission
+	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
+		start := time.Now()
+		reply, err := admitScript.Run(ctx, s.client, keys, args...).Slice()
+		if err != nil {
+			return false, 0, storeErr("admit", req.DedupeKey, err)
+		}
+		code, val, err := parseAdmit(reply)
+		if err != nil {
+			return false, 0, storeErr("admit", req.DedupeKey, err)
+		}
+		switch code {
+		case 1, 2:
+			a.Outcome = Admitted
+			if code == 2 {
+				a.Outcome = TakenOver
+			}
+			a.Marker = newLease(s, true, req.DedupeKey, req.TaskID, 0, req.MarkerTTL, start)
+			if req.LockKey != "" {
+				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
+			}
+		case 3:
+			a.Outcome, a.Holder = InFlightElsewhere, val.(string)
+		case 4:
+			a.Outcome, a.Result = Done, []byte(val.(string))
+		case 5:
+			return false, time.Duration(val.(int64)) * time.Millisecond, nil
+		}
+		return true, 0, nil
+	})
+	if err != nil {
+		return Admission{}, err
+	}
+	return a, nil
+}
+
+// parseAdmit checks the {code, value} reply of admit.lua.
+func parseAdmit(reply []any) (int64, any, error) {
+	if len(reply) == 2 {
+		if code, ok := reply[0].(int64); ok {
+			switch reply[1].(type) {
+			case int64:
+				if code == 1 || code == 2 || code == 5 {
+					return code, reply[1], nil
+				}
+			case string:
+				if code == 3 || code == 4 {
+					return code, reply[1], nil
+				}
+			}
+		}
+	}
+	return 0, nil, fmt.Errorf("unexpected admit reply %v", reply)
+}
+
+// Complete implements Store: complete.lua, with the lock release in the same
+// script when the lock shares the marker's slot, else in the same pipeline.
+func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Completion, error) {
+	if req.Marker == nil {
+		return s.Abandon(ctx, nil, req.Lock)
+	}
+	if !req.Marker.marker || (req.Lock != nil && req.Lock.marker) {
+		return Completion{}, fmt.Errorf("lockstore: complete: CompleteRequest.Marker must be a marker and Lock a lock")
+	}
+	window := cmp.Or(req.Window, WindowDefault)
+	m := req.Marker
+	complete := &scriptCall{
+		script: completeScript,
+		keys:   []string{s.keys.inflight(m.key), s.keys.done(m.key)},
+		args:   []any{m.token, req.Result, window.Milliseconds()},
+	}
+	calls := []*scriptCall{complete}
+	var release *scriptCall
+	if l := req.Lock; l != nil {
+		if s.sameSlot(m.key, l.key) {
+			complete.keys = append(complete.keys, s.keys.lock(l.key))
+			complete.args = append(complete.args, l.token)
+		} else {
+			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}
+			calls = append(calls, release)
+		}
+	}
+	if req.Result == nil {
+		complete.args[1] = ""
+	}
+	s.runAll(ctx, calls)
+	var c Completion
+	v, err := complete.cmd.Int64Slice()
+	if err != nil {
+		return c, storeErr("complete", m.key, err)
+	}
+	c.Marker = releaseResult(v[0])
+	m.finished(c.Marker)
+	if req.Lock != nil && release == nil {
+		c.Lock = releaseResult(v[1])
+	}
+	if release != nil {
+		v, err := release.cmd.Int64Slice()
+		if err != nil {
+			return c, storeErr("complete", req.Lock.key, err)
+		}
+		c.Lock = releaseResult(v[0])
+	}
+	if req.Lock != nil {
+		req.Lock.finished(c.Lock)
+	}
+	return c, nil
+}
+
+// Abandon implements Store: one release.lua call for both leases when they
+// share a slot, else two in one pipeline.
+func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completion, error) {
+	var leases []*Lease
+	for _, l := range []*Lease{marker, lock} {
+		if l != nil {
+			leases = append(leases, l)
+		}
+	}
+	if len(leases) == 0 {
+		return Completion{}, nil
+	}
+	if (marker != nil && !marker.marker) || (lock != nil && lock.marker) {
+		return Completion{}, fmt.Errorf("lockstore: abandon: marker must be a marker lease and lock a lock lease")
+	}
+	var calls []*scriptCall
+	if len(leases) == 2 && s.sameSlot(marker.key, lock.key) {
+		calls = []*scriptCall{{
+			script: releaseScript,
+			keys:   []string{s.leaseKey(marker), s.leaseKey(lock)},
+			args:   []any{marker.token, lock.token},
+		}}
+	} else {
+		for _, l := range leases {
+			calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.leaseKey(l)}, args: []any{l.token}})
+		}
+	}
+	s.runAll(ctx, calls)
+	var results []ReleaseResult
+	for _, c := range calls {
+		v, err := c.cmd.Int64Slice()
+		if err != nil {
+			return Completion{}, storeErr("release", leases[0].key, err)
+		}
+		for _, n := range v {
+			results = append(results, releaseResult(n))
+		}
+	}
+	var c Completion
+	for i, l := range leases {
+		l.finished(results[i])
+		if l.marker {
+			c.Marker = results[i]
+		} else {
+			c.Lock = results[i]
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,31 @@
+package lockstore
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Lua scripts; each .lua file starts with a header naming its KEYS,
+// ARGV and replies.
+var (
+	//go:embed lua/acquire.lua
+	acquireSrc    string
+	acquireScript = redis.NewScript(acquireSrc)
+
+	//go:embed lua/extend.lua
+	extendSrc    string
+	extendScript = redis.NewScript(extendSrc)
+
+	//go:embed lua/release.lua
+	releaseSrc    string
+	releaseScript = redis.NewScript(releaseSrc)
+
+	//go:embed lua/admit.lua
+	admitSrc    string
+	admitScript = redis.NewScript(admitSrc)
+
+	//go:embed lua/complete.lua
+	completeSrc    string
+	completeScript = redis.NewScript(completeSrc)
+)

@@ -1,0 +1,227 @@
+package lockstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults used when a duration is left zero.
+const (
+	// LockTTLDefault is the TTL of a lock.
+	LockTTLDefault = 30 * time.Second
+	// LockWaitDefault is how long Acquire and Admit wait for a busy lock.
+	LockWaitDefault = 10 * time.Second
+	// MarkerTTLDefault is the TTL of an in-flight marker (and of Mark).
+	MarkerTTLDefault = 300 * time.Second
+	// WindowDefault is how long a completed record is kept.
+	WindowDefault = 24 * time.Hour
+	// RetryMinDefault is the first pause between attempts on a busy lock.
+	RetryMinDefault = 10 * time.Millisecond
+	// RetryMaxDefault caps the pause between attempts on a busy lock.
+	RetryMaxDefault = 500 * time.Millisecond
+)
+
+// Store holds locks and dedupe markers. RedisStore is the implementation for
+// production, shared by all workers; MemoryStore is one for a single process
+// and for unit tests. Both pass the same acceptance suite,
+// lockstoretest.Run. Leases are built inside this package, so Store is not
+// meant to be implemented elsewhere: wrap one of the two instead.
+//
+// Every method that can fail because of the backing store returns a
+// *StoreError then, so callers can fail closed.
+type Store interface {
+	// Acquire takes the lock of key, waiting up to wait while another owner
+	// holds it, retrying with jittered exponential backoff. A zero ttl means
+	// LockTTLDefault, a zero wait LockWaitDefault, a negative wait a single
+	// attempt. It returns a *NotObtainedError when the wait runs out or ctx
+	// ends first.
+	Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error)
+
+	// Admit admits a job under a dedupe key and/or takes its lock, in one
+	// round trip when both keys live on one node. See AdmitRequest and
+	// Outcome. A busy lock is retried like Acquire; when the wait runs out,
+	// Admit returns a *NotObtainedError and holds nothing.
+	Admit(ctx context.Context, req AdmitRequest) (Admission, error)
+
+	// Complete records a success: it writes the completed record of the
+	// marker's dedupe key with the result bytes, deletes the in-flight
+	// marker and releases the lock, each deletion only if still owned, in
+	// one round trip. Either lease may be nil.
+	Complete(ctx context.Context, req CompleteRequest) (Completion, error)
+
+	// Abandon records a failure: it deletes the in-flight marker and
+	// releases the lock, each only if still owned, and writes no completed
+	// record, so a retry is admitted. Either lease may be nil.
+	Abandon(ctx context.Context, marker, lock *Lease) (Completion, error)
+
+	// Renew extends all the given leases of this store in one round trip.
+	// It updates each lease: a new local deadline on success, lost when the
+	// key was gone or owned by another. It returns a *StoreError only when
+	// the round trip failed; leases already released or lost are skipped.
+	Renew(ctx context.Context, leases ...*Lease) error
+
+	// Mark sets the processing marker of key with one SET NX PX and reports
+	// whether it was free. A zero ttl means MarkerTTLDefault. The marker is
+	// the in-flight marker Admit uses, with the value "1".
+	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
+
+	// IsProcessing reports whether key has an in-flight marker.
+	IsProcessing(ctx context.Context, key string) (bool, error)
+
+	// Clear deletes the in-flight marker of key whoever set it. Prefer
+	// Abandon, which deletes it only if still owned.
+	Clear(ctx context.Context, key string) error
+}
+
+// Outcome is the answer of an admission.
+type Outcome int
+
+const (
+	// Admitted means the job may run: the marker was free and is now held
+	// (and the lock, when requested, is held).
+	Admitted Outcome = iota + 1
+	// TakenOver means the marker was already held by the same task ID, a
+	// redelivery after a crash or a requeue: the job may run and now holds
+	// the marker (and the lock, when requested).
+	TakenOver
+	// InFlightElsewhere means another task ID holds the marker: defer the
+	// job and retry later; never drop it.
+	InFlightElsewhere
+	// Done means a completed record exists within the dedupe window: skip
+	// the job; Admission.Result holds the stored result.
+	Done
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Admitted:
+		return "admitted"
+	case TakenOver:
+		return "taken_over"
+	case InFlightElsewhere:
+		return "in_flight_elsewhere"
+	case Done:
+		return "done"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Runs reports whether the job may run: Admitted or TakenOver.
+func (o Outcome) Runs() bool { return o == Admitted || o == TakenOver }
+
+// AdmitRequest asks Store.Admit to admit a job. At least one of DedupeKey and
+// LockKey must be set.
+type AdmitRequest struct {
+	// DedupeKey is the dedupe key of the job. Empty means no dedupe: the
+	// request only takes the lock, like Acquire.
+	DedupeKey string
+	// TaskID identifies this delivery's task; it is the in-flight marker's
+	// value, so a redelivery with the same ID takes the marker over. It is
+	// required with DedupeKey.
+	TaskID string
+	// MarkerTTL is the in-flight marker's TTL; renew the marker lease
+	// (a Renewer does) to keep it beyond. Zero means MarkerTTLDefault.
+	MarkerTTL time.Duration
+	// LockKey is the lock to take. Empty means no lock.
+	LockKey string
+	// LockTTL is the lock's TTL. Zero means LockTTLDefault.
+	LockTTL time.Duration
+	// LockWait is how long to wait for a busy lock. Zero means
+	// LockWaitDefault; negative means a single attempt.
+	LockWait time.Duration
+}
+
+func (r AdmitRequest) withDefaults() AdmitRequest {
+	r.MarkerTTL = cmp.Or(r.MarkerTTL, MarkerTTLDefault)
+	r.LockTTL = cmp.Or(r.LockTTL, LockTTLDefault)
+	r.LockWait = cmp.Or(r.LockWait, LockWaitDefault)
+	return r
+}
+
+func (r AdmitRequest) validate() error {
+	switch {
+	case r.DedupeKey == "" && r.LockKey == "":
+		return errors.New("lockstore: AdmitRequest: DedupeKey or LockKey is required")
+	case r.DedupeKey != "" && r.TaskID == "":
+		return errors.New("lockstore: AdmitRequest.TaskID is required with DedupeKey")
+	case r.MarkerTTL < time.Millisecond:
+		return errors.New("lockstore: AdmitRequest.MarkerTTL must be at least 1ms")
+	case r.LockTTL < time.Millisecond:
+		return errors.New("lockstore: AdmitRequest.LockTTL must be at least 1ms")
+	}
+	return nil
+}
+
+// Admission is the answer of Store.Admit.
+type Admission struct {
+	// Outcome says whether the job may run.
+	Outcome Outcome
+	// Holder is the task ID holding the marker when Outcome is
+	// InFlightElsewhere.
+	Holder string
+	// Result is the stored result when Outcome is Done; it may be empty.
+	Result []byte
+	// Marker is the in-flight marker lease when the job may run and a
+	// DedupeKey was given; nil otherwise.
+	Marker *Lease
+	// Lock is the lock lease when the job may run and a LockKey was given;
+	// nil otherwise.
+	Lock *Lease
+}
+
+// Leases returns the non-nil leases of a, for Renewer.Track.
+func (a Admission) Leases() []*Lease {
+	var ls []*Lease
+	for _, l := range []*Lease{a.Marker, a.Lock} {
+		if l != nil {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}
+
+// CompleteRequest asks Store.Complete to record a success.
+type CompleteRequest struct {
+	// Marker is the in-flight marker lease from Admit. Nil means no dedupe:
+	// no completed record is written.
+	Marker *Lease
+	// Lock is the lock lease to release. Nil means none.
+	Lock *Lease
+	// Result is kept in the completed record and returned to later
+	// admissions of the same dedupe key. Nil stores an empty result.
+	Result []byte
+	// Window is how long the completed record is kept. Zero means
+	// WindowDefault.
+	Window time.Duration
+}
+
+// Completion says what Complete or Abandon found. A zero field means the
+// lease was not given.
+type Completion struct {
+	// Marker is what deleting the in-flight marker found.
+	Marker ReleaseResult
+	// Lock is what releasing the lock found. Expired or NotOwner after a
+	// success means the work may have overlapped with another holder:
+	// log it.
+	Lock ReleaseResult
+}
+
+func validateKey(op, key string) error {
+	if key == "" {
+		return fmt.Errorf("lockstore: %s: empty key", op)
+	}
+	return nil
+}
+
+// lockParams applies the defaults of Acquire.
+func lockParams(ttl, wait time.Duration) (time.Duration, time.Duration, error) {
+	ttl = cmp.Or(ttl, LockTTLDefault)
+	wait = cmp.Or(wait, LockWaitDefault)
+	if ttl < time.Millisecond {
+		return 0, 0, errors.New("lockstore: acquire: ttl must be at least 1ms")
+	}
+	return ttl, wait, nil
+}
