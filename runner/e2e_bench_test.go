@@ -1,0 +1,172 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/job"
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// noop is the benchmark's payload: its keys make every layer of the stack
+// work on every job (a dedupe key, a lock and a breaker dependency).
+type noop struct {
+	N int `json:"n"`
+}
+
+func noopDefinition(done func()) *job.Definition[noop] {
+	return &job.Definition[noop]{
+		Type:         "bench.noop",
+		Handle:       func(context.Context, noop) error { done(); return nil },
+		DedupeKey:    func(p noop) string { return "bench:" + strconv.Itoa(p.N) },
+		Lock:         func(p noop) job.Lock { return job.Lock{Key: "bench:" + strconv.Itoa(p.N)} },
+		Dependencies: func(noop) []string { return []string{"bench-dep"} },
+	}
+}
+
+// stack starts something that processes bench.noop tasks on rdb and
+// returns its stop function.
+type stack func(b *testing.B, rdb *redis.Client, concurrency int, done func()) (stop func())
+
+func bareAsynq(b *testing.B, rdb *redis.Client, concurrency int, done func()) func() {
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: concurrency, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("bench.noop", func(context.Context, *asynq.Task) error { done(); return nil })
+	if err := srv.Start(mux); err != nil {
+		b.Fatal(err)
+	}
+	return srv.Shutdown
+}
+
+func fullStack(b *testing.B, rdb *redis.Client, concurrency int, done func()) func() {
+	r, err := runner.New(runner.Config{Redis: rdb, Concurrency: concurrency})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Register(noopDefinition(done)); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return func() { _ = r.Shutdown(context.Background()) }
+}
+
+var stacks = []struct {
+	name string
+	run  stack
+}{{"bare-asynq", bareAsynq}, {"full-stack", fullStack}}
+
+// BenchmarkThroughput processes b.N no-op jobs, enqueued beforehand, with
+// bare asynq and with the full jobrunner stack (tracking, dedupe, lock,
+// breaker and retry classification active on every job), against the same
+// kind of dedicated Redis in the same run. It reports Redis commands per
+// job from INFO commandstats.
+//
+//	go test -run '^$' -bench Throughput -benchtime 20000x -count 5 ./runner/ | tee new.txt
+//	benchstat -col /stack new.txt
+func BenchmarkThroughput(b *testing.B) {
+	for _, c := range []int{10, 50} {
+		for _, s := range stacks {
+			b.Run(fmt.Sprintf("stack=%s/concurrency=%d", s.name, c), func(b *testing.B) {
+				srv := redistest.Start(b)
+				rdb := srv.Client()
+				client := asynq.NewClientFromRedisClient(rdb)
+				for i := range b.N {
+					if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(i)+`}`))); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var n atomic.Int64
+				all := make(chan struct{})
+				done := func() {
+					if n.Add(1) == int64(b.N) {
+						close(all)
+					}
+				}
+				before := commandStats(b, rdb)
+				b.ResetTimer()
+				stop := s.run(b, rdb, c, done)
+				<-all
+				b.StopTimer()
+				// Let the last completions land before counting.
+				time.Sleep(100 * time.Millisecond)
+				after := commandStats(b, rdb)
+				stop()
+				b.ReportMetric(float64(after.total-before.total)/float64(b.N), "rediscmds/op")
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			})
+		}
+	}
+}
+
+// BenchmarkLatency enqueues one job at a time to an otherwise idle worker
+// and measures enqueue to handler start, for bare asynq and the full stack;
+// the difference of the p99s is the latency the stack adds.
+//
+//	go test -run '^$' -bench Latency -benchtime 500x ./runner/
+func BenchmarkLatency(b *testing.B) {
+	for _, s := range stacks {
+		b.Run("stack="+s.name, func(b *testing.B) {
+			srv := redistest.Start(b)
+			rdb := srv.Client()
+			client := asynq.NewClientFromRedisClient(rdb)
+			started := make(chan time.Time, 1)
+			stop := s.run(b, rdb, 10, func() { started <- time.Now() })
+			defer stop()
+			lat := make([]float64, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(i)+`}`))); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, float64((<-started).Sub(t0).Microseconds())/1000)
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(lat[len(lat)/2], "p50-ms")
+			b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+		})
+	}
+}
+
+type cmdStats struct {
+	total int64
+	byCmd map[string]int64
+}
+
+// commandStats reads INFO commandstats.
+func commandStats(tb testing.TB, rdb *redis.Client) cmdStats {
+	tb.Helper()
+	s, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st := cmdStats{byCmd: map[string]int64{}}
+	for _, line := range splitLines(s) {
+		name, rest, ok := cut(line, ":")
+		if !ok || len(name) < 8 || name[:8] != "cmdstat_" {
+			continue
+		}
+		calls, _, _ := cut(rest[len("calls="):], ",")
+		v, _ := strconv.ParseInt(calls, 10, 64)
+		if name == "cmdstat_info" {
+			continue // our own probe
+		}
+		st.byCmd[name[8:]] = v
+		st.total += v
+	}
+	return st
+}
