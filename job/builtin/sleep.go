@@ -18,6 +18,10 @@ const SleepType = "demo.sleep"
 type SleepPayload struct {
 	// MS is how long to sleep, in milliseconds; 0 is a no-op.
 	MS int `json:"ms"`
+	// IgnoreCancel sleeps the full MS even when the job's context is
+	// cancelled, like a handler stuck in a call that takes no context. Drain
+	// and lock drills use it to get a handler the worker must abandon.
+	IgnoreCancel bool `json:"ignore_cancel,omitempty"`
 	// Fail is "", "transient" (a retryable error) or "permanent" (archived).
 	Fail string `json:"fail,omitempty"`
 	// Dedupe, Lock and Dependency become the job's dedupe key, lock key and
@@ -63,9 +67,13 @@ func handleSleep(ctx context.Context, p SleepPayload) error {
 	if p.MS > 0 {
 		t := time.NewTimer(time.Duration(p.MS) * time.Millisecond)
 		defer t.Stop()
+		done := ctx.Done()
+		if p.IgnoreCancel {
+			done = nil // never fires
+		}
 		select {
 		case <-t.C:
-		case <-ctx.Done():
+		case <-done:
 			return fmt.Errorf("demo.sleep: cut short: %w", context.Cause(ctx))
 		}
 	}
