@@ -7,6 +7,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/jobrunner/jobrunner/job"
+	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // HeaderOrigin is the task header that carries the original task ID on a
@@ -27,6 +28,10 @@ type Attempt struct {
 	Job job.Prepared
 	// Start is when the attempt entered the chain.
 	Start time.Time
+
+	drain     <-chan struct{}      // closed when the worker drains
+	admission *lockstore.Admission // marker and lock held, set by dedupe
+	result    []byte               // written by WriteResult
 }
 
 // Number returns the 1-based attempt number.

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -82,9 +83,33 @@ type Config struct {
 	// MaxRetryAfter 1h.
 	Retry resilience.Policy
 
+	// Locks holds the locks and dedupe markers. Defaults to a
+	// lockstore.RedisStore on Redis with the key prefix "jobrunner".
+	Locks lockstore.Store
+
+	// MarkerTTL is the TTL of a job's in-flight dedupe marker; it is renewed
+	// while the job runs, so it only bounds how long a marker outlives a
+	// worker that died. Defaults to 300s.
+	MarkerTTL time.Duration
+
+	// DedupeWindow is how long a completed job's dedupe record (and its
+	// result) is kept. Defaults to 24h.
+	DedupeWindow time.Duration
+
+	// DuplicateDelay is how long a duplicate of a job in flight waits before
+	// it is tried again (plus up to half as much jitter). Defaults to 5s.
+	DuplicateDelay time.Duration
+
 	// Clock tells time. Defaults to the system clock.
 	Clock Clock
 }
+
+// Defaults of the dedupe settings.
+const (
+	MarkerTTLDefault      = lockstore.MarkerTTLDefault
+	DedupeWindowDefault   = lockstore.WindowDefault
+	DuplicateDelayDefault = 5 * time.Second
+)
 
 // RetryAfterMaxDefault caps a callee's retry-after hint for job retries.
 const RetryAfterMaxDefault = time.Hour
@@ -117,6 +142,12 @@ func (c Config) withDefaults() Config {
 		c.Clock = systemClock{}
 	}
 	c.Retry.MaxRetryAfter = cmp.Or(c.Retry.MaxRetryAfter, RetryAfterMaxDefault)
+	c.MarkerTTL = cmp.Or(c.MarkerTTL, MarkerTTLDefault)
+	c.DedupeWindow = cmp.Or(c.DedupeWindow, DedupeWindowDefault)
+	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
+	if c.Locks == nil {
+		c.Locks = lockstore.NewRedisStore(c.Redis, lockstore.RedisConfig{})
+	}
 	return c
 }
 
@@ -135,6 +166,7 @@ func (c Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"ShutdownTimeout": c.ShutdownTimeout, "HardStopGrace": c.HardStopGrace,
 		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
+		"MarkerTTL": c.MarkerTTL, "DedupeWindow": c.DedupeWindow, "DuplicateDelay": c.DuplicateDelay,
 	} {
 		if d < 0 {
 			return fmt.Errorf("runner: Config.%s %v is negative", name, d)

@@ -1,4 +1,149 @@
 package runner
 
-// dedupe is the processing-marker dedupe layer (not yet wired).
-func (r *Runner) dedupe(next HandlerFunc) HandlerFunc { return next }
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jobrunner/jobrunner/lockstore"
+)
+
+// Reasons of the dedupe and lock layers.
+const (
+	ReasonDuplicateDone     = "duplicate_done"
+	ReasonDuplicateInFlight = "duplicate_in_flight"
+	ReasonLockBusy          = "lock_busy"
+	ReasonLockLost          = "lock_lost"
+	ReasonStoreUnavailable  = "store_unavailable"
+)
+
+// dedupe is the processing-marker dedupe layer. It also takes the job's
+// lock, so that a job with both a dedupe key and a lock costs one Redis
+// round trip in (marker, lock and fence in one script) and one out
+// (completed record, marker and lock release in one script); the lock
+// layer then holds what was admitted.
+//
+// On admission a completed record skips the job (job.skipped,
+// duplicate_done: the task completes, with the stored result, without
+// running); a marker held by another task ID defers it
+// (duplicate_in_flight), never drops it; a marker held by the same task ID
+// (a redelivery after a crash) is taken over. A busy lock defers the job
+// after the lock's wait (lock_busy). When Redis cannot be reached the job
+// is deferred (fail closed), unless its lock is FailOpen and it has no
+// dedupe key: then it runs unlocked and the runner says so in the log.
+//
+// After success the completed record is written and the marker cleared in
+// the same script that releases the lock; after anything else only the
+// marker is cleared (if still ours), so a retry is admitted.
+func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
+	return func(ctx context.Context, a *Attempt) error {
+		req, ok := r.admitRequest(a)
+		if !ok {
+			return next(ctx, a)
+		}
+		start := r.cfg.Clock.Now()
+		adm, err := r.store.Admit(ctx, req)
+		if req.LockKey != "" {
+			r.metrics.lockAcquire.Observe(r.cfg.Clock.Now().Sub(start).Seconds())
+		}
+		if err != nil {
+			return r.admitFailed(ctx, a, req, err, next)
+		}
+		r.metrics.dedupe.WithLabelValues(adm.Outcome.String()).Inc()
+		switch adm.Outcome {
+		case lockstore.Done:
+			if len(adm.Result) > 0 {
+				if w := a.Task.ResultWriter(); w != nil {
+					_, _ = w.Write(adm.Result)
+				}
+			}
+			return Skip(ReasonDuplicateDone)
+		case lockstore.InFlightElsewhere:
+			d := Defer(ReasonDuplicateInFlight, jitter(r.cfg.DuplicateDelay), nil)
+			d.Attrs = map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}
+			return d
+		}
+		a.admission = &adm
+		err = next(ctx, a)
+		r.finishAdmission(ctx, a, err)
+		return err
+	}
+}
+
+// admitRequest builds the admission of a, if it needs one.
+func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
+	req := lockstore.AdmitRequest{
+		TaskID:    a.TaskID,
+		MarkerTTL: r.cfg.MarkerTTL,
+		LockKey:   a.Job.Lock.Key,
+		LockTTL:   a.Job.Lock.TTL,
+		LockWait:  a.Job.Lock.Wait,
+	}
+	switch {
+	case a.Job.DedupeKey != "":
+		// Dedupe keys are per job type; lock keys name shared resources.
+		req.DedupeKey = a.Type + ":" + a.Job.DedupeKey
+	case a.Job.DedupeByTaskID:
+		req.DedupeKey = a.Type + ":task:" + a.OriginID()
+	}
+	return req, req.DedupeKey != "" || req.LockKey != ""
+}
+
+// admitFailed handles an admission that could not be decided.
+func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.AdmitRequest, err error, next HandlerFunc) error {
+	if errors.Is(err, lockstore.ErrNotObtained) {
+		r.metrics.lockContended.Inc()
+		d := Defer(ReasonLockBusy, jitter(max(req.LockTTL/3, time.Second)), err)
+		d.Attrs = map[string]string{"lock_key": req.LockKey}
+		return d
+	}
+	if ctx.Err() != nil {
+		return err // the attempt itself was cancelled or timed out
+	}
+	var se *lockstore.StoreError
+	if errors.As(err, &se) && a.Job.Lock.FailOpen && req.DedupeKey == "" {
+		r.log.Warn().Str("event", "lock.fail_open").Str("task_id", a.TaskID).Str("type", a.Type).
+			Str("lock_key", req.LockKey).Err(err).Msg("lock store unreachable: running WITHOUT the lock (FailOpen)")
+		return next(ctx, a)
+	}
+	d := Defer(ReasonStoreUnavailable, jitter(time.Second), err)
+	return d
+}
+
+// finishAdmission writes the outcome of a job that ran: completed record
+// plus releases on success, releases only otherwise. It runs on a detached
+// context so that a cancelled job still releases.
+func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
+	adm := a.admission
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var c lockstore.Completion
+	var ferr error
+	if err == nil {
+		c, ferr = r.store.Complete(ctx, lockstore.CompleteRequest{
+			Marker: adm.Marker, Lock: adm.Lock, Result: a.result, Window: r.cfg.DedupeWindow,
+		})
+	} else {
+		c, ferr = r.store.Abandon(ctx, adm.Marker, adm.Lock)
+	}
+	if ferr != nil {
+		r.log.Error().Str("event", "lock.release_failed").Str("task_id", a.TaskID).Err(ferr).
+			Msg("could not write the job's completion or release its lock; they expire with their TTL")
+		return
+	}
+	if adm.Lock != nil && c.Lock != lockstore.Released {
+		r.log.Warn().Str("event", "lock.overlap_possible").Str("task_id", a.TaskID).
+			Str("lock_key", adm.Lock.Key()).Int64("fence", adm.Lock.Fence()).Str("release", c.Lock.String()).
+			Msg("the lock was no longer ours when the job ended: another holder may have overlapped; fencing tokens protect the resource")
+	}
+}
+
+// jitter returns d plus up to half of d, so that deferred duplicates don't
+// come back in lockstep.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + rand.N(d/2+1)
+}

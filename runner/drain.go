@@ -158,6 +158,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	}
 	srv.Shutdown()
 	r.stopped.Store(true)
+	r.stopRenewer()
 	asynqErrs := r.coord.watch(false)
 
 	elapsed := r.cfg.Clock.Now().Sub(start)
@@ -179,6 +180,20 @@ func (r *Runner) drain(ctx context.Context) error {
 
 	r.runCleanups(context.WithoutCancel(ctx), log)
 	return err
+}
+
+// stopRenewer stops the lock renewal loop once no handler runs. An
+// abandoned handler keeps its lock and marker renewed for as long as it
+// runs in this process, so that the requeued copy of its job stays
+// deferred until it really returns.
+func (r *Runner) stopRenewer() {
+	idle := r.tracker.wait()
+	select {
+	case <-idle:
+		r.renewer.Shutdown()
+	default:
+		go func() { <-idle; r.renewer.Shutdown() }()
+	}
 }
 
 // Quiet stops fetching jobs but keeps running those in flight, like

@@ -13,6 +13,11 @@ type metrics struct {
 	requeued    prometheus.Counter
 	drainTime   prometheus.Histogram
 	transitions *prometheus.CounterVec
+
+	lockAcquire   prometheus.Histogram
+	lockContended prometheus.Counter
+	lockLost      prometheus.Counter
+	dedupe        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,7 +48,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_breaker_transitions_total", Help: "Circuit breaker state changes.",
 		}, []string{"dependency", "from", "to"}),
+		lockAcquire: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jobrunner_lock_acquire_seconds", Help: "Time to admit a job that takes a lock, waiting included.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		lockContended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jobrunner_lock_contended_total", Help: "Jobs deferred because their lock stayed busy for the whole wait.",
+		}),
+		lockLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jobrunner_lock_lost_total", Help: "Locks or in-flight markers lost while their job ran.",
+		}),
+		dedupe: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
+	reg.MustRegister(m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/job"
+	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -25,6 +26,8 @@ type Runner struct {
 	inspector *asynq.Inspector
 	metrics   *metrics
 	breakers  *resilience.Registry
+	store     lockstore.Store
+	renewer   *lockstore.Renewer
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
 
@@ -53,7 +56,11 @@ func New(cfg Config) (*Runner, error) {
 		metrics:   newMetrics(cfg.Metrics),
 		tracker:   newTracker(),
 		drainCh:   make(chan struct{}),
+		store:     cfg.Locks,
 	}
+	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
+		r.log.Warn().Str("event", "lock.renew_failed").Err(err).Msg("could not renew locks and markers; retrying until they expire")
+	}})
 	bcfg := cfg.Breakers
 	bcfg.Logger = r.log
 	userHook := bcfg.OnStateChange
@@ -106,6 +113,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.handler = r.chain()
+	r.renewer.Start()
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 		Concurrency:              r.cfg.Concurrency,
 		Queues:                   r.cfg.Queues,
@@ -119,6 +127,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
 	})
 	if err := srv.Start(asynq.HandlerFunc(r.processTask)); err != nil {
+		r.renewer.Shutdown()
 		r.started.Store(false)
 		return fmt.Errorf("runner: start: %w", err)
 	}

@@ -150,7 +150,8 @@ func (t *tracker) cancelAll(cause error) {
 	}
 }
 
-type drainKey struct{}
+// attemptKey carries the *Attempt in a job's context.
+type attemptKey struct{}
 
 // Draining returns a channel that is closed when the worker running the
 // job starts to drain. A long handler can watch it, checkpoint, and return
@@ -168,8 +169,10 @@ type drainKey struct{}
 // still reach its dependencies while it checkpoints. Outside a job Draining
 // returns nil, a channel that never fires.
 func Draining(ctx context.Context) <-chan struct{} {
-	c, _ := ctx.Value(drainKey{}).(chan struct{})
-	return c
+	if a, _ := ctx.Value(attemptKey{}).(*Attempt); a != nil {
+		return a.drain
+	}
+	return nil
 }
 
 // track registers the attempt with the shutdown coordinator and gives it a
@@ -178,7 +181,8 @@ func Draining(ctx context.Context) <-chan struct{} {
 // (reason "shutdown", no attempt counted) and runs on another worker.
 func (r *Runner) track(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) (err error) {
-		ctx, cancel := context.WithCancelCause(context.WithValue(ctx, drainKey{}, r.drainCh))
+		a.drain = r.drainCh
+		ctx, cancel := context.WithCancelCause(context.WithValue(ctx, attemptKey{}, a))
 		defer cancel(nil)
 		e, ok := r.tracker.begin(a.TaskID, a.Queue, cancel)
 		if !ok {
