@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -29,9 +30,10 @@ type Attempt struct {
 	// Start is when the attempt entered the chain.
 	Start time.Time
 
-	drain     <-chan struct{}      // closed when the worker drains
-	admission *lockstore.Admission // marker and lock held, set by dedupe
-	result    []byte               // written by WriteResult
+	drain     <-chan struct{}         // closed when the worker drains
+	admission *lockstore.Admission    // marker and lock held, set by dedupe
+	result    []byte                  // written by WriteResult
+	tracked   atomic.Pointer[tracked] // set by the track layer
 }
 
 // Number returns the 1-based attempt number.

@@ -154,8 +154,10 @@ func (r *Runner) drain(ctx context.Context) error {
 	stats, abandoned := r.tracker.endDrain()
 	if len(abandoned) > 0 {
 		log.Error().Str("event", "drain.abandoned").Strs("task_ids", abandoned).
-			Msg("handlers ignored cancellation: asynq requeues their jobs while they still run")
+			Msg("handlers ignored cancellation: their jobs are handed to copies that their locks and markers keep waiting")
 	}
+	close(r.abandon)
+	r.waitHandOvers(handOverTimeout)
 	srv.Shutdown()
 	r.stopped.Store(true)
 	r.stopRenewer()
@@ -180,6 +182,22 @@ func (r *Runner) drain(ctx context.Context) error {
 
 	r.runCleanups(context.WithoutCancel(ctx), log)
 	return err
+}
+
+// handOverTimeout bounds how long a drain waits for abandoned jobs to be
+// handed over before asynq's shutdown requeues whatever is left.
+const handOverTimeout = 5 * time.Second
+
+// waitHandOvers waits until every processTask call has returned.
+func (r *Runner) waitHandOvers(d time.Duration) {
+	done := make(chan struct{})
+	go func() { r.busy.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // stopRenewer stops the lock renewal loop once no handler runs. An

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
@@ -27,6 +28,7 @@ import (
 type blockPayload struct {
 	Mode string `json:"mode"`
 	MS   int    `json:"ms,omitempty"`
+	Key  string `json:"key,omitempty"` // dedupe key, if any
 }
 
 // blocker is a job whose handler reports its start, its context's cause
@@ -43,7 +45,8 @@ func newBlocker() *blocker {
 }
 
 func (bl *blocker) spec() job.Spec {
-	return &job.Definition[blockPayload]{Type: "drain.block", Handle: bl.handle}
+	return &job.Definition[blockPayload]{Type: "drain.block", Handle: bl.handle,
+		DedupeKey: func(p blockPayload) string { return p.Key }}
 }
 
 func (bl *blocker) handle(ctx context.Context, p blockPayload) error {
@@ -300,9 +303,14 @@ func TestDrainAbandonedHandler(t *testing.T) {
 	if el < timeout+grace || el > timeout+grace+700*time.Millisecond {
 		t.Errorf("drain took %v, want timeout+grace (%v) plus a little, not the grace twice", el, timeout+grace)
 	}
-	info := taskInfo(t, b, "default", id)
-	if info.State != asynq.TaskStatePending || info.Retried != 0 {
-		t.Errorf("abandoned task: state %v retried %d, want pending with 0", info.State, info.Retried)
+	// The job was handed to a copy under a new ID (so it cannot take over
+	// the old handler's marker), with its attempt count unchanged.
+	if _, err := b.inspector.GetTaskInfo("default", id); err == nil {
+		t.Errorf("abandoned task %s still exists beside its copy", id)
+	}
+	info := taskInfo(t, b, "default", id+"~1")
+	if info.State != asynq.TaskStatePending || info.Retried != 0 || info.MaxRetry != job.MaxRetryDefault {
+		t.Errorf("copy: state %v retried %d max %d, want pending, 0, %d", info.State, info.Retried, info.MaxRetry, job.MaxRetryDefault)
 	}
 	if d := lastEvent(t, b, "drain.done"); num(d, "abandoned") != 1 || num(d, "requeued") != 1 || d["clean"] != false {
 		t.Errorf("drain.done = %v, want abandoned 1, requeued 1, not clean", d)
@@ -409,4 +417,63 @@ func BenchmarkIdleDrain(b *testing.B) {
 		total += time.Since(t0)
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "drain-ms/op")
+}
+
+// TestAbandonedHandlerIsNeverRunTwiceAtOnce: a handler that ignores the
+// drain's cancellation keeps its in-flight marker for as long as it runs;
+// the copy of its job that another worker picks up is deferred until the
+// old handler returns, then completes without running again.
+func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
+	t.Parallel()
+	r, b, bl := drainSetup(t, runner.Config{ShutdownTimeout: 100 * time.Millisecond, HardStopGrace: 200 * time.Millisecond})
+	id := enqueueBlock(t, b, bl, blockPayload{Mode: "stubborn", Key: "once"})
+	t.Cleanup(bl.returned.Wait)
+	var de *runner.DrainError
+	if err := r.Shutdown(context.Background()); !errors.As(err, &de) {
+		t.Fatalf("Shutdown = %v, want a DrainError", err)
+	}
+
+	// A second worker on the same Redis picks up the copy.
+	r2, err := runner.New(runner.Config{Redis: b.rdb, Logger: r2Log(b), PollInterval: 10 * time.Millisecond,
+		DelayedCheckInterval: 50 * time.Millisecond, DuplicateDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl2 := newBlocker()
+	if err := r2.Register(bl2.spec()); err != nil {
+		t.Fatal(err)
+	}
+	start(t, r2)
+	waitFor(t, 5*time.Second, "copy deferred", func() bool {
+		for _, l := range b.logs.events("job.deferred") {
+			if l["task_id"] == id+"~1" && l["reason"] == "duplicate_in_flight" {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case got := <-bl2.started:
+		t.Fatalf("copy %s ran while the abandoned handler still runs", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(bl.release) // the old handler finally returns, successfully
+	waitFor(t, 10*time.Second, "copy settled", func() bool {
+		for _, l := range b.logs.events("job.skipped") {
+			if l["task_id"] == id+"~1" && l["reason"] == "duplicate_done" {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case got := <-bl2.started:
+		t.Fatalf("copy %s ran after the job was done", got)
+	default:
+	}
+}
+
+func r2Log(b *testBundle) *zerolog.Logger {
+	l := zerolog.New(b.logs)
+	return &l
 }

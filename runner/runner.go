@@ -38,7 +38,9 @@ type Runner struct {
 	started  atomic.Bool
 	stopped  atomic.Bool
 	draining atomic.Bool
-	drainCh  chan struct{} // closed when a drain starts
+	drainCh  chan struct{}  // closed when a drain starts
+	abandon  chan struct{}  // closed when a drain gives up on running handlers
+	busy     sync.WaitGroup // processTask calls in progress
 }
 
 // New returns a runner for cfg. It does not touch Redis until Start.
@@ -56,6 +58,7 @@ func New(cfg Config) (*Runner, error) {
 		metrics:   newMetrics(cfg.Metrics),
 		tracker:   newTracker(),
 		drainCh:   make(chan struct{}),
+		abandon:   make(chan struct{}),
 		store:     cfg.Locks,
 	}
 	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
@@ -166,6 +169,42 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	a.Retried, _ = asynq.GetRetryCount(ctx)
 	a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.Spec, _ = r.registry.Lookup(a.Type)
-	err := r.handler(ctx, a)
-	return r.settle(ctx, a, err)
+
+	// The chain runs in its own goroutine so that a handler that ignores
+	// cancellation can be handed over at the end of a drain (see handOver).
+	r.busy.Add(1)
+	defer r.busy.Done()
+	done := make(chan error, 1)
+	go func() { done <- r.handler(ctx, a) }()
+	select {
+	case err := <-done:
+		return r.settle(ctx, a, err)
+	case <-r.abandon:
+		if !r.tracker.isAbandoned(a.tracked.Load()) {
+			// It returned in time and is on its way out.
+			return r.settle(ctx, a, <-done)
+		}
+		return r.handOver(ctx, a, done)
+	}
+}
+
+// handOver gives up on a handler that ignored the drain's cancellation. It
+// enqueues a copy of the task under a new ID and revokes the original, so
+// the copy cannot take over the old handler's in-flight marker: the marker
+// and the lock (renewed for as long as the old handler runs in this
+// process) keep the copy deferred until the old handler really returns,
+// or until their TTL once this process is gone. A job with neither a dedupe
+// key nor a lock has no such protection. If the copy cannot be enqueued,
+// asynq's own requeue at shutdown is the fallback.
+func (r *Runner) handOver(ctx context.Context, a *Attempt, done <-chan error) error {
+	err := r.requeueCopy(ctx, a, &DeferError{Reason: ReasonShutdown})
+	if errors.Is(err, asynq.RevokeTask) {
+		return err
+	}
+	select {
+	case err := <-done:
+		return r.settle(ctx, a, err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

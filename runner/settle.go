@@ -65,8 +65,9 @@ func (r *Runner) defaultBackoff(retried int, err error) time.Duration {
 }
 
 // requeueCopy handles a deferral on the last attempt, where asynq would
-// archive any error: it enqueues a copy of the task that runs after d.After
-// with no retries left, then revokes the original. The copy's ID is derived
+// archive any error, and a handler abandoned by a drain: it enqueues a copy
+// of the task that runs after d.After with the retries the original had
+// left, then revokes the original. The copy's ID is derived
 // from the original's, so a repeated enqueue conflicts instead of
 // duplicating. If the worker dies between the two steps, asynq's lease
 // recovery archives the original (its retries are exhausted) and the copy
@@ -82,7 +83,7 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) err
 	headers[HeaderOrigin] = origin
 	headers[headerRequeues] = strconv.Itoa(n)
 	opts := []asynq.Option{
-		asynq.Queue(a.Queue), asynq.MaxRetry(0), asynq.ProcessIn(d.After),
+		asynq.Queue(a.Queue), asynq.MaxRetry(max(a.MaxRetry-a.Retried, 0)), asynq.ProcessIn(d.After),
 		asynq.TaskID(origin + "~" + strconv.Itoa(n)),
 	}
 	if a.Spec != nil {

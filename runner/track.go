@@ -34,6 +34,7 @@ type tracker struct {
 type tracked struct {
 	id, queue string
 	cancel    context.CancelCauseFunc
+	abandoned bool // still running when the drain ended; guarded by tracker.mu
 }
 
 // drainStats counts how the attempts of one drain ended.
@@ -103,7 +104,20 @@ func (t *tracker) endDrain() (drainStats, []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.counting = false
+	for e := range t.active {
+		e.abandoned = true
+	}
 	return t.stats, t.idsLocked()
+}
+
+// isAbandoned reports whether the drain gave up on e.
+func (t *tracker) isAbandoned(e *tracked) bool {
+	if e == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return e.abandoned
 }
 
 // len returns the number of attempts in flight.
@@ -188,6 +202,7 @@ func (r *Runner) track(next HandlerFunc) HandlerFunc {
 		if !ok {
 			return &DeferError{Reason: ReasonShutdown}
 		}
+		a.tracked.Store(e)
 		defer func() {
 			// Deferred so that a panic, recovered by observe, still
 			// unregisters the attempt.
