@@ -105,6 +105,8 @@ func BenchmarkThroughput(b *testing.B) {
 				after := commandStats(b, rdb)
 				stop()
 				b.ReportMetric(float64(after.total-before.total)/float64(b.N), "rediscmds/op")
+				b.ReportMetric(float64(after.byCmd["evalsha"]+after.byCmd["eval"]-before.byCmd["evalsha"]-before.byCmd["eval"])/float64(b.N), "scripts/op")
+				b.ReportMetric((after.cpu-before.cpu)*1e6/float64(b.N), "redis-cpu-µs/op")
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 			})
 		}
@@ -145,18 +147,24 @@ func BenchmarkLatency(b *testing.B) {
 type cmdStats struct {
 	total int64
 	byCmd map[string]int64
+	cpu   float64 // redis-server CPU seconds, user + sys
 }
 
 // commandStats reads INFO commandstats.
 func commandStats(tb testing.TB, rdb *redis.Client) cmdStats {
 	tb.Helper()
-	s, err := rdb.Info(context.Background(), "commandstats").Result()
+	s, err := rdb.Info(context.Background(), "commandstats", "cpu").Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	st := cmdStats{byCmd: map[string]int64{}}
 	for _, line := range splitLines(s) {
 		name, rest, ok := cut(line, ":")
+		if name == "used_cpu_sys" || name == "used_cpu_user" {
+			v, _ := strconv.ParseFloat(rest, 64)
+			st.cpu += v
+			continue
+		}
 		if !ok || len(name) < 8 || name[:8] != "cmdstat_" {
 			continue
 		}
