@@ -24,6 +24,26 @@
 // queue and headers, a derived task ID, no retries left) and revokes the
 // original; the copy keeps the original ID in its jobrunner-origin header.
 //
+// # Locks, dedupe and breakers
+//
+// The dedupe layer admits a job under its dedupe key and takes its lock in
+// one Redis round trip (lockstore.Store.Admit) and completes both in one
+// round trip; the lock layer renews what was admitted through one renewal
+// loop per worker and cancels the handler with lockstore.ErrLockLost if a
+// lease is lost. The breaker layer checks the job's dependencies against
+// the runner's resilience.Registry; an open one defers the job.
+//
+// # Shutdown
+//
+// Shutdown (and Run, when its context ends) drains: readiness turns 503,
+// fetching stops, in-flight jobs run on until Config.ShutdownTimeout, then
+// their contexts are cancelled with cause ErrShutdown and they get
+// Config.HardStopGrace to return; they are requeued without counting an
+// attempt. A handler that ignores cancellation is handed over to a copy of
+// its job under a new task ID, which its marker and lock keep deferred
+// until it returns; Shutdown then returns a *DrainError. Cleanup callbacks
+// registered with OnShutdown run last, in reverse order.
+//
 // # Example
 //
 //	r, err := runner.New(runner.Config{Redis: rdb, Logger: log})
