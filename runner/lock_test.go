@@ -61,7 +61,9 @@ func (f *fenced) leave(key string) {
 func lockedDefinition(f *fenced, unlocked *atomic.Int32) *job.Definition[locked] {
 	return &job.Definition[locked]{
 		Type: "locked.write",
-		Lock: func(p locked) job.Lock { return job.Lock{Key: p.Key, TTL: 2 * time.Second, Wait: 200 * time.Millisecond} },
+		Lock: func(p locked) job.Lock {
+			return job.Lock{Key: p.Key, TTL: 2 * time.Second, Wait: 200 * time.Millisecond}
+		},
 		Handle: func(ctx context.Context, p locked) error {
 			fence, ok := lockstore.FenceFromContext(ctx)
 			if !ok {
@@ -170,7 +172,9 @@ func TestLockBusyDefersAfterWait(t *testing.T) {
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[locked]{
 		Type: "busy",
-		Lock: func(p locked) job.Lock { return job.Lock{Key: p.Key, TTL: 3 * time.Second, Wait: 100 * time.Millisecond} },
+		Lock: func(p locked) job.Lock {
+			return job.Lock{Key: p.Key, TTL: 3 * time.Second, Wait: 100 * time.Millisecond}
+		},
 		Handle: func(context.Context, locked) error { runs.Add(1); return nil },
 	})
 	if err != nil {
