@@ -1,0 +1,66 @@
+// Command testworker is the worker process of the fault-injection suite: a
+// runner with fault.work and demo.sleep registered, short timeouts, its
+// Redis client tuned to fail fast, and the ledger on a second Redis.
+//
+// Environment: REDIS_URL (host:port or redis://), LEDGER_ADDR (host:port),
+// WORKER_PROC (its name in the ledger), WORKER_CONCURRENCY, WORKER_HTTP_ADDR
+// and LOG_LEVEL. SIGTERM or SIGINT drains it; it exits 0 after a clean
+// drain, 1 otherwise.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/faulttest"
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "testworker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	log, err := runner.NewLogger(os.Stdout, os.Getenv("LOG_LEVEL"), "json")
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(faulttest.RedisOptions(strings.TrimPrefix(os.Getenv("REDIS_URL"), "redis://")))
+	defer rdb.Close()
+	ldb := redis.NewClient(&redis.Options{Addr: os.Getenv("LEDGER_ADDR")})
+	defer ldb.Close()
+	conc, _ := strconv.Atoi(os.Getenv("WORKER_CONCURRENCY"))
+	proc := os.Getenv("WORKER_PROC")
+	log = log.With().Str("proc", proc).Logger()
+	r, err := faulttest.NewWorker(faulttest.WorkerConfig{
+		Redis: rdb, Ledger: faulttest.NewLedger(ldb, ""), Proc: proc, Concurrency: conc, Logger: &log,
+	})
+	if err != nil {
+		return err
+	}
+	if addr := os.Getenv("WORKER_HTTP_ADDR"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		defer hs.Close()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return r.Run(ctx)
+}

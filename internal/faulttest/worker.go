@@ -1,0 +1,75 @@
+package faulttest
+
+import (
+	"cmp"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/job/builtin"
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// WorkerConfig configures a worker for the suite.
+type WorkerConfig struct {
+	// Redis is the worker's (faulted) Redis. Required.
+	Redis redis.UniversalClient
+	// Ledger receives the reports of fault.work. Required.
+	Ledger *Ledger
+	// Proc names the worker in the ledger. Defaults to "w".
+	Proc string
+	// Concurrency defaults to 4.
+	Concurrency int
+	// ShutdownTimeout defaults to 2s.
+	ShutdownTimeout time.Duration
+	// Logger defaults to none.
+	Logger *zerolog.Logger
+	// MarkerTTL is the in-flight marker's TTL. Defaults to 5s, so that a
+	// marker left by a dead worker expires within a test.
+	MarkerTTL time.Duration
+	// DuplicateDelay is how long a duplicate of a job in flight waits.
+	// Defaults to 300ms.
+	DuplicateDelay time.Duration
+}
+
+// NewWorker returns a runner with fault.work and demo.sleep registered,
+// polling fast so that a test does not wait on it.
+func NewWorker(cfg WorkerConfig) (*runner.Runner, error) {
+	r, err := runner.New(runner.Config{
+		Redis:                cfg.Redis,
+		Concurrency:          cmp.Or(cfg.Concurrency, 4),
+		ShutdownTimeout:      cmp.Or(cfg.ShutdownTimeout, 2*time.Second),
+		HardStopGrace:        time.Second,
+		PollInterval:         10 * time.Millisecond,
+		DelayedCheckInterval: 100 * time.Millisecond,
+		Logger:               cfg.Logger,
+		MarkerTTL:            cmp.Or(cfg.MarkerTTL, 5*time.Second),
+		DuplicateDelay:       cmp.Or(cfg.DuplicateDelay, 300*time.Millisecond),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Register(WorkJob(cfg.Ledger, cmp.Or(cfg.Proc, "w")), builtin.Sleep()); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// RedisOptions are go-redis options for a worker's client in the suite:
+// short timeouts, so that a dead or blackholed Redis fails requests in
+// well under a lock's TTL instead of after go-redis's 3s defaults.
+func RedisOptions(addr string) *redis.Options {
+	return &redis.Options{
+		Addr:         addr,
+		DialTimeout:  300 * time.Millisecond,
+		ReadTimeout:  400 * time.Millisecond,
+		WriteTimeout: 400 * time.Millisecond,
+		PoolTimeout:  500 * time.Millisecond,
+		MaxRetries:   1,
+		// go-redis dials 5 times 100ms apart by default: a dead Redis
+		// would take half a second to notice per request.
+		DialerRetries:      1,
+		DialerRetryTimeout: 10 * time.Millisecond,
+	}
+}
