@@ -133,7 +133,9 @@ func (l *Ledger) list(ctx context.Context, name string) ([]Event, error) {
 }
 
 // Effects returns the side effects applied per dedupe key.
-func (l *Ledger) Effects(ctx context.Context) (map[string]int, error) { return l.counts(ctx, "effects") }
+func (l *Ledger) Effects(ctx context.Context) (map[string]int, error) {
+	return l.counts(ctx, "effects")
+}
 
 // Done returns the side effects applied per job ID.
 func (l *Ledger) Done(ctx context.Context) (map[string]int, error) { return l.counts(ctx, "done") }
