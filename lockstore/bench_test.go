@@ -3,36 +3,43 @@ package lockstore_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
+// serverStats is what INFO tells of the work the server did.
+type serverStats struct {
+	calls int64   // commands, script-internal ones included
+	cpu   float64 // redis-server CPU seconds, user + sys
+}
+
 // benchStore returns a RedisStore on a dedicated server, with its
-// round-trip counter.
-func benchStore(b *testing.B) (*lockstore.RedisStore, *tripCounter, func() int64) {
+// round-trip counter and a probe of the server's work.
+func benchStore(b *testing.B) (*lockstore.RedisStore, *tripCounter, func() serverStats) {
 	srv := startRedis(b)
 	if srv.Embedded {
-		b.Log("miniredis: INFO commandstats is not available, rediscmds/op will read 0")
+		b.Log("miniredis: INFO commandstats is not available, rediscmds/op and redis-cpu-µs/op will read 0")
 	}
 	c := srv.Client()
 	trips := &tripCounter{}
 	c.AddHook(trips)
-	return lockstore.NewRedisStore(c, lockstore.RedisConfig{}), trips, func() int64 {
+	return lockstore.NewRedisStore(c, lockstore.RedisConfig{}), trips, func() serverStats {
 		if srv.Embedded {
-			return 0
+			return serverStats{}
 		}
-		return commandCalls(b, c)
+		return serverStats{calls: commandCalls(b, c), cpu: serverCPU(b, c)}
 	}
 }
 
 // measure runs op b.N times and reports Redis commands (from INFO
-// commandstats, script-internal commands included, the INFO call itself
-// excluded) and client round trips per op.
-func measure(b *testing.B, trips *tripCounter, calls func() int64, op func(i int)) {
+// commandstats, script-internal commands included, the INFO calls
+// themselves excluded), Redis CPU time and client round trips per op.
+func measure(b *testing.B, trips *tripCounter, stats func() serverStats, op func(i int)) {
 	op(-1) // load the scripts
-	c0 := calls()
+	s0 := stats()
 	t0 := trips.trips.Load()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -40,10 +47,14 @@ func measure(b *testing.B, trips *tripCounter, calls func() int64, op func(i int
 	}
 	b.StopTimer()
 	t1 := trips.trips.Load()
-	c1 := calls() - 1 // the first INFO counted itself
+	report(b, s0, stats(), t1-t0)
+}
+
+func report(b *testing.B, s0, s1 serverStats, trips int64) {
 	n := float64(b.N)
-	b.ReportMetric(float64(c1-c0)/n, "rediscmds/op")
-	b.ReportMetric(float64(t1-t0)/n, "roundtrips/op")
+	b.ReportMetric(float64(s1.calls-s0.calls-2)/n, "rediscmds/op") // 2 INFO probes counted
+	b.ReportMetric((s1.cpu-s0.cpu)*1e6/n, "redis-cpu-µs/op")
+	b.ReportMetric(float64(trips)/n, "roundtrips/op")
 }
 
 func BenchmarkAcquireRelease(b *testing.B) {
@@ -76,6 +87,39 @@ func BenchmarkAdmitComplete(b *testing.B) {
 			b.Fatal(c, err)
 		}
 	})
+}
+
+// BenchmarkAdmitCompleteParallel is BenchmarkAdmitComplete from 50
+// goroutines at once, as in a busy worker: the store's group commit sends
+// the scripts of concurrent calls in shared pipelines.
+func BenchmarkAdmitCompleteParallel(b *testing.B) {
+	s, trips, stats := benchStore(b)
+	ctx := context.Background()
+	var seq atomic.Int64
+	op := func() {
+		key := fmt.Sprint("invoice:", seq.Add(1))
+		a, err := s.Admit(ctx, lockstore.AdmitRequest{DedupeKey: key, TaskID: "task", LockKey: key})
+		if err != nil || a.Outcome != lockstore.Admitted {
+			b.Error(a.Outcome, err)
+			return
+		}
+		c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("ok"), Window: time.Minute})
+		if err != nil || c.Lock != lockstore.Released {
+			b.Error(c, err)
+		}
+	}
+	op() // load the scripts
+	s0 := stats()
+	t0 := trips.trips.Load()
+	b.SetParallelism(25) // 50 goroutines on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op()
+		}
+	})
+	b.StopTimer()
+	report(b, s0, stats(), trips.trips.Load()-t0)
 }
 
 // BenchmarkAdmitDone is a duplicate of a completed job: one round trip to

@@ -2,3 +2,10 @@ package lockstore
 
 // Test-only exports for the external test package.
 var HashSlot = hashSlot
+
+// Queued returns how many calls wait for the next pipeline of s.
+func Queued(s *RedisStore) int {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return len(s.batch.queue)
+}

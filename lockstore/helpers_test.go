@@ -68,6 +68,24 @@ func commandCalls(tb testing.TB, c redis.UniversalClient) int64 {
 	return total
 }
 
+// serverCPU returns the CPU seconds (user + sys) the server has used.
+func serverCPU(tb testing.TB, c redis.UniversalClient) float64 {
+	tb.Helper()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var cpu float64
+	for line := range strings.Lines(info) {
+		name, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "used_cpu_sys" || name == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			cpu += f
+		}
+	}
+	return cpu
+}
+
 // startCluster runs a one-node Redis Cluster owning all 16384 slots, so a
 // ClusterClient computes slots and splits scripts as on a real cluster.
 func startCluster(t *testing.T) *redis.ClusterClient {

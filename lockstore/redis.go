@@ -40,6 +40,8 @@ type RedisStore struct {
 	cfg    RedisConfig
 	// sharded is set for clients that spread keys over nodes.
 	sharded sharding
+	// batch coalesces the scripts of concurrent calls into pipelines.
+	batch *batcher
 }
 
 type sharding int
@@ -55,6 +57,7 @@ var _ Store = (*RedisStore)(nil)
 // NewRedisStore returns a Store on client.
 func NewRedisStore(client redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	s := &RedisStore{client: client, keys: newKeys(cfg.Prefix), cfg: cfg}
+	s.batch = newBatcher(s.runAll)
 	switch client.(type) {
 	case *redis.ClusterClient:
 		s.sharded = clusterSharded
@@ -94,10 +97,21 @@ func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Dur
 	}
 	token := uuid.NewString()
 	keys := []string{s.keys.lock(key), s.keys.fence(key)}
+	args := []any{token, ttl.Milliseconds()}
 	var lease *Lease
 	err = retryBusy(ctx, key, wait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
-		v, err := acquireScript.Run(ctx, s.client, keys, token, ttl.Milliseconds()).Int64Slice()
+		call := &scriptCall{script: acquireScript, keys: keys, args: args}
+		err := s.batch.do(ctx, []*scriptCall{call}, func() {
+			// Granted to a caller that has gone: let it go at once.
+			if v, err := call.cmd.Int64Slice(); err == nil && len(v) == 2 && v[0] == 1 {
+				s.releaseOrphan(keys[:1], args[:1])
+			}
+		})
+		if err != nil {
+			return false, 0, storeErr("acquire", key, err)
+		}
+		v, err := call.cmd.Int64Slice()
 		if err != nil {
 			return false, 0, storeErr("acquire", key, err)
 		}
@@ -188,6 +202,13 @@ func (s *RedisStore) Clear(ctx context.Context, key string) error {
 		return err
 	}
 	return storeErr("clear", key, s.client.Del(ctx, s.keys.inflight(key)).Err())
+}
+
+// releaseOrphan deletes keys if they still hold the values args (lease
+// tokens) in the next pipeline, without waiting: the clean-up of leases
+// granted to callers that had gone by the time the reply came.
+func (s *RedisStore) releaseOrphan(keys []string, args []any) {
+	s.batch.post([]*scriptCall{{script: releaseScript, keys: keys, args: args}}, releaseTimeout)
 }
 
 // scriptCall is one script invocation of a pipeline.

@@ -59,7 +59,24 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 	var a Admission
 	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
-		reply, err := admitScript.Run(ctx, s.client, keys, args...).Slice()
+		call := &scriptCall{script: admitScript, keys: keys, args: args}
+		err := s.batch.do(ctx, []*scriptCall{call}, func() {
+			// Admitted for a caller that has gone: let the marker and the
+			// lock go at once rather than block the key until their TTL.
+			if reply, err := call.cmd.Slice(); err == nil {
+				if code, _, err := parseAdmit(reply); err == nil && (code == 1 || code == 2) {
+					rkeys, rargs := []string{keys[0]}, []any{req.TaskID}
+					if req.LockKey != "" {
+						rkeys, rargs = append(rkeys, keys[2]), append(rargs, token)
+					}
+					s.releaseOrphan(rkeys, rargs)
+				}
+			}
+		})
+		if err != nil {
+			return false, 0, storeErr("admit", req.DedupeKey, err)
+		}
+		reply, err := call.cmd.Slice()
 		if err != nil {
 			return false, 0, storeErr("admit", req.DedupeKey, err)
 		}
@@ -141,28 +158,34 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	if req.Result == nil {
 		complete.args[1] = ""
 	}
-	s.runAll(ctx, calls)
-	var c Completion
-	v, err := complete.cmd.Int64Slice()
-	if err != nil {
-		return c, storeErr("complete", m.key, err)
-	}
-	c.Marker = releaseResult(v[0])
-	m.finished(c.Marker)
-	if req.Lock != nil && release == nil {
-		c.Lock = releaseResult(v[1])
-	}
-	if release != nil {
-		v, err := release.cmd.Int64Slice()
+	finish := func() (Completion, error) {
+		var c Completion
+		v, err := complete.cmd.Int64Slice()
 		if err != nil {
-			return c, storeErr("complete", req.Lock.key, err)
+			return c, storeErr("complete", m.key, err)
 		}
-		c.Lock = releaseResult(v[0])
+		c.Marker = releaseResult(v[0])
+		m.finished(c.Marker)
+		if req.Lock != nil && release == nil {
+			c.Lock = releaseResult(v[1])
+		}
+		if release != nil {
+			v, err := release.cmd.Int64Slice()
+			if err != nil {
+				return c, storeErr("complete", req.Lock.key, err)
+			}
+			c.Lock = releaseResult(v[0])
+		}
+		if req.Lock != nil {
+			req.Lock.finished(c.Lock)
+		}
+		return c, nil
 	}
-	if req.Lock != nil {
-		req.Lock.finished(c.Lock)
+	// A caller that gives up still gets its leases' state right.
+	if err := s.batch.do(ctx, calls, func() { _, _ = finish() }); err != nil {
+		return Completion{}, storeErr("complete", m.key, err)
 	}
-	return c, nil
+	return finish()
 }
 
 // Abandon implements Store: one release.lua call for both leases when they
@@ -192,25 +215,31 @@ func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completi
 			calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.leaseKey(l)}, args: []any{l.token}})
 		}
 	}
-	s.runAll(ctx, calls)
-	var results []ReleaseResult
-	for _, c := range calls {
-		v, err := c.cmd.Int64Slice()
-		if err != nil {
-			return Completion{}, storeErr("release", leases[0].key, err)
+	finish := func() (Completion, error) {
+		var results []ReleaseResult
+		for _, c := range calls {
+			v, err := c.cmd.Int64Slice()
+			if err != nil {
+				return Completion{}, storeErr("release", leases[0].key, err)
+			}
+			for _, n := range v {
+				results = append(results, releaseResult(n))
+			}
 		}
-		for _, n := range v {
-			results = append(results, releaseResult(n))
+		var c Completion
+		for i, l := range leases {
+			l.finished(results[i])
+			if l.marker {
+				c.Marker = results[i]
+			} else {
+				c.Lock = results[i]
+			}
 		}
+		return c, nil
 	}
-	var c Completion
-	for i, l := range leases {
-		l.finished(results[i])
-		if l.marker {
-			c.Marker = results[i]
-		} else {
-			c.Lock = results[i]
-		}
+	// A caller that gives up still gets its leases' state right.
+	if err := s.batch.do(ctx, calls, func() { _, _ = finish() }); err != nil {
+		return Completion{}, storeErr("release", leases[0].key, err)
 	}
-	return c, nil
+	return finish()
 }

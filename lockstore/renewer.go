@@ -37,6 +37,11 @@ type Renewer struct {
 
 	mu      sync.Mutex
 	entries map[*Lease]*renewEntry
+	// wakeAt is when the loop looks at its schedule again, set by due
+	// together with the schedule it read, so that Track wakes the loop
+	// only for a lease due before: a lease Track adds later than due's
+	// scan is due after wakeAt, or pokes.
+	wakeAt time.Time
 
 	wake     chan struct{}
 	quit     chan struct{}
@@ -102,8 +107,9 @@ func (r *Renewer) Shutdown() {
 // more than once.
 func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
 	var removes []func()
-	var tracked []*Lease
+	tracked := make([]*Lease, 0, len(leases))
 	now := time.Now()
+	wake := false
 	r.mu.Lock()
 	for _, l := range leases {
 		if l == nil {
@@ -113,17 +119,23 @@ func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
 		if e == nil {
 			e = &renewEntry{next: now.Add(l.ttl / 3)}
 			r.entries[l] = e
+			// Leases of one TTL come due in the order they were taken:
+			// most Track calls need not wake the loop.
+			wake = wake || e.next.Before(r.wakeAt)
 		}
 		e.refs++
 		tracked = append(tracked, l)
 	}
 	r.mu.Unlock()
-	for _, l := range tracked {
-		if onLost != nil {
+	if onLost != nil {
+		removes = make([]func(), 0, len(tracked))
+		for _, l := range tracked {
 			removes = append(removes, l.onLost(onLost))
 		}
 	}
-	r.poke()
+	if wake {
+		r.poke()
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -200,6 +212,11 @@ func (r *Renewer) due(now time.Time) ([]*Lease, time.Time) {
 		if e.next.Before(next) {
 			next = e.next
 		}
+	}
+	if len(due) == 0 {
+		r.wakeAt = next
+	} else {
+		r.wakeAt = now // the loop scans again after renewing: no poke needed
 	}
 	return due, next
 }

@@ -3,9 +3,13 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,6 +86,8 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Run(fmt.Sprintf("stack=%s/concurrency=%d", s.name, c), func(b *testing.B) {
 				srv := redistest.Start(b)
 				rdb := srv.Client()
+				trips := &tripCounter{}
+				rdb.AddHook(trips)
 				client := asynq.NewClientFromRedisClient(rdb)
 				for i := range b.N {
 					if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(i)+`}`))); err != nil {
@@ -96,14 +102,22 @@ func BenchmarkThroughput(b *testing.B) {
 					}
 				}
 				before := commandStats(b, rdb)
+				trips0, cpu0 := trips.n.Load(), processCPU()
 				b.ResetTimer()
 				stop := s.run(b, rdb, c, done)
 				<-all
 				b.StopTimer()
+				cpu1 := processCPU()
 				// Let the last completions land before counting.
 				time.Sleep(100 * time.Millisecond)
+				trips1 := trips.n.Load()
 				after := commandStats(b, rdb)
 				stop()
+				if os.Getenv("BENCH_CMDSTATS") != "" && b.N > 1 {
+					after.print(b, before)
+				}
+				b.ReportMetric(float64(trips1-trips0)/float64(b.N), "roundtrips/op")
+				b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(b.N), "go-cpu-µs/op")
 				b.ReportMetric(float64(after.total-before.total)/float64(b.N), "rediscmds/op")
 				b.ReportMetric(float64(after.byCmd["evalsha"]+after.byCmd["eval"]-before.byCmd["evalsha"]-before.byCmd["eval"])/float64(b.N), "scripts/op")
 				b.ReportMetric((after.cpu-before.cpu)*1e6/float64(b.N), "redis-cpu-µs/op")
@@ -147,7 +161,51 @@ func BenchmarkLatency(b *testing.B) {
 type cmdStats struct {
 	total int64
 	byCmd map[string]int64
-	cpu   float64 // redis-server CPU seconds, user + sys
+	usec  map[string]int64 // microseconds spent per command
+	cpu   float64          // redis-server CPU seconds, user + sys
+}
+
+// print logs the calls and microseconds per job of each command run
+// between before and st (BENCH_CMDSTATS=1). Script-internal commands are
+// counted both on their own and within evalsha's time.
+func (st cmdStats) print(b *testing.B, before cmdStats) {
+	var sb strings.Builder
+	n := float64(b.N)
+	for _, name := range slices.Sorted(maps.Keys(st.byCmd)) {
+		if calls := st.byCmd[name] - before.byCmd[name]; calls > 0 {
+			fmt.Fprintf(&sb, "\n%-16s %6.2f calls/op %7.2f µs/op", name, float64(calls)/n, float64(st.usec[name]-before.usec[name])/n)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s:%s\n", b.Name(), sb.String())
+}
+
+// tripCounter is a go-redis hook counting round trips: one per command sent
+// alone, one per pipeline.
+type tripCounter struct{ n atomic.Int64 }
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// processCPU returns the CPU time (user + system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // commandStats reads INFO commandstats.
@@ -157,7 +215,7 @@ func commandStats(tb testing.TB, rdb *redis.Client) cmdStats {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st := cmdStats{byCmd: map[string]int64{}}
+	st := cmdStats{byCmd: map[string]int64{}, usec: map[string]int64{}}
 	for _, line := range splitLines(s) {
 		name, rest, ok := cut(line, ":")
 		if name == "used_cpu_sys" || name == "used_cpu_user" {
@@ -168,11 +226,13 @@ func commandStats(tb testing.TB, rdb *redis.Client) cmdStats {
 		if !ok || len(name) < 8 || name[:8] != "cmdstat_" {
 			continue
 		}
-		calls, _, _ := cut(rest[len("calls="):], ",")
+		calls, rest, _ := cut(rest[len("calls="):], ",")
 		v, _ := strconv.ParseInt(calls, 10, 64)
 		if name == "cmdstat_info" {
 			continue // our own probe
 		}
+		usec, _, _ := cut(strings.TrimPrefix(rest, "usec="), ",")
+		st.usec[name[8:]], _ = strconv.ParseInt(usec, 10, 64)
 		st.byCmd[name[8:]] = v
 		st.total += v
 	}
