@@ -34,6 +34,11 @@ type Attempt struct {
 	admission *lockstore.Admission    // marker and lock held, set by dedupe
 	result    []byte                  // written by WriteResult
 	tracked   atomic.Pointer[tracked] // set by the track layer
+
+	// storeTrouble is set when a Redis call of the attempt failed: before
+	// handing the outcome to asynq, the runner waits for Redis to answer,
+	// because asynq v0.26 does not retry a failed outcome write.
+	storeTrouble bool
 }
 
 // Number returns the 1-based attempt number.

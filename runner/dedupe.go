@@ -107,25 +107,39 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 			Str("lock_key", req.LockKey).Err(err).Msg("lock store unreachable: running WITHOUT the lock (FailOpen)")
 		return next(ctx, a)
 	}
-	d := Defer(ReasonStoreUnavailable, jitter(time.Second), err)
-	return d
+	a.storeTrouble = true
+	return Defer(ReasonStoreUnavailable, jitter(time.Second), err)
 }
 
 // finishAdmission writes the outcome of a job that ran: completed record
 // plus releases on success, releases only otherwise. It runs on a detached
-// context so that a cancelled job still releases.
+// context so that a cancelled job still releases. While Redis cannot be
+// reached a success retries (the script only deletes what is still ours, so
+// a retry is safe) for up to storeRetryMax, within the marker's lease: a
+// success whose completed record were dropped would run again for the next
+// duplicate.
 func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	adm := a.admission
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
+	deadline := r.cfg.Clock.Now().Add(storeRetryMax)
+	if adm.Marker != nil && adm.Marker.Deadline().Before(deadline) {
+		deadline = adm.Marker.Deadline()
+	}
 	var c lockstore.Completion
 	var ferr error
-	if err == nil {
-		c, ferr = r.store.Complete(ctx, lockstore.CompleteRequest{
-			Marker: adm.Marker, Lock: adm.Lock, Result: a.result, Window: r.cfg.DedupeWindow,
-		})
-	} else {
-		c, ferr = r.store.Abandon(ctx, adm.Marker, adm.Lock)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		c, ferr = r.finishOnce(ctx, a, err)
+		var se *lockstore.StoreError
+		if ferr == nil || !errors.As(ferr, &se) {
+			break
+		}
+		a.storeTrouble = true
+		// Only a success must be recorded; after a failure the marker and
+		// lock expire on their own and a retry takes its marker over.
+		if err != nil || r.cfg.Clock.Now().Add(wait).After(deadline) {
+			break
+		}
+		time.Sleep(wait)
 	}
 	if ferr != nil {
 		r.log.Error().Str("event", "lock.release_failed").Str("task_id", a.TaskID).Err(ferr).
@@ -137,6 +151,23 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 			Str("lock_key", adm.Lock.Key()).Int64("fence", adm.Lock.Fence()).Str("release", c.Lock.String()).
 			Msg("the lock was no longer ours when the job ended: another holder may have overlapped; fencing tokens protect the resource")
 	}
+}
+
+// storeRetryMax bounds how long a finished job retries writing its
+// completion while Redis is unreachable; it stays under asynq's 30s task
+// lease, which cannot be extended meanwhile.
+const storeRetryMax = 20 * time.Second
+
+func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (lockstore.Completion, error) {
+	adm := a.admission
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err == nil {
+		return r.store.Complete(ctx, lockstore.CompleteRequest{
+			Marker: adm.Marker, Lock: adm.Lock, Result: a.result, Window: r.cfg.DedupeWindow,
+		})
+	}
+	return r.store.Abandon(ctx, adm.Marker, adm.Lock)
 }
 
 // jitter returns d plus up to half of d, so that deferred duplicates don't

@@ -39,6 +39,7 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 		err := next(ctx, a)
 		untrack() // before the release, so that it is not reported as a loss
 		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lockstore.ErrLockLost) {
+			a.storeTrouble = true // maybe Redis is away: check before settling
 			if _, deferred := asDeferral(err); !deferred {
 				r.log.Warn().Str("event", "lock.lost").Str("task_id", a.TaskID).Str("type", a.Type).
 					AnErr("cause", cause).Msg("lock or marker lost mid-job: the job was cancelled and will run again")

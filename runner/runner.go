@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -178,6 +179,9 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	go func() { done <- r.handler(ctx, a) }()
 	select {
 	case err := <-done:
+		if a.storeTrouble {
+			r.awaitRedis(ctx)
+		}
 		return r.settle(ctx, a, err)
 	case <-r.abandon:
 		if !r.tracker.isAbandoned(a.tracked.Load()) {
@@ -185,6 +189,29 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 			return r.settle(ctx, a, <-done)
 		}
 		return r.handOver(ctx, a, done)
+	}
+}
+
+// awaitRedis waits, up to storeRetryMax, until Redis answers a PING. asynq
+// v0.26 does not retry a failed write of a task's outcome (its syncer
+// reuses a cancelled context), so an outcome handed to it while Redis is
+// away leaves the task active until lease recovery, which counts a failed
+// attempt and runs it again. Attempts that met a Redis error wait here
+// first.
+func (r *Runner) awaitRedis(ctx context.Context) {
+	deadline := time.Now().Add(storeRetryMax)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		err := r.cfg.Redis.Ping(pctx).Err()
+		cancel()
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return
+		}
+		select {
+		case <-time.After(wait):
+		case <-r.abandon:
+			return
+		}
 	}
 }
 

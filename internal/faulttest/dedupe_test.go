@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -18,20 +17,17 @@ import (
 func TestDedupeCompletionLostInOutage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{Proxy: true})
-	w := e.startRunner("w", 2)
+	e.startRunner("w", 2)
 	e.enqueue(WorkPayload{ID: "first", MS: 800, Dedupe: "order-1"})
 	waitFor(t, 10*time.Second, "the first job to start", func() bool { return len(begun(e.events(), "first")) > 0 })
 	time.Sleep(300 * time.Millisecond)
 
 	heal := e.proxy.Blackhole()
 	waitFor(t, 10*time.Second, "the first job's effect", func() bool { return e.counts((*Ledger).Effects)["order-1"] == 1 })
-	// Keep the link cut until the runner and asynq have both tried (and
-	// failed) to record the success.
-	waitFor(t, 10*time.Second, "the completion writes to fail", func() bool {
-		return strings.Contains(w.logs.String(), `Could not move task id=first`) ||
-			strings.Contains(w.logs.String(), `Could not remove task id=first`)
-	})
-	time.Sleep(200 * time.Millisecond)
+	// Keep the link cut while the runner tries (and fails) to record the
+	// success: it must keep trying, and hand the outcome to asynq only once
+	// Redis answers again.
+	time.Sleep(2 * time.Second)
 	heal()
 	healed := time.Now()
 
