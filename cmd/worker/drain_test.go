@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/jobrunner/jobrunner/internal/draintest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
@@ -19,9 +22,13 @@ import (
 func TestDrain(t *testing.T) {
 	draintest.Run(t, draintest.Config{
 		Features: draintest.Features{
-			Quiet: true,
-			// ExclusiveAfterAbandon waits for the lock and in-flight marker
-			// layers and for a demo.sleep that can ignore its context.
+			Quiet:                 true,
+			ExclusiveAfterAbandon: true,
+		},
+		// demo.sleep with ignore_cancel and a lock: the lock keeps the
+		// handed-over copy from running beside the abandoned handler.
+		StubbornJob: func(ms int) *asynq.Task {
+			return asynq.NewTask("demo.sleep", fmt.Appendf(nil, `{"ms":%d,"ignore_cancel":true,"lock":"stubborn"}`, ms))
 		},
 		Start: func(t testing.TB, srv *redistest.Server, env ...string) *workertest.Worker {
 			return workertest.Start(t, srv, env)
