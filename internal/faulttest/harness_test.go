@@ -301,3 +301,11 @@ func (l *logBuffer) events(ev string) []Line {
 	}
 	return out
 }
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -25,36 +24,40 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]string{} // package -> binary
 )
 
 // Binary builds cmd/worker once per test process and returns its path.
-func Binary(tb testing.TB) string {
+func Binary(tb testing.TB) string { return Build(tb, "./cmd/worker") }
+
+// Build builds the main package pkg, a path relative to the module root
+// such as "./cmd/worker", once per test process (with -race unless
+// JOBRUNNER_WORKER_NORACE=1), and returns the binary's path.
+func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jobrunner-worker-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "worker")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, "./cmd/worker")
-		if os.Getenv("JOBRUNNER_WORKER_NORACE") == "1" {
-			cmd = exec.Command("go", "build", "-o", binPath, "./cmd/worker")
-		}
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/worker: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := built[pkg]; ok {
+		return bin
 	}
-	return binPath
+	dir, err := os.MkdirTemp("", "jobrunner-bin-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	_, file, _, _ := runtime.Caller(0)
+	args := []string{"build", "-race", "-o", bin, pkg}
+	if os.Getenv("JOBRUNNER_WORKER_NORACE") == "1" {
+		args = []string{"build", "-o", bin, pkg}
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
 }
 
 // Line is one parsed log line.
@@ -94,13 +97,19 @@ func Start(tb testing.TB, redis *redistest.Server, env []string, args ...string)
 // StartNoWait is Start without waiting for the started line.
 func StartNoWait(tb testing.TB, redis *redistest.Server, env []string, args ...string) *Worker {
 	tb.Helper()
-	bin := Binary(tb)
+	return Run(tb, Binary(tb), redis, env, args...)
+}
+
+// Run runs the worker binary bin (see Build) like StartNoWait.
+func Run(tb testing.TB, bin string, redis *redistest.Server, env []string, args ...string) *Worker {
+	tb.Helper()
 	port, err := redistest.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	w := &Worker{tb: tb, HTTPAddr: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{}), notify: make(chan struct{})}
-	full := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	// The race runtime sleeps 1s at exit by default: not here.
+	full := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0 halt_on_error=1"}
 	if !hasKey(env, "REDIS_URL") && redis != nil {
 		full = append(full, "REDIS_URL="+redis.URL())
 	}
@@ -128,7 +137,7 @@ func StartNoWait(tb testing.TB, redis *redistest.Server, env []string, args ...s
 		_ = w.cmd.Process.Kill()
 		<-w.exited
 		if tb.Failed() {
-			tb.Logf("worker output:\n%s\nstderr:\n%s", w.Raw(), w.Stderr())
+			tb.Logf("worker output (last 8 KiB):\n%s\nstderr:\n%s", tail(w.Raw(), 8<<10), w.Stderr())
 		}
 	})
 	return w
@@ -241,6 +250,31 @@ func (w *Worker) WaitFor(timeout time.Duration, f func(Line) bool) (Line, bool) 
 		case <-deadline:
 			return nil, false
 		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// Kill sends SIGKILL and waits for the process to die.
+func (w *Worker) Kill() {
+	_ = w.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.exited
+}
+
+// Stop sends SIGTERM and waits up to timeout for the exit, failing the
+// test if it does not come.
+func (w *Worker) Stop(timeout time.Duration) {
+	w.tb.Helper()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.exited:
+	case <-time.After(timeout):
+		w.tb.Errorf("worker did not exit within %v of SIGTERM", timeout)
 	}
 }
 
