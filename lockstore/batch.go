@@ -16,26 +16,32 @@ import (
 // per-round-trip work (reads, writes, parsing, event-loop passes) and the
 // worker most of its system calls.
 //
-// A call that finds the batcher idle sends its own pipeline from its own
-// goroutine, on its own context, exactly as without batching: no goroutine
-// switch on the fast path. Calls that arrive meanwhile queue up; when that
-// pipeline returns and the queue is not empty, a committer goroutine sends
-// the queue, a pipeline at a time, until it is empty, then ends. A store
-// therefore needs no Close and leaks no goroutine.
+// A call that finds the batcher nearly idle (fewer than maxInline pipelines
+// in flight, none queued) sends its own pipeline from its own goroutine, on
+// its own context, exactly as without batching: no goroutine switch when
+// calls seldom overlap. Calls that arrive while maxInline pipelines are in
+// flight queue up; when the last of those returns, a committer goroutine
+// sends the queue, a pipeline at a time, until it is empty, then ends. A
+// store therefore needs no Close and leaks no goroutine.
 //
-// Each caller still gets exactly its own replies. A caller that gives up
-// (its context ends) before its reply arrives leaves: if its calls were not
-// sent yet they are dropped; if they were, the reply is handed to the
-// request's orphan function, which releases whatever the calls took (a lease
-// nobody will use would otherwise block its key until its TTL).
+// Measured on a 2-core machine, letting two callers go straight out (rather
+// than one) keeps the batching (the same round trips saved) without the
+// hand-off cost of queueing behind a single in-flight pipeline when only two
+// or three jobs overlap.
 type batcher struct {
 	// run sends calls in one pipeline; each call's cmd gets its reply.
 	run func(ctx context.Context, calls []*scriptCall)
 
-	mu      sync.Mutex
-	queue   []*batchReq
-	running bool // a pipeline is in flight or the committer is running
+	mu        sync.Mutex
+	queue     []*batchReq
+	inline    int  // pipelines in flight sent by their own callers
+	committer bool // the committer goroutine is running
 }
+
+// maxInline is how many callers may send their own pipelines at once
+// before calls queue for a shared one: with few calls overlapping, each
+// goes straight out, as without batching.
+const maxInline = 2
 
 // maxBatch bounds the requests of one pipeline, so that a burst leaves as
 // several pipelines whose replies stream back rather than one huge one.
@@ -73,9 +79,9 @@ func (b *batcher) do(ctx context.Context, calls []*scriptCall, orphan func()) er
 		return err
 	}
 	b.mu.Lock()
-	if !b.running {
-		// Idle: send at once, from here.
-		b.running = true
+	if !b.committer && len(b.queue) == 0 && b.inline < maxInline {
+		// Nearly idle: send at once, from here.
+		b.inline++
 		b.mu.Unlock()
 		b.run(ctx, calls)
 		b.handOff()
@@ -104,29 +110,29 @@ func (b *batcher) post(calls []*scriptCall, timeout time.Duration) {
 	b.submit(req)
 }
 
-// submit queues req and starts the committer if the batcher is idle.
+// submit queues req and starts the committer if needed.
 func (b *batcher) submit(req *batchReq) {
 	b.mu.Lock()
 	b.queue = append(b.queue, req)
-	start := !b.running
-	b.running = true
+	start := !b.committer && b.inline == 0
+	b.committer = b.committer || start
 	b.mu.Unlock()
 	if start {
 		go b.commit()
 	}
 }
 
-// handOff ends an inline pipeline: it leaves the queue that built up
-// meanwhile to the committer, or marks the batcher idle.
+// handOff ends an inline pipeline: the last one leaves the queue that
+// built up meanwhile to the committer.
 func (b *batcher) handOff() {
 	b.mu.Lock()
-	if len(b.queue) == 0 {
-		b.running = false
-		b.mu.Unlock()
-		return
-	}
+	b.inline--
+	start := !b.committer && b.inline == 0 && len(b.queue) > 0
+	b.committer = b.committer || start
 	b.mu.Unlock()
-	go b.commit()
+	if start {
+		go b.commit()
+	}
 }
 
 // commit sends the queued requests, a pipeline at a time, until the queue
@@ -138,7 +144,7 @@ func (b *batcher) commit() {
 		b.mu.Lock()
 		n := min(len(b.queue), maxBatch)
 		if n == 0 {
-			b.running = false
+			b.committer = false
 			b.mu.Unlock()
 			return
 		}

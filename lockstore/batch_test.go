@@ -54,10 +54,12 @@ func (g *gate) held(t *testing.T) chan struct{} {
 	}
 }
 
-// open lets every pipeline through from now on, the held one included.
-func (g *gate) open(held chan struct{}) {
+// open lets every pipeline through from now on, the held ones included.
+func (g *gate) open(held []chan struct{}) {
 	g.closed.Store(false)
-	close(held)
+	for _, h := range held {
+		close(h)
+	}
 	for {
 		select {
 		case r := <-g.entered:
@@ -91,6 +93,22 @@ func setupBatch(t *testing.T) (*lockstore.RedisStore, *gate) {
 	return s, g
 }
 
+// busy closes g and starts as many admissions as may send their own
+// pipelines, all held at g, so that the next calls queue.
+func busy(t *testing.T, s *lockstore.RedisStore, g *gate) (held []chan struct{}, errs chan error) {
+	t.Helper()
+	g.closed.Store(true)
+	errs = make(chan error, lockstore.MaxInline)
+	for i := range lockstore.MaxInline {
+		go func() {
+			_, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: fmt.Sprint("first", i), TaskID: "t"})
+			errs <- err
+		}()
+		held = append(held, g.held(t))
+	}
+	return held, errs
+}
+
 func waitQueued(t *testing.T, s *lockstore.RedisStore, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -107,13 +125,7 @@ func waitQueued(t *testing.T, s *lockstore.RedisStore, n int) {
 func TestRedisGroupCommit(t *testing.T) {
 	t.Parallel()
 	s, g := setupBatch(t)
-	g.closed.Store(true)
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "first", TaskID: "t"})
-		first <- err
-	}()
-	held := g.held(t)
+	held, first := busy(t, s, g)
 
 	const n = 8
 	var wg sync.WaitGroup
@@ -129,8 +141,10 @@ func TestRedisGroupCommit(t *testing.T) {
 	waitQueued(t, s, n)
 	g.open(held)
 	wg.Wait()
-	if err := <-first; err != nil {
-		t.Fatal(err)
+	for range held {
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
 	}
 	if got := g.lastSize(); got != n {
 		t.Errorf("the queued admissions left in a pipeline of %d, want %d", got, n)
@@ -158,9 +172,7 @@ func TestRedisGroupCommitCallerGone(t *testing.T) {
 		t.Run(fmt.Sprint("sent=", sent), func(t *testing.T) {
 			t.Parallel()
 			s, g := setupBatch(t)
-			g.closed.Store(true)
-			go func() { _, _ = s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "first", TaskID: "t"}) }()
-			held := g.held(t)
+			held, _ := busy(t, s, g)
 
 			gone, leave := context.WithCancel(ctx(t))
 			goneErr := make(chan error, 1)
@@ -179,8 +191,10 @@ func TestRedisGroupCommitCallerGone(t *testing.T) {
 			waitQueued(t, s, 2)
 			if sent {
 				// Both are in flight when the caller leaves.
-				close(held)
-				held = g.held(t)
+				for _, h := range held {
+					close(h)
+				}
+				held = []chan struct{}{g.held(t)}
 			}
 			leave()
 			if err := <-goneErr; !errors.Is(err, context.Canceled) {

@@ -9,3 +9,7 @@ func Queued(s *RedisStore) int {
 	defer s.batch.mu.Unlock()
 	return len(s.batch.queue)
 }
+
+// MaxInline is how many callers send their own pipelines before calls
+// queue.
+const MaxInline = maxInline
