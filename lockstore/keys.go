@@ -41,6 +41,14 @@ func (k keys) fence(key string) string { return k.tag(key) + ":fence" }
 // (or "1" when set by Mark).
 func (k keys) inflight(key string) string { return k.tag(key) + ":inflight" }
 
+// lease is the key a lease holds: its marker's or its lock's.
+func (k keys) lease(l *Lease) string {
+	if l.marker {
+		return k.inflight(l.key)
+	}
+	return k.lock(l.key)
+}
+
 // done is the completed record of a dedupe key; its value is the job's
 // result bytes, kept for the dedupe window.
 func (k keys) done(key string) string { return k.tag(key) + ":done" }

@@ -136,13 +136,6 @@ func (m *MemoryStore) takeLock(key, token string, ttl time.Duration) (int64, tim
 	return m.fences[fk], 0, true
 }
 
-func (m *MemoryStore) leaseKey(l *Lease) string {
-	if l.marker {
-		return m.keys.inflight(l.key)
-	}
-	return m.keys.lock(l.key)
-}
-
 // Acquire implements Store.
 func (m *MemoryStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
 	if err := validateKey("acquire", key); err != nil {
@@ -239,9 +232,9 @@ func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Comple
 	}
 	mk := req.Marker
 	m.set(m.keys.done(mk.key), string(req.Result), cmp.Or(req.Window, WindowDefault))
-	c := Completion{Marker: m.release(m.leaseKey(mk), mk.token)}
+	c := Completion{Marker: m.release(m.keys.lease(mk), mk.token)}
 	if req.Lock != nil {
-		c.Lock = m.release(m.leaseKey(req.Lock), req.Lock.token)
+		c.Lock = m.release(m.keys.lease(req.Lock), req.Lock.token)
 	}
 	m.mu.Unlock()
 	mk.finished(c.Marker)
@@ -264,10 +257,10 @@ func (m *MemoryStore) Abandon(ctx context.Context, marker, lock *Lease) (Complet
 	}
 	var c Completion
 	if marker != nil {
-		c.Marker = m.release(m.leaseKey(marker), marker.token)
+		c.Marker = m.release(m.keys.lease(marker), marker.token)
 	}
 	if lock != nil {
-		c.Lock = m.release(m.leaseKey(lock), lock.token)
+		c.Lock = m.release(m.keys.lease(lock), lock.token)
 	}
 	m.mu.Unlock()
 	if marker != nil {
@@ -303,7 +296,7 @@ func (m *MemoryStore) Renew(ctx context.Context, leases ...*Lease) error {
 	}
 	replies := make([]int64, len(live))
 	for i, l := range live {
-		k := m.leaseKey(l)
+		k := m.keys.lease(l)
 		v, ok := m.get(k)
 		switch {
 		case !ok:

@@ -78,14 +78,6 @@ func (s *RedisStore) sameSlot(a, b string) bool {
 	return true
 }
 
-// leaseKey returns the Redis key a lease holds.
-func (s *RedisStore) leaseKey(l *Lease) string {
-	if l.marker {
-		return s.keys.inflight(l.key)
-	}
-	return s.keys.lock(l.key)
-}
-
 // Acquire implements Store.
 func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
 	if err := validateKey("acquire", key); err != nil {
@@ -144,7 +136,7 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 		live = append(live, l)
 		calls = append(calls, &scriptCall{
 			script: extendScript,
-			keys:   []string{s.leaseKey(l)},
+			keys:   []string{s.keys.lease(l)},
 			args:   []any{l.token, l.ttl.Milliseconds()},
 		})
 	}

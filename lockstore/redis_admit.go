@@ -207,12 +207,12 @@ func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completi
 	if len(leases) == 2 && s.sameSlot(marker.key, lock.key) {
 		calls = []*scriptCall{{
 			script: releaseScript,
-			keys:   []string{s.leaseKey(marker), s.leaseKey(lock)},
+			keys:   []string{s.keys.lease(marker), s.keys.lease(lock)},
 			args:   []any{marker.token, lock.token},
 		}}
 	} else {
 		for _, l := range leases {
-			calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.leaseKey(l)}, args: []any{l.token}})
+			calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.keys.lease(l)}, args: []any{l.token}})
 		}
 	}
 	finish := func() (Completion, error) {
