@@ -40,13 +40,13 @@ func benchStore(b *testing.B) (*lockstore.RedisStore, *tripCounter, func() serve
 func measure(b *testing.B, trips *tripCounter, stats func() serverStats, op func(i int)) {
 	op(-1) // load the scripts
 	s0 := stats()
-	t0 := trips.trips.Load()
+	t0 := trips.Trips.Load()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		op(i)
 	}
 	b.StopTimer()
-	t1 := trips.trips.Load()
+	t1 := trips.Trips.Load()
 	report(b, s0, stats(), t1-t0)
 }
 
@@ -110,7 +110,7 @@ func BenchmarkAdmitCompleteParallel(b *testing.B) {
 	}
 	op() // load the scripts
 	s0 := stats()
-	t0 := trips.trips.Load()
+	t0 := trips.Trips.Load()
 	b.SetParallelism(25) // 50 goroutines on 2 CPUs
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -119,7 +119,7 @@ func BenchmarkAdmitCompleteParallel(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	report(b, s0, stats(), trips.trips.Load()-t0)
+	report(b, s0, stats(), trips.Trips.Load()-t0)
 }
 
 // BenchmarkAdmitDone is a duplicate of a completed job: one round trip to

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,73 +16,17 @@ import (
 	"github.com/jobrunner/jobrunner/internal/redistest"
 )
 
-// tripCounter is a go-redis hook counting round trips: one per command sent
-// alone, one per pipeline.
-type tripCounter struct {
-	trips     atomic.Int64
-	pipelines atomic.Int64
-	piped     atomic.Int64 // commands sent in pipelines
-}
-
-func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.trips.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.trips.Add(1)
-		c.pipelines.Add(1)
-		c.piped.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
+type tripCounter = redistest.TripCounter
 
 // commandCalls sums the calls of every command in INFO commandstats,
 // commands run inside scripts included.
 func commandCalls(tb testing.TB, c redis.UniversalClient) int64 {
-	tb.Helper()
-	info, err := c.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var total int64
-	for line := range strings.Lines(info) {
-		// cmdstat_set:calls=3,usec=10,usec_per_call=3.33,...
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		for field := range strings.SplitSeq(rest, ",") {
-			if v, ok := strings.CutPrefix(field, "calls="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				total += n
-			}
-		}
-	}
-	return total
+	return redistest.ReadStats(tb, c).Total
 }
 
 // serverCPU returns the CPU seconds (user + sys) the server has used.
 func serverCPU(tb testing.TB, c redis.UniversalClient) float64 {
-	tb.Helper()
-	info, err := c.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var cpu float64
-	for line := range strings.Lines(info) {
-		name, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-		if name == "used_cpu_sys" || name == "used_cpu_user" {
-			f, _ := strconv.ParseFloat(v, 64)
-			cpu += f
-		}
-	}
-	return cpu
+	return redistest.ReadStats(tb, c).CPU
 }
 
 // startCluster runs a one-node Redis Cluster owning all 16384 slots, so a

@@ -261,18 +261,18 @@ func TestRedisCluster(t *testing.T) {
 			if same {
 				req.LockKey = req.DedupeKey
 			}
-			before := trips.trips.Load()
+			before := trips.Trips.Load()
 			a, err := s.Admit(ctx(t), req)
 			if err != nil || a.Outcome != lockstore.Admitted || a.Lock == nil {
 				t.Fatalf("Admit = %+v, %v", a, err)
 			}
-			in := trips.trips.Load() - before
-			before = trips.trips.Load()
+			in := trips.Trips.Load() - before
+			before = trips.Trips.Load()
 			c, err := s.Complete(ctx(t), lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("x")})
 			if err != nil || c != (lockstore.Completion{Marker: lockstore.Released, Lock: lockstore.Released}) {
 				t.Fatalf("Complete = %+v, %v", c, err)
 			}
-			out := trips.trips.Load() - before
+			out := trips.Trips.Load() - before
 			if i == 1 && (in != wantIn || out != wantOut) {
 				t.Errorf("%+v: %d round trips in, %d out; want %d, %d", req, in, out, wantIn, wantOut)
 			}
@@ -332,9 +332,9 @@ func TestRenewerOnePipeline(t *testing.T) {
 	}
 	job := track(t, r, leases...)
 	time.Sleep(ttl / 2) // the first renewal loads the script
-	p0, c0 := trips.pipelines.Load(), trips.piped.Load()
+	p0, c0 := trips.Pipelines.Load(), trips.Piped.Load()
 	time.Sleep(time.Second)
-	pipes, cmds := trips.pipelines.Load()-p0, trips.piped.Load()-c0
+	pipes, cmds := trips.Pipelines.Load()-p0, trips.Piped.Load()-c0
 	if job.Err() != nil {
 		t.Fatalf("lost: %v", context.Cause(job))
 	}

@@ -102,7 +102,7 @@ func BenchmarkThroughput(b *testing.B) {
 					}
 				}
 				before := commandStats(b, rdb)
-				trips0, cpu0 := trips.n.Load(), processCPU()
+				trips0, cpu0 := trips.Trips.Load(), processCPU()
 				b.ResetTimer()
 				stop := s.run(b, rdb, c, done)
 				<-all
@@ -110,7 +110,7 @@ func BenchmarkThroughput(b *testing.B) {
 				cpu1 := processCPU()
 				// Let the last completions land before counting.
 				time.Sleep(100 * time.Millisecond)
-				trips1 := trips.n.Load()
+				trips1 := trips.Trips.Load()
 				after := commandStats(b, rdb)
 				stop()
 				if os.Getenv("BENCH_CMDSTATS") != "" && b.N > 1 {
@@ -179,25 +179,7 @@ func (st cmdStats) print(b *testing.B, before cmdStats) {
 	fmt.Fprintf(os.Stderr, "%s:%s\n", b.Name(), sb.String())
 }
 
-// tripCounter is a go-redis hook counting round trips: one per command sent
-// alone, one per pipeline.
-type tripCounter struct{ n atomic.Int64 }
-
-func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
+type tripCounter = redistest.TripCounter
 
 // processCPU returns the CPU time (user + system) this process has used.
 func processCPU() time.Duration {
@@ -208,33 +190,8 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// commandStats reads INFO commandstats.
+// commandStats reads INFO commandstats and cpu.
 func commandStats(tb testing.TB, rdb *redis.Client) cmdStats {
-	tb.Helper()
-	s, err := rdb.Info(context.Background(), "commandstats", "cpu").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	st := cmdStats{byCmd: map[string]int64{}, usec: map[string]int64{}}
-	for _, line := range splitLines(s) {
-		name, rest, ok := cut(line, ":")
-		if name == "used_cpu_sys" || name == "used_cpu_user" {
-			v, _ := strconv.ParseFloat(rest, 64)
-			st.cpu += v
-			continue
-		}
-		if !ok || len(name) < 8 || name[:8] != "cmdstat_" {
-			continue
-		}
-		calls, rest, _ := cut(rest[len("calls="):], ",")
-		v, _ := strconv.ParseInt(calls, 10, 64)
-		if name == "cmdstat_info" {
-			continue // our own probe
-		}
-		usec, _, _ := cut(strings.TrimPrefix(rest, "usec="), ",")
-		st.usec[name[8:]], _ = strconv.ParseInt(usec, 10, 64)
-		st.byCmd[name[8:]] = v
-		st.total += v
-	}
-	return st
+	st := redistest.ReadStats(tb, rdb)
+	return cmdStats{total: st.Total, byCmd: st.Calls, usec: st.Usec, cpu: st.CPU}
 }

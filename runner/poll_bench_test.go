@@ -4,14 +4,13 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/runner"
 )
@@ -66,24 +65,7 @@ func BenchmarkIdleEnqueueToStart(b *testing.B) {
 
 // evalCalls returns the number of EVAL and EVALSHA calls the server has
 // run.
-func evalCalls(tb testing.TB, rdb *redis.Client) int64 {
-	tb.Helper()
-	s, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var n int64
-	for line := range strings.SplitSeq(s, "\n") {
-		for _, cmd := range []string{"cmdstat_evalsha:", "cmdstat_eval:"} {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), cmd); ok {
-				calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-				v, _ := strconv.ParseInt(calls, 10, 64)
-				n += v
-			}
-		}
-	}
-	return n
-}
+func evalCalls(tb testing.TB, rdb *redis.Client) int64 { return redistest.ReadStats(tb, rdb).Scripts() }
 
 // setupB is setup for benchmarks.
 func setupB(b *testing.B, cfg runner.Config) (*runner.Runner, *testBundle) {
