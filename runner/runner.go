@@ -153,10 +153,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	return r.Shutdown(context.Background())
 }
 
-// Shutdown stops fetching, lets in-flight jobs finish until
-// ShutdownTimeout (or ctx's deadline, whichever is first), then cancels the
-// rest and requeues them. It returns an error if a job could not be
-// finished or requeued cleanly.
+// Shutdown drains the worker: it stops fetching, lets in-flight jobs
+// finish until ShutdownTimeout (or ctx's deadline, whichever is first; a
+// ctx that is done, or becomes done, skips to the hard phase at once), then
+// cancels the rest with cause ErrShutdown and requeues them without
+// counting an attempt. It returns a *DrainError when a job could not be
+// finished or requeued cleanly: a handler ignored cancellation (its job was
+// handed over to a copy), or asynq could not write an outcome.
 func (r *Runner) Shutdown(ctx context.Context) error {
 	return r.drain(ctx)
 }
