@@ -96,6 +96,9 @@ func TestLocalPortTakenByNonRedisExits1(t *testing.T) {
 
 func TestRedisURLPasswordNeverLogged(t *testing.T) {
 	srv := redistest.Start(t)
+	if srv.Embedded {
+		t.Skip("miniredis has no CONFIG SET; CI runs this on redis-server")
+	}
 	rdb := srv.Client()
 	if err := rdb.ConfigSet(context.Background(), "requirepass", "s3cret").Err(); err != nil {
 		t.Fatal(err)

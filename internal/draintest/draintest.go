@@ -523,6 +523,9 @@ func testExclusiveAfterAbandon(t *testing.T, cfg Config) {
 	}
 	const run = 4000 * time.Millisecond
 	h := newHarness(t, cfg)
+	if h.srv.Embedded {
+		t.Skip("the abandoned job's lock must expire, and miniredis TTLs do not move by themselves; CI runs this on redis-server")
+	}
 	info, err := h.client.Enqueue(cfg.StubbornJob(int(run.Milliseconds())))
 	if err != nil {
 		t.Fatal(err)
