@@ -1,0 +1,429 @@
+package resilience
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisErrorPolicy says what a SharedBreaker does when Redis cannot be
+// reached (or a script fails).
+type RedisErrorPolicy uint8
+
+const (
+	// FailOpenLocal falls back to a purely local Breaker with the same
+	// thresholds until Redis answers again. The replica keeps protecting
+	// its dependency on its own evidence, and an outage of Redis does not
+	// stop work that does not need Redis. It is the recommended default.
+	FailOpenLocal RedisErrorPolicy = iota + 1
+	// FailClosed refuses every call while Redis is unreachable, with an
+	// error that matches ErrOpen (so the runner reschedules the job) and
+	// wraps the Redis error. Choose it when calling the dependency without
+	// cluster-wide protection is worse than not calling it at all.
+	FailClosed
+)
+
+// String returns "fail-open-local" or "fail-closed".
+func (p RedisErrorPolicy) String() string {
+	switch p {
+	case FailOpenLocal:
+		return "fail-open-local"
+	case FailClosed:
+		return "fail-closed"
+	default:
+		return fmt.Sprintf("RedisErrorPolicy(%d)", uint8(p))
+	}
+}
+
+// Defaults for SharedConfig.
+const (
+	CacheTTLDefault   = 200 * time.Millisecond
+	RedisRetryDefault = time.Second
+)
+
+// sharedKeyTTL bounds the life of a breaker's hash that nobody writes to: an
+// idle breaker is closed, and a missing hash reads as closed.
+const sharedKeyTTL = 24 * time.Hour
+
+// SharedConfig tunes a SharedBreaker. The zero value is a valid
+// configuration: every zero field takes the documented default.
+type SharedConfig struct {
+	// FailureThreshold is the number of consecutive failures, counted
+	// across all replicas, that opens the breaker. Defaults to
+	// FailureThresholdDefault (5).
+	FailureThreshold int
+	// SuccessThreshold is the number of successful probes that closes a
+	// half-open breaker; probes are admitted one at a time cluster-wide, and
+	// a single failed probe opens it again. Defaults to
+	// SuccessThresholdDefault (3).
+	SuccessThreshold int
+	// OpenTimeout is how long the breaker stays open before it admits a
+	// probe. Defaults to OpenTimeoutDefault (60s).
+	OpenTimeout time.Duration
+	// OpenJitter spreads each open period uniformly over OpenTimeout ×
+	// (1 ± OpenJitter). Must be below 1. Defaults to OpenJitterDefault
+	// (0.1); set it negative to disable jitter.
+	OpenJitter float64
+	// ProbeTimeout is how long a granted half-open probe holds the
+	// cluster-wide probe slot. A probe that has not reported by then (its
+	// replica crashed, or the call hangs) loses the slot, another replica
+	// may probe, and the late report is ignored. Defaults to OpenTimeout.
+	ProbeTimeout time.Duration
+	// CacheTTL is how long the state read from Redis is trusted locally: a
+	// closed breaker admits, and an open one refuses, without a round trip
+	// while the cached state is younger than CacheTTL. A larger value saves
+	// round trips but lets a replica see another one's trip later. Set it
+	// negative to read Redis on every Allow. Defaults to CacheTTLDefault
+	// (200ms).
+	CacheTTL time.Duration
+	// OnRedisError is the policy applied when Redis is unreachable.
+	// Defaults to FailOpenLocal.
+	OnRedisError RedisErrorPolicy
+	// RedisRetry is how long a SharedBreaker keeps applying OnRedisError
+	// after a Redis error before it tries Redis again, so that an outage
+	// does not add a failed round trip to every call. Defaults to
+	// RedisRetryDefault (1s).
+	RedisRetry time.Duration
+	// Clock times the local cache, RedisRetry and the local fallback
+	// breaker. The shared state itself is timed by Redis server time only.
+	// Defaults to SystemClock.
+	Clock Clock
+	// Rand returns a uniformly distributed number in [0, 1) for the open
+	// period jitter. It must be safe for concurrent use. Defaults to
+	// math/rand/v2.Float64.
+	Rand func() float64
+}
+
+// withDefaults returns a copy of c with every zero field set to its default.
+func (c SharedConfig) withDefaults() SharedConfig {
+	c.FailureThreshold = cmp.Or(c.FailureThreshold, FailureThresholdDefault)
+	c.SuccessThreshold = cmp.Or(c.SuccessThreshold, SuccessThresholdDefault)
+	c.OpenTimeout = cmp.Or(c.OpenTimeout, OpenTimeoutDefault)
+	c.OpenJitter = cmp.Or(c.OpenJitter, OpenJitterDefault)
+	c.ProbeTimeout = cmp.Or(c.ProbeTimeout, c.OpenTimeout)
+	c.CacheTTL = cmp.Or(c.CacheTTL, CacheTTLDefault)
+	c.OnRedisError = cmp.Or(c.OnRedisError, FailOpenLocal)
+	c.RedisRetry = cmp.Or(c.RedisRetry, RedisRetryDefault)
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+	return c
+}
+
+// validate reports the first invalid field of a config with defaults applied.
+func (c SharedConfig) validate() error {
+	switch {
+	case c.FailureThreshold < 1:
+		return fmt.Errorf("resilience: SharedConfig.FailureThreshold must be at least 1, got %d", c.FailureThreshold)
+	case c.SuccessThreshold < 1:
+		return fmt.Errorf("resilience: SharedConfig.SuccessThreshold must be at least 1, got %d", c.SuccessThreshold)
+	case c.OpenTimeout < time.Millisecond:
+		return fmt.Errorf("resilience: SharedConfig.OpenTimeout must be at least 1ms, got %s", c.OpenTimeout)
+	case !(c.OpenJitter < 1):
+		return fmt.Errorf("resilience: SharedConfig.OpenJitter must be below 1, got %v", c.OpenJitter)
+	case c.ProbeTimeout < time.Millisecond:
+		return fmt.Errorf("resilience: SharedConfig.ProbeTimeout must be at least 1ms, got %s", c.ProbeTimeout)
+	case c.OnRedisError != FailOpenLocal && c.OnRedisError != FailClosed:
+		return fmt.Errorf("resilience: SharedConfig.OnRedisError: unknown policy %d", c.OnRedisError)
+	case c.RedisRetry <= 0:
+		return fmt.Errorf("resilience: SharedConfig.RedisRetry must be positive, got %s", c.RedisRetry)
+	}
+	return nil
+}
+
+var (
+	//go:embed lua/shared_allow.lua
+	sharedAllowLua    string
+	sharedAllowScript = redis.NewScript(sharedAllowLua)
+	//go:embed lua/shared_done.lua
+	sharedDoneLua    string
+	sharedDoneScript = redis.NewScript(sharedDoneLua)
+)
+
+// SharedKey returns the Redis key holding the state of the shared breaker
+// named name. The hash tag keeps it in one Cluster slot.
+func SharedKey(name string) string { return "jobrunner:{breaker:" + name + "}" }
+
+// SharedBreaker is a circuit breaker whose state is shared by every replica
+// that creates one with the same name and Redis. It is opt-in: a plain
+// Breaker is cheaper and needs no Redis, and suits most dependencies.
+//
+// The state of one dependency lives in one Redis hash (SharedKey) and changes
+// only through atomic Lua scripts timed by the Redis server's clock, so
+// replicas never overwrite each other's updates and their clock skew does not
+// matter. No lock is held while the caller makes its call (unlike gobreaker's
+// DistributedCircuitBreaker, which serialises every call across replicas
+// behind a redsync lock): Allow and Done are one short script each.
+//
+// A closed breaker trips after FailureThreshold consecutive failures seen by
+// any replica. After the open period (jittered per trip), exactly one probe
+// at a time is admitted cluster-wide; its slot expires after ProbeTimeout.
+// Every state change and every probe grant starts a new generation, and
+// outcomes of older generations are ignored. SuccessThreshold successful
+// probes close the breaker.
+//
+// State is read through a local cache (CacheTTL), so Allow on a closed
+// breaker usually costs no round trip; Done costs one, except for a success
+// while the cached state is closed with no failure streak. When Redis is
+// unreachable, OnRedisError decides. OnStateChange callbacks are not
+// supported, because transitions happen in whichever replica's script makes
+// them. A SharedBreaker is safe for concurrent use.
+type SharedBreaker struct {
+	rdb   redis.Scripter
+	name  string
+	key   string
+	cfg   SharedConfig
+	local *Breaker // The FailOpenLocal fallback.
+
+	mu        sync.Mutex
+	snap      sharedSnap // Last state read from Redis.
+	downUntil time.Time  // Redis is not tried again before this.
+}
+
+// sharedSnap is a state read from Redis, at local time at.
+type sharedSnap struct {
+	state State
+	gen   int64 // 0 when unknown.
+	fails int64
+	retry time.Duration
+	at    time.Time
+}
+
+// SharedTicket is the admission of one call by SharedBreaker.Allow. Its zero
+// value belongs to no generation, so reporting it does nothing.
+type SharedTicket struct {
+	gen   int64
+	local bool   // Admitted by the local fallback breaker.
+	lt    Ticket // The fallback breaker's ticket when local is true.
+}
+
+// Local reports whether the call was admitted by the local fallback breaker
+// because Redis was unreachable.
+func (t SharedTicket) Local() bool { return t.local }
+
+// NewSharedBreaker returns a breaker named after the dependency it guards,
+// whose state is shared through rdb. It returns an error naming the field
+// when cfg is invalid. Creating it touches neither Redis nor the key.
+func NewSharedBreaker(rdb redis.Scripter, name string, cfg SharedConfig) (*SharedBreaker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	local, err := NewBreaker(name, BreakerConfig{
+		FailureThreshold: cfg.FailureThreshold,
+		SuccessThreshold: cfg.SuccessThreshold,
+		HalfOpenMaxCalls: cfg.SuccessThreshold,
+		OpenTimeout:      cfg.OpenTimeout,
+		OpenJitter:       cfg.OpenJitter,
+		HalfOpenMaxWait:  cfg.ProbeTimeout,
+		Clock:            cfg.Clock,
+		Rand:             cfg.Rand,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &SharedBreaker{rdb: rdb, name: name, key: SharedKey(name), cfg: cfg, local: local}, nil
+}
+
+// Name returns the breaker's name: the dependency it guards.
+func (b *SharedBreaker) Name() string { return b.name }
+
+// Allow asks to make one call. If the breaker admits it, the caller must make
+// the call and then report its outcome exactly once with Done, passing the
+// ticket. If it refuses, the error is an *OpenError whose RetryAfter says
+// when a call could be admitted. Under FailClosed, while Redis is
+// unreachable, the error also wraps the Redis error. If ctx is done before
+// Redis answers, Allow returns ctx's error.
+func (b *SharedBreaker) Allow(ctx context.Context) (SharedTicket, error) {
+	now := b.cfg.Clock.Now()
+	b.mu.Lock()
+	snap, down := b.snap, now.Before(b.downUntil)
+	b.mu.Unlock()
+	if down {
+		return b.fallback(nil)
+	}
+	if age := now.Sub(snap.at); snap.gen != 0 && age < b.cfg.CacheTTL {
+		switch {
+		case snap.state == StateClosed:
+			return SharedTicket{gen: snap.gen}, nil
+		case snap.retry > age:
+			// Open, or half-open with the probe slot held elsewhere.
+			return SharedTicket{}, &OpenError{Dependency: b.name, RetryAfter: snap.retry - age}
+		}
+	}
+	res, err := b.allow(ctx, true)
+	if err != nil {
+		if ctx.Err() != nil {
+			return SharedTicket{}, err
+		}
+		return b.fallback(err)
+	}
+	if res.admitted {
+		return SharedTicket{gen: res.snap.gen}, nil
+	}
+	return SharedTicket{}, &OpenError{Dependency: b.name, RetryAfter: res.snap.retry}
+}
+
+// fallback applies OnRedisError to a call. err is the Redis error, or nil
+// when Redis is skipped because it failed less than RedisRetry ago.
+func (b *SharedBreaker) fallback(err error) (SharedTicket, error) {
+	if err != nil {
+		b.markDown()
+	}
+	if b.cfg.OnRedisError == FailClosed {
+		if err == nil {
+			err = ErrRedisUnavailable
+		}
+		return SharedTicket{}, fmt.Errorf("%w: %w", &OpenError{Dependency: b.name, RetryAfter: b.cfg.RedisRetry}, err)
+	}
+	t, lerr := b.local.Allow()
+	if lerr != nil {
+		return SharedTicket{}, lerr
+	}
+	return SharedTicket{local: true, lt: t}, nil
+}
+
+// ErrRedisUnavailable is wrapped by the errors of a SharedBreaker under
+// FailClosed while it skips Redis after a recent Redis error.
+var ErrRedisUnavailable = errors.New("resilience: redis unavailable")
+
+// Done reports the outcome of a call admitted by Allow, exactly once per
+// ticket. Outcomes of tickets from an older generation are ignored, and so
+// are outcomes of the zero ticket. A ticket admitted by the local fallback
+// reports to the fallback. Done returns the Redis error if the outcome could
+// not be recorded; the outcome is then lost, which only delays a trip.
+func (b *SharedBreaker) Done(ctx context.Context, t SharedTicket, o Outcome) error {
+	if t.local {
+		b.local.Done(t.lt, o)
+		return nil
+	}
+	if t.gen == 0 || (o != OutcomeSuccess && o != OutcomeFailure && o != OutcomeNeutral) {
+		return nil
+	}
+	now := b.cfg.Clock.Now()
+	b.mu.Lock()
+	snap := b.snap
+	b.mu.Unlock()
+	if snap.gen == t.gen && snap.state == StateClosed && now.Sub(snap.at) < b.cfg.CacheTTL &&
+		(o == OutcomeNeutral || (o == OutcomeSuccess && snap.fails == 0)) {
+		return nil // Nothing to change, as far as the fresh cache knows.
+	}
+	vals, err := sharedDoneScript.Run(ctx, b.rdb, []string{b.key},
+		t.gen, uint8(o), b.cfg.FailureThreshold, b.cfg.SuccessThreshold,
+		b.openPeriod().Milliseconds(), sharedKeyTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("resilience: shared breaker %q: record outcome: %w", b.name, err)
+	}
+	if len(vals) != 5 {
+		return fmt.Errorf("resilience: shared breaker %q: record outcome: unexpected reply %v", b.name, vals)
+	}
+	b.store(vals[1:], now)
+	return nil
+}
+
+// Record reports the outcome of a call admitted by Allow, classifying err with
+// the package's Classify. The same rules as for Done apply.
+func (b *SharedBreaker) Record(ctx context.Context, t SharedTicket, err error) error {
+	return b.Done(ctx, t, Classify(err))
+}
+
+// State returns the breaker's current state, from the cache when it is fresh
+// and from Redis otherwise. While Redis is unreachable it returns the local
+// fallback's state under FailOpenLocal, and StateOpen with the Redis error
+// (or ErrRedisUnavailable) under FailClosed.
+func (b *SharedBreaker) State(ctx context.Context) (State, error) {
+	now := b.cfg.Clock.Now()
+	b.mu.Lock()
+	snap, down := b.snap, now.Before(b.downUntil)
+	b.mu.Unlock()
+	if down {
+		return b.fallbackState(ErrRedisUnavailable)
+	}
+	if snap.gen != 0 && now.Sub(snap.at) < b.cfg.CacheTTL {
+		return snap.state, nil
+	}
+	res, err := b.allow(ctx, false)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.markDown()
+		}
+		return b.fallbackState(err)
+	}
+	return res.snap.state, nil
+}
+
+// fallbackState is the state State reports while Redis is unreachable: the
+// local fallback's under FailOpenLocal (with no error, since that breaker
+// decides), StateOpen and err under FailClosed.
+func (b *SharedBreaker) fallbackState(err error) (State, error) {
+	if b.cfg.OnRedisError == FailClosed {
+		return StateOpen, err
+	}
+	return b.local.State(), nil
+}
+
+// markDown makes the breaker skip Redis for RedisRetry and forget its cache.
+func (b *SharedBreaker) markDown() {
+	b.mu.Lock()
+	b.downUntil = b.cfg.Clock.Now().Add(b.cfg.RedisRetry)
+	b.snap = sharedSnap{}
+	b.mu.Unlock()
+}
+
+// sharedAllowResult is the reply of shared_allow.lua.
+type sharedAllowResult struct {
+	admitted bool
+	snap     sharedSnap
+}
+
+// allow runs shared_allow.lua, taking the probe slot if take is true, and
+// caches the state it returns.
+func (b *SharedBreaker) allow(ctx context.Context, take bool) (sharedAllowResult, error) {
+	flag := "0"
+	if take {
+		flag = "1"
+	}
+	vals, err := sharedAllowScript.Run(ctx, b.rdb, []string{b.key},
+		flag, b.cfg.ProbeTimeout.Milliseconds(), sharedKeyTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return sharedAllowResult{}, fmt.Errorf("resilience: shared breaker %q: allow: %w", b.name, err)
+	}
+	if len(vals) != 5 {
+		return sharedAllowResult{}, fmt.Errorf("resilience: shared breaker %q: allow: unexpected reply %v", b.name, vals)
+	}
+	snap := b.store(vals[1:], b.cfg.Clock.Now())
+	return sharedAllowResult{admitted: vals[0] == 1, snap: snap}, nil
+}
+
+// store caches a state reply {state, gen, fails, retry ms} read at now. A
+// Redis that answers also ends a fallback period.
+func (b *SharedBreaker) store(v []int64, now time.Time) sharedSnap {
+	s := sharedSnap{state: State(v[0]), gen: v[1], fails: v[2], retry: time.Duration(v[3]) * time.Millisecond, at: now}
+	b.mu.Lock()
+	b.snap, b.downUntil = s, time.Time{}
+	b.mu.Unlock()
+	return s
+}
+
+// openPeriod returns OpenTimeout spread by OpenJitter, at least 1ms.
+func (b *SharedBreaker) openPeriod() time.Duration {
+	d, j := b.cfg.OpenTimeout, b.cfg.OpenJitter
+	if j > 0 {
+		f := float64(d) * (1 + j*(2*b.cfg.Rand()-1))
+		if !(f >= float64(time.Millisecond)) { // Also catches NaN.
+			f = float64(time.Millisecond)
+		}
+		d = time.Duration(min(f, float64(100*365*24*time.Hour)))
+	}
+	return max(d, time.Millisecond)
+}

@@ -1,0 +1,277 @@
+package resilience_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/resilience"
+)
+
+// sharedBundle is two replicas' breakers on one key of a dedicated Redis.
+type sharedBundle struct {
+	srv  *redistest.Server
+	a, b *resilience.SharedBreaker
+}
+
+// setupShared starts a Redis and builds two SharedBreakers named "payment-api"
+// on it, each with its own client, as two replicas would.
+func setupShared(t *testing.T, cfg resilience.SharedConfig) sharedBundle {
+	t.Helper()
+	srv := redistest.Start(t)
+	newB := func() *resilience.SharedBreaker {
+		b, err := resilience.NewSharedBreaker(srv.Client(), "payment-api", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return sharedBundle{srv: srv, a: newB(), b: newB()}
+}
+
+// fastShared is a config with no cache, no jitter and short periods.
+func fastShared() resilience.SharedConfig {
+	return resilience.SharedConfig{
+		FailureThreshold: 3,
+		SuccessThreshold: 1,
+		OpenTimeout:      100 * time.Millisecond,
+		OpenJitter:       -1,
+		ProbeTimeout:     10 * time.Second,
+		CacheTTL:         -1,
+	}
+}
+
+func sharedAllow(t *testing.T, b *resilience.SharedBreaker) resilience.SharedTicket {
+	t.Helper()
+	tk, err := b.Allow(context.Background())
+	if err != nil {
+		t.Fatalf("Allow: %v", err)
+	}
+	return tk
+}
+
+func sharedDone(t *testing.T, b *resilience.SharedBreaker, tk resilience.SharedTicket, o resilience.Outcome) {
+	t.Helper()
+	if err := b.Done(context.Background(), tk, o); err != nil {
+		t.Fatalf("Done: %v", err)
+	}
+}
+
+func sharedWantState(t *testing.T, b *resilience.SharedBreaker, want resilience.State) {
+	t.Helper()
+	got, err := b.State(context.Background())
+	if err != nil || got != want {
+		t.Fatalf("State() = %v, %v; want %v", got, err, want)
+	}
+}
+
+func sharedWantOpen(t *testing.T, b *resilience.SharedBreaker) {
+	t.Helper()
+	_, err := b.Allow(context.Background())
+	var oe *resilience.OpenError
+	if !errors.As(err, &oe) || oe.Dependency != "payment-api" {
+		t.Fatalf("Allow error = %v; want an *OpenError for payment-api", err)
+	}
+}
+
+// sharedTrip opens the shared breaker through b.
+func sharedTrip(t *testing.T, b *resilience.SharedBreaker, n int) {
+	t.Helper()
+	for range n {
+		sharedDone(t, b, sharedAllow(t, b), resilience.OutcomeFailure)
+	}
+}
+
+func TestSharedFailuresOnOneReplicaOpenTheOther(t *testing.T) {
+	t.Parallel()
+	bu := setupShared(t, fastShared())
+	sharedTrip(t, bu.a, 2)
+	// A success on B resets the streak counted across replicas.
+	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.OutcomeSuccess)
+	sharedTrip(t, bu.a, 2)
+	sharedWantState(t, bu.b, resilience.StateClosed)
+	sharedTrip(t, bu.a, 1)
+	sharedWantOpen(t, bu.b)
+	sharedWantState(t, bu.b, resilience.StateOpen)
+}
+
+func TestSharedOneProbeClusterWide(t *testing.T) {
+	t.Parallel()
+	bu := setupShared(t, fastShared())
+	sharedTrip(t, bu.a, 3)
+	time.Sleep(150 * time.Millisecond)
+
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		probes  []resilience.SharedTicket
+		owners  []*resilience.SharedBreaker
+		refused int
+	)
+	for _, b := range []*resilience.SharedBreaker{bu.a, bu.b, bu.a, bu.b} {
+		wg.Go(func() {
+			tk, err := b.Allow(context.Background())
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if !errors.Is(err, resilience.ErrOpen) {
+					t.Errorf("Allow: %v", err)
+				}
+				refused++
+				return
+			}
+			probes, owners = append(probes, tk), append(owners, b)
+		})
+	}
+	wg.Wait()
+	if len(probes) != 1 || refused != 3 {
+		t.Fatalf("admitted %d probes, refused %d; want 1 and 3", len(probes), refused)
+	}
+	sharedWantState(t, bu.a, resilience.StateHalfOpen)
+	sharedDone(t, owners[0], probes[0], resilience.OutcomeSuccess)
+	sharedWantState(t, bu.a, resilience.StateClosed)
+	sharedWantState(t, bu.b, resilience.StateClosed)
+	sharedAllow(t, bu.a)
+	sharedAllow(t, bu.b)
+}
+
+func TestSharedProbeFailureReopens(t *testing.T) {
+	t.Parallel()
+	bu := setupShared(t, fastShared())
+	sharedTrip(t, bu.a, 3)
+	time.Sleep(150 * time.Millisecond)
+	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.OutcomeFailure)
+	sharedWantOpen(t, bu.a)
+}
+
+func TestSharedExpiredProbeIsRegrantedAndItsLateResultIgnored(t *testing.T) {
+	t.Parallel()
+	cfg := fastShared()
+	cfg.ProbeTimeout = 100 * time.Millisecond
+	cfg.SuccessThreshold = 2
+	bu := setupShared(t, cfg)
+	sharedTrip(t, bu.a, 3)
+	time.Sleep(150 * time.Millisecond)
+
+	stale := sharedAllow(t, bu.a) // This prober never reports in time.
+	sharedWantOpen(t, bu.b)
+	time.Sleep(150 * time.Millisecond)
+	probe := sharedAllow(t, bu.b)
+
+	// The late success of A's expired probe counts for nothing: one more
+	// success by B would otherwise close the breaker.
+	sharedDone(t, bu.a, stale, resilience.OutcomeSuccess)
+	sharedWantOpen(t, bu.a) // B's probe still holds the slot.
+	sharedDone(t, bu.b, probe, resilience.OutcomeSuccess)
+	sharedWantState(t, bu.a, resilience.StateHalfOpen)
+	// A late failure of the stale probe does not reopen the breaker either.
+	sharedDone(t, bu.a, stale, resilience.OutcomeFailure)
+	sharedDone(t, bu.a, sharedAllow(t, bu.a), resilience.OutcomeSuccess)
+	sharedWantState(t, bu.b, resilience.StateClosed)
+}
+
+func TestSharedStaleClosedTicketIgnored(t *testing.T) {
+	t.Parallel()
+	bu := setupShared(t, fastShared())
+	old := sharedAllow(t, bu.a)
+	sharedTrip(t, bu.b, 3)
+	time.Sleep(150 * time.Millisecond)
+	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.OutcomeSuccess)
+	sharedWantState(t, bu.a, resilience.StateClosed)
+	// Failures admitted before the trip belong to an old generation.
+	for range 3 {
+		sharedDone(t, bu.a, old, resilience.OutcomeFailure)
+	}
+	sharedWantState(t, bu.a, resilience.StateClosed)
+}
+
+func TestSharedCacheSavesRoundTrips(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	cfg := fastShared()
+	cfg.CacheTTL = time.Minute
+	cfg.Clock = clock
+	bu := setupShared(t, cfg)
+	sharedWantState(t, bu.a, resilience.StateClosed) // Fills A's cache.
+	sharedTrip(t, bu.b, 3)
+	// A still trusts its cached closed state...
+	sharedAllow(t, bu.a)
+	sharedWantState(t, bu.a, resilience.StateClosed)
+	// ...until the cache expires.
+	clock.Advance(time.Minute)
+	sharedWantOpen(t, bu.a)
+	// The open state is cached too: killing Redis changes nothing while
+	// the open period, as last read, lasts.
+	bu.srv.Kill()
+	sharedWantOpen(t, bu.a)
+}
+
+func TestSharedRedisDownFailOpenLocal(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	cfg := fastShared()
+	cfg.Clock = clock
+	cfg.OpenTimeout = time.Minute
+	bu := setupShared(t, cfg)
+	sharedTrip(t, bu.a, 2)
+	bu.srv.Kill()
+
+	// The local fallback admits, and protects on local evidence alone.
+	tk := sharedAllow(t, bu.a)
+	if !tk.Local() {
+		t.Fatal("ticket is not from the local fallback")
+	}
+	sharedDone(t, bu.a, tk, resilience.OutcomeFailure)
+	sharedTrip(t, bu.a, 2)
+	sharedWantOpen(t, bu.a)
+	if _, err := bu.a.State(context.Background()); err != nil {
+		t.Fatalf("State within RedisRetry: %v", err)
+	}
+
+	// After RedisRetry, A goes back to Redis, which restarted empty.
+	bu.srv.Restart()
+	clock.Advance(resilience.RedisRetryDefault)
+	tk = sharedAllow(t, bu.a)
+	if tk.Local() {
+		t.Fatal("ticket is still from the local fallback after Redis came back")
+	}
+}
+
+func TestSharedRedisDownFailClosed(t *testing.T) {
+	t.Parallel()
+	cfg := fastShared()
+	cfg.OnRedisError = resilience.FailClosed
+	bu := setupShared(t, cfg)
+	sharedAllow(t, bu.a)
+	bu.srv.Kill()
+	for range 2 { // Once with the Redis error, once while skipping Redis.
+		_, err := bu.a.Allow(context.Background())
+		var oe *resilience.OpenError
+		if !errors.As(err, &oe) || oe.RetryAfter != resilience.RedisRetryDefault {
+			t.Fatalf("Allow error = %v; want an *OpenError with RetryAfter %s", err, resilience.RedisRetryDefault)
+		}
+	}
+	if s, err := bu.b.State(context.Background()); s != resilience.StateOpen || err == nil {
+		t.Fatalf("State() = %v, %v; want open and an error", s, err)
+	}
+}
+
+func TestSharedConfigValidation(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []resilience.SharedConfig{
+		{FailureThreshold: -1},
+		{OpenJitter: 1},
+		{OpenTimeout: time.Microsecond},
+		{OnRedisError: 9},
+	} {
+		if _, err := resilience.NewSharedBreaker(nil, "x", cfg); err == nil {
+			t.Errorf("NewSharedBreaker(%+v) = nil error", cfg)
+		}
+	}
+	if _, err := resilience.NewSharedBreaker(nil, "x", resilience.SharedConfig{}); err != nil {
+		t.Errorf("zero SharedConfig: %v", err)
+	}
+}
