@@ -34,6 +34,18 @@
 // breaker cannot stick in half-open. OnStateChange callbacks run outside the
 // breaker's lock, one at a time and in order.
 //
+// # Sharing a breaker across replicas
+//
+// A Breaker is per process: each replica trips and probes on its own. A
+// SharedBreaker (opt-in) keeps one dependency's state in one Redis hash,
+// updated by atomic scripts on Redis server time, never holding a lock
+// across the caller's call; it grants exactly one cluster-wide half-open
+// probe at a time (the slot expires if its holder dies), and reads go
+// through a short local cache so a closed breaker usually costs no round
+// trip. When Redis is unreachable, OnRedisError decides: FailOpenLocal
+// (the default) falls back to a local Breaker, FailClosed refuses. The
+// runner does not use it yet.
+//
 // # Outcomes
 //
 // Classify decides what an error says about the dependency. Success and
