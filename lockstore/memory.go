@@ -138,10 +138,7 @@ func (m *MemoryStore) takeLock(key, token string, ttl time.Duration) (int64, tim
 
 // Acquire implements Store.
 func (m *MemoryStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
-	if err := validateKey("acquire", key); err != nil {
-		return nil, err
-	}
-	ttl, wait, err := lockParams(ttl, wait)
+	ttl, wait, err := lockParams(key, ttl, wait)
 	if err != nil {
 		return nil, err
 	}

@@ -80,10 +80,7 @@ func (s *RedisStore) sameSlot(a, b string) bool {
 
 // Acquire implements Store.
 func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
-	if err := validateKey("acquire", key); err != nil {
-		return nil, err
-	}
-	ttl, wait, err := lockParams(ttl, wait)
+	ttl, wait, err := lockParams(key, ttl, wait)
 	if err != nil {
 		return nil, err
 	}

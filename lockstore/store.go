@@ -216,8 +216,11 @@ func validateKey(op, key string) error {
 	return nil
 }
 
-// lockParams applies the defaults of Acquire.
-func lockParams(ttl, wait time.Duration) (time.Duration, time.Duration, error) {
+// lockParams checks the key of an Acquire and applies its defaults.
+func lockParams(key string, ttl, wait time.Duration) (time.Duration, time.Duration, error) {
+	if err := validateKey("acquire", key); err != nil {
+		return 0, 0, err
+	}
 	ttl = cmp.Or(ttl, LockTTLDefault)
 	wait = cmp.Or(wait, LockWaitDefault)
 	if ttl < time.Millisecond {
