@@ -21,8 +21,9 @@
 // A deferred job did not run and did not fail: asynq reschedules it without
 // counting an attempt. asynq v0.26 archives any error on the last attempt,
 // so a deferral there re-enqueues a copy of the task (same type, payload,
-// queue and headers, a derived task ID, the retries it had left) and revokes the
-// original; the copy keeps the original ID in its jobrunner-origin header.
+// queue and headers, a derived task ID, the retries it had left) and
+// revokes the original; the copy keeps the original ID in its
+// jobrunner-origin header.
 //
 // # Locks, dedupe and breakers
 //
