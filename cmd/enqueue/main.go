@@ -3,7 +3,7 @@
 // It knows the built-in job types of job/builtin and validates their
 // payloads strictly before anything reaches Redis.
 //
-// All behaviour lives in runner/enqueuecli; run enqueue --help for the
+// All behaviour lives in the enqueue package; run enqueue --help for the
 // flags and exit statuses.
 package main
 
@@ -13,14 +13,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jobrunner/jobrunner/enqueue"
 	"github.com/jobrunner/jobrunner/job/builtin"
-	"github.com/jobrunner/jobrunner/runner/enqueuecli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	cfg := enqueuecli.Config{Registry: builtin.Registry(builtin.Config{})}
-	code := enqueuecli.Main(ctx, cfg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	cfg := enqueue.Config{Registry: builtin.Registry(builtin.Config{})}
+	code := enqueue.Main(ctx, cfg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }

@@ -27,9 +27,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// enqueue runs the command in a child process and returns its exit
+// runCmd runs the command in a child process and returns its exit
 // status, stdout and stderr.
-func enqueue(t *testing.T, env []string, args ...string) (int, string, string) {
+func runCmd(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "ENQUEUE_TEST_MAIN=1", "REDIS_URL="), env...)
@@ -47,7 +47,7 @@ func enqueue(t *testing.T, env []string, args ...string) (int, string, string) {
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := enqueue(t, nil, "--help")
+	code, out, errOut := runCmd(t, nil, "--help")
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -74,21 +74,21 @@ func TestBuiltinsAndExitStatus(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
 	env := []string{"REDIS_URL=" + s.URL()}
-	if code, out, errOut := enqueue(t, env, "demo.sleep", `{"ms":1}`, "--task-id", "c1"); code != 0 || out != "enqueued c1 on queue default\n" {
+	if code, out, errOut := runCmd(t, env, "demo.sleep", `{"ms":1}`, "--task-id", "c1"); code != 0 || out != "enqueued c1 on queue default\n" {
 		t.Fatalf("exit %d, %q, %q", code, out, errOut)
 	}
 	info, err := asynq.NewInspectorFromRedisClient(s.Client()).GetTaskInfo("default", "c1")
 	if err != nil || info.Type != "demo.sleep" {
 		t.Fatalf("info = %+v, %v", info, err)
 	}
-	if code, _, errOut := enqueue(t, env, "demo.sleep", `{"ms":1}`, "--task-id", "c1"); code != 3 {
+	if code, _, errOut := runCmd(t, env, "demo.sleep", `{"ms":1}`, "--task-id", "c1"); code != 3 {
 		t.Fatalf("conflict: exit %d, %q", code, errOut)
 	}
-	if code, _, errOut := enqueue(t, env, "demo.sleep", `{"ms":"1"}`); code != 2 || !strings.Contains(errOut, `field "ms"`) {
+	if code, _, errOut := runCmd(t, env, "demo.sleep", `{"ms":"1"}`); code != 2 || !strings.Contains(errOut, `field "ms"`) {
 		t.Fatalf("invalid: exit %d, %q", code, errOut)
 	}
 	port, _ := redistest.FreePort()
-	code, _, errOut := enqueue(t, nil, "--redis-url", "redis://:pw@127.0.0.1:"+strconv.Itoa(port), "demo.sleep")
+	code, _, errOut := runCmd(t, nil, "--redis-url", "redis://:pw@127.0.0.1:"+strconv.Itoa(port), "demo.sleep")
 	if code != 1 || strings.Contains(errOut, ":pw@") || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("unreachable: exit %d, %q", code, errOut)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/setup"
 )
 
 // config is the worker's configuration, from flags, then environment
@@ -36,7 +37,7 @@ var settings = []setting{
 	{"REDIS_URL", "redis-url", "", "Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://); empty: 127.0.0.1:6379, else an embedded in-memory Redis",
 		func(v string, c *config) error {
 			if v != "" {
-				if _, err := runner.ParseRedisURL(v); err != nil {
+				if _, err := setup.ParseRedisURL(v); err != nil {
 					return err
 				}
 			}
@@ -68,7 +69,7 @@ var settings = []setting{
 		func(v string, c *config) (err error) { c.PollInterval, err = parseDuration(v, false); return err }},
 	{"LOG_LEVEL", "log-level", "info", "trace, debug, info, warn or error",
 		func(v string, c *config) error {
-			if _, err := runner.NewLogger(io.Discard, v, ""); err != nil {
+			if _, err := setup.NewLogger(io.Discard, v, ""); err != nil {
 				return errors.New("want trace, debug, info, warn or error")
 			}
 			c.LogLevel = v
@@ -137,7 +138,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 
 func redactIf(env, v string) string {
 	if env == "REDIS_URL" {
-		return runner.RedactURL(v)
+		return setup.RedactURL(v)
 	}
 	return v
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/jobrunner/jobrunner/job/builtin"
 	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/setup"
 )
 
 func main() {
@@ -58,7 +59,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 2
 	}
-	log, _ := runner.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat)
+	log, _ := setup.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat)
 	if err := serve(cfg, log, sig); err != nil {
 		log.Error().Str("event", "worker.failed").Err(err).Msg("worker failed")
 		return 1
@@ -157,12 +158,12 @@ func drainOnSignal(r *runner.Runner, log zerolog.Logger, sig <-chan os.Signal, e
 // Redis answers there, else an embedded in-memory Redis on that address.
 func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.UniversalClient, func(), error) {
 	if cfg.RedisURL != "" {
-		opts, err := runner.ParseRedisURL(cfg.RedisURL)
+		opts, err := setup.ParseRedisURL(cfg.RedisURL)
 		if err != nil {
 			return nil, nil, err
 		}
 		rdb := redis.NewUniversalClient(opts)
-		log.Info().Str("event", "redis.connecting").Str("url", runner.RedactURL(cfg.RedisURL)).Msg("using REDIS_URL")
+		log.Info().Str("event", "redis.connecting").Str("url", setup.RedactURL(cfg.RedisURL)).Msg("using REDIS_URL")
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
 	local := "127.0.0.1:6379"

@@ -23,7 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/faulttest"
-	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/setup"
 )
 
 func main() {
@@ -34,7 +34,7 @@ func main() {
 }
 
 func run() error {
-	log, err := runner.NewLogger(os.Stdout, os.Getenv("LOG_LEVEL"), "json")
+	log, err := setup.NewLogger(os.Stdout, os.Getenv("LOG_LEVEL"), "json")
 	if err != nil {
 		return err
 	}

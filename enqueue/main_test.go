@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/enqueue")
 
 // goldenDir holds the golden files, shared with cmd/enqueue.
-const goldenDir = "../../testdata/enqueue"
+const goldenDir = "../testdata/enqueue"
 
 func TestMain(m *testing.M) {
 	silenceRedisLog()
@@ -68,7 +68,8 @@ type testBundle struct {
 	env map[string]string
 }
 
-func setup(t testing.TB) *testBundle {
+// newBundle returns a CLI configured for a Redis of its own.
+func newBundle(t testing.TB) *testBundle {
 	t.Helper()
 	srv := redistest.Start(t)
 	return &testBundle{
@@ -147,7 +148,7 @@ func TestHelpGolden(t *testing.T) {
 
 func TestEnqueueVisibleInInspector(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	deadline := time.Now().Add(2 * time.Hour).Truncate(time.Second)
 	r := b.run(t, "", "demo.sleep", `{"ms": 5}`, "--queue", "critical", "--max-retry", "3", "--timeout", "90s",
 		"--deadline", deadline.Format(time.RFC3339), "--unique", "1h", "--task-id", "t-1", "--retention", "2h")
@@ -182,7 +183,7 @@ func TestEnqueueVisibleInInspector(t *testing.T) {
 
 func TestPayloadFromStdinAndInterspersedFlags(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	r := b.run(t, "  {\"msg\":\"hi\"}\n", "--task-id", "a", echoType, "--payload-file", "-", "--queue", "q")
 	if r.code != ExitOK {
 		t.Fatalf("run = %+v", r)
@@ -204,7 +205,7 @@ func TestPayloadFromStdinAndInterspersedFlags(t *testing.T) {
 
 func TestDryRunTouchesNothing(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	if r := b.run(t, "", "demo.sleep", "--task-id", "seed"); r.code != ExitOK {
 		t.Fatalf("seed: %+v", r)
 	}
@@ -252,7 +253,7 @@ func TestDryRunOutput(t *testing.T) {
 
 func TestConflict(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	if r := b.run(t, "", "demo.sleep", "--unique", "1h"); r.code != ExitOK {
 		t.Fatalf("first: %+v", r)
 	}
@@ -289,7 +290,7 @@ func TestRedisUnreachableFailsFast(t *testing.T) {
 
 func TestRedisURLFromEnv(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	b.env["REDIS_URL"] = "redis://" + b.srv.Addr + "/3"
 	if r := b.run(t, "", "demo.sleep", "--task-id", "db3"); r.code != ExitOK {
 		t.Fatalf("run = %+v", r)
@@ -317,7 +318,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestUnknownTypesNeedAllowUnknown(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	r := b.run(t, "", "mine.custom", `{"anything": [1, 2]}`)
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "--allow-unknown") {
 		t.Fatalf("run = %+v", r)

@@ -1,12 +1,12 @@
-package enqueuecli_test
+package enqueue_test
 
 import (
 	"context"
 	"fmt"
 	"os"
 
+	"github.com/jobrunner/jobrunner/enqueue"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/runner/enqueuecli"
 )
 
 // Invoice is the payload of a user's own job type.
@@ -38,9 +38,9 @@ func Example() {
 	if err := reg.Register(SendInvoice); err != nil {
 		panic(err)
 	}
-	cfg := enqueuecli.Config{Registry: reg, Name: "billing-enqueue"}
+	cfg := enqueue.Config{Registry: reg, Name: "billing-enqueue"}
 	run := func(args ...string) {
-		code := enqueuecli.Main(context.Background(), cfg, args, os.Stdin, os.Stdout, os.Stdout, os.Getenv)
+		code := enqueue.Main(context.Background(), cfg, args, os.Stdin, os.Stdout, os.Stdout, os.Getenv)
 		fmt.Println("exit", code)
 	}
 	run("--dry-run", "invoice.send", `{"id": 7, "email": "a@example.com", "amount_cents": 1200}`, "--unique", "24h")

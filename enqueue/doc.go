@@ -1,4 +1,4 @@
-// Package enqueuecli is the enqueue command as a library: it validates jobs
+// Package enqueue is the enqueue command as a library: it validates jobs
 // against a [job.Registry] and enqueues them on asynq, one from the command
 // line or many from a JSON Lines file, so that users with their own job
 // types build the same binary as cmd/enqueue in a few lines:
@@ -9,7 +9,7 @@
 //			panic(err)
 //		}
 //		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-//		code := enqueuecli.Main(ctx, enqueuecli.Config{Registry: reg}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+//		code := enqueue.Main(ctx, enqueue.Config{Registry: reg}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 //		stop()
 //		os.Exit(code)
 //	}
@@ -23,8 +23,8 @@
 // Flags (one or two dashes; they may follow TYPE, and "--" ends them):
 // --queue, --max-retry, --timeout, --deadline, --process-in, --process-at
 // (RFC 3339), --unique TTL, --task-id, --retention, --redis-url (default
-// $REDIS_URL, then redis://127.0.0.1:6379, parsed by [runner.ParseRedisURL]
-// and printed only through [runner.RedactURL]), --output text|json,
+// $REDIS_URL, then redis://127.0.0.1:6379, parsed by [setup.ParseRedisURL]
+// and printed only through [setup.RedactURL]), --output text|json,
 // --dry-run, --wait, --wait-timeout, --allow-unknown, --max-payload-bytes
 // (default 1 MiB), --file, --fail-fast. The full text is in --help.
 //
@@ -99,4 +99,4 @@
 // waited on (deleted, or revoked by its handler) is exit status 1. A
 // cancelled context (SIGINT in cmd/enqueue) ends the wait with status 1;
 // the task stays queued.
-package enqueuecli
+package enqueue

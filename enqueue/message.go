@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"google.golang.org/protobuf/encoding/protowire"

@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"context"
@@ -117,7 +117,7 @@ func TestBulkWritesWhatAsynqWrites(t *testing.T) {
 // asynq's Inspector and runs them on a real asynq.Server.
 func TestBulkTasksReadAndRunByAsynq(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	ctx := context.Background()
 	now := time.Now()
 	tasks := compatTasks(now)

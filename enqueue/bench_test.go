@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"bytes"
@@ -18,9 +18,9 @@ var benchJobs = flag.Int("enqueue.jobs", 10_000, "jobs per operation in Benchmar
 // mode reading the same jobs from JSONL (parsing and strict validation
 // included). Redis is flushed between operations, untimed.
 //
-//	go test -run '^$' -bench BulkEnqueue -benchtime 5x ./runner/enqueuecli/ -enqueue.jobs 100000
+//	go test -run '^$' -bench BulkEnqueue -benchtime 5x ./enqueue/ -enqueue.jobs 100000
 func BenchmarkBulkEnqueue(b *testing.B) {
-	tb := setup(b)
+	tb := newBundle(b)
 	ctx := context.Background()
 	n := *benchJobs
 	var jsonl bytes.Buffer

@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"bytes"

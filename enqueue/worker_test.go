@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func echoHandler(done *atomic.Int64) asynq.HandlerFunc {
 
 func TestWait(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	var done atomic.Int64
 	startWorker(t, b.rdb, echoHandler(&done), "default")
 

@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 
 func TestBulkFromFile(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	deadline := time.Now().Add(3 * time.Hour).Truncate(time.Second).UTC()
 	lines := []string{
 		`{"type":"demo.sleep","payload":{"ms":1},"options":{"task_id":"a"}}`,
@@ -79,7 +79,7 @@ func TestBulkFromFile(t *testing.T) {
 
 func TestBulkInvalidLines(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	// With --fail-fast nothing is written at all.
 	r := b.run(t, bulkMixed, "--file", "-", "--fail-fast")
 	if r.code != ExitUsage {
@@ -121,7 +121,7 @@ func TestBulkInvalidLines(t *testing.T) {
 
 func TestBulkEmptyAndBlank(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	r := b.run(t, "\n  \n", "--file", "-")
 	if r.code != ExitOK || r.stdout != "enqueued 0, duplicates 0, invalid 0\n" {
 		t.Fatalf("run = %+v", r)
@@ -130,7 +130,7 @@ func TestBulkEmptyAndBlank(t *testing.T) {
 
 func TestBulkLongLine(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	in := `{"type":"test.echo","payload":{"msg":"` + strings.Repeat("x", 70<<10) + `"}}` + "\n" +
 		`{"type":"test.echo","payload":{"msg":"` + strings.Repeat("x", 2000) + `"}}` + "\n" +
 		`{"type":"test.echo","payload":{"msg":"ok"}}` + "\n"
@@ -144,7 +144,7 @@ func TestBulkLongLine(t *testing.T) {
 
 func TestBulkProgressOnlyOnTerminal(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := newBundle(t)
 	var in strings.Builder
 	for i := range 25 {
 		fmt.Fprintf(&in, `{"type":"demo.sleep","payload":{"ms":%d}}`+"\n", i)

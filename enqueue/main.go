@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/setup"
 )
 
 // Main runs the enqueue command with args (without the program name) and
@@ -131,9 +131,9 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 	if raw == "" {
 		raw, from = c.cfg.RedisURL, "redis URL"
 	}
-	opts, err := runner.ParseRedisURL(raw)
+	opts, err := setup.ParseRedisURL(raw)
 	if err != nil {
-		return nil, usageErr("%s %s: %v", from, runner.RedactURL(raw), err)
+		return nil, usageErr("%s %s: %v", from, setup.RedactURL(raw), err)
 	}
 	opts.DialTimeout = c.cfg.DialTimeout
 	opts.DialerRetries = 1 // fail fast: one dial per connection
@@ -146,7 +146,7 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %v", c.cfg.DialTimeout)
 		}
-		return nil, fmt.Errorf("redis %s unreachable: %v", runner.RedactURL(raw), err)
+		return nil, fmt.Errorf("redis %s unreachable: %v", setup.RedactURL(raw), err)
 	}
 	return rdb, nil
 }

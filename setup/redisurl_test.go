@@ -1,10 +1,10 @@
-package runner_test
+package setup_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/setup"
 )
 
 func TestParseRedisURL(t *testing.T) {
@@ -29,7 +29,7 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "redis-sentinel://s1:26379", err: "master"},
 	}
 	for _, tt := range tests {
-		o, err := runner.ParseRedisURL(tt.url)
+		o, err := setup.ParseRedisURL(tt.url)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: err = %v, want %q", tt.url, err, tt.err)
@@ -58,7 +58,7 @@ func TestRedactURL(t *testing.T) {
 		"redis://h:1":               "redis://h:1",
 		"redis://u:s3cret@h:1\x7f/": "<unparsable URL>",
 	} {
-		if got := runner.RedactURL(in); got != want {
+		if got := setup.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -67,7 +67,7 @@ func TestRedactURL(t *testing.T) {
 // FuzzParseRedisURL checks the parser never panics and never echoes a
 // password in an error.
 //
-//	go test -run '^$' -fuzz FuzzParseRedisURL -fuzztime 30s ./runner/
+//	go test -run '^$' -fuzz FuzzParseRedisURL -fuzztime 30s ./setup/
 func FuzzParseRedisURL(f *testing.F) {
 	for _, s := range []string{
 		"redis://:pw@h:1/3", "rediss://u:pw@h:2", "redis-sentinel://:pw@a:1,b:2?master=m",
@@ -76,7 +76,7 @@ func FuzzParseRedisURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		_, err := runner.ParseRedisURL(raw)
+		_, err := setup.ParseRedisURL(raw)
 		if err == nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package runner
+package setup
 
 import (
 	"fmt"

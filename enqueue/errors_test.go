@@ -1,4 +1,4 @@
-package enqueuecli
+package enqueue
 
 import (
 	"fmt"
@@ -80,7 +80,7 @@ func TestErrorsGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t)
+			b := newBundle(t)
 			for _, s := range tt.seed {
 				if r := b.run(t, "", s...); r.code != ExitOK {
 					t.Fatalf("seed %v: %+v", s, r)
