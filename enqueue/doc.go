@@ -30,11 +30,12 @@
 //
 // # Validation
 //
-// The payload must be one JSON value. For a type in the registry it is
-// decoded strictly by the job's own decoder (no unknown fields, no wrong
-// types, its Validate method) and the definition's queue, timeout and
-// retry budget become the defaults of the flags. Other types are refused
-// unless --allow-unknown. A payload over --max-payload-bytes is refused.
+// The payload must be one JSON value other than null, with no key twice in
+// one object. For a type in the registry it is decoded strictly by the
+// job's own decoder (no unknown fields, no wrong types, its Validate
+// method) and the definition's queue, timeout and retry budget become the
+// defaults of the flags. Other types are refused unless --allow-unknown. A
+// payload over --max-payload-bytes is refused.
 // Payload bytes are stored as given, without surrounding whitespace, so
 // --unique (which hashes them) tells apart payloads formatted differently.
 // Nothing reaches Redis before every check has passed, and --dry-run never

@@ -7,11 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/jobrunner/jobrunner/internal/jsontest"
+	"github.com/jobrunner/jobrunner/job"
 )
 
 // FuzzParseLine feeds bulk-input lines to the strict line decoder: it must
 // never panic, and whatever it accepts must be a non-empty type with one
-// valid JSON payload. Seeds: every line of testdata/enqueue/fuzz/*.jsonl.
+// valid JSON payload, without a key twice in one object, which the
+// validator then accepts unless it is null. Seeds: every line of
+// testdata/enqueue/fuzz/*.jsonl.
 func FuzzParseLine(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(goldenDir, "fuzz", "*.jsonl"))
 	if len(files) == 0 {
@@ -37,6 +42,15 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if typ == "" || !json.Valid(payload) {
 			t.Fatalf("accepted type %q payload %q", typ, payload)
+		}
+		if jsontest.HasDuplicateKey(line) {
+			t.Fatalf("accepted a duplicate key: %s", line)
+		}
+		// The payload goes to the same strict decoder as the worker's: it
+		// refuses null and duplicate keys there too.
+		_, err = validator{reg: job.NewRegistry(), allowUnknown: true, maxPayload: len(payload)}.newTask("x", payload, optionSet{})
+		if isNull := string(bytes.TrimSpace(payload)) == "null"; isNull != (err != nil) {
+			t.Fatalf("payload %q: validator says %v", payload, err)
 		}
 		if opts.ProcessIn != nil && opts.ProcessAt != nil {
 			t.Fatal("accepted process_in with process_at")

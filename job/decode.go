@@ -54,13 +54,28 @@ func FieldError(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Decode decodes data into a P strictly: the payload must be one JSON value,
-// with no unknown fields and no wrong types. If P (or *P) has a
-// Validate() error method, it is called. Errors are *PayloadError.
+// ErrDuplicateKey is the Err of a *PayloadError for a JSON object that has
+// the same key twice; the PayloadError's Field is the key's path.
+var ErrDuplicateKey = errors.New("duplicate key")
+
+// ErrNullPayload is the Err of a *PayloadError for a payload that is the
+// JSON literal null.
+var ErrNullPayload = errors.New("payload is null; want a JSON value such as {}")
+
+// Decode decodes data into a P strictly: the payload must be one JSON value
+// other than null, with no unknown fields, no wrong types and no key twice
+// in one object at any depth (encoding/json would keep the last). If P (or
+// *P) has a Validate() error method, it is called. Errors are
+// *PayloadError; a duplicate key's Field is its path ("ship.zip",
+// "items[2].id") and its Err is ErrDuplicateKey.
 func Decode[P any](data []byte) (P, error) {
 	var p P
-	if len(bytes.TrimSpace(data)) == 0 {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
 		return p, &PayloadError{Err: errors.New("payload is empty; want a JSON value")}
+	}
+	if string(trimmed) == "null" {
+		return p, &PayloadError{Err: ErrNullPayload}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -69,6 +84,13 @@ func Decode[P any](data []byte) (P, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return p, &PayloadError{Err: errors.New("trailing data after the JSON value")}
+	}
+	// Only objects can repeat a key; a payload without a second key has
+	// nothing to scan.
+	if bytes.Count(trimmed, []byte{':'}) > 1 {
+		if path, dup := duplicateKey(trimmed); dup {
+			return p, &PayloadError{Field: path, Err: ErrDuplicateKey}
+		}
 	}
 	if err := validate(&p); err != nil {
 		pe := &PayloadError{Err: err}

@@ -40,6 +40,14 @@ func TestDecodeStrict(t *testing.T) {
 		{"trailing", `{"id":1} {"id":2}`, "", "trailing data"},
 		{"validate", `{"id":0}`, "id", "must be positive"},
 		{"top-level array", `[1]`, "", "want job_test.order"},
+		{"null", `null`, "", "payload is null"},
+		{"null with space", " null\n", "", "payload is null"},
+		{"duplicate key", `{"id":1,"id":2}`, "id", "duplicate key"},
+		{"duplicate key, valid last", `{"id":-1,"id":2}`, "id", "duplicate key"},
+		{"duplicate key, escaped", `{"id":1,"\u0069d":2}`, "id", "duplicate key"},
+		{"nested duplicate key", `{"id":1,"ship":{"zip":"a","zip":"b"}}`, "ship.zip", "duplicate key"},
+		{"ok: same key in two objects", `{"id":1,"email":"e","ship":{"zip":"a"},"tags":["id"]}`, "", ""},
+		{"ok: null inside", `{"id":1,"ship":null}`, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,8 +29,12 @@
 //
 // # Strict decoding
 //
-// Unknown fields, wrong types, trailing data and an empty payload are
-// rejected, and when the payload type has a Validate() error method it is
-// called. Every such error is a [*PayloadError] naming the field; the worker
-// archives the task at once instead of retrying it.
+// Unknown fields, wrong types, trailing data, an empty payload, a payload of
+// null and a key given twice in one object (at any depth; encoding/json
+// would silently keep the last) are rejected, and when the payload type has
+// a Validate() error method it is called. Every such error is a
+// [*PayloadError] naming the field (for a duplicate key, its path, such as
+// "ship.zip"); the worker archives the task at once instead of retrying it.
+// The enqueue CLI decodes with the same definitions, so it refuses the same
+// payloads before they reach Redis.
 package job

@@ -1,21 +1,26 @@
 package job_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
 
+	"github.com/jobrunner/jobrunner/internal/jsontest"
 	"github.com/jobrunner/jobrunner/job"
 )
 
 // FuzzDecode checks that strict decoding never panics, that every failure
-// is a *PayloadError, and that whatever it accepts survives a round trip.
+// is a *PayloadError, that it never accepts null or a key twice in one
+// object (the enqueue CLI refuses the same payloads, through the same
+// decoder), and that whatever it accepts survives a round trip.
 //
 //	go test -run '^$' -fuzz FuzzDecode -fuzztime 30s ./job/
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"id":1,"email":"a@b"}`, `{"id":1,"ship":{"zip":"x"}}`, `{"id":"1"}`, `{"id":1,"x":2}`,
 		`{"id":1} {}`, `[]`, `null`, ``, `{"id":1e400}`, `{"id":1,"tags":["a",null]}`, "\xff",
+		` null `, `{"id":1,"id":2}`, `{"id":1,"ship":{"zip":"a","zip":"b"}}`, `{"id":1,"\u0069d":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -27,6 +32,12 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error %v is %T, want *PayloadError", err, err)
 			}
 			return
+		}
+		if string(bytes.TrimSpace(data)) == "null" {
+			t.Fatal("accepted null")
+		}
+		if jsontest.HasDuplicateKey(data) {
+			t.Fatalf("accepted a duplicate key: %s", data)
 		}
 		b, err := json.Marshal(p)
 		if err != nil {
