@@ -8,6 +8,8 @@
 //		if err := reg.Register(myjobs.SendEmail, myjobs.Resize); err != nil {
 //			panic(err)
 //		}
+//		// go-redis's own lines as JSON on stderr, hidden below error level.
+//		setup.RouteRedisLogs(zerolog.New(os.Stderr).Level(zerolog.ErrorLevel))
 //		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 //		code := enqueue.Main(ctx, enqueue.Config{Registry: reg}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 //		stop()

@@ -20,12 +20,11 @@ import (
 // nil means no environment. Cancelling ctx (e.g. on SIGINT) stops a bulk
 // run between batches and a --wait.
 //
-// Note that Main turns off go-redis's process-wide logger
-// (redis.SetLogger), which would print dial failures as extra stderr
-// lines: it is meant to be the whole of a command's main.
+// Note that Main leaves go-redis's process-wide logger alone, which by
+// default prints dial failures to stderr as extra plain-text lines: route
+// it from main with [setup.RouteRedisLogs], as cmd/enqueue does.
 func Main(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg = cfg.withDefaults()
-	silenceRedisLog()
 	c := &cli{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if c.getenv == nil {
 		c.getenv = func(string) string { return "" }
@@ -35,14 +34,6 @@ func Main(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdou
 	}
 	return c.run(ctx, args)
 }
-
-// silenceRedisLog turns off go-redis's process-wide logger, which would
-// print dial failures as extra lines; Main reports every error itself.
-func silenceRedisLog() { redis.SetLogger(discardLogger{}) }
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // cli is one run of Main.
 type cli struct {

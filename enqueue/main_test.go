@@ -14,11 +14,13 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/job/builtin"
+	"github.com/jobrunner/jobrunner/setup"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/enqueue")
@@ -27,7 +29,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/en
 const goldenDir = "../testdata/enqueue"
 
 func TestMain(m *testing.M) {
-	silenceRedisLog()
+	setup.RouteRedisLogs(zerolog.Nop())
 	goleak.VerifyTestMain(m)
 }
 

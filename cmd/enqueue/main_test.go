@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -91,5 +92,32 @@ func TestBuiltinsAndExitStatus(t *testing.T) {
 	code, _, errOut := runCmd(t, nil, "--redis-url", "redis://:pw@127.0.0.1:"+strconv.Itoa(port), "demo.sleep")
 	if code != 1 || strings.Contains(errOut, ":pw@") || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("unreachable: exit %d, %q", code, errOut)
+	}
+}
+
+// TestRedisLogLines: go-redis's own lines are hidden by default (an error
+// is one line) and, with LOG_LEVEL=warn, come out as JSON, never as
+// go-redis's plain text.
+func TestRedisLogLines(t *testing.T) {
+	t.Parallel()
+	port, _ := redistest.FreePort()
+	url := "redis://127.0.0.1:" + strconv.Itoa(port)
+	code, _, errOut := runCmd(t, nil, "--redis-url", url, "demo.sleep")
+	if code != 1 || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("default: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, []string{"LOG_LEVEL=warn"}, "--redis-url", url, "demo.sleep")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 1 || len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "enqueue: redis ") {
+		t.Fatalf("LOG_LEVEL=warn: exit %d, stderr %q", code, errOut)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["component"] != "redis" {
+			t.Errorf("not a JSON redis line: %q", l)
+		}
+	}
+	if code, _, errOut := runCmd(t, []string{"LOG_LEVEL=loud"}, "demo.sleep"); code != 2 || !strings.Contains(errOut, "LOG_LEVEL") {
+		t.Errorf("bad LOG_LEVEL: exit %d, stderr %q", code, errOut)
 	}
 }

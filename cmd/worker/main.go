@@ -60,6 +60,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		return 2
 	}
 	log, _ := setup.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat)
+	setup.RouteRedisLogs(log) // go-redis's own lines: JSON, rate-limited
 	if err := serve(cfg, log, sig); err != nil {
 		log.Error().Str("event", "worker.failed").Err(err).Msg("worker failed")
 		return 1
