@@ -72,6 +72,7 @@ func TestErrorsGolden(t *testing.T) {
 		{name: "wait-and-dry-run", code: ExitUsage, args: []string{"demo.sleep", "--wait", "--dry-run"}},
 		{name: "wait-timeout-without-wait", code: ExitUsage, args: []string{"demo.sleep", "--wait-timeout", "1s"}},
 		{name: "bad-redis-url", code: ExitUsage, args: []string{"demo.sleep", "--redis-url", "http://:hunter2@example.com"}},
+		{name: "redis-url-bad-port", code: ExitUsage, args: []string{"demo.sleep", "--redis-url", "redis://u:hunter2@example.com:notaport"}},
 		{name: "redis-unreachable", code: ExitError, args: []string{"demo.sleep", "--redis-url", down}},
 		{name: "conflict-unique", code: ExitConflict, args: []string{"demo.sleep", `{"ms":1}`, "--unique", "1h"},
 			seed: [][]string{{"demo.sleep", `{"ms":1}`, "--unique", "1h"}}},

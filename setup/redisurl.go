@@ -1,8 +1,10 @@
 package setup
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -17,11 +19,25 @@ import (
 //	redis-sentinel://[:password@]host:port[,host:port]?master=NAME
 //	redis-cluster://[user:password@]host:port[?addr=host:port...]
 //
-// Errors never contain the password.
+// Errors name the part at fault (`port "x" is not a number`) and never
+// contain the password.
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
+	o, err := parseRedisURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range o.Addrs { // url.Parse lets a port such as 99999 through
+		if err := checkHostPort(a); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not a URL; want redis://host:port")
+		return nil, whyUnparsable(raw, err)
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
@@ -62,13 +78,96 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	}
 }
 
-// RedactURL returns raw with any password replaced by "xxxxx".
+// RedactURL returns raw with any password replaced by "xxxxx", also when
+// raw is not a valid URL: everything between "://" and the last "@" is
+// taken as user and password then, so that a password with an unescaped
+// "/", "#" or "@" is hidden too.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable URL>"
+	if err == nil {
+		return u.Redacted()
 	}
-	return u.Redacted()
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw // no authority, so no password
+	}
+	userinfo, hosts, ok := cutLast(rest, "@")
+	if !ok {
+		return raw
+	}
+	user, _, hasPassword := strings.Cut(userinfo, ":")
+	if !hasPassword {
+		return raw
+	}
+	return scheme + "://" + user + ":xxxxx@" + hosts
+}
+
+// whyUnparsable explains why url.Parse refused raw, naming the part at
+// fault, without echoing the password: only the host part (after the last
+// "@") is ever quoted.
+func whyUnparsable(raw string, perr error) error {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return errors.New("no scheme; want redis://host:port")
+	}
+	userinfo, hosts, hasUser := cutLast(rest, "@")
+	if !hasUser {
+		hosts = rest
+	}
+	if i := strings.IndexAny(hosts, "/?#"); i >= 0 {
+		hosts = hosts[:i]
+	}
+	for hp := range strings.SplitSeq(hosts, ",") {
+		if err := checkHostPort(hp); err != nil {
+			return err
+		}
+	}
+	switch {
+	case hasUser && strings.ContainsAny(userinfo, "/?#@%[] "):
+		return errors.New(`the user or password has a character that must be percent-encoded (such as / ? # @ % or a space)`)
+	case hasUser:
+		return errors.New("not a URL; want redis://[user:password@]host:port")
+	}
+	var ue *url.Error
+	if errors.As(perr, &ue) {
+		return fmt.Errorf("not a URL: %v", ue.Err)
+	}
+	return errors.New("not a URL; want redis://host:port")
+}
+
+// checkHostPort checks one host[:port] of a URL's authority.
+func checkHostPort(hp string) error {
+	host, port := hp, ""
+	if strings.HasPrefix(hp, "[") { // [IPv6]:port
+		end := strings.Index(hp, "]")
+		if end < 0 {
+			return fmt.Errorf("host %q: missing ] after an IPv6 address", hp)
+		}
+		host, port = hp[:end+1], strings.TrimPrefix(hp[end+1:], ":")
+	} else if h, p, ok := cutLast(hp, ":"); ok {
+		host, port = h, p
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		switch {
+		case err != nil || strings.ContainsAny(port, "+-"):
+			return fmt.Errorf("port %q is not a number", port)
+		case n > 65535:
+			return fmt.Errorf("port %d is out of range (0-65535)", n)
+		}
+	}
+	if strings.ContainsAny(host, " \t\n\"<>\\^`{|}") {
+		return fmt.Errorf("host %q has a character a host name cannot have", host)
+	}
+	return nil
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 // scrub removes the password of raw from err's text.

@@ -27,6 +27,13 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "127.0.0.1:6379", err: "want redis://host:port"},
 		{url: "redis://:pw@h:1/x", err: "invalid database"},
 		{url: "redis-sentinel://s1:26379", err: "master"},
+		{url: "redis://u:pw@host:notaport", err: `port "notaport" is not a number`},
+		{url: "redis://host:notaport/0", err: `port "notaport" is not a number`},
+		{url: "redis://:pw@[::1]:x", err: `port "x" is not a number`},
+		{url: "redis-sentinel://:pw@s1:26379,s2:nope?master=m", err: `port "nope" is not a number`},
+		{url: "redis://u:pw@h:99999", err: "port 99999 is out of range"},
+		{url: "redis://u:p/w@h:1", err: "must be percent-encoded"},
+		{url: "redis://u:pw@h o:1", err: `host "h o"`},
 	}
 	for _, tt := range tests {
 		o, err := setup.ParseRedisURL(tt.url)
@@ -53,10 +60,14 @@ func TestParseRedisURL(t *testing.T) {
 func TestRedactURL(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"redis://:s3cret@h:1/0":     "redis://:xxxxx@h:1/0",
-		"redis://user:s3cret@h:1":   "redis://user:xxxxx@h:1",
-		"redis://h:1":               "redis://h:1",
-		"redis://u:s3cret@h:1\x7f/": "<unparsable URL>",
+		"redis://:s3cret@h:1/0":       "redis://:xxxxx@h:1/0",
+		"redis://user:s3cret@h:1":     "redis://user:xxxxx@h:1",
+		"redis://h:1":                 "redis://h:1",
+		"redis://u:s3cret@h:1\x7f/":   "redis://u:xxxxx@h:1\x7f/",
+		"redis://u:s3cret@h:notaport": "redis://u:xxxxx@h:notaport",
+		"redis://u:s3/cr@et@h:x":      "redis://u:xxxxx@h:x",
+		"redis://h:notaport":          "redis://h:notaport",
+		"h:1 %zz":                     "h:1 %zz",
 	} {
 		if got := setup.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
@@ -64,8 +75,8 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
-// FuzzParseRedisURL checks the parser never panics and never echoes a
-// password in an error.
+// FuzzParseRedisURL checks the parser never panics and that neither its
+// errors nor RedactURL echo a password.
 //
 //	go test -run '^$' -fuzz FuzzParseRedisURL -fuzztime 30s ./setup/
 func FuzzParseRedisURL(f *testing.F) {
@@ -75,12 +86,23 @@ func FuzzParseRedisURL(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, s := range []string{"redis://u:pwSECRET@h:notaport", "redis://u:pwSECRET@h/x@y:z", "redis://u:pwSECRET@h o:1"} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		_, err := setup.ParseRedisURL(raw)
+		// A URL whose only copy of the password is in its userinfo.
+		secret := strings.HasPrefix(raw, "redis://u:pwSECRET@") && strings.Count(raw, "pwSECRET") == 1
+		if secret && strings.Contains(setup.RedactURL(raw), "pwSECRET") {
+			t.Fatalf("password in RedactURL: %q", setup.RedactURL(raw))
+		}
 		if err == nil {
 			return
 		}
-		if i := strings.Index(raw, ":pwSECRET@"); i >= 0 && strings.Contains(err.Error(), "pwSECRET") {
+		if err.Error() == "" {
+			t.Fatal("empty error")
+		}
+		if secret && strings.Contains(err.Error(), "pwSECRET") {
 			t.Fatalf("password in error: %v", err)
 		}
 	})

@@ -27,6 +27,12 @@ type config struct {
 	WebhookDenyPrivate bool
 }
 
+// concurrencyMax bounds WORKER_CONCURRENCY. Each slot is a goroutine with
+// its own Redis connections in use at peak (asynq's pool, lock and dedupe
+// scripts), so a value far above this is a typo, not a tuning: it would
+// exhaust Redis's maxclients (10000 by default) long before it helped.
+const concurrencyMax = 10000
+
 // setting is one configuration value with its variable and flag names.
 type setting struct {
 	env, flag, def, usage string
@@ -44,11 +50,11 @@ var settings = []setting{
 			c.RedisURL = v
 			return nil
 		}},
-	{"WORKER_CONCURRENCY", "concurrency", "10", "jobs run at once",
+	{"WORKER_CONCURRENCY", "concurrency", "10", fmt.Sprintf("jobs run at once, 1 to %d", concurrencyMax),
 		func(v string, c *config) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return errors.New("want an integer >= 1")
+			if err != nil || n < 1 || n > concurrencyMax {
+				return fmt.Errorf("want an integer from 1 to %d", concurrencyMax)
 			}
 			c.Concurrency = n
 			return nil
@@ -155,7 +161,8 @@ func parseQueues(v string) (map[string]int, error) {
 	const want = "want name=priority[,name=priority...] with priorities >= 1, e.g. critical=6,default=3,low=1"
 	q := map[string]int{}
 	for part := range strings.SplitSeq(v, ",") {
-		name, prio, ok := strings.Cut(strings.TrimSpace(part), "=")
+		name, prio, ok := strings.Cut(part, "=")
+		name, prio = strings.TrimSpace(name), strings.TrimSpace(prio)
 		n, err := strconv.Atoi(prio)
 		if !ok || name == "" || err != nil || n < 1 {
 			return nil, errors.New(want)

@@ -33,15 +33,28 @@ func TestConfigFlagsOverrideEnv(t *testing.T) {
 	}
 }
 
+func TestConfigTrimsSpaces(t *testing.T) {
+	c, err := loadConfig(nil, env(map[string]string{
+		"WORKER_QUEUES": " a = 1 , b=2 ", "WORKER_CONCURRENCY": " 10000 ",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Queues) != 2 || c.Queues["a"] != 1 || c.Queues["b"] != 2 || c.Concurrency != 10000 {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
 func TestConfigErrorsExit2(t *testing.T) {
 	tests := []struct {
 		args []string
 		env  map[string]string
 		want string
 	}{
-		{nil, map[string]string{"WORKER_CONCURRENCY": "ten"}, `worker: WORKER_CONCURRENCY="ten": want an integer >= 1`},
-		{nil, map[string]string{"WORKER_CONCURRENCY": "0"}, `worker: WORKER_CONCURRENCY="0": want an integer >= 1`},
-		{[]string{"-concurrency", "-2"}, nil, `worker: -concurrency="-2": want an integer >= 1`},
+		{nil, map[string]string{"WORKER_CONCURRENCY": "ten"}, `worker: WORKER_CONCURRENCY="ten": want an integer from 1 to 10000`},
+		{nil, map[string]string{"WORKER_CONCURRENCY": "0"}, `worker: WORKER_CONCURRENCY="0": want an integer from 1 to 10000`},
+		{nil, map[string]string{"WORKER_CONCURRENCY": "100000000"}, `worker: WORKER_CONCURRENCY="100000000": want an integer from 1 to 10000`},
+		{[]string{"-concurrency", "-2"}, nil, `worker: -concurrency="-2": want an integer from 1 to 10000`},
 		{nil, map[string]string{"WORKER_QUEUES": "critical=6,default"}, `worker: WORKER_QUEUES="critical=6,default": want name=priority`},
 		{nil, map[string]string{"WORKER_QUEUES": "a=1,a=2"}, `worker: WORKER_QUEUES="a=1,a=2": queue "a" listed twice`},
 		{nil, map[string]string{"WORKER_SHUTDOWN_TIMEOUT": "25"}, `worker: WORKER_SHUTDOWN_TIMEOUT="25": want a positive duration`},
@@ -52,6 +65,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{nil, map[string]string{"WEBHOOK_DENY_PRIVATE": "maybe"}, `worker: WEBHOOK_DENY_PRIVATE="maybe": want true or false`},
 		{nil, map[string]string{"REDIS_URL": "http://h:1"}, `worker: REDIS_URL="http://h:1": scheme "http"; want redis, rediss, redis-sentinel or redis-cluster`},
 		{nil, map[string]string{"REDIS_URL": "redis://:s3cret@h:1/notadb"}, `worker: REDIS_URL="redis://:xxxxx@h:1/notadb": `},
+		{nil, map[string]string{"REDIS_URL": "redis://u:s3cret@host:notaport"}, `worker: REDIS_URL="redis://u:xxxxx@host:notaport": port "notaport" is not a number`},
 		{[]string{"extra"}, nil, `worker: unexpected argument "extra"`},
 		{[]string{"-nope"}, nil, `worker: flag provided but not defined: -nope`},
 	}
