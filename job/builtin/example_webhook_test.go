@@ -2,6 +2,7 @@ package builtin_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +26,8 @@ func ExampleWebhook() {
 	def := builtin.Webhook(builtin.Config{}) // loopback allowed: WebhookDenyPrivate is false
 	task, err := def.NewTask(builtin.WebhookPayload{
 		URL:            receiver.URL + "/hooks/42",
-		Headers:        map[string]string{"Authorization": "Bearer s3cret-token", "Content-Type": "application/json"},
-		Body:           `{"event":"order.paid"}`,
+		Headers:        map[string]string{"Authorization": "Bearer s3cret-token"},
+		Body:           json.RawMessage(`{"event":"order.paid"}`), // sent as JSON
 		IdempotencyKey: "order-42-paid",
 	})
 	if err != nil {

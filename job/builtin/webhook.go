@@ -1,8 +1,10 @@
 package builtin
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,8 +77,13 @@ type WebhookPayload struct {
 	// secrets: they never appear in errors or logs, and they are dropped
 	// when a redirect leaves the URL's host or goes from https to http.
 	Headers map[string]string `json:"headers,omitempty"`
-	// Body is the request body, sent as is (set Content-Type in Headers).
-	Body string `json:"body,omitempty"`
+	// Body is the request body, as a JSON value: a JSON string is sent as
+	// its text, as is (set Content-Type in Headers); any other JSON value
+	// (an object, array, number, true or false) is sent as JSON, exactly as
+	// written in the payload, with Content-Type: application/json unless
+	// Headers set a Content-Type. Absent or null means no body. In Go,
+	// json.Marshal a value into it; a text body is json.Marshal of a string.
+	Body json.RawMessage `json:"body,omitempty"`
 	// IdempotencyKey is sent as the Idempotency-Key header and is the job's
 	// dedupe key. Empty means neither.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
@@ -114,6 +121,9 @@ func (p WebhookPayload) Validate() error {
 	}
 	if p.Method != "" && !slices.Contains(webhookMethods, p.Method) {
 		return job.FieldError("method", "must be one of %s, got %q", strings.Join(webhookMethods, ", "), clip(p.Method))
+	}
+	if len(p.Body) > 0 && !json.Valid(p.Body) { // only a Go caller can get here: Decode checks JSON
+		return job.FieldError("body", "is not valid JSON")
 	}
 	if p.TimeoutMS < 0 || time.Duration(p.TimeoutMS)*time.Millisecond > WebhookTimeoutMax {
 		return job.FieldError("timeout_ms", "must be between 0 and %d, got %d", WebhookTimeoutMax.Milliseconds(), p.TimeoutMS)
@@ -155,6 +165,24 @@ func validateHeaders(h map[string]string, haveKey bool) error {
 }
 
 func (p WebhookPayload) method() string { return cmp.Or(p.Method, http.MethodPost) }
+
+// body returns the bytes to send, nil for none, and the content type they
+// imply: "application/json" for a JSON value other than a string, else "".
+func (p WebhookPayload) body() ([]byte, string) {
+	raw := bytes.TrimSpace(p.Body)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return nil, ""
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return raw, "" // Validate refuses invalid JSON; keep the bytes
+		}
+		return []byte(s), ""
+	default:
+		return raw, "application/json"
+	}
+}
 
 func (p WebhookPayload) timeout() time.Duration {
 	if p.TimeoutMS == 0 {
@@ -236,8 +264,9 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 	defer cancel()
 
 	var body io.Reader
-	if p.Body != "" {
-		body = strings.NewReader(p.Body) // rewindable, so 307 and 308 resend it
+	reqBody, contentType := p.body()
+	if len(reqBody) > 0 {
+		body = bytes.NewReader(reqBody) // rewindable, so 307 and 308 resend it
 	}
 	req, err := http.NewRequestWithContext(reqCtx, method, p.URL, body)
 	if err != nil {
@@ -245,6 +274,9 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 	}
 	for name, v := range p.Headers {
 		req.Header.Set(name, v)
+	}
+	if contentType != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if p.IdempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", p.IdempotencyKey)

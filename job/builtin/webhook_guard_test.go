@@ -1,6 +1,7 @@
 package builtin_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -82,7 +83,7 @@ func TestWebhookRedirects(t *testing.T) {
 				http.Redirect(w, r, "/b?q=1", http.StatusTemporaryRedirect)
 			}
 		})
-		err := b.run(t.Context(), builtin.WebhookPayload{URL: b.srv.URL + "/a?token=t0ken-in-query", Headers: headers, Body: "payload", IdempotencyKey: "k1"})
+		err := b.run(t.Context(), builtin.WebhookPayload{URL: b.srv.URL + "/a?token=t0ken-in-query", Headers: headers, Body: json.RawMessage(`"payload"`), IdempotencyKey: "k1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +102,7 @@ func TestWebhookRedirects(t *testing.T) {
 		b.handle(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, target, http.StatusTemporaryRedirect)
 		})
-		err := b.run(t.Context(), builtin.WebhookPayload{URL: b.srv.URL + "/a?token=t0ken-in-query", Headers: headers, Body: "payload", IdempotencyKey: "k1"})
+		err := b.run(t.Context(), builtin.WebhookPayload{URL: b.srv.URL + "/a?token=t0ken-in-query", Headers: headers, Body: json.RawMessage(`"payload"`), IdempotencyKey: "k1"})
 		if err != nil {
 			t.Fatal(err)
 		}

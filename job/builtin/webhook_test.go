@@ -185,9 +185,9 @@ func TestWebhookRequest(t *testing.T) {
 		payload builtin.WebhookPayload
 		check   func(t *testing.T, r *http.Request, body string)
 	}{
-		{"defaults", builtin.WebhookPayload{Body: `{"a":1}`}, func(t *testing.T, r *http.Request, body string) {
-			if r.Method != http.MethodPost || body != `{"a":1}` || r.URL.Path != "/hook" {
-				t.Errorf("got %s %s %q", r.Method, r.URL, body)
+		{"defaults", builtin.WebhookPayload{Body: json.RawMessage(`"{\"a\":1}"`)}, func(t *testing.T, r *http.Request, body string) {
+			if r.Method != http.MethodPost || body != `{"a":1}` || r.URL.Path != "/hook" || r.Header.Get("Content-Type") != "" {
+				t.Errorf("got %s %s %q, Content-Type %q", r.Method, r.URL, body, r.Header.Get("Content-Type"))
 			}
 			if r.Header.Get("User-Agent") != "jobrunner-webhook/1" || r.Header.Get("Idempotency-Key") != "" {
 				t.Errorf("headers = %v", r.Header)
@@ -221,6 +221,70 @@ func TestWebhookRequest(t *testing.T) {
 			r, body := b.lastRequest(t)
 			tt.check(t, r, body)
 		})
+	}
+}
+
+// TestWebhookBody: a JSON string is sent as is; any other JSON value is
+// sent as written, as JSON, unless the headers give a content type.
+func TestWebhookBody(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, headers, wantBody, wantType string
+	}{
+		{"string", `"plain text, sent as is"`, ``, "plain text, sent as is", ""},
+		{"string that holds JSON", `"{\"a\": 1}"`, `{"Content-Type":"application/json"}`, `{"a": 1}`, "application/json"},
+		{"object", `{"event": "order.paid", "amount": 12345678901234567890}`, ``,
+			`{"event": "order.paid", "amount": 12345678901234567890}`, "application/json"},
+		{"nested object and array", `{"a":[1,{"b":null}],"c":true}`, ``, `{"a":[1,{"b":null}],"c":true}`, "application/json"},
+		{"array", `[1, 2]`, ``, `[1, 2]`, "application/json"},
+		{"number", `42`, ``, `42`, "application/json"},
+		{"false", `false`, ``, `false`, "application/json"},
+		{"object, content type from headers", `{"a":1}`, `{"content-type":"application/vnd.acme+json"}`, `{"a":1}`, "application/vnd.acme+json"},
+		{"null", `null`, ``, "", ""},
+		{"absent", ``, ``, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, builtin.Config{})
+			payload := `{"url":"` + b.srv.URL + `/hook"`
+			if tt.body != "" {
+				payload += `,"body":` + tt.body
+			}
+			if tt.headers != "" {
+				payload += `,"headers":` + tt.headers
+			}
+			payload += "}"
+			p, err := b.def.Prepare([]byte(payload))
+			if err != nil {
+				t.Fatalf("Prepare(%s): %v", payload, err)
+			}
+			if err := p.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			r, body := b.lastRequest(t)
+			if body != tt.wantBody || r.Header.Get("Content-Type") != tt.wantType {
+				t.Errorf("sent %q with Content-Type %q, want %q with %q", body, r.Header.Get("Content-Type"), tt.wantBody, tt.wantType)
+			}
+		})
+	}
+	// A JSON body survives a redirect (307 resends it) with its type.
+	b := setup(t, builtin.Config{})
+	var n atomic.Int32
+	b.handle(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			http.Redirect(w, r, "/second", http.StatusTemporaryRedirect)
+		}
+	})
+	if err := b.run(t.Context(), builtin.WebhookPayload{URL: b.srv.URL + "/first", Body: json.RawMessage(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, body := b.lastRequest(t); r.URL.Path != "/second" || body != `{"a":1}` || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("after a 307: %s got %q with Content-Type %q", r.URL.Path, body, r.Header.Get("Content-Type"))
+	}
+	// A Go caller's invalid JSON is refused by validation.
+	if _, err := b.def.NewTask(builtin.WebhookPayload{URL: b.srv.URL, Body: json.RawMessage(`{`)}); err == nil {
+		t.Error("NewTask accepted a body that is not JSON")
 	}
 }
 
@@ -315,6 +379,8 @@ func TestWebhookValidate(t *testing.T) {
 		{"full", `{"url":"http://u:p@example.com:8080/h?q=1","method":"PATCH","headers":{"Authorization":"Bearer x","X-A":"1"},
 			"body":"{}","idempotency_key":"k","timeout_ms":300000}`, "", ""},
 		{"loopback is valid", `{"url":"http://127.0.0.1:9/"}`, "", ""},
+		{"object body", `{"url":"https://example.com","body":{"event":"x","n":[1,2]}}`, "", ""},
+		{"number body", `{"url":"https://example.com","body":3}`, "", ""},
 		{"missing url", `{}`, "url", "is required"},
 		{"url wrong type", `{"url":5}`, "url", "want string"},
 		{"unknown field", `{"url":"https://example.com","urll":"x"}`, "urll", "unknown field"},
