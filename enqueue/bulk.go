@@ -49,7 +49,7 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 	if src == "-" {
 		src = "stdin"
 	}
-	tasks, lines, invalid, err := c.readTasks(r, opts)
+	tasks, lines, invalid, err := c.readTasks(ctx, r, opts)
 	if err != nil {
 		return c.fail(ExitError, fmt.Errorf("read %s: %v", src, err))
 	}
@@ -113,7 +113,7 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 // --fail-fast only the first invalid one. Only a read error is an error.
 // Lines are validated in parallel, as strict decoding is most of the CPU
 // time of a bulk run.
-func (c *cli) readTasks(r io.Reader, opts optionSet) ([]task, []int, []lineError, error) {
+func (c *cli) readTasks(ctx context.Context, r io.Reader, opts optionSet) ([]task, []int, []lineError, error) {
 	type entry struct {
 		n    int
 		line []byte
@@ -147,7 +147,7 @@ func (c *cli) readTasks(r io.Reader, opts optionSet) ([]task, []int, []lineError
 		}
 		typ, payload, lopts, err := parseLine(e.line)
 		if err == nil {
-			e.t, err = v.newTask(typ, payload, opts.over(lopts))
+			e.t, err = v.newTask(ctx, typ, payload, opts.over(lopts))
 		}
 		e.err, e.line = err, nil
 	}

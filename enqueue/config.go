@@ -2,6 +2,7 @@ package enqueue
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -78,6 +79,14 @@ type Config struct {
 	// BatchSize is how many tasks bulk mode writes per Redis pipeline.
 	// Defaults to 1000.
 	BatchSize int
+
+	// Check, when set, is called with each task of a known type and its
+	// decoded payload (the job's P) after the job's own validation and
+	// before anything reaches Redis, concurrently in bulk mode; an error
+	// refuses the task like an invalid payload (exit status 2). cmd/enqueue
+	// uses it to refuse webhook destinations the worker would refuse. Nil
+	// means no check.
+	Check func(ctx context.Context, typ string, payload any) error
 
 	// Test hooks; nil means the real thing.
 	now        func() time.Time

@@ -3,6 +3,7 @@ package enqueue
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ func FuzzParseLine(f *testing.F) {
 		}
 		// The payload goes to the same strict decoder as the worker's: it
 		// refuses null and duplicate keys there too.
-		_, err = validator{reg: job.NewRegistry(), allowUnknown: true, maxPayload: len(payload)}.newTask("x", payload, optionSet{})
+		_, err = validator{reg: job.NewRegistry(), allowUnknown: true, maxPayload: len(payload)}.newTask(context.Background(), "x", payload, optionSet{})
 		if isNull := string(bytes.TrimSpace(payload)) == "null"; isNull != (err != nil) {
 			t.Fatalf("payload %q: validator says %v", payload, err)
 		}

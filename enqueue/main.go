@@ -97,7 +97,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 }
 
 func (c *cli) validator() validator {
-	return validator{reg: c.cfg.Registry, allowUnknown: c.f.allowUnknown, maxPayload: c.f.maxPayload, now: c.cfg.now()}
+	return validator{reg: c.cfg.Registry, check: c.cfg.Check, allowUnknown: c.f.allowUnknown, maxPayload: c.f.maxPayload, now: c.cfg.now()}
 }
 
 // open returns the named file, or stdin for "-".

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +372,34 @@ func TestLineReaderLongLines(t *testing.T) {
 	}
 	if s := strings.Join(got, " "); s != "1:a 2:long 3: 4:b 5:long 6:c" {
 		t.Fatalf("lines = %s", s)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	var calls atomic.Int32
+	b.cfg.Check = func(_ context.Context, typ string, payload any) error {
+		calls.Add(1)
+		if p, ok := payload.(echoPayload); ok && p.Msg == "no" {
+			return fmt.Errorf("%s: msg %q refused by the check", typ, p.Msg)
+		}
+		return nil
+	}
+	r := b.run(t, "", echoType, `{"msg":"no"}`)
+	if r.code != ExitUsage || r.stderr != "enqueue: test.echo: msg \"no\" refused by the check\n" {
+		t.Fatalf("single: %+v", r)
+	}
+	r = b.run(t, `{"type":"test.echo","payload":{"msg":"yes"}}
+{"type":"test.echo","payload":{"msg":"no"}}
+{"type":"other.type","payload":{"msg":"no"}}
+`, "--file", "-", "--allow-unknown")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "stdin:2: test.echo: msg \"no\" refused by the check") ||
+		!strings.Contains(r.stdout, "enqueued 2") {
+		t.Fatalf("bulk: %+v", r)
+	}
+	// Not called for unknown types, nor for payloads the decoder refused.
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("Check called %d times, want 3", n)
 	}
 }

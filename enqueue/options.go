@@ -1,6 +1,7 @@
 package enqueue
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -188,6 +189,7 @@ var errUnknownType = errors.New("unknown job type")
 // decoder for known types, plain JSON validity for the others.
 type validator struct {
 	reg          *job.Registry
+	check        func(ctx context.Context, typ string, payload any) error
 	allowUnknown bool
 	maxPayload   int
 	now          time.Time
@@ -195,7 +197,7 @@ type validator struct {
 
 // newTask validates typ and payload and applies the options o. Payload
 // errors are *job.PayloadError.
-func (v validator) newTask(typ string, payload []byte, o optionSet) (task, error) {
+func (v validator) newTask(ctx context.Context, typ string, payload []byte, o optionSet) (task, error) {
 	t := task{Type: typ, Payload: payload, Queue: job.QueueDefault, MaxRetry: job.MaxRetryDefault, Timeout: job.TimeoutDefault}
 	if strings.TrimSpace(typ) == "" {
 		return t, errors.New("job type is empty")
@@ -206,8 +208,14 @@ func (v validator) newTask(typ string, payload []byte, o optionSet) (task, error
 	spec, ok := v.reg.Lookup(typ)
 	switch {
 	case ok:
-		if _, err := spec.Prepare(payload); err != nil {
+		p, err := spec.Prepare(payload)
+		if err != nil {
 			return t, err
+		}
+		if v.check != nil {
+			if err := v.check(ctx, typ, p.Payload); err != nil {
+				return t, err
+			}
 		}
 		so := spec.Options()
 		t.Queue, t.MaxRetry, t.Timeout = so.Queue, so.MaxRetry, so.Timeout

@@ -22,7 +22,7 @@ func (c *cli) single(ctx context.Context, opts optionSet) int {
 		r := WaitRetentionDefault
 		opts.Retention = &r
 	}
-	t, err := c.validator().newTask(typ, payload, opts)
+	t, err := c.validator().newTask(ctx, typ, payload, opts)
 	if err != nil {
 		return c.fail(ExitUsage, err)
 	}

@@ -121,3 +121,29 @@ func TestRedisLogLines(t *testing.T) {
 		t.Errorf("bad LOG_LEVEL: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestWebhookDenyPrivate: with WEBHOOK_DENY_PRIVATE=true the CLI refuses a
+// webhook the worker would refuse, with exit 2 and one line, before
+// anything reaches Redis; without it the job is enqueued.
+func TestWebhookDenyPrivate(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	env := []string{"REDIS_URL=" + s.URL()}
+	deny := append([]string{"WEBHOOK_DENY_PRIVATE=true"}, env...)
+	for _, url := range []string{"http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.1.2.3/x", "http://[::1]:9/"} {
+		payload := `{"url":"` + url + `"}`
+		code, out, errOut := runCmd(t, deny, "webhook.deliver", payload)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "refused") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", url, code, out, errOut)
+		}
+	}
+	if n, _ := s.Client().DBSize(t.Context()).Result(); n != 0 {
+		t.Fatalf("%d keys written", n)
+	}
+	if code, _, errOut := runCmd(t, env, "webhook.deliver", `{"url":"http://127.0.0.1:8080/hook"}`); code != 0 {
+		t.Fatalf("without WEBHOOK_DENY_PRIVATE: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, []string{"WEBHOOK_DENY_PRIVATE=sure"}, "demo.sleep"); code != 2 || !strings.Contains(errOut, "WEBHOOK_DENY_PRIVATE") {
+		t.Fatalf("bad WEBHOOK_DENY_PRIVATE: exit %d, %q", code, errOut)
+	}
+}

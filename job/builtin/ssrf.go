@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -188,4 +190,76 @@ func (g *guard) dialContext(ctx context.Context, network, addr string) (net.Conn
 		return nil, &WebhookDestinationError{Host: host, Addr: de.Addr, Reason: de.Reason}
 	}
 	return conn, err
+}
+
+// checkHost resolves host (a name or an IP literal) and returns the
+// *WebhookDestinationError the guard's dialer would return when every
+// address it resolves to is refused. A host that does not resolve passes:
+// the worker's own lookup decides.
+func (g *guard) checkHost(ctx context.Context, host string) error {
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, webhookCheckLookupTimeout)
+		defer cancel()
+		if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+			return nil
+		}
+	}
+	var first *WebhookDestinationError
+	for _, a := range addrs {
+		r := refusal(a, g.denyPrivate)
+		if r == "" {
+			return nil // the dialer would connect through this one
+		}
+		if first == nil {
+			first = &WebhookDestinationError{Host: host, Addr: a.Unmap().WithZone(""), Reason: r}
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return first
+}
+
+// webhookCheckLookupTimeout bounds the DNS lookup of CheckWebhookDestination.
+const webhookCheckLookupTimeout = 3 * time.Second
+
+// CheckWebhookDestination returns a check for the producer side: it reports
+// the *WebhookDestinationError that webhook.deliver, configured by cfg,
+// would fail with for p's URL, using the same guard as the worker's dialer:
+// the host is resolved and refused when every address is (link-local and
+// cloud-metadata always; loopback and private ranges with
+// WebhookDenyPrivate). A host that does not resolve here passes, since the
+// worker resolves it again at delivery and its check is the one that
+// counts (DNS can change in between). Lookups are remembered per host for
+// the life of the returned func, which is safe for concurrent use.
+//
+// The enqueue CLI (cmd/enqueue) runs it when WEBHOOK_DENY_PRIVATE is true,
+// so a job the worker would archive is refused before it is enqueued.
+func CheckWebhookDestination(cfg Config) func(ctx context.Context, p WebhookPayload) error {
+	g := newGuard(cfg.WebhookDenyPrivate)
+	var (
+		mu   sync.Mutex
+		seen = map[string]error{}
+	)
+	return func(ctx context.Context, p WebhookPayload) error {
+		u, err := url.Parse(p.URL)
+		if err != nil || u.Hostname() == "" {
+			return nil // Validate reports it
+		}
+		host := u.Hostname()
+		mu.Lock()
+		err, ok := seen[host]
+		mu.Unlock()
+		if ok {
+			return err
+		}
+		err = g.checkHost(ctx, host)
+		mu.Lock()
+		seen[host] = err
+		mu.Unlock()
+		return err
+	}
 }

@@ -112,3 +112,36 @@ func TestGuardDial(t *testing.T) {
 		t.Fatalf("err = %v, want the metadata address refused", err)
 	}
 }
+
+func TestCheckWebhookDestination(t *testing.T) {
+	t.Parallel()
+	deny := CheckWebhookDestination(Config{WebhookDenyPrivate: true})
+	allow := CheckWebhookDestination(Config{})
+	tests := []struct {
+		url               string
+		denied, allowedOK bool // refused with WebhookDenyPrivate; accepted without
+	}{
+		{"http://127.0.0.1:8080/hook", true, true},
+		{"http://localhost/hook", true, true},
+		{"https://[::1]:8443/", true, true},
+		{"http://10.0.0.7/", true, true},
+		{"http://169.254.169.254/latest", true, false}, // always refused
+		{"https://93.184.216.34/", false, true},
+		{"not a url", false, true}, // Validate's business
+	}
+	for _, tt := range tests {
+		p := WebhookPayload{URL: tt.url}
+		err := deny(t.Context(), p)
+		var de *WebhookDestinationError
+		if tt.denied != (err != nil) || (err != nil && !errors.As(err, &de)) {
+			t.Errorf("%s with WebhookDenyPrivate: err = %v", tt.url, err)
+		}
+		if err := allow(t.Context(), p); tt.allowedOK != (err == nil) {
+			t.Errorf("%s without: err = %v", tt.url, err)
+		}
+	}
+	// The verdict for a host is remembered.
+	if a, b := deny(t.Context(), WebhookPayload{URL: "http://localhost/a"}), deny(t.Context(), WebhookPayload{URL: "http://localhost:9/b"}); a != b {
+		t.Errorf("second lookup of localhost gave a different error: %v, %v", a, b)
+	}
+}
