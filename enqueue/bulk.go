@@ -97,7 +97,7 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 	if werr != nil {
 		c.printSummary(sum, code)
 		if ctx.Err() != nil {
-			return c.fail(ExitError, fmt.Errorf("interrupted: %d of %d tasks enqueued", sum.Enqueued, len(tasks)))
+			return c.fail(ExitInterrupted, fmt.Errorf("interrupted: %d of %d tasks enqueued", sum.Enqueued, len(tasks)))
 		}
 		return c.fail(ExitError, fmt.Errorf("bulk enqueue stopped after %d of %d tasks: %v", sum.Enqueued+sum.Duplicates, len(tasks), werr))
 	}

@@ -48,6 +48,11 @@ const (
 	// ExitWaitTimeout: with --wait, --wait-timeout passed first; the task
 	// stays queued.
 	ExitWaitTimeout = 5
+	// ExitInterrupted: Main's context was cancelled (SIGINT or SIGTERM in
+	// cmd/enqueue) during a --wait, which leaves the task queued, or
+	// during a bulk run, whose summary says how many tasks were written.
+	// 130 is the shell's code for a process ended by SIGINT.
+	ExitInterrupted = 130
 )
 
 // Config configures [Main]. The zero value is valid: a CLI that knows no

@@ -30,6 +30,10 @@
 // --dry-run, --wait, --wait-timeout, --allow-unknown, --max-payload-bytes
 // (default 1 MiB), --file, --fail-fast. The full text is in --help.
 //
+// Durations are a Go duration such as 90s, 15m or 2h, or a whole number of
+// seconds such as 90. asynq stores timeout, retention and unique TTL in
+// whole seconds, so a fraction of a second there is refused, not rounded.
+//
 // # Validation
 //
 // The payload must be one JSON value other than null, with no key twice in
@@ -73,14 +77,17 @@
 //
 // # Exit status
 //
-//	0  enqueued (with --wait: completed)
-//	1  any other error, e.g. Redis unreachable (checked within
-//	   Config.DialTimeout, 3s by default)
-//	2  usage or validation error: nothing enqueued (with --file and
-//	   without --fail-fast: the valid lines were enqueued)
-//	3  conflict: a unique duplicate, or the task ID already exists
-//	4  with --wait: the task was archived (failed for good)
-//	5  with --wait: --wait-timeout passed first; the task stays queued
+//	0    enqueued (with --wait: completed)
+//	1    any other error, e.g. Redis unreachable (checked within
+//	     Config.DialTimeout, 3s by default)
+//	2    usage or validation error: nothing enqueued (with --file and
+//	     without --fail-fast: the valid lines were enqueued)
+//	3    conflict: a unique duplicate, or the task ID already exists
+//	4    with --wait: the task was archived (failed for good)
+//	5    with --wait: --wait-timeout passed first; the task stays queued
+//	130  interrupted: ctx was cancelled (SIGINT in cmd/enqueue); with
+//	     --wait the task stays queued, with --file the summary says how
+//	     many tasks were enqueued
 //
 // Every error is one line on stderr starting with "enqueue: " (the
 // Config.Name); passwords in Redis URLs are never printed.
@@ -96,10 +103,21 @@
 //
 // --wait sets --retention to 1h unless given, so the result can be read,
 // then polls asynq's Inspector (50ms, doubling to 1s) until the task is
-// completed or archived. Text output then prints the bytes the handler
-// wrote with its ResultWriter, verbatim, after the "enqueued" line; an
-// archived task's last error goes to stderr. A task that disappears while
-// waited on (deleted, or revoked by its handler) is exit status 1. A
-// cancelled context (SIGINT in cmd/enqueue) ends the wait with status 1;
-// the task stays queued.
+// completed or archived. After the "enqueued" line, text output prints
+// "failed ID in 1.2s (attempt 1), retrying: ERROR" for each failed attempt
+// a poll sees, then the outcome: "completed ID in 512ms" followed by the
+// bytes the handler wrote with its ResultWriter, verbatim (plus a newline
+// if they lack one), or "archived ID in 3s after 2 attempts", with the
+// last error on stderr. The times run from the enqueue to the poll that
+// saw the change, so they can overstate by one poll interval. A task that
+// disappears while waited on (deleted, or revoked by its handler) is exit
+// status 1. A cancelled context (SIGINT in cmd/enqueue) ends the wait with
+// status 130 (ExitInterrupted); the task stays queued.
+//
+// # Checks beyond the payload
+//
+// Config.Check runs on every decoded payload of a known type before
+// anything reaches Redis; cmd/enqueue uses it, when WEBHOOK_DENY_PRIVATE
+// is true, to refuse webhook.deliver destinations the worker would refuse
+// (builtin.CheckWebhookDestination).
 package enqueue

@@ -57,6 +57,7 @@ func TestErrorsGolden(t *testing.T) {
 		{name: "payload-arg-and-file", code: ExitUsage, args: []string{"demo.sleep", "{}", "--payload-file", empty}},
 		{name: "bad-duration", code: ExitUsage, args: []string{"demo.sleep", "--timeout", "10 minutes"}},
 		{name: "fractional-timeout", code: ExitUsage, args: []string{"demo.sleep", "--timeout", "1500ms"}},
+		{name: "fractional-timeout-seconds", code: ExitUsage, args: []string{"demo.sleep", "--timeout", "1.5"}},
 		{name: "timeout-zero-without-deadline", code: ExitUsage, args: []string{"demo.sleep", "--timeout", "0"}},
 		{name: "unique-too-short", code: ExitUsage, args: []string{"demo.sleep", "--unique", "500ms"}},
 		{name: "bad-deadline", code: ExitUsage, args: []string{"demo.sleep", "--deadline", "tomorrow"}},

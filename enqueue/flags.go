@@ -66,17 +66,17 @@ func newFlags(cfg Config) *flags {
 	fs.StringVar(&f.payloadFile, "payload-file", "", "read the payload from this `file` (- for stdin)")
 	fs.Var(optionalString{&f.raw.Queue}, "queue", "queue `name` (default: the job type's queue, else \"default\")")
 	fs.Var(optionalInt{&f.raw.MaxRetry}, "max-retry", "`n` retries after a failed attempt (default: the job type's, else 25)")
-	fs.Var(optionalString{&f.raw.Timeout}, "timeout", "per-attempt `timeout`, whole seconds; 0 means none and needs --deadline (default: the job type's, else 30m)")
+	fs.Var(optionalString{&f.raw.Timeout}, "timeout", "per-attempt `timeout`, whole seconds (see Durations); 0 means none and needs --deadline (default: the job type's, else 30m)")
 	fs.Var(optionalString{&f.raw.Deadline}, "deadline", "RFC 3339 `time` after which the task is not run")
 	fs.Var(optionalString{&f.raw.ProcessIn}, "process-in", "run after this `duration` (scheduled)")
 	fs.Var(optionalString{&f.raw.ProcessAt}, "process-at", "run at this RFC 3339 `time` (scheduled)")
-	fs.Var(optionalString{&f.raw.Unique}, "unique", "refuse a duplicate (same queue, type and payload) for this `TTL`, at least 1s")
+	fs.Var(optionalString{&f.raw.Unique}, "unique", "refuse a duplicate (same queue, type and payload) for this `TTL`, whole seconds, at least 1s")
 	fs.Var(optionalString{&f.raw.TaskID}, "task-id", "task `ID` (default: a random UUID); an existing ID is a conflict")
-	fs.Var(optionalString{&f.raw.Retention}, "retention", "keep the completed task and its result for this `duration`")
+	fs.Var(optionalString{&f.raw.Retention}, "retention", "keep the completed task and its result for this `duration`, whole seconds")
 	fs.StringVar(&f.redisURL, "redis-url", "", "Redis `URL` (default $REDIS_URL, else "+RedisURLDefault+")")
 	fs.StringVar(&f.output, "output", "text", "output `format`: text or json")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate and print what would be enqueued; touch nothing")
-	fs.BoolVar(&f.wait, "wait", false, "wait until the task completes or is archived; print its result or last error")
+	fs.BoolVar(&f.wait, "wait", false, "wait until the task completes or is archived; print the outcome and the result or last error")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "with --wait: give up after this `duration` (0: no limit)")
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")
@@ -172,6 +172,12 @@ Flags:
 `
 
 const helpTail = `
+Durations (--timeout, --retention, --unique, --process-in and the same
+options in --file lines) are a Go duration such as 90s, 15m or 2h, or a
+whole number of seconds such as 90 (so 1 means 1s). asynq stores timeout,
+retention and unique in whole seconds: a fraction of a second there is an
+error, not rounded.
+
 Bulk input (--file): one JSON object a line, blank lines ignored:
   {"type": "T", "payload": {...}, "options": {"queue": "q", "max_retry": 3,
    "timeout": "30s", "deadline": "RFC 3339", "process_in": "5m",
@@ -185,18 +191,23 @@ file order, the invalid ones are reported with their line numbers, and the
 exit status is 2. Duplicates (--unique, or a task ID that exists) are
 counted in the summary and are not errors.
 
---wait sets --retention to 1h unless given, polls the task's state and
-prints its result (text: the bytes the handler wrote, verbatim) or its last
-error.
+--wait sets --retention to 1h unless given and polls the task's state.
+Text output then prints a line per failed attempt seen ("failed ID in 1.2s
+(attempt 1), retrying: ERROR") and the outcome: "completed ID in 512ms"
+followed by the result (the bytes the handler wrote, verbatim), or
+"archived ID in 3s after 2 attempts" with the last error on stderr. The
+times run from the enqueue to the poll that saw the change.
 
 Exit status:
-  0  enqueued (with --wait: completed)
-  1  any other error, e.g. Redis unreachable
-  2  usage or validation error: nothing enqueued (with --file and without
-     --fail-fast: the valid lines were enqueued)
-  3  conflict: a unique duplicate, or the task ID already exists
-  4  with --wait: the task was archived (failed for good)
-  5  with --wait: --wait-timeout passed first; the task stays queued
+  0    enqueued (with --wait: completed)
+  1    any other error, e.g. Redis unreachable
+  2    usage or validation error: nothing enqueued (with --file and without
+       --fail-fast: the valid lines were enqueued)
+  3    conflict: a unique duplicate, or the task ID already exists
+  4    with --wait: the task was archived (failed for good)
+  5    with --wait: --wait-timeout passed first; the task stays queued
+  130  interrupted (SIGINT): with --wait the task stays queued; with --file
+       the summary says how many tasks were enqueued
 `
 
 func (f *flags) help(w io.Writer, name string, kinds []string) {

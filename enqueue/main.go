@@ -59,9 +59,13 @@ func usageErr(format string, args ...any) error {
 
 // fail prints err as one line and returns code.
 func (c *cli) fail(code int, err error) int {
-	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
-	fmt.Fprintf(c.stderr, "%s: %s\n", c.cfg.Name, msg)
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.cfg.Name, oneLine(err.Error()))
 	return code
+}
+
+// oneLine folds s, an error text, onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // failErr prints err and returns its exit status: an *exitError's code, a

@@ -36,8 +36,9 @@ func TestMain(m *testing.M) {
 
 // echoPayload is the payload of the test job type test.echo.
 type echoPayload struct {
-	Msg  string `json:"msg"`
-	Fail bool   `json:"fail,omitempty"`
+	Msg      string `json:"msg"`
+	Fail     bool   `json:"fail,omitempty"`      // fails for good
+	FailOnce bool   `json:"fail_once,omitempty"` // the first attempt fails
 }
 
 func (p echoPayload) Validate() error {
@@ -146,6 +147,10 @@ func TestHelpGolden(t *testing.T) {
 			t.Fatalf("%s: exit %d, stderr %q", arg, r.code, r.stderr)
 		}
 		golden(t, "help.golden", r.stdout)
+		// The duration rule is said in the help as in the errors.
+		if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), durationRule) {
+			t.Errorf("--help does not say %q", durationRule)
+		}
 	}
 }
 

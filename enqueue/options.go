@@ -132,15 +132,24 @@ func (r rawOptions) parse(n optionNames) (optionSet, error) {
 	return o, nil
 }
 
-// parseDuration parses a Go duration. With unit > 0 the value must be a
-// whole multiple of unit and, unless zeroOK, at least one unit.
+// durationRule says how a duration is written, in --help and in every
+// duration error.
+const durationRule = "a Go duration such as 90s, 15m or 2h, or a whole number of seconds such as 90"
+
+// parseDuration parses a duration written as durationRule says. With
+// unit > 0 the value must be a whole multiple of unit (asynq stores
+// timeout, retention and unique TTL in whole seconds and would silently
+// truncate a fraction) and, unless zeroOK, at least one unit.
 func parseDuration(name string, s *string, unit time.Duration, zeroOK bool) (*time.Duration, error) {
 	if s == nil {
 		return nil, nil
 	}
-	d, err := time.ParseDuration(*s)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s is not a duration; want e.g. 90s, 15m or 2h", name, strconv.Quote(*s))
+	v := strings.TrimSpace(*s)
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil { // bare seconds; 32 bits is 136 years
+		d = time.Duration(n) * time.Second
+	} else if d, err = time.ParseDuration(v); err != nil {
+		return nil, fmt.Errorf("%s: %s is not a duration; want %s", name, strconv.Quote(*s), durationRule)
 	}
 	switch {
 	case d < 0:
@@ -148,7 +157,9 @@ func parseDuration(name string, s *string, unit time.Duration, zeroOK bool) (*ti
 	case d < unit && !zeroOK:
 		return nil, fmt.Errorf("%s: must be at least %v, got %v", name, unit, d)
 	case unit > 0 && d%unit != 0:
-		return nil, fmt.Errorf("%s: must be whole seconds, got %v", name, d)
+		r := max(d.Round(unit), unit)
+		return nil, fmt.Errorf("%s: %v is not a whole number of seconds, which asynq stores; write e.g. %v or %d",
+			name, d, r, int64(r/time.Second))
 	}
 	return &d, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -34,17 +35,20 @@ func (c *cli) single(ctx context.Context, opts optionSet) int {
 		return c.failErr(err)
 	}
 	defer rdb.Close()
+	start := time.Now()
 	info, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTask(t.Type, t.Payload), t.asynqOptions()...)
 	switch {
 	case errors.Is(err, asynq.ErrDuplicateTask):
 		return c.fail(ExitConflict, fmt.Errorf("duplicate: a %s task with the same payload is already on queue %q (--unique %v)", t.Type, t.Queue, t.Unique))
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return c.fail(ExitConflict, fmt.Errorf("conflict: task ID %q already exists on queue %q", t.TaskID, t.Queue))
+	case err != nil && ctx.Err() != nil:
+		return c.fail(ExitInterrupted, fmt.Errorf("interrupted while enqueueing %s: %v", t.Type, context.Cause(ctx)))
 	case err != nil:
 		return c.fail(ExitError, fmt.Errorf("enqueue %s: %v", t.Type, err))
 	}
 	if c.f.wait {
-		return c.wait(ctx, rdb, info)
+		return c.wait(ctx, rdb, info, start)
 	}
 	if c.f.output == "json" {
 		return c.printJSON(taskJSONOf(info))

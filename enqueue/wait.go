@@ -1,6 +1,7 @@
 package enqueue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,9 +17,13 @@ const pollMin = 50 * time.Millisecond
 
 // wait polls the task's state until it is completed or archived, prints
 // the outcome and returns the exit status: ExitOK, ExitArchived,
-// ExitWaitTimeout, or ExitError when the task vanished or Redis failed.
-func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asynq.TaskInfo) int {
-	if c.f.output == "text" {
+// ExitWaitTimeout, ExitInterrupted when ctx is cancelled, or ExitError when
+// the task vanished or Redis failed. start is when the task was enqueued:
+// the outcome line says how long it took from there until this poll saw
+// it, so the figure can run over by up to one poll interval.
+func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asynq.TaskInfo, start time.Time) int {
+	text := c.f.output == "text"
+	if text {
 		fmt.Fprintf(c.stdout, "enqueued %s on queue %s\n", enqueued.ID, enqueued.Queue)
 	}
 	if c.f.waitTimeout > 0 {
@@ -29,6 +34,7 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	last := enqueued
 	interval := pollMin
+	seenFailures := 0
 	for {
 		info, err := insp.GetTaskInfo(enqueued.Queue, enqueued.ID)
 		switch {
@@ -39,30 +45,45 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		case err == nil:
 			last = info
 		}
+		took := time.Since(start).Round(time.Millisecond)
 		switch last.State {
 		case asynq.TaskStateCompleted:
-			if c.f.output == "json" {
+			if !text {
 				return c.printJSON(taskJSONOf(last))
 			}
-			c.stdout.Write(last.Result)
+			fmt.Fprintf(c.stdout, "completed %s in %v\n", last.ID, took)
+			if len(last.Result) > 0 {
+				c.stdout.Write(last.Result)
+				if !bytes.HasSuffix(last.Result, []byte("\n")) {
+					fmt.Fprintln(c.stdout)
+				}
+			}
 			return ExitOK
 		case asynq.TaskStateArchived:
-			if c.f.output == "json" {
+			if text {
+				fmt.Fprintf(c.stdout, "archived %s in %v after %s\n", last.ID, took, attempts(last.Retried+1))
+			} else {
 				c.printJSON(taskJSONOf(last))
 			}
-			return c.fail(ExitArchived, fmt.Errorf("task %s archived after %d retries: %s", last.ID, last.Retried, last.LastErr))
+			return c.fail(ExitArchived, fmt.Errorf("task %s archived after %s: %s", last.ID, attempts(last.Retried+1), last.LastErr))
+		}
+		// A failed attempt that will be retried: say so once per failure
+		// seen (attempts between two polls are counted, not listed).
+		if text && last.Retried > seenFailures && last.LastErr != "" {
+			seenFailures = last.Retried
+			fmt.Fprintf(c.stdout, "failed %s in %v (attempt %d), retrying: %s\n", last.ID, took, last.Retried, oneLine(last.LastErr))
 		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if c.f.output == "json" {
+			if !text {
 				c.printJSON(taskJSONOf(last))
 			}
 			if errors.Is(context.Cause(ctx), errWaitTimeout) {
 				return c.fail(ExitWaitTimeout, fmt.Errorf("task %s still %s after %v (--wait-timeout); it stays queued", last.ID, last.State, c.f.waitTimeout))
 			}
-			return c.fail(ExitError, fmt.Errorf("interrupted while waiting for task %s (%s); it stays queued", last.ID, last.State))
+			return c.fail(ExitInterrupted, fmt.Errorf("interrupted while waiting for task %s (%s); it stays queued", last.ID, last.State))
 		case <-t.C:
 		}
 		interval = min(2*interval, c.cfg.pollMax)
@@ -70,3 +91,11 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 }
 
 var errWaitTimeout = errors.New("wait timeout")
+
+// attempts returns "1 attempt" or "n attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}

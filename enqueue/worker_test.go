@@ -3,7 +3,9 @@ package enqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
+
+// tookRE matches the duration of an outcome line ("completed ID in 512ms").
+var tookRE = regexp.MustCompile(` in [0-9.]+(ns|µs|ms|s|m[0-9.]+s)\b`)
 
 // startWorker runs a real asynq server on rdb for the test's lifetime.
 func startWorker(t *testing.T, rdb redis.UniversalClient, h asynq.Handler, queues ...string) {
@@ -22,6 +27,7 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, h asynq.Handler, queue
 	}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              4,
+		RetryDelayFunc:           func(int, error, *asynq.Task) time.Duration { return 0 },
 		Queues:                   qs,
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
@@ -46,6 +52,9 @@ func echoHandler(done *atomic.Int64) asynq.HandlerFunc {
 			if p.Fail {
 				return fmt.Errorf("echo refused %q\nsecond line: %w", p.Msg, asynq.SkipRetry)
 			}
+			if n, _ := asynq.GetRetryCount(ctx); p.FailOnce && n == 0 {
+				return errors.New("echo: first attempt fails")
+			}
 			if _, err := task.ResultWriter().Write([]byte("echo: " + p.Msg)); err != nil {
 				return err
 			}
@@ -63,8 +72,11 @@ func TestWait(t *testing.T) {
 
 	t.Run("completed", func(t *testing.T) {
 		r := b.run(t, "", "--wait", "--wait-timeout", "20s", "--task-id", "w1", echoType, `{"msg":"hello"}`)
-		if r.code != ExitOK || r.stdout != "enqueued w1 on queue default\necho: hello" || r.stderr != "" {
+		if r.code != ExitOK || !tookRE.MatchString(r.stdout) || r.stderr != "" {
 			t.Fatalf("run = %+v", r)
+		}
+		if got := tookRE.ReplaceAllString(r.stdout, " in T"); got != "enqueued w1 on queue default\ncompleted w1 in T\necho: hello\n" {
+			t.Fatalf("stdout = %q", got)
 		}
 		info, err := b.inspector().GetTaskInfo("default", "w1")
 		if err != nil || info.Retention != WaitRetentionDefault {
@@ -79,12 +91,29 @@ func TestWait(t *testing.T) {
 			t.Fatalf("run = %+v", r)
 		}
 	})
-	t.Run("archived", func(t *testing.T) {
-		r := b.run(t, "", "--wait", "--task-id", "w2", "--max-retry", "0", echoType, `{"msg":"no","fail":true}`)
-		if r.code != ExitArchived || r.stdout != "enqueued w2 on queue default\n" {
+	t.Run("completed without a result", func(t *testing.T) {
+		r := b.run(t, "", "--wait", "--task-id", "w0", "demo.sleep", `{"ms":1}`)
+		if got := tookRE.ReplaceAllString(r.stdout, " in T"); r.code != ExitOK || got != "enqueued w0 on queue default\ncompleted w0 in T\n" {
 			t.Fatalf("run = %+v", r)
 		}
+	})
+	t.Run("archived", func(t *testing.T) {
+		r := b.run(t, "", "--wait", "--task-id", "w2", "--max-retry", "0", echoType, `{"msg":"no","fail":true}`)
+		if r.code != ExitArchived || !tookRE.MatchString(r.stdout) {
+			t.Fatalf("run = %+v", r)
+		}
+		r.stdout = tookRE.ReplaceAllString(r.stdout, " in T")
 		golden(t, "errors/wait-archived.golden", r.String())
+	})
+	t.Run("failed then completed", func(t *testing.T) {
+		r := b.run(t, "", "--wait", "--task-id", "w5", echoType, `{"msg":"again","fail_once":true}`)
+		got := tookRE.ReplaceAllString(r.stdout, " in T")
+		// The retry can run before the CLI looks: the failure line is
+		// printed when a poll sees it.
+		want := "enqueued w5 on queue default\nfailed w5 in T (attempt 1), retrying: echo: first attempt fails\ncompleted w5 in T\necho: again\n"
+		if r.code != ExitOK || (got != want && got != "enqueued w5 on queue default\ncompleted w5 in T\necho: again\n") {
+			t.Fatalf("run = %+v", r)
+		}
 	})
 	t.Run("timeout", func(t *testing.T) {
 		// Nobody serves queue "idle".
@@ -100,7 +129,7 @@ func TestWait(t *testing.T) {
 		var out, errOut strings.Builder
 		code := Main(ctx, b.cfg, []string{"--wait", "--queue", "idle", echoType, `{"msg":"y"}`}, nil, &out, &errOut,
 			func(string) string { return b.srv.URL() })
-		if code != ExitError || !strings.Contains(errOut.String(), "interrupted while waiting") {
+		if code != ExitInterrupted || ExitInterrupted != 130 || !strings.Contains(errOut.String(), "interrupted while waiting") {
 			t.Fatalf("exit %d, %q", code, errOut.String())
 		}
 	})

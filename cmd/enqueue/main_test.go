@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -145,5 +147,39 @@ func TestWebhookDenyPrivate(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, []string{"WEBHOOK_DENY_PRIVATE=sure"}, "demo.sleep"); code != 2 || !strings.Contains(errOut, "WEBHOOK_DENY_PRIVATE") {
 		t.Fatalf("bad WEBHOOK_DENY_PRIVATE: exit %d, %q", code, errOut)
+	}
+}
+
+// TestSIGINTWhileWaiting: SIGINT during --wait exits 130, the documented
+// status, and leaves the task queued.
+func TestSIGINTWhileWaiting(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	cmd := exec.Command(os.Args[0], "--wait", "--queue", "idle", "--task-id", "int1", "demo.sleep", `{"ms":1}`)
+	cmd.Env = append(os.Environ(), "ENQUEUE_TEST_MAIN=1", "REDIS_URL="+s.URL())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "enqueued int1 on queue idle\n" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(errOut.String(), "interrupted while waiting for task int1") {
+		t.Fatalf("exit %v, stderr %q; want 130", err, errOut.String())
+	}
+	if info, err := asynq.NewInspectorFromRedisClient(s.Client()).GetTaskInfo("idle", "int1"); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after SIGINT: %+v, %v", info, err)
 	}
 }
