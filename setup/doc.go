@@ -19,6 +19,14 @@
 //
 // # Logs
 //
-// [NewLogger] builds the JSON (or console) zerolog logger of a main from
-// LOG_LEVEL and LOG_FORMAT.
+// [NewLogger] builds the JSON (or console, coloured only on a terminal)
+// zerolog logger of a main from LOG_LEVEL and LOG_FORMAT.
+// [RouteRedisLogs] sends go-redis's own log lines, which it otherwise
+// prints to stderr as plain text, into that logger as rate-limited JSON:
+//
+//	log, err := setup.NewLogger(os.Stdout, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
+//	if err != nil {
+//		return err
+//	}
+//	setup.RouteRedisLogs(log) // once, from main: go-redis's logger is process-wide
 package setup
