@@ -37,7 +37,7 @@ const (
 // the same script that releases the lock; after anything else only the
 // marker is cleared (if still ours), so a retry is admitted.
 func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
-	return func(ctx context.Context, a *Attempt) error {
+	return func(ctx context.Context, a *Attempt) (err error) {
 		req, ok := r.admitRequest(a)
 		if !ok {
 			return next(ctx, a)
@@ -65,11 +65,18 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 			return d
 		}
 		a.admission = &adm
-		err = next(ctx, a)
-		r.finishAdmission(ctx, a, err)
-		return err
+		// Deferred, so that a panic in an inner layer still releases the
+		// marker and the lock: err is still errUnfinished then, which
+		// releases without recording a completion.
+		err = errUnfinished
+		defer func() { r.finishAdmission(ctx, a, err) }()
+		return next(ctx, a)
 	}
 }
+
+// errUnfinished stands for the outcome of an attempt that panicked through a
+// layer: whatever it took is released, nothing is recorded as done.
+var errUnfinished = errors.New("runner: attempt did not finish")
 
 // admitRequest builds the admission of a, if it needs one.
 func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {

@@ -5,14 +5,15 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the runner's Prometheus collectors, registered on the
 // runner's own registry (never the global one).
 type metrics struct {
-	jobs        *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	inFlight    prometheus.Gauge
-	deferred    *prometheus.CounterVec
-	retries     *prometheus.CounterVec
-	requeued    prometheus.Counter
-	drainTime   prometheus.Histogram
-	transitions *prometheus.CounterVec
+	jobs             *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	inFlight         prometheus.Gauge
+	deferred         *prometheus.CounterVec
+	deferralsExpired *prometheus.CounterVec
+	retries          *prometheus.CounterVec
+	requeued         prometheus.Counter
+	drainTime        prometheus.Histogram
+	transitions      *prometheus.CounterVec
 
 	lockAcquire   prometheus.Histogram
 	lockContended prometheus.Counter
@@ -34,6 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_jobs_deferred_total", Help: "Jobs rescheduled without running, by reason.",
+		}, []string{"type", "reason"}),
+		deferralsExpired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_deferrals_expired_total", Help: "Jobs archived because they were deferred for longer than MaxDeferral, by the reason of the last deferral.",
 		}, []string{"type", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
@@ -62,6 +66,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
+	reg.MustRegister(m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime)
 	return m
 }

@@ -49,6 +49,9 @@ func (r *Runner) record(a *Attempt, err error) {
 		if errors.As(err, &pe) {
 			e = e.Bytes("stack", pe.Stack)
 		}
+		if last, ok := lastReason(err); ok {
+			e = e.Str("last_reason", last)
+		}
 	case OutcomeDeferred:
 		d, _ := asDeferral(err)
 		r.metrics.deferred.WithLabelValues(a.Type, reason).Inc()

@@ -47,21 +47,15 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 		return d.After
 	}
 	if d, ok := resilience.RetryAfterHint(err); ok {
-		// The callee said when: honour it (capped) whatever the backoff.
-		return min(max(d, 0), r.cfg.Retry.MaxRetryAfter)
+		// The callee said when: honour it (capped) whatever the schedule.
+		return min(max(d, 0), r.cfg.MaxRetryAfter)
 	}
 	if spec, ok := r.registry.Lookup(t.Type()); ok {
 		if b := spec.Options().Backoff; b != nil {
 			return b(retried, err)
 		}
 	}
-	return r.defaultBackoff(retried, err)
-}
-
-// defaultBackoff is Config.Retry's delay: capped exponential backoff with
-// full jitter, or the callee's retry-after hint.
-func (r *Runner) defaultBackoff(retried int, err error) time.Duration {
-	return r.cfg.Retry.NextDelay(retried, err)
+	return r.cfg.RetryBackoff(retried, err)
 }
 
 // requeueCopy handles a deferral on the last attempt, where asynq would

@@ -77,6 +77,7 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
 	r, err := runner.New(runner.Config{
 		Redis: rdb, Concurrency: cfg.Concurrency, Queues: cfg.Queues,
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
+		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
 	})
 	if err != nil {
 		return err
