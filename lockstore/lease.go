@@ -47,8 +47,8 @@ func releaseResult(n int64) ReleaseResult {
 //
 // A lock lease comes from Store.Acquire or Store.Admit; its token is a fresh
 // uuid v4 and its fence a number that grows with every grant of the key. A
-// marker lease comes from Store.Admit; its token is the task ID and its fence
-// is 0. Both kinds are renewed the same way (Extend, or a Renewer) and end
+// marker lease comes from Store.Admit; its token is the admission's token and
+// the task ID ("<uuid>:<task ID>") and its fence is 0. Both kinds are renewed the same way (Extend, or a Renewer) and end
 // with Release, Store.Complete or Store.Abandon.
 //
 // A Lease tracks a local deadline: the time of the request that granted or
@@ -102,8 +102,8 @@ func validity(ttl time.Duration) time.Duration {
 // Key returns the lock key, or the dedupe key of a marker.
 func (l *Lease) Key() string { return l.key }
 
-// Token returns the owner token: a uuid v4 for a lock, the task ID for a
-// marker.
+// Token returns the owner token: a uuid v4 for a lock, "<uuid>:<task ID>"
+// for a marker.
 func (l *Lease) Token() string { return l.token }
 
 // Fence returns the fencing token of this grant. Fences of one lock key

@@ -117,7 +117,6 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.handler = r.chain()
-	r.renewer.Start()
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 		Concurrency:              r.cfg.Concurrency,
 		Queues:                   r.cfg.Queues,
@@ -130,6 +129,10 @@ func (r *Runner) Start(ctx context.Context) error {
 		ShutdownTimeout:          asynqShutdownTimeout,                                // the drain's own grace has already elapsed
 		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
 	})
+	// The renewal loop starts first (jobs may start as soon as asynq does)
+	// and is stopped again if asynq fails to start; a Renewer can start
+	// again after Shutdown, so a retried Start renews leases too.
+	r.renewer.Start()
 	if err := srv.Start(asynq.HandlerFunc(r.processTask)); err != nil {
 		r.renewer.Shutdown()
 		r.started.Store(false)
