@@ -137,13 +137,19 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
+// withTimeouts applies the defaults of the drain's timeouts.
+func (c Config) withTimeouts() Config {
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
+	c.HardStopGrace = cmp.Or(c.HardStopGrace, HardStopGraceDefault)
+	return c
+}
+
 func (c Config) withDefaults() Config {
+	c = c.withTimeouts()
 	c.Concurrency = cmp.Or(c.Concurrency, ConcurrencyDefault)
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{"default": 1}
 	}
-	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
-	c.HardStopGrace = cmp.Or(c.HardStopGrace, HardStopGraceDefault)
 	c.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
 	c.DelayedCheckInterval = cmp.Or(c.DelayedCheckInterval, DelayedCheckIntervalDefault)
 	if c.Logger == nil {

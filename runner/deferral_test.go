@@ -2,7 +2,9 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,4 +122,47 @@ func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
 		info, err := b.inspector.GetTaskInfo("default", "u")
 		return err != nil || info.State == asynq.TaskStateCompleted // completed tasks without retention are deleted
 	})
+}
+
+// TestLastAttemptCopyKeepsTheTasksOptions defers a job on its last attempt,
+// so that it lives on as a copy: the copy keeps the original's deadline and
+// retention and holds its uniqueness lock until it completes.
+func TestLastAttemptCopyKeepsTheTasksOptions(t *testing.T) {
+	r, b := setup(t, runner.Config{})
+	var runs atomic.Int32
+	err := r.Register(&job.Definition[greet]{Type: "defers.once", Handle: func(context.Context, greet) error {
+		if runs.Add(1) == 1 {
+			return runner.Defer("waiting", 500*time.Millisecond, nil)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	task := asynq.NewTask("defers.once", []byte(`{"name":"a"}`))
+	_, err = b.client.Enqueue(task, asynq.MaxRetry(0), asynq.TaskID("u"), asynq.Unique(time.Hour),
+		asynq.Retention(time.Hour), asynq.Deadline(deadline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	waitFor(t, 10*time.Second, "the copy", func() bool {
+		_, err := b.inspector.GetTaskInfo("default", "u~1")
+		return err == nil
+	})
+	info := taskInfo(t, b, "default", "u~1")
+	if !info.Deadline.Equal(deadline) || info.Retention != time.Hour {
+		t.Fatalf("copy: deadline %v retention %v, want %v and 1h", info.Deadline, info.Retention, deadline)
+	}
+	if _, err := b.client.Enqueue(task, asynq.Unique(time.Hour)); !errors.Is(err, asynq.ErrDuplicateTask) {
+		t.Fatalf("a duplicate enqueued while the copy waits: %v, want ErrDuplicateTask", err)
+	}
+	waitFor(t, 10*time.Second, "the copy completed", func() bool {
+		return taskInfo(t, b, "default", "u~1").State == asynq.TaskStateCompleted
+	})
+	// Its completion released the uniqueness lock, as asynq's would.
+	if _, err := b.client.Enqueue(task, asynq.Unique(time.Hour), asynq.ProcessIn(time.Hour)); err != nil {
+		t.Fatalf("enqueue after the copy completed: %v", err)
+	}
 }

@@ -188,6 +188,17 @@ func (r *Runner) drain(ctx context.Context) error {
 // handed over before asynq's shutdown requeues whatever is left.
 const handOverTimeout = 5 * time.Second
 
+// MaxDrain returns the longest a drain of a runner with this configuration
+// can take, from the first signal to the return of Shutdown: the shutdown
+// timeout, the hard-stop grace, the hand-over of handlers that ignore
+// cancellation (5s at most), asynq's own shutdown (250ms) and the cleanup
+// callbacks (CleanupTimeout). A Kubernetes terminationGracePeriodSeconds
+// must exceed it by a margin for signal delivery and process exit.
+func (c Config) MaxDrain() time.Duration {
+	c = c.withTimeouts()
+	return c.ShutdownTimeout + c.HardStopGrace + handOverTimeout + asynqShutdownTimeout + CleanupTimeout
+}
+
 // waitHandOvers waits until every processTask call has returned.
 func (r *Runner) waitHandOvers(d time.Duration) {
 	done := make(chan struct{})

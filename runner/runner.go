@@ -56,12 +56,16 @@ func New(cfg Config) (*Runner, error) {
 		registry:  job.NewRegistry(),
 		client:    asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
-		metrics:   newMetrics(cfg.Metrics),
 		tracker:   newTracker(),
 		drainCh:   make(chan struct{}),
 		abandon:   make(chan struct{}),
 		store:     cfg.Locks,
 	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+	}
+	r.metrics = m
 	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
 		r.log.Warn().Str("event", "lock.renew_failed").Err(err).Msg("could not renew locks and markers; retrying until they expire")
 	}})
@@ -69,7 +73,7 @@ func New(cfg Config) (*Runner, error) {
 	bcfg.Logger = r.log
 	userHook := bcfg.OnStateChange
 	bcfg.OnStateChange = func(dep string, from, to resilience.State) {
-		r.metrics.transitions.WithLabelValues(dep, from.String(), to.String()).Inc()
+		r.metrics.transitions.WithLabelValues(r.metrics.dependencies.label(dep), from.String(), to.String()).Inc()
 		if userHook != nil {
 			userHook(dep, from, to)
 		}
@@ -79,7 +83,9 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("runner: Config.Breakers: %w", err)
 	}
 	r.breakers = breakers
-	cfg.Metrics.MustRegister(newBreakerCollector(breakers))
+	if err := cfg.Metrics.Register(newBreakerCollector(breakers, r.metrics.dependencies)); err != nil {
+		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+	}
 	return r, nil
 }
 

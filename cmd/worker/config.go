@@ -27,6 +27,9 @@ type config struct {
 	WebhookDenyPrivate bool
 	RetryBackoff       func(retried int, err error) time.Duration
 	MaxDeferral        time.Duration
+	// InKubernetes is set when KUBERNETES_SERVICE_HOST is: the embedded
+	// Redis fallback is refused there.
+	InKubernetes bool
 }
 
 // setting is one configuration value with its variable and flag names.
@@ -149,6 +152,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 			return config{}, &configError{fmt.Sprintf("%s=%q: %v", src, redactIf(s.env, v), err)}
 		}
 	}
+	c.InKubernetes = getenv("KUBERNETES_SERVICE_HOST") != ""
 	return c, nil
 }
 
