@@ -38,8 +38,7 @@ type Cluster struct {
 	// change with failovers: ask Primaries or PrimaryFor, not the order.
 	Nodes []*Server
 
-	tb   testing.TB
-	opts ClusterOptions
+	tb testing.TB
 }
 
 // clusterSize is how many primaries StartCluster creates; each gets one
@@ -56,7 +55,7 @@ func StartCluster(tb testing.TB, opts ClusterOptions) *Cluster {
 	tb.Helper()
 	requireTools(tb, "redis-server", "redis-cli")
 	opts.NodeTimeout = cmp.Or(opts.NodeTimeout, ClusterNodeTimeoutDefault)
-	c := &Cluster{tb: tb, opts: opts}
+	c := &Cluster{tb: tb}
 	for range 2 * clusterSize {
 		s, err := launch(tb, opts.Options, func(s *Server) error {
 			bus, err := FreePort()
