@@ -30,8 +30,9 @@ func RetryLong(retried int, err error) time.Duration {
 
 // RetryShort is the short job-retry schedule: full jitter over a ceiling
 // of 1s × 2^n capped at 60s, so retry n+1 waits a random 0 to
-// min(60s, 2^n s). 25 retries take about twenty minutes in all. Use it for
-// jobs whose result is worthless after a few minutes. err is not consulted.
+// min(60s, 2^n s). 25 retries take about ten minutes in all (twenty at
+// most). Use it for jobs whose result is worthless after a few minutes.
+// err is not consulted.
 func RetryShort(retried int, err error) time.Duration {
 	return backoff.Exponential(retried, time.Second, time.Minute, 2, rand.Float64())
 }

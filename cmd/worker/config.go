@@ -70,7 +70,7 @@ var settings = []setting{
 			c.HTTPAddr = v
 			return nil
 		}},
-	{"WORKER_RETRY_SCHEDULE", "retry-schedule", "long", "job retries: long (25 retries over about three weeks) or short (about twenty minutes)",
+	{"WORKER_RETRY_SCHEDULE", "retry-schedule", "long", "job retries: long (25 retries over about three weeks) or short (about ten minutes)",
 		func(v string, c *config) error {
 			switch v {
 			case "long":
