@@ -179,6 +179,27 @@ func (l *Lease) Release(ctx context.Context) (ReleaseResult, error) {
 	return c.Lock, err
 }
 
+// ExpireAfter hands the lease over to expiry: if the store still holds it,
+// its TTL there becomes d, and from now on the lease counts as released
+// here (no longer renewed, its loss no longer reported). A process about
+// to exit while work it abandoned may still be running calls it, so that
+// whoever waits for the key gets it d later rather than after the full TTL
+// or lease renewal by a process that is gone; a late write of the dying
+// holder is then refused by its fence.
+func (l *Lease) ExpireAfter(ctx context.Context, d time.Duration) error {
+	if l.done() {
+		return nil
+	}
+	if _, err := l.store.expireIn(ctx, d, l); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.released = true
+	l.timer.Stop()
+	l.mu.Unlock()
+	return nil
+}
+
 // extended records a successful renewal sent at start.
 func (l *Lease) extended(start time.Time) {
 	l.mu.Lock()

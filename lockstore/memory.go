@@ -190,7 +190,7 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 		}
 		cur, held := m.get(m.keys.inflight(req.DedupeKey))
 		if held && markerHolder(cur) != req.TaskID {
-			a = Admission{Outcome: InFlightElsewhere, Holder: markerHolder(cur)}
+			a = Admission{Outcome: InFlightElsewhere, Holder: markerHolder(cur), HolderTTL: m.pttl(m.keys.inflight(req.DedupeKey))}
 			return true, 0, nil
 		}
 		var fence int64
@@ -317,6 +317,23 @@ func (m *MemoryStore) Renew(ctx context.Context, leases ...*Lease) error {
 		l.renewed(replies[i], start)
 	}
 	return nil
+}
+
+func (m *MemoryStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error) {
+	if err := m.lock(ctx, "expire", l.key); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	k := m.keys.lease(l)
+	switch v, ok := m.get(k); {
+	case !ok:
+		return 0, nil
+	case v != l.token:
+		return -1, nil
+	default:
+		m.set(k, v, max(d, time.Millisecond))
+		return 1, nil
+	}
 }
 
 // Mark implements Store.

@@ -96,6 +96,11 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			}
 		case 3:
 			a.Outcome, a.Holder = InFlightElsewhere, val.(string)
+			if len(reply) == 3 {
+				if ms, ok := reply[2].(int64); ok && ms > 0 {
+					a.HolderTTL = time.Duration(ms) * time.Millisecond
+				}
+			}
 		case 4:
 			a.Outcome, a.Result = Done, []byte(val.(string))
 		case 5:
@@ -109,9 +114,9 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 	return a, nil
 }
 
-// parseAdmit checks the {code, value} reply of admit.lua.
+// parseAdmit checks the {code, value[, pttl]} reply of admit.lua.
 func parseAdmit(reply []any) (int64, any, error) {
-	if len(reply) == 2 {
+	if len(reply) == 2 || len(reply) == 3 {
 		if code, ok := reply[0].(int64); ok {
 			switch reply[1].(type) {
 			case int64:

@@ -74,6 +74,10 @@ type Store interface {
 	// Clear deletes the in-flight marker of key whoever set it. Prefer
 	// Abandon, which deletes it only if still owned.
 	Clear(ctx context.Context, key string) error
+
+	// expireIn sets the TTL of l's key to d if l still holds it, as
+	// extend.lua does; it returns the script's reply (1, 0, -1).
+	expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error)
 }
 
 // Outcome is the answer of an admission.
@@ -166,6 +170,11 @@ type Admission struct {
 	// Holder is the task ID holding the marker when Outcome is
 	// InFlightElsewhere.
 	Holder string
+	// HolderTTL is how long the holder's marker lives unless renewed, when
+	// Outcome is InFlightElsewhere: a marker handed over to expiry (see
+	// Lease.ExpireAfter) says when the job may run.
+	HolderTTL time.Duration
+
 	// Result is the stored result when Outcome is Done; it may be empty.
 	Result []byte
 	// Marker is the in-flight marker lease when the job may run and a

@@ -109,8 +109,12 @@ type Config struct {
 	// result) is kept. Defaults to 24h.
 	DedupeWindow time.Duration
 
-	// DuplicateDelay is how long a duplicate of a job in flight waits before
-	// it is tried again (plus up to half as much jitter). Defaults to 5s.
+	// DuplicateDelay is the longest a duplicate of a job in flight waits
+	// before it is tried again: it first comes back after 250ms, then
+	// after twice as long each time up to DuplicateDelay (plus up to half
+	// as much jitter), so it runs or is skipped soon after a short
+	// original ends without polling Redis hot for a long one. Defaults to
+	// 5s.
 	DuplicateDelay time.Duration
 
 	// Clock tells time. Defaults to the system clock.

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/backoff"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
@@ -60,11 +61,15 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 			}
 			return Skip(ReasonDuplicateDone)
 		case lockstore.InFlightElsewhere:
-			d := Defer(ReasonDuplicateInFlight, jitter(r.cfg.DuplicateDelay), nil)
-			d.Attrs = map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}
+			grow := r.duplicateDelay(adm.HolderTTL)
+			d := &DeferError{Reason: ReasonDuplicateInFlight, After: grow(1), grow: grow,
+				Attrs: map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}}
 			return d
 		}
 		a.admission = &adm
+		if e := a.tracked.Load(); e != nil {
+			e.admission.Store(&adm) // for the end of a drain that abandons the attempt
+		}
 		// Deferred, so that a panic in an inner layer still releases the
 		// marker and the lock: err is still errUnfinished then, which
 		// releases without recording a completion.
@@ -176,6 +181,26 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 	}
 	return r.store.Abandon(ctx, adm.Marker, adm.Lock)
 }
+
+// duplicateDelay returns when a duplicate of a job in flight is tried
+// again after its nth deferral: 250ms after the first, twice as long each
+// time up to DuplicateDelay, plus up to half as much jitter; so a duplicate
+// of a short job runs or is skipped within about a second of the
+// original's end, and one of a long job polls at most every DuplicateDelay.
+// A holder whose marker expires sooner (handed over to expiry by a worker
+// that exits) is tried again just after it does.
+func (r *Runner) duplicateDelay(holderTTL time.Duration) func(int) time.Duration {
+	return func(n int) time.Duration {
+		d := backoff.Spread(backoff.Exponential(n-1, duplicateDelayMin, r.cfg.DuplicateDelay, 2, 1), 0.5, rand.Float64())
+		if holderTTL > 0 {
+			d = min(d, holderTTL+duplicateDelayMin)
+		}
+		return d
+	}
+}
+
+// duplicateDelayMin is the first delay of a duplicate.
+const duplicateDelayMin = 250 * time.Millisecond
 
 // jitter returns d plus up to half of d, so that deferred duplicates don't
 // come back in lockstep.

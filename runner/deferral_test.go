@@ -100,7 +100,7 @@ func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the second deferral", func() bool { return len(b.logs.events("job.deferred")) == 2 })
 	ls := b.logs.events("job.deferred")
-	first, second := ls[0]["retry_in"].(float64), ls[1]["retry_in"].(float64)
+	first, second := ls[0]["retry_in_ms"].(float64), ls[1]["retry_in_ms"].(float64)
 	if ls[0]["reason"] != "unknown_type" || first < 5000 || first > 7500 || second < 10000 || second > 15000 {
 		t.Fatalf("deferrals %v then %v, want unknown_type after 5-7.5s then 10-15s", ls[0], ls[1])
 	}

@@ -93,6 +93,9 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) err
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		_, err = r.client.EnqueueContext(ctx, task)
 		if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
+			if e := a.tracked.Load(); e != nil {
+				e.copyID.Store(&id)
+			}
 			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
 		}
 		if errors.Is(err, asynq.ErrDuplicateTask) {

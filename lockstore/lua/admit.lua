@@ -19,8 +19,9 @@
 --   {2, fence}  taken over: the marker was held for the same task ID (a
 --               redelivery); it now holds this admission's token, so the
 --               attempt it replaced can no longer renew or complete it.
---   {3, holder} in flight elsewhere: the marker holds another task ID,
---               returned as holder.
+--   {3, holder, pttl} in flight elsewhere: the marker holds another task
+--               ID, returned as holder, for pttl more milliseconds unless
+--               renewed.
 --   {4, result} done: a completed record exists; result is its value.
 --   {5, pttl}   lock busy: another owner holds KEYS[3]; pttl is its
 --               remaining TTL. Nothing was written.
@@ -34,7 +35,7 @@ if cur then
   -- The task ID follows the token's ':'; a value without one is a task ID.
   local holder = string.match(cur, '^[^:]*:(.*)$') or cur
   if holder ~= ARGV[1] then
-    return {3, holder}
+    return {3, holder, redis.call('PTTL', KEYS[1])}
   end
 end
 local fence = 0
