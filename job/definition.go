@@ -68,9 +68,17 @@ type Definition[P any] struct {
 	// (e.g. "payment-api"). A nil func means none.
 	Dependencies func(p P) []string
 
-	// Backoff returns the delay before retry number retried+1 after err.
-	// Nil means the runner's default (capped exponential with full jitter).
+	// Backoff returns the delay before retry number retried+1 after err:
+	// RetryLong, RetryShort or a func of your own. Nil means the runner's
+	// default (Config.RetryBackoff, RetryLong unless configured). A
+	// callee's retry-after hint takes precedence.
 	Backoff func(retried int, err error) time.Duration
+
+	// MaxDeferral bounds how long a job may keep being deferred without
+	// running (breaker open, lock busy, duplicate in flight): after that it
+	// is archived with reason deferred_too_long. Zero means the runner's
+	// Config.MaxDeferral (24h unless configured).
+	MaxDeferral time.Duration
 }
 
 // Lock describes the distributed lock a job holds while it runs.
@@ -103,10 +111,11 @@ func (l Lock) WithDefaults() Lock {
 
 // Options are the queue-level settings of a job type.
 type Options struct {
-	Queue    string
-	Timeout  time.Duration
-	MaxRetry int // the effective retry budget: 0 means none
-	Backoff  func(retried int, err error) time.Duration
+	Queue       string
+	Timeout     time.Duration
+	MaxRetry    int // the effective retry budget: 0 means none
+	Backoff     func(retried int, err error) time.Duration
+	MaxDeferral time.Duration // 0 means the runner's default
 }
 
 // Prepared is one decoded payload bound to its handler, with the keys the
@@ -142,7 +151,7 @@ func (d *Definition[P]) Kind() string { return d.Type }
 
 // Options returns d's settings with defaults applied.
 func (d *Definition[P]) Options() Options {
-	o := Options{Queue: d.Queue, Timeout: d.Timeout, MaxRetry: d.MaxRetry, Backoff: d.Backoff}
+	o := Options{Queue: d.Queue, Timeout: d.Timeout, MaxRetry: d.MaxRetry, Backoff: d.Backoff, MaxDeferral: d.MaxDeferral}
 	if o.Queue == "" {
 		o.Queue = QueueDefault
 	}
@@ -208,6 +217,8 @@ func (d *Definition[P]) check() error {
 		return fmt.Errorf("job %s: definition has a nil Handle", d.Type)
 	case d.Timeout < 0:
 		return fmt.Errorf("job %s: Timeout %v is negative", d.Type, d.Timeout)
+	case d.MaxDeferral < 0:
+		return fmt.Errorf("job %s: MaxDeferral %v is negative", d.Type, d.MaxDeferral)
 	}
 	return nil
 }

@@ -55,11 +55,13 @@
 // # Deduplication
 //
 // A dedupe key has two states. While a job runs, an in-flight marker holds
-// its task ID (a lease like a lock, renewed the same way); after success, a
-// completed record keeps the job's result bytes for a window
-// (WindowDefault, 24h). Store.Admit answers Admitted, TakenOver (the same
-// task ID was in flight: a redelivery), InFlightElsewhere (defer, never
-// drop) or Done (skip; the stored result comes back). Store.Complete writes
+// its task ID and the admission's own token (a lease like a lock, renewed
+// the same way); after success, a completed record keeps the job's result
+// bytes for a window (WindowDefault, 24h). Store.Admit answers Admitted,
+// TakenOver (the same task ID was in flight: a redelivery, which fences the
+// earlier attempt out: its renewals fail with ErrLockLost and its
+// completion records nothing), InFlightElsewhere (defer, never drop) or
+// Done (skip; the stored result comes back). Store.Complete writes
 // the record and clears the marker, Store.Abandon only clears it, so a
 // failed attempt never blocks its retry. The parity API Mark, IsProcessing
 // and Clear works on the same in-flight marker.

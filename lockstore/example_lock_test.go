@@ -51,12 +51,12 @@ func Example_renewer() {
 	renewer.Start()
 	defer renewer.Shutdown()
 
-	lease, _ := store.Acquire(ctx, "report", 90*time.Millisecond, 0)
+	lease, _ := store.Acquire(ctx, "report", 300*time.Millisecond, 0)
 	job, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	untrack := renewer.Track(func(err error) { cancel(err) }, lease)
 
-	time.Sleep(200 * time.Millisecond) // longer than the TTL: renewed meanwhile
+	time.Sleep(700 * time.Millisecond) // longer than the TTL: renewed meanwhile
 	fmt.Println("held:", job.Err() == nil)
 
 	untrack()

@@ -37,8 +37,9 @@ func (k keys) lock(key string) string { return k.tag(key) + ":lock" }
 // promise that fences only grow.
 func (k keys) fence(key string) string { return k.tag(key) + ":fence" }
 
-// inflight is the in-flight marker of a dedupe key; its value is the task ID
-// (or "1" when set by Mark).
+// inflight is the in-flight marker of a dedupe key; its value is the
+// admission's token and the task ID (see markerValue), or "1" when set by
+// Mark.
 func (k keys) inflight(key string) string { return k.tag(key) + ":inflight" }
 
 // lease is the key a lease holds: its marker's or its lock's.
@@ -52,6 +53,22 @@ func (k keys) lease(l *Lease) string {
 // done is the completed record of a dedupe key; its value is the job's
 // result bytes, kept for the dedupe window.
 func (k keys) done(key string) string { return k.tag(key) + ":done" }
+
+// markerValue is the value of an in-flight marker: the admission's own
+// token, then the task ID. The task ID lets a redelivery of the same task
+// take the marker over; the token makes that takeover fence the attempt it
+// replaced out, whose renewals and completion then find another value.
+func markerValue(token, taskID string) string { return token + ":" + taskID }
+
+// markerHolder returns the task ID of a marker value. Tokens hold no ':',
+// so the task ID is what follows the first one; a value without one (set
+// by Mark, or by a version before tokens) is a task ID itself.
+func markerHolder(v string) string {
+	if _, id, ok := strings.Cut(v, ":"); ok {
+		return id
+	}
+	return v
+}
 
 // tagEscaper escapes the characters that would end or restart a hash tag.
 // Without it a key such as "}x" would give the tag "{}", which Redis ignores,

@@ -47,8 +47,8 @@ func releaseResult(n int64) ReleaseResult {
 //
 // A lock lease comes from Store.Acquire or Store.Admit; its token is a fresh
 // uuid v4 and its fence a number that grows with every grant of the key. A
-// marker lease comes from Store.Admit; its token is the task ID and its fence
-// is 0. Both kinds are renewed the same way (Extend, or a Renewer) and end
+// marker lease comes from Store.Admit; its token is the admission's token and
+// the task ID ("<uuid>:<task ID>") and its fence is 0. Both kinds are renewed the same way (Extend, or a Renewer) and end
 // with Release, Store.Complete or Store.Abandon.
 //
 // A Lease tracks a local deadline: the time of the request that granted or
@@ -102,8 +102,8 @@ func validity(ttl time.Duration) time.Duration {
 // Key returns the lock key, or the dedupe key of a marker.
 func (l *Lease) Key() string { return l.key }
 
-// Token returns the owner token: a uuid v4 for a lock, the task ID for a
-// marker.
+// Token returns the owner token: a uuid v4 for a lock, "<uuid>:<task ID>"
+// for a marker.
 func (l *Lease) Token() string { return l.token }
 
 // Fence returns the fencing token of this grant. Fences of one lock key
@@ -177,6 +177,27 @@ func (l *Lease) Release(ctx context.Context) (ReleaseResult, error) {
 	}
 	c, err = l.store.Abandon(ctx, nil, l)
 	return c.Lock, err
+}
+
+// ExpireAfter hands the lease over to expiry: if the store still holds it,
+// its TTL there becomes d, and from now on the lease counts as released
+// here (no longer renewed, its loss no longer reported). A process about
+// to exit while work it abandoned may still be running calls it, so that
+// whoever waits for the key gets it d later rather than after the full TTL
+// or lease renewal by a process that is gone; a late write of the dying
+// holder is then refused by its fence.
+func (l *Lease) ExpireAfter(ctx context.Context, d time.Duration) error {
+	if l.done() {
+		return nil
+	}
+	if _, err := l.store.expireIn(ctx, d, l); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.released = true
+	l.timer.Stop()
+	l.mu.Unlock()
+	return nil
 }
 
 // extended records a successful renewal sent at start.

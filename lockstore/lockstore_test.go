@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -29,15 +28,5 @@ func TestMemoryStore(t *testing.T) {
 	})
 }
 
-func TestRedisStore(t *testing.T) {
-	t.Parallel()
-	srv := startRedis(t)
-	client := srv.Client()
-	lockstoretest.Run(t, func(t *testing.T) lockstore.Store {
-		// One server for the suite; a prefix of its own per test.
-		return lockstore.NewRedisStore(client, lockstore.RedisConfig{
-			Prefix:   "test-" + uuid.NewString()[:8],
-			RetryMax: testRetryMax,
-		})
-	})
-}
+// TestRedisStore: see TestRedisStoreTopologies, which runs the suite on a
+// single Redis, a cluster and Sentinel.

@@ -189,8 +189,8 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 			return true, 0, nil
 		}
 		cur, held := m.get(m.keys.inflight(req.DedupeKey))
-		if held && cur != req.TaskID {
-			a = Admission{Outcome: InFlightElsewhere, Holder: cur}
+		if held && markerHolder(cur) != req.TaskID {
+			a = Admission{Outcome: InFlightElsewhere, Holder: markerHolder(cur), HolderTTL: m.pttl(m.keys.inflight(req.DedupeKey))}
 			return true, 0, nil
 		}
 		var fence int64
@@ -202,12 +202,13 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 			fence = f
 			a.Lock = newLease(m, false, req.LockKey, token, fence, req.LockTTL, start)
 		}
-		m.set(m.keys.inflight(req.DedupeKey), req.TaskID, req.MarkerTTL)
+		marker := markerValue(token, req.TaskID)
+		m.set(m.keys.inflight(req.DedupeKey), marker, req.MarkerTTL)
 		a.Outcome = Admitted
 		if held {
 			a.Outcome = TakenOver
 		}
-		a.Marker = newLease(m, true, req.DedupeKey, req.TaskID, 0, req.MarkerTTL, start)
+		a.Marker = newLease(m, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
 		return true, 0, nil
 	})
 	if err != nil {
@@ -228,7 +229,13 @@ func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Comple
 		return Completion{}, err
 	}
 	mk := req.Marker
-	m.set(m.keys.done(mk.key), string(req.Result), cmp.Or(req.Window, WindowDefault))
+	// As complete.lua: record unless a redelivery of the same task holds
+	// the marker, or the marker is gone and a record exists.
+	cur, held := m.get(m.keys.inflight(mk.key))
+	_, recorded := m.get(m.keys.done(mk.key))
+	if cur == mk.token || !held && !recorded || held && markerHolder(cur) != markerHolder(mk.token) {
+		m.set(m.keys.done(mk.key), string(req.Result), cmp.Or(req.Window, WindowDefault))
+	}
 	c := Completion{Marker: m.release(m.keys.lease(mk), mk.token)}
 	if req.Lock != nil {
 		c.Lock = m.release(m.keys.lease(req.Lock), req.Lock.token)
@@ -310,6 +317,23 @@ func (m *MemoryStore) Renew(ctx context.Context, leases ...*Lease) error {
 		l.renewed(replies[i], start)
 	}
 	return nil
+}
+
+func (m *MemoryStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error) {
+	if err := m.lock(ctx, "expire", l.key); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	k := m.keys.lease(l)
+	switch v, ok := m.get(k); {
+	case !ok:
+		return 0, nil
+	case v != l.token:
+		return -1, nil
+	default:
+		m.set(k, v, max(d, time.Millisecond))
+		return 1, nil
+	}
 }
 
 // Mark implements Store.

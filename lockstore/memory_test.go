@@ -137,3 +137,31 @@ func TestRenewerFakeTime(t *testing.T) {
 		s.SetError(nil)
 	})
 }
+
+// TestRenewerStartsAgainAfterShutdown covers a caller whose start failed
+// half-way: it shut the renewer down and starts it again; leases tracked
+// from then on must be renewed, not lost at their TTL.
+func TestRenewerStartsAgainAfterShutdown(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
+		r := lockstore.NewRenewer(lockstore.RenewerConfig{})
+		r.Start()
+		r.Shutdown()
+		r.Shutdown() // twice is fine
+		r.Start()
+		r.Start() // so is starting a running loop
+		defer r.Shutdown()
+		l, err := s.Acquire(context.Background(), "k", time.Second, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		untrack := r.Track(nil, l)
+		defer untrack()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if err := l.Err(); err != nil {
+			t.Fatalf("lease lost after a restart of the renewer: %v", err)
+		}
+	})
+}

@@ -155,6 +155,14 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 	return storeErr("renew", "", firstErr)
 }
 
+func (s *RedisStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error) {
+	n, err := extendScript.Run(ctx, s.client, []string{s.keys.lease(l)}, l.token, max(d.Milliseconds(), 1)).Int64()
+	if err != nil {
+		return 0, storeErr("expire", l.key, err)
+	}
+	return n, nil
+}
+
 // Mark implements Store with one SET NX PX.
 func (s *RedisStore) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := validateKey("mark", key); err != nil {

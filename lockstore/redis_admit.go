@@ -48,14 +48,14 @@ const releaseTimeout = 2 * time.Second
 
 // admit runs admit.lua until it settles or the lock wait runs out.
 func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
+	token := uuid.NewString()
 	keys := []string{s.keys.inflight(req.DedupeKey), s.keys.done(req.DedupeKey)}
-	args := []any{req.TaskID, req.MarkerTTL.Milliseconds()}
-	var token string
+	args := []any{req.TaskID, req.MarkerTTL.Milliseconds(), token}
 	if req.LockKey != "" {
-		token = uuid.NewString()
 		keys = append(keys, s.keys.lock(req.LockKey), s.keys.fence(req.LockKey))
-		args = append(args, token, req.LockTTL.Milliseconds())
+		args = append(args, req.LockTTL.Milliseconds())
 	}
+	marker := markerValue(token, req.TaskID)
 	var a Admission
 	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
@@ -65,7 +65,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			// lock go at once rather than block the key until their TTL.
 			if reply, err := call.cmd.Slice(); err == nil {
 				if code, _, err := parseAdmit(reply); err == nil && (code == 1 || code == 2) {
-					rkeys, rargs := []string{keys[0]}, []any{req.TaskID}
+					rkeys, rargs := []string{keys[0]}, []any{marker}
 					if req.LockKey != "" {
 						rkeys, rargs = append(rkeys, keys[2]), append(rargs, token)
 					}
@@ -90,12 +90,17 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			if code == 2 {
 				a.Outcome = TakenOver
 			}
-			a.Marker = newLease(s, true, req.DedupeKey, req.TaskID, 0, req.MarkerTTL, start)
+			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
 			}
 		case 3:
 			a.Outcome, a.Holder = InFlightElsewhere, val.(string)
+			if len(reply) == 3 {
+				if ms, ok := reply[2].(int64); ok && ms > 0 {
+					a.HolderTTL = time.Duration(ms) * time.Millisecond
+				}
+			}
 		case 4:
 			a.Outcome, a.Result = Done, []byte(val.(string))
 		case 5:
@@ -109,9 +114,9 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 	return a, nil
 }
 
-// parseAdmit checks the {code, value} reply of admit.lua.
+// parseAdmit checks the {code, value[, pttl]} reply of admit.lua.
 func parseAdmit(reply []any) (int64, any, error) {
-	if len(reply) == 2 {
+	if len(reply) == 2 || len(reply) == 3 {
 		if code, ok := reply[0].(int64); ok {
 			switch reply[1].(type) {
 			case int64:

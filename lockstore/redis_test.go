@@ -52,7 +52,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	want := map[string]string{
 		"jobrunner:{invoice:123}:lock":     a.Lock.Token(),
 		"jobrunner:{invoice:123}:fence":    "1",
-		"jobrunner:{invoice:123}:inflight": "task-1",
+		"jobrunner:{invoice:123}:inflight": a.Lock.Token() + ":task-1", // one token per admission
 	}
 	for k, v := range want {
 		if got, err := c.Get(ctx(t), k).Result(); err != nil || got != v {

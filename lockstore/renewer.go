@@ -43,11 +43,10 @@ type Renewer struct {
 	// scan is due after wakeAt, or pokes.
 	wakeAt time.Time
 
-	wake     chan struct{}
-	quit     chan struct{}
-	stopped  chan struct{}
-	started  bool
-	shutOnce sync.Once
+	wake chan struct{}
+	// quit and stopped belong to the running loop; nil while none runs.
+	quit    chan struct{}
+	stopped chan struct{}
 }
 
 type renewEntry struct {
@@ -62,37 +61,35 @@ func NewRenewer(cfg RenewerConfig) *Renewer {
 		cfg:     cfg,
 		entries: make(map[*Lease]*renewEntry),
 		wake:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
 	}
 }
 
-// Start starts the renewal loop in its own goroutine. Calling it again
-// does nothing.
+// Start starts the renewal loop in its own goroutine. Calling it while the
+// loop runs does nothing; calling it after Shutdown starts the loop again,
+// so that a caller whose own start failed half-way can retry. Leases
+// tracked meanwhile are renewed from then on.
 func (r *Renewer) Start() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started {
+	if r.quit != nil {
 		return
 	}
-	r.started = true
-	go r.loop()
+	r.quit, r.stopped = make(chan struct{}), make(chan struct{})
+	go r.loop(r.quit, r.stopped)
 }
 
 // Shutdown stops the loop and waits for it to end. Tracked leases are left
 // as they are: no longer renewed, still held until released or expired.
 // Calling it again, or without Start, does nothing.
 func (r *Renewer) Shutdown() {
-	r.shutOnce.Do(func() {
-		close(r.quit)
-		r.mu.Lock()
-		started := r.started
-		r.started = true // a later Start must not run the loop
-		r.mu.Unlock()
-		if started {
-			<-r.stopped
-		}
-	})
+	r.mu.Lock()
+	quit, stopped := r.quit, r.stopped
+	r.quit, r.stopped = nil, nil
+	r.mu.Unlock()
+	if quit != nil {
+		close(quit)
+		<-stopped
+	}
 }
 
 // Track renews leases (nil ones are ignored) until the returned untrack
@@ -166,8 +163,8 @@ func (r *Renewer) poke() {
 // idleWait is how long the loop sleeps with nothing tracked.
 const idleWait = time.Minute
 
-func (r *Renewer) loop() {
-	defer close(r.stopped)
+func (r *Renewer) loop(quit, stopped chan struct{}) {
+	defer close(stopped)
 	timer := time.NewTimer(idleWait)
 	defer timer.Stop()
 	for {
@@ -178,7 +175,7 @@ func (r *Renewer) loop() {
 		}
 		timer.Reset(max(time.Until(next), 0))
 		select {
-		case <-r.quit:
+		case <-quit:
 			return
 		case <-r.wake:
 		case <-timer.C:

@@ -74,6 +74,10 @@ type Store interface {
 	// Clear deletes the in-flight marker of key whoever set it. Prefer
 	// Abandon, which deletes it only if still owned.
 	Clear(ctx context.Context, key string) error
+
+	// expireIn sets the TTL of l's key to d if l still holds it, as
+	// extend.lua does; it returns the script's reply (1, 0, -1).
+	expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error)
 }
 
 // Outcome is the answer of an admission.
@@ -85,7 +89,10 @@ const (
 	Admitted Outcome = iota + 1
 	// TakenOver means the marker was already held by the same task ID, a
 	// redelivery after a crash or a requeue: the job may run and now holds
-	// the marker (and the lock, when requested).
+	// the marker (and the lock, when requested). The marker now carries
+	// this admission's token, so the attempt it replaced, if it still runs,
+	// is fenced out: its renewals find the marker lost (its Renewer reports
+	// ErrLockLost) and its Complete writes no completed record.
 	TakenOver
 	// InFlightElsewhere means another task ID holds the marker: defer the
 	// job and retry later; never drop it.
@@ -118,8 +125,9 @@ type AdmitRequest struct {
 	// DedupeKey is the dedupe key of the job. Empty means no dedupe: the
 	// request only takes the lock, like Acquire.
 	DedupeKey string
-	// TaskID identifies this delivery's task; it is the in-flight marker's
-	// value, so a redelivery with the same ID takes the marker over. It is
+	// TaskID identifies this delivery's task; the in-flight marker holds it
+	// with the admission's own token, so a redelivery with the same ID
+	// takes the marker over and fences the earlier attempt out. It is
 	// required with DedupeKey.
 	TaskID string
 	// MarkerTTL is the in-flight marker's TTL; renew the marker lease
@@ -162,6 +170,11 @@ type Admission struct {
 	// Holder is the task ID holding the marker when Outcome is
 	// InFlightElsewhere.
 	Holder string
+	// HolderTTL is how long the holder's marker lives unless renewed, when
+	// Outcome is InFlightElsewhere: a marker handed over to expiry (see
+	// Lease.ExpireAfter) says when the job may run.
+	HolderTTL time.Duration
+
 	// Result is the stored result when Outcome is Done; it may be empty.
 	Result []byte
 	// Marker is the in-flight marker lease when the job may run and a

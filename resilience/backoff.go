@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/jobrunner/jobrunner/internal/backoff"
 )
 
 // Defaults for Backoff.
@@ -75,51 +77,14 @@ func (b Backoff) Validate() error { return b.withDefaults().validate() }
 // Delay never panics and does not allocate; even with an invalid Backoff the
 // result stays within [0, max(Max, 0)].
 func (b Backoff) Delay(retried int) time.Duration {
-	hi := cmp.Or(b.Max, MaxDelayDefault)
-	if hi <= 0 {
-		return 0
-	}
-	base := float64(max(cmp.Or(b.Base, BaseDelayDefault), 0))
-	m := max(cmp.Or(b.Multiplier, MultiplierDefault), 1)
-	ceil := ceiling(base, m, max(retried, 0), float64(hi))
+	r := 1.0
 	if !b.NoJitter {
 		if b.Rand != nil {
-			ceil *= b.Rand()
+			r = b.Rand()
 		} else {
-			ceil *= rand.Float64()
+			r = rand.Float64()
 		}
 	}
-	// Clamp after jittering: a Rand outside [0, 1) must not push the delay
-	// past Max or below zero.
-	switch {
-	case !(ceil > 0): // Also catches NaN.
-		return 0
-	case ceil >= float64(hi):
-		return hi
-	default:
-		return time.Duration(ceil)
-	}
-}
-
-// ceiling returns min(hi, base × m^n) for n >= 0 in float64, where an
-// overflow becomes +Inf and is caught by the comparison with hi (as is a NaN
-// from a bad multiplier), so n may be as large as you like.
-func ceiling(base, m float64, n int, hi float64) float64 {
-	var ceil float64
-	switch {
-	case m == 2 && n < 64:
-		ceil = base * float64(uint64(1)<<n) // The default, exact and cheap.
-	case n <= 32:
-		// A few multiplications, stopping at the cap, beat math.Pow.
-		ceil = base
-		for ; n > 0 && ceil < hi; n-- {
-			ceil *= m
-		}
-	default:
-		ceil = base * math.Pow(m, float64(n))
-	}
-	if !(ceil < hi) {
-		return hi
-	}
-	return ceil
+	return backoff.Exponential(retried, cmp.Or(b.Base, BaseDelayDefault), cmp.Or(b.Max, MaxDelayDefault),
+		cmp.Or(b.Multiplier, MultiplierDefault), r)
 }

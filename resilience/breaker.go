@@ -50,6 +50,18 @@ type Breaker struct {
 
 	// notifyMu is held by the goroutine delivering pending transitions.
 	notifyMu sync.Mutex
+
+	// used is set by every Allow and Check and cleared by the Registry's
+	// sweep, which drops closed breakers nobody used between two sweeps.
+	used atomic.Bool
+}
+
+// touch marks the breaker used. It reads before it writes, so that the
+// closed path does not write a shared cache line on every call.
+func (b *Breaker) touch() {
+	if !b.used.Load() {
+		b.used.Store(true)
+	}
 }
 
 // NewBreaker returns a closed breaker named after the dependency it guards.
@@ -70,6 +82,7 @@ func newBreaker(name string, cfg BreakerConfig) *Breaker {
 		b.win = newWindow(cfg.Window, cfg.WindowBuckets, cfg.Clock.Now())
 	}
 	b.word.Store(1<<genShift | uint64(StateClosed))
+	b.used.Store(true) // a new breaker is about to be used
 	return b
 }
 
@@ -85,6 +98,7 @@ func (b *Breaker) Name() string { return b.name }
 // performs the lazy transitions (open to half-open when the open period is
 // over, half-open back to open when the probes are stuck).
 func (b *Breaker) Allow() (Ticket, error) {
+	b.touch()
 	if w := b.word.Load(); stateOf(w) == StateClosed {
 		return Ticket{gen: w >> genShift}, nil
 	}
@@ -96,6 +110,7 @@ func (b *Breaker) Allow() (Ticket, error) {
 // dependency before starting it, when the calls themselves go through Allow
 // (or Call) later.
 func (b *Breaker) Check() error {
+	b.touch()
 	if stateOf(b.word.Load()) == StateClosed {
 		return nil
 	}
@@ -262,6 +277,13 @@ func (b *Breaker) State() State {
 		b.flush()
 	}
 	return s
+}
+
+// idle reports whether the breaker holds nothing worth keeping: closed with
+// no failure streak, as a fresh breaker is.
+func (b *Breaker) idle() bool {
+	w := b.word.Load()
+	return stateOf(w) == StateClosed && w&cfMask == 0
 }
 
 // IsOpen reports whether the breaker is open. Note that a half-open breaker

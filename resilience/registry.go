@@ -1,10 +1,12 @@
 package resilience
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -31,17 +33,29 @@ type RegistryConfig struct {
 	// info level otherwise. Defaults to the zero zerolog.Logger, which
 	// discards everything.
 	Logger zerolog.Logger
+	// IdleTimeout bounds how long an unused breaker is kept: when a new
+	// breaker is created, breakers that are closed with no failure streak
+	// and saw no call since the previous sweep (at least IdleTimeout ago)
+	// are dropped; the next call to their dependency starts a fresh closed
+	// breaker, which is what they were. It keeps the registry bounded when
+	// dependency names come from payloads (webhook hosts). Negative keeps
+	// every breaker. Defaults to 10 minutes.
+	IdleTimeout time.Duration
 }
+
+// IdleTimeoutDefault is the default of RegistryConfig.IdleTimeout.
+const IdleTimeoutDefault = 10 * time.Minute
 
 // Registry holds the breaker of each dependency, creating it on first use. It
 // is owned by the runner (there is no package-level registry), and it is safe
 // for concurrent use: Get is a lock-free map lookup once the breaker exists.
-// Breakers are never removed, so dependency names should come from a bounded
-// set (declared dependencies, or hosts of configured webhooks).
+// Idle closed breakers are dropped (see RegistryConfig.IdleTimeout), so
+// dependency names taken from payloads do not grow it without bound.
 type Registry struct {
 	cfg      RegistryConfig
 	breakers sync.Map   // Dependency name to *Breaker.
 	mu       sync.Mutex // Serialises creation so each breaker is built once.
+	swept    time.Time  // Last sweep for idle breakers; guarded by mu.
 }
 
 // NewRegistry returns an empty registry. It validates the default config and
@@ -49,6 +63,8 @@ type Registry struct {
 // dependency and the field.
 func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	r := &Registry{cfg: cfg}
+	r.cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, IdleTimeoutDefault)
+	r.swept = r.now()
 	if err := cfg.Default.Validate(); err != nil {
 		return nil, fmt.Errorf("resilience: RegistryConfig.Default: %w", err)
 	}
@@ -104,9 +120,39 @@ func (r *Registry) Get(dep string) *Breaker {
 	if b, ok := r.breakers.Load(dep); ok {
 		return b.(*Breaker)
 	}
+	r.sweepLocked()
 	b := newBreaker(dep, r.configFor(dep))
 	r.breakers.Store(dep, b)
 	return b
+}
+
+// now reads the clock of the default breaker configuration.
+func (r *Registry) now() time.Time {
+	if c := r.cfg.Default.Clock; c != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// sweepLocked drops the breakers that were idle since the previous sweep,
+// once per IdleTimeout at most. A caller that got a breaker just before it
+// was dropped records into it harmlessly: it was closed and stays so.
+func (r *Registry) sweepLocked() {
+	if r.cfg.IdleTimeout < 0 {
+		return
+	}
+	now := r.now()
+	if now.Sub(r.swept) < r.cfg.IdleTimeout {
+		return
+	}
+	r.swept = now
+	r.breakers.Range(func(k, v any) bool {
+		b := v.(*Breaker)
+		if !b.used.Swap(false) && b.idle() {
+			r.breakers.Delete(k)
+		}
+		return true
+	})
 }
 
 // Lookup returns the breaker of dep if it has been created.

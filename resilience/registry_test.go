@@ -191,3 +191,62 @@ func TestRegistryZeroLoggerDiscards(t *testing.T) {
 	fail(t, reg.Get("x"), resilience.FailureThresholdDefault)
 	wantState(t, reg.Get("x"), resilience.StateOpen)
 }
+
+// TestRegistryDropsIdleBreakers checks that dependency names taken from
+// payloads cannot grow the registry without bound: closed breakers nobody
+// called for an idle period are dropped, while open, failing and busy ones
+// stay.
+func TestRegistryDropsIdleBreakers(t *testing.T) {
+	b := setupRegistry(t, resilience.RegistryConfig{
+		IdleTimeout: time.Minute,
+		Default:     resilience.BreakerConfig{FailureThreshold: 3},
+	})
+	count := func() int {
+		n := 0
+		b.reg.Range(func(*resilience.Breaker) bool { n++; return true })
+		return n
+	}
+	for i := range 1000 {
+		b.reg.Get(fmt.Sprint("host-", i)).Check()
+	}
+	open, failing, busy := b.reg.Get("open"), b.reg.Get("failing"), b.reg.Get("busy")
+	for range 3 {
+		tk, _ := open.Allow()
+		open.Done(tk, resilience.OutcomeFailure)
+	}
+	tk, _ := failing.Allow()
+	failing.Done(tk, resilience.OutcomeFailure)
+	if n := count(); n != 1003 {
+		t.Fatalf("%d breakers, want 1003", n)
+	}
+	b.clock.Advance(time.Minute)
+	b.reg.Get("new-1") // sweeps: every breaker was used since creation, so all stay
+	if n := count(); n != 1004 {
+		t.Fatalf("after the first sweep: %d breakers, want 1004", n)
+	}
+	b.clock.Advance(time.Minute)
+	busy.Check()
+	b.reg.Get("new-2") // sweeps again: the idle closed ones go
+	var left []string
+	b.reg.Range(func(br *resilience.Breaker) bool { left = append(left, br.Name()); return true })
+	slices.Sort(left)
+	// new-1 was created during the last period: it stays until the next.
+	if want := []string{"busy", "failing", "new-1", "new-2", "open"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+	if got, _ := b.reg.Lookup("open"); got != open || open.State() == resilience.StateClosed {
+		t.Fatal("the open breaker was dropped or reset") // half-open by now: its open period is over
+	}
+}
+
+func TestRegistryIdleTimeoutNegativeKeepsAll(t *testing.T) {
+	b := setupRegistry(t, resilience.RegistryConfig{IdleTimeout: -1})
+	b.reg.Get("a")
+	b.clock.Advance(time.Hour)
+	b.reg.Get("b")
+	b.clock.Advance(time.Hour)
+	b.reg.Get("c")
+	if _, ok := b.reg.Lookup("a"); !ok {
+		t.Fatal("dropped with IdleTimeout < 0")
+	}
+}

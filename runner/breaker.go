@@ -91,21 +91,33 @@ func neutralIfCancelled(ctx context.Context, err error) error {
 	return err
 }
 
-// breakerCollector exports jobrunner_breaker_state at scrape time.
+// breakerCollector exports jobrunner_breaker_state at scrape time. The
+// dependencies past DependencyLabelsMax are one series, "other", with the
+// worst state among them.
 type breakerCollector struct {
-	reg  *resilience.Registry
-	desc *prometheus.Desc
+	reg    *resilience.Registry
+	labels *labelCap
+	desc   *prometheus.Desc
 }
 
-func newBreakerCollector(reg *resilience.Registry) *breakerCollector {
-	return &breakerCollector{reg: reg, desc: prometheus.NewDesc("jobrunner_breaker_state",
+func newBreakerCollector(reg *resilience.Registry, labels *labelCap) *breakerCollector {
+	return &breakerCollector{reg: reg, labels: labels, desc: prometheus.NewDesc("jobrunner_breaker_state",
 		"Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open.", []string{"dependency"}, nil)}
 }
 
 func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	other, others := resilience.State(0), false
 	for _, s := range c.reg.Snapshot() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(s.State), s.Dependency)
+		dep := c.labels.label(s.Dependency)
+		if dep == dependencyOther {
+			other, others = max(other, s.State), true
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(s.State), dep)
+	}
+	if others {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(other), dependencyOther)
 	}
 }

@@ -48,9 +48,9 @@ func newFlakyServer(t *testing.T) *flakyServer {
 func TestBreakerDefersDuringOutageAndEveryJobCompletes(t *testing.T) {
 	const openFor = 400 * time.Millisecond
 	r, b := setup(t, runner.Config{
-		Concurrency: 4,
-		Breakers:    resilience.RegistryConfig{Default: resilience.BreakerConfig{OpenTimeout: openFor}},
-		Retry:       resilience.Policy{Backoff: resilience.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}},
+		Concurrency:  4,
+		Breakers:     resilience.RegistryConfig{Default: resilience.BreakerConfig{OpenTimeout: openFor}},
+		RetryBackoff: func(int, error) time.Duration { return 10 * time.Millisecond },
 	})
 	if err := r.Register(builtin.Webhook(builtin.Config{})); err != nil {
 		t.Fatal(err)
@@ -126,8 +126,8 @@ func TestBreakerDefersDuringOutageAndEveryJobCompletes(t *testing.T) {
 
 func TestBreakerAttribution(t *testing.T) {
 	r, b := setup(t, runner.Config{
-		Breakers: resilience.RegistryConfig{Default: resilience.BreakerConfig{FailureThreshold: 2, OpenTimeout: time.Hour}},
-		Retry:    resilience.Policy{Backoff: resilience.Backoff{Base: time.Millisecond, Max: time.Millisecond}},
+		Breakers:     resilience.RegistryConfig{Default: resilience.BreakerConfig{FailureThreshold: 2, OpenTimeout: time.Hour}},
+		RetryBackoff: func(int, error) time.Duration { return time.Millisecond },
 	})
 	type p struct {
 		Err  string `json:"err"`

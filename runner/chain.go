@@ -1,12 +1,16 @@
 package runner
 
-import "context"
+import (
+	"context"
+	"runtime/debug"
+)
 
 // chain assembles the middleware in its one documented order, outer to
 // inner. A nil layer is skipped.
 func (r *Runner) chain() HandlerFunc {
 	layers := []Middleware{
 		r.observe,  // recover, log, metrics
+		r.bound,    // deferral bound
 		r.track,    // shutdown tracking
 		r.decode,   // strict payload decoding
 		r.dedupe,   // processing-marker dedupe
@@ -23,5 +27,16 @@ func (r *Runner) chain() HandlerFunc {
 	return h
 }
 
-// runJob is the innermost step: the job's own handler.
-func runJob(ctx context.Context, a *Attempt) error { return a.Job.Run(ctx) }
+// runJob is the innermost step: the job's own handler. A panic in the
+// handler becomes a *PanicError here, a failed attempt like any other, so
+// every layer sees it as an error and releases what it took on its normal
+// path; the layers' deferred releases cover panics raised by the layers
+// themselves.
+func runJob(ctx context.Context, a *Attempt) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return a.Job.Run(ctx)
+}

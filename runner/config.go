@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
@@ -76,12 +77,24 @@ type Config struct {
 	// transitions.
 	Breakers resilience.RegistryConfig
 
-	// Retry is the job-level retry delay for definitions without their own
-	// Backoff: capped exponential backoff with full jitter, or the callee's
-	// retry-after hint up to Retry.MaxRetryAfter. Only Backoff and
-	// MaxRetryAfter are used. Defaults to base 1s, max 60s, multiplier 2,
-	// MaxRetryAfter 1h.
-	Retry resilience.Policy
+	// RetryBackoff is the delay before a job retry of definitions without
+	// their own Backoff; retried counts the retries so far. Defaults to
+	// job.RetryLong (25 retries over about three weeks); job.RetryShort is
+	// the other built-in schedule. A callee's retry-after hint takes
+	// precedence, up to MaxRetryAfter.
+	RetryBackoff func(retried int, err error) time.Duration
+
+	// MaxRetryAfter caps a callee's retry-after hint (resilience.RetryAfter,
+	// a webhook's Retry-After header) for job retries. Defaults to 1h.
+	MaxRetryAfter time.Duration
+
+	// MaxDeferral bounds how long a job may keep being deferred (breaker
+	// open, lock busy, duplicate in flight, unknown type, ...) without
+	// running: once its first deferral of the current attempt is older, it
+	// is archived with reason deferred_too_long. Definition.MaxDeferral
+	// overrides it per job type. Deferrals by a drain (shutdown,
+	// interrupted) do not count. Defaults to 24h.
+	MaxDeferral time.Duration
 
 	// Locks holds the locks and dedupe markers. Defaults to a
 	// lockstore.RedisStore on Redis with the key prefix "jobrunner".
@@ -96,8 +109,12 @@ type Config struct {
 	// result) is kept. Defaults to 24h.
 	DedupeWindow time.Duration
 
-	// DuplicateDelay is how long a duplicate of a job in flight waits before
-	// it is tried again (plus up to half as much jitter). Defaults to 5s.
+	// DuplicateDelay is the longest a duplicate of a job in flight waits
+	// before it is tried again: it first comes back after 250ms, then
+	// after twice as long each time up to DuplicateDelay (plus up to half
+	// as much jitter), so it runs or is skipped soon after a short
+	// original ends without polling Redis hot for a long one. Defaults to
+	// 5s.
 	DuplicateDelay time.Duration
 
 	// Clock tells time. Defaults to the system clock.
@@ -114,6 +131,9 @@ const (
 // RetryAfterMaxDefault caps a callee's retry-after hint for job retries.
 const RetryAfterMaxDefault = time.Hour
 
+// MaxDeferralDefault is the default of Config.MaxDeferral.
+const MaxDeferralDefault = 24 * time.Hour
+
 // Clock tells time; tests inject a fake one.
 type Clock interface{ Now() time.Time }
 
@@ -121,13 +141,19 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
+// withTimeouts applies the defaults of the drain's timeouts.
+func (c Config) withTimeouts() Config {
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
+	c.HardStopGrace = cmp.Or(c.HardStopGrace, HardStopGraceDefault)
+	return c
+}
+
 func (c Config) withDefaults() Config {
+	c = c.withTimeouts()
 	c.Concurrency = cmp.Or(c.Concurrency, ConcurrencyDefault)
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{"default": 1}
 	}
-	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
-	c.HardStopGrace = cmp.Or(c.HardStopGrace, HardStopGraceDefault)
 	c.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
 	c.DelayedCheckInterval = cmp.Or(c.DelayedCheckInterval, DelayedCheckIntervalDefault)
 	if c.Logger == nil {
@@ -141,7 +167,11 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
-	c.Retry.MaxRetryAfter = cmp.Or(c.Retry.MaxRetryAfter, RetryAfterMaxDefault)
+	if c.RetryBackoff == nil {
+		c.RetryBackoff = job.RetryLong
+	}
+	c.MaxRetryAfter = cmp.Or(c.MaxRetryAfter, RetryAfterMaxDefault)
+	c.MaxDeferral = cmp.Or(c.MaxDeferral, MaxDeferralDefault)
 	c.MarkerTTL = cmp.Or(c.MarkerTTL, MarkerTTLDefault)
 	c.DedupeWindow = cmp.Or(c.DedupeWindow, DedupeWindowDefault)
 	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
@@ -167,13 +197,11 @@ func (c Config) validate() error {
 		"ShutdownTimeout": c.ShutdownTimeout, "HardStopGrace": c.HardStopGrace,
 		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
 		"MarkerTTL": c.MarkerTTL, "DedupeWindow": c.DedupeWindow, "DuplicateDelay": c.DuplicateDelay,
+		"MaxRetryAfter": c.MaxRetryAfter, "MaxDeferral": c.MaxDeferral,
 	} {
 		if d < 0 {
 			return fmt.Errorf("runner: Config.%s %v is negative", name, d)
 		}
-	}
-	if err := c.Retry.Validate(); err != nil {
-		return fmt.Errorf("runner: Config.Retry: %w", err)
 	}
 	return nil
 }

@@ -6,13 +6,16 @@ import (
 )
 
 // decode resolves the task's job type and decodes its payload strictly. A
-// payload that fails is archived at once with an error naming the field;
-// an unknown type fails like any error, so it is retried (another replica
-// may know it during a rollout) and archived when its retries run out.
+// payload that fails is archived at once with an error naming the field.
+// A task of a type no handler is registered for (a worker older than its
+// producer during a rollout, or a typo) is deferred without spending an
+// attempt, with a delay that grows from 5s to 5 minutes, so that a newer
+// worker can pick it up; the deferral bound (MaxDeferral) archives it in
+// the end.
 func (r *Runner) decode(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
 		if a.Spec == nil {
-			return &ReasonError{Reason: ReasonUnknownType,
+			return &DeferError{Reason: ReasonUnknownType, After: unknownTypeDelay(1), grow: unknownTypeDelay,
 				Err: fmt.Errorf("runner: no handler registered for task type %q", a.Type)}
 		}
 		p, err := a.Spec.Prepare(a.Task.Payload())

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/backoff"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
@@ -37,7 +38,7 @@ const (
 // the same script that releases the lock; after anything else only the
 // marker is cleared (if still ours), so a retry is admitted.
 func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
-	return func(ctx context.Context, a *Attempt) error {
+	return func(ctx context.Context, a *Attempt) (err error) {
 		req, ok := r.admitRequest(a)
 		if !ok {
 			return next(ctx, a)
@@ -60,16 +61,27 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 			}
 			return Skip(ReasonDuplicateDone)
 		case lockstore.InFlightElsewhere:
-			d := Defer(ReasonDuplicateInFlight, jitter(r.cfg.DuplicateDelay), nil)
-			d.Attrs = map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}
+			grow := r.duplicateDelay(adm.HolderTTL)
+			d := &DeferError{Reason: ReasonDuplicateInFlight, After: grow(1), grow: grow,
+				Attrs: map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}}
 			return d
 		}
 		a.admission = &adm
-		err = next(ctx, a)
-		r.finishAdmission(ctx, a, err)
-		return err
+		if e := a.tracked.Load(); e != nil {
+			e.admission.Store(&adm) // for the end of a drain that abandons the attempt
+		}
+		// Deferred, so that a panic in an inner layer still releases the
+		// marker and the lock: err is still errUnfinished then, which
+		// releases without recording a completion.
+		err = errUnfinished
+		defer func() { r.finishAdmission(ctx, a, err) }()
+		return next(ctx, a)
 	}
 }
+
+// errUnfinished stands for the outcome of an attempt that panicked through a
+// layer: whatever it took is released, nothing is recorded as done.
+var errUnfinished = errors.New("runner: attempt did not finish")
 
 // admitRequest builds the admission of a, if it needs one.
 func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
@@ -169,6 +181,26 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 	}
 	return r.store.Abandon(ctx, adm.Marker, adm.Lock)
 }
+
+// duplicateDelay returns when a duplicate of a job in flight is tried
+// again after its nth deferral: 250ms after the first, twice as long each
+// time up to DuplicateDelay, plus up to half as much jitter; so a duplicate
+// of a short job runs or is skipped within about a second of the
+// original's end, and one of a long job polls at most every DuplicateDelay.
+// A holder whose marker expires sooner (handed over to expiry by a worker
+// that exits) is tried again just after it does.
+func (r *Runner) duplicateDelay(holderTTL time.Duration) func(int) time.Duration {
+	return func(n int) time.Duration {
+		d := backoff.Spread(backoff.Exponential(n-1, duplicateDelayMin, r.cfg.DuplicateDelay, 2, 1), 0.5, rand.Float64())
+		if holderTTL > 0 {
+			d = min(d, holderTTL+duplicateDelayMin)
+		}
+		return d
+	}
+}
+
+// duplicateDelayMin is the first delay of a duplicate.
+const duplicateDelayMin = 250 * time.Millisecond
 
 // jitter returns d plus up to half of d, so that deferred duplicates don't
 // come back in lockstep.

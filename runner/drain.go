@@ -124,7 +124,7 @@ func (r *Runner) drain(ctx context.Context) error {
 		deadline = dl
 	}
 	log.Info().Str("event", "drain.started").Int("in_flight", len(inFlight)).Strs("task_ids", inFlight).
-		Time("deadline", deadline).Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Dur("hard_stop_grace", r.cfg.HardStopGrace).
+		Time("deadline", deadline).Int64("shutdown_timeout_ms", ms(r.cfg.ShutdownTimeout)).Int64("hard_stop_grace_ms", ms(r.cfg.HardStopGrace)).
 		Msg("draining: no new jobs; in-flight jobs may finish until the deadline, then they are cancelled and requeued")
 	// Stop can take a poll interval to return; the tracker already refuses
 	// anything fetched meanwhile.
@@ -142,7 +142,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	}
 	if why != "" && r.tracker.len() > 0 {
 		log.Warn().Str("event", "drain.hard").Str("cause", why).Strs("task_ids", r.tracker.ids()).
-			Dur("grace", r.cfg.HardStopGrace).Msg("hard stop: cancelling the remaining jobs; they will be requeued")
+			Int64("grace_ms", ms(r.cfg.HardStopGrace)).Msg("hard stop: cancelling the remaining jobs; they will be requeued")
 		r.tracker.cancelAll(ErrShutdown)
 		grace := time.NewTimer(r.cfg.HardStopGrace)
 		select {
@@ -151,7 +151,11 @@ func (r *Runner) drain(ctx context.Context) error {
 		}
 		grace.Stop()
 	}
-	stats, abandoned := r.tracker.endDrain()
+	stats, gaveUp := r.tracker.endDrain()
+	abandoned := make([]string, len(gaveUp))
+	for i, e := range gaveUp {
+		abandoned[i] = e.id
+	}
 	if len(abandoned) > 0 {
 		log.Error().Str("event", "drain.abandoned").Strs("task_ids", abandoned).
 			Msg("handlers ignored cancellation: their jobs are handed to copies that their locks and markers keep waiting")
@@ -177,16 +181,66 @@ func (r *Runner) drain(ctx context.Context) error {
 	}
 	e.Str("event", "drain.done").Bool("clean", err == nil).Int("in_flight", stats.inFlight).
 		Int("finished", stats.finished).Int("requeued", requeued).Int("refused", stats.refused).
-		Int("abandoned", len(abandoned)).Float64("duration_ms", float64(elapsed.Microseconds())/1000).
+		Int("abandoned", len(abandoned)).Int64("duration_ms", ms(elapsed)).
 		Msg("drain done")
 
 	r.runCleanups(context.WithoutCancel(ctx), log)
+	r.expireAbandoned(context.WithoutCancel(ctx), log, gaveUp)
 	return err
+}
+
+// AbandonedExpiry is how long the locks and in-flight markers of handlers a
+// drain abandoned outlive the drain: long enough for the process to exit,
+// short enough that the copies carrying their jobs start within seconds
+// instead of waiting out the full TTLs.
+const AbandonedExpiry = time.Second
+
+// expireAbandoned is the very last step of a drain: the process is about to
+// exit, and with it the handlers the drain abandoned, so their locks and
+// in-flight markers (renewed until now) are handed over to expiry in
+// AbandonedExpiry, and their copies are run now: a copy waits for that
+// expiry (its admission sees the marker's remaining TTL), then runs. A late
+// write of a dying handler is refused by its fencing token.
+func (r *Runner) expireAbandoned(ctx context.Context, log zerolog.Logger, gaveUp []*tracked) {
+	if len(gaveUp) == 0 {
+		return
+	}
+	r.renewer.Shutdown()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var ids []string
+	for _, e := range gaveUp {
+		if adm := e.admission.Load(); adm != nil {
+			for _, l := range adm.Leases() {
+				if err := l.ExpireAfter(ctx, AbandonedExpiry); err != nil {
+					log.Warn().Str("event", "drain.expire_failed").Str("task_id", e.id).Err(err).
+						Msg("could not hand an abandoned job's lock or marker over to expiry; its copy waits for the TTL")
+				}
+			}
+		}
+		if id := e.copyID.Load(); id != nil {
+			_ = r.inspector.RunTask(e.queue, *id) // it may have run, or be waiting already: fine
+			ids = append(ids, *id)
+		}
+	}
+	log.Info().Str("event", "drain.expired").Strs("copy_ids", ids).Int64("expiry_ms", ms(AbandonedExpiry)).
+		Msg("abandoned jobs' locks and markers expire as this process exits; their copies run after that")
 }
 
 // handOverTimeout bounds how long a drain waits for abandoned jobs to be
 // handed over before asynq's shutdown requeues whatever is left.
 const handOverTimeout = 5 * time.Second
+
+// MaxDrain returns the longest a drain of a runner with this configuration
+// can take, from the first signal to the return of Shutdown: the shutdown
+// timeout, the hard-stop grace, the hand-over of handlers that ignore
+// cancellation (5s at most), asynq's own shutdown (250ms) and the cleanup
+// callbacks (CleanupTimeout). A Kubernetes terminationGracePeriodSeconds
+// must exceed it by a margin for signal delivery and process exit.
+func (c Config) MaxDrain() time.Duration {
+	c = c.withTimeouts()
+	return c.ShutdownTimeout + c.HardStopGrace + handOverTimeout + asynqShutdownTimeout + CleanupTimeout
+}
 
 // waitHandOvers waits until every processTask call has returned.
 func (r *Runner) waitHandOvers(d time.Duration) {

@@ -33,6 +33,7 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 			r.metrics.lockLost.Inc()
 			cancel(err)
 		}, leases...)
+		defer untrack() // a panic in an inner layer must not leave the leases renewed
 		if l := a.admission.Lock; l != nil {
 			ctx = lockstore.WithFence(ctx, l.Fence())
 		}

@@ -1,27 +1,68 @@
 package runner
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DependencyLabelsMax caps the distinct values of the dependency label of
+// the runner's metrics. Dependency names can come from payloads (a
+// webhook's host), so the first DependencyLabelsMax names seen get their
+// own label value and the rest are counted together as "other".
+const DependencyLabelsMax = 100
+
+// dependencyOther is the label value of the dependencies past the cap.
+const dependencyOther = "other"
+
+// labelCap hands out label values, at most max distinct ones.
+type labelCap struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+	max  int
+}
+
+func newLabelCap(max int) *labelCap { return &labelCap{seen: make(map[string]struct{}), max: max} }
+
+// label returns v while fewer than max values were seen, or v was, and
+// "other" after that.
+func (c *labelCap) label(v string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[v]; ok {
+		return v
+	}
+	if len(c.seen) >= c.max {
+		return dependencyOther
+	}
+	c.seen[v] = struct{}{}
+	return v
+}
 
 // metrics are the runner's Prometheus collectors, registered on the
 // runner's own registry (never the global one).
 type metrics struct {
-	jobs        *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	inFlight    prometheus.Gauge
-	deferred    *prometheus.CounterVec
-	retries     *prometheus.CounterVec
-	requeued    prometheus.Counter
-	drainTime   prometheus.Histogram
-	transitions *prometheus.CounterVec
+	jobs             *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	inFlight         prometheus.Gauge
+	deferred         *prometheus.CounterVec
+	deferralsExpired *prometheus.CounterVec
+	retries          *prometheus.CounterVec
+	requeued         prometheus.Counter
+	drainTime        prometheus.Histogram
+	transitions      *prometheus.CounterVec
 
 	lockAcquire   prometheus.Histogram
 	lockContended prometheus.Counter
 	lockLost      prometheus.Counter
 	dedupe        *prometheus.CounterVec
+
+	dependencies *labelCap // values of the dependency label
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		dependencies: newLabelCap(DependencyLabelsMax),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_jobs_total", Help: "Job attempts by outcome (done, failed, skipped, deferred).",
 		}, []string{"type", "queue", "outcome"}),
@@ -34,6 +75,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_jobs_deferred_total", Help: "Jobs rescheduled without running, by reason.",
+		}, []string{"type", "reason"}),
+		deferralsExpired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_deferrals_expired_total", Help: "Jobs archived because they were deferred for longer than MaxDeferral, by the reason of the last deferral.",
 		}, []string{"type", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
@@ -62,6 +106,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.retries, m.requeued, m.drainTime)
-	return m
+	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime/debug"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -49,10 +50,13 @@ func (r *Runner) record(a *Attempt, err error) {
 		if errors.As(err, &pe) {
 			e = e.Bytes("stack", pe.Stack)
 		}
+		if last, ok := lastReason(err); ok {
+			e = e.Str("last_reason", last)
+		}
 	case OutcomeDeferred:
 		d, _ := asDeferral(err)
 		r.metrics.deferred.WithLabelValues(a.Type, reason).Inc()
-		e = r.log.Info().Dur("retry_in", d.After)
+		e = r.log.Info().Int64("retry_in_ms", ms(d.After))
 		for k, v := range d.Attrs {
 			e = e.Str(k, v)
 		}
@@ -66,12 +70,16 @@ func (r *Runner) record(a *Attempt, err error) {
 		return
 	}
 	e = r.attemptEvent(e, a).Str("event", "job."+string(outcome)).
-		Float64("duration_ms", float64(elapsed.Microseconds())/1000)
+		Int64("duration_ms", ms(elapsed))
 	if reason != "" {
 		e = e.Str("reason", reason)
 	}
 	e.Msg("job " + string(outcome))
 }
+
+// ms is a duration as logged: whole milliseconds, rounded, in a field whose
+// name ends in _ms.
+func ms(d time.Duration) int64 { return d.Round(time.Millisecond).Milliseconds() }
 
 func (r *Runner) attemptEvent(e *zerolog.Event, a *Attempt) *zerolog.Event {
 	return e.Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number())

@@ -47,6 +47,10 @@ type DeferError struct {
 	Attrs map[string]string
 	// Err is the cause, if any.
 	Err error
+
+	// grow, when set, computes After from the number of deferrals of the
+	// job so far (1 for the first), which the deferral-bound layer learns.
+	grow func(deferrals int) time.Duration
 }
 
 // Defer returns a *DeferError.
@@ -82,6 +86,10 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Neutral reports that a panic says nothing about a dependency's health: it
+// is a bug of the handler (resilience.Call treats panics the same way).
+func (e *PanicError) Neutral() bool { return true }
 
 // ReasonError attaches a reason to a failure; it is used for failures the
 // runner itself detects (bad payload, unknown type).

@@ -56,12 +56,16 @@ func New(cfg Config) (*Runner, error) {
 		registry:  job.NewRegistry(),
 		client:    asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
-		metrics:   newMetrics(cfg.Metrics),
 		tracker:   newTracker(),
 		drainCh:   make(chan struct{}),
 		abandon:   make(chan struct{}),
 		store:     cfg.Locks,
 	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+	}
+	r.metrics = m
 	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
 		r.log.Warn().Str("event", "lock.renew_failed").Err(err).Msg("could not renew locks and markers; retrying until they expire")
 	}})
@@ -69,7 +73,7 @@ func New(cfg Config) (*Runner, error) {
 	bcfg.Logger = r.log
 	userHook := bcfg.OnStateChange
 	bcfg.OnStateChange = func(dep string, from, to resilience.State) {
-		r.metrics.transitions.WithLabelValues(dep, from.String(), to.String()).Inc()
+		r.metrics.transitions.WithLabelValues(r.metrics.dependencies.label(dep), from.String(), to.String()).Inc()
 		if userHook != nil {
 			userHook(dep, from, to)
 		}
@@ -79,7 +83,9 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("runner: Config.Breakers: %w", err)
 	}
 	r.breakers = breakers
-	cfg.Metrics.MustRegister(newBreakerCollector(breakers))
+	if err := cfg.Metrics.Register(newBreakerCollector(breakers, r.metrics.dependencies)); err != nil {
+		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+	}
 	return r, nil
 }
 
@@ -117,7 +123,6 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.handler = r.chain()
-	r.renewer.Start()
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 		Concurrency:              r.cfg.Concurrency,
 		Queues:                   r.cfg.Queues,
@@ -130,6 +135,10 @@ func (r *Runner) Start(ctx context.Context) error {
 		ShutdownTimeout:          asynqShutdownTimeout,                                // the drain's own grace has already elapsed
 		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
 	})
+	// The renewal loop starts first (jobs may start as soon as asynq does)
+	// and is stopped again if asynq fails to start; a Renewer can start
+	// again after Shutdown, so a retried Start renews leases too.
+	r.renewer.Start()
 	if err := srv.Start(asynq.HandlerFunc(r.processTask)); err != nil {
 		r.renewer.Shutdown()
 		r.started.Store(false)

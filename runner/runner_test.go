@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,7 +174,7 @@ func TestLogLineShape(t *testing.T) {
 	}
 }
 
-func TestPanicAndUnknownTypeFail(t *testing.T) {
+func TestPanicFailsTheAttempt(t *testing.T) {
 	r, b := setup(t, runner.Config{})
 	err := r.Register(&job.Definition[greet]{Type: "panics", Handle: func(context.Context, greet) error { panic("kaboom") }})
 	if err != nil {
@@ -183,24 +184,12 @@ func TestPanicAndUnknownTypeFail(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("panics", []byte(`{"name":"a"}`)), asynq.MaxRetry(0), asynq.TaskID("p")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.client.Enqueue(asynq.NewTask("nobody.handles", []byte(`{}`)), asynq.MaxRetry(0), asynq.TaskID("u")); err != nil {
-		t.Fatal(err)
+	waitFor(t, 10*time.Second, "the failure", func() bool { return len(b.logs.events("job.failed")) == 1 })
+	l := b.logs.events("job.failed")[0]
+	if l["reason"] != "panic" || l["final"] != true || !strings.Contains(fmt.Sprint(l["stack"]), "runner_test.go") {
+		t.Fatalf("failed line = %v", l)
 	}
-	waitFor(t, 10*time.Second, "2 failures", func() bool { return len(b.logs.events("job.failed")) == 2 })
-	reasons := map[any]bool{}
-	for _, l := range b.logs.events("job.failed") {
-		reasons[l["reason"]] = true
-	}
-	if !reasons["panic"] || !reasons["unknown_type"] {
-		t.Fatalf("reasons = %v", reasons)
-	}
-	waitFor(t, 5*time.Second, "archived", func() bool {
-		return taskInfo(t, b, "default", "p").State == asynq.TaskStateArchived &&
-			taskInfo(t, b, "default", "u").State == asynq.TaskStateArchived
-	})
-	if e := taskInfo(t, b, "default", "u").LastErr; !strings.Contains(e, `no handler registered for task type "nobody.handles"`) {
-		t.Fatalf("unknown type LastErr = %q", e)
-	}
+	waitFor(t, 5*time.Second, "archived", func() bool { return taskInfo(t, b, "default", "p").State == asynq.TaskStateArchived })
 }
 
 func TestReadyzFollowsRedis(t *testing.T) {
@@ -329,5 +318,61 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := runner.New(runner.Config{Redis: b.rdb, Queues: map[string]int{"x": 0}}); err == nil ||
 		!strings.Contains(err.Error(), `queue "x" has priority 0`) {
 		t.Fatalf("bad queue: %v", err)
+	}
+}
+
+// TestLogDurationsAreIntegerMilliseconds: every duration in the runner's
+// log lines is whole milliseconds in a field ending in _ms, so that log
+// pipelines need no unit guessing.
+func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
+	r, b := setup(t, runner.Config{ShutdownTimeout: 200 * time.Millisecond, HardStopGrace: 300 * time.Millisecond})
+	var runs atomic.Int32
+	err := r.Register(&job.Definition[greet]{Type: "slow", Handle: func(ctx context.Context, g greet) error {
+		if runs.Add(1) == 1 {
+			return runner.Defer("waiting", 1234567*time.Microsecond, nil)
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	if _, err := b.client.Enqueue(asynq.NewTask("slow", []byte(`{"name":"a"}`)), asynq.TaskID("s")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the deferral", func() bool { return len(b.logs.events("job.deferred")) == 1 })
+	if err := b.inspector.RunTask("default", "s"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the second run", func() bool { return runs.Load() == 2 })
+	_ = r.Shutdown(context.Background())
+	if len(b.logs.events("drain.hard")) != 1 {
+		t.Fatal("no hard phase")
+	}
+	seen := map[string]bool{}
+	for _, l := range b.logs.events("") {
+		for k, v := range l {
+			for _, bad := range []string{"retry_in", "shutdown_timeout", "hard_stop_grace", "grace"} {
+				if k == bad {
+					t.Errorf("%s: field %s without a unit", l["event"], k)
+				}
+			}
+			if strings.HasSuffix(k, "_ms") {
+				f, ok := v.(float64)
+				if !ok || f != float64(int64(f)) {
+					t.Errorf("%s: %s=%v is not whole milliseconds", l["event"], k, v)
+				}
+				seen[k] = true
+			}
+		}
+	}
+	if d := b.logs.events("job.deferred")[0]["retry_in_ms"]; d != float64(1235) {
+		t.Errorf("retry_in_ms = %v, want 1235", d)
+	}
+	for _, k := range []string{"duration_ms", "retry_in_ms", "shutdown_timeout_ms", "hard_stop_grace_ms", "grace_ms"} {
+		if !seen[k] {
+			t.Errorf("no line had %s", k)
+		}
 	}
 }

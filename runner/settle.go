@@ -2,6 +2,9 @@ package runner
 
 import (
 	"context"
+	"crypto/md5"
+	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/resilience"
 )
@@ -47,31 +51,27 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 		return d.After
 	}
 	if d, ok := resilience.RetryAfterHint(err); ok {
-		// The callee said when: honour it (capped) whatever the backoff.
-		return min(max(d, 0), r.cfg.Retry.MaxRetryAfter)
+		// The callee said when: honour it (capped) whatever the schedule.
+		return min(max(d, 0), r.cfg.MaxRetryAfter)
 	}
 	if spec, ok := r.registry.Lookup(t.Type()); ok {
 		if b := spec.Options().Backoff; b != nil {
 			return b(retried, err)
 		}
 	}
-	return r.defaultBackoff(retried, err)
-}
-
-// defaultBackoff is Config.Retry's delay: capped exponential backoff with
-// full jitter, or the callee's retry-after hint.
-func (r *Runner) defaultBackoff(retried int, err error) time.Duration {
-	return r.cfg.Retry.NextDelay(retried, err)
+	return r.cfg.RetryBackoff(retried, err)
 }
 
 // requeueCopy handles a deferral on the last attempt, where asynq would
 // archive any error, and a handler abandoned by a drain: it enqueues a copy
 // of the task that runs after d.After with the retries the original had
-// left, then revokes the original. The copy's ID is derived
-// from the original's, so a repeated enqueue conflicts instead of
-// duplicating. If the worker dies between the two steps, asynq's lease
-// recovery archives the original (its retries are exhausted) and the copy
-// runs: nothing is lost and nothing runs twice.
+// left, then revokes the original. The copy keeps the original's timeout,
+// deadline and retention, and takes over its uniqueness lock (asynq's
+// Unique option) for the lock's remaining TTL. The copy's ID is derived from
+// the original's, so a repeated enqueue conflicts instead of duplicating.
+// If the worker dies between the two steps, asynq's lease recovery
+// archives the original (its retries are exhausted) and the copy runs:
+// nothing is lost and nothing runs twice.
 func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) error {
 	origin := a.OriginID()
 	n, _ := strconv.Atoi(a.Task.Headers()[headerRequeues])
@@ -82,22 +82,28 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) err
 	}
 	headers[HeaderOrigin] = origin
 	headers[headerRequeues] = strconv.Itoa(n)
-	opts := []asynq.Option{
-		asynq.Queue(a.Queue), asynq.MaxRetry(max(a.MaxRetry-a.Retried, 0)), asynq.ProcessIn(d.After),
-		asynq.TaskID(origin + "~" + strconv.Itoa(n)),
-	}
-	if a.Spec != nil {
-		opts = append(opts, asynq.Timeout(a.Spec.Options().Timeout))
-	}
-	task := asynq.NewTaskWithHeaders(a.Type, a.Task.Payload(), headers, opts...)
+	id := origin + "~" + strconv.Itoa(n)
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	opts := append(r.carriedOptions(ctx, a), asynq.Queue(a.Queue), asynq.MaxRetry(max(a.MaxRetry-a.Retried, 0)),
+		asynq.ProcessIn(d.After), asynq.TaskID(id))
+	task := asynq.NewTaskWithHeaders(a.Type, a.Task.Payload(), headers, opts...)
 	var err error
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		_, err = r.client.EnqueueContext(ctx, task)
 		if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, origin+"~"+strconv.Itoa(n))
+			if e := a.tracked.Load(); e != nil {
+				e.copyID.Store(&id)
+			}
+			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
+		}
+		if errors.Is(err, asynq.ErrDuplicateTask) {
+			// Another task with the same type and payload took the
+			// uniqueness lock the moment it was freed: it carries the job.
+			r.log.Warn().Str("event", "job.requeue_duplicate").Str("task_id", a.TaskID).
+				Msg("a unique task took this job's uniqueness lock while it was re-enqueued; that task carries the job")
+			return fmt.Errorf("%w: deferred on the last attempt; a unique duplicate carries it", asynq.RevokeTask)
 		}
 		select {
 		case <-ctx.Done():
@@ -110,5 +116,44 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) err
 		}
 	}
 }
+
+// carriedOptions returns the options of a's task that its copy keeps:
+// timeout, deadline and retention as asynq stored them (falling back to
+// the definition's timeout when they cannot be read), and the uniqueness
+// lock, handed over for its remaining TTL.
+func (r *Runner) carriedOptions(ctx context.Context, a *Attempt) []asynq.Option {
+	var opts []asynq.Option
+	if a.Spec != nil {
+		opts = append(opts, asynq.Timeout(a.Spec.Options().Timeout))
+	}
+	if info, err := r.inspector.GetTaskInfo(a.Queue, a.TaskID); err == nil {
+		if info.Timeout > 0 {
+			opts = append(opts, asynq.Timeout(info.Timeout))
+		}
+		if !info.Deadline.IsZero() {
+			opts = append(opts, asynq.Deadline(info.Deadline))
+		}
+		if info.Retention > 0 {
+			opts = append(opts, asynq.Retention(info.Retention))
+		}
+	}
+	key := "asynq:{" + a.Queue + "}:unique:" + a.Type + ":"
+	if p := a.Task.Payload(); p != nil {
+		sum := md5.Sum(p)
+		key += hex.EncodeToString(sum[:])
+	}
+	ms, err := uniqueHandoverScript.Run(ctx, r.cfg.Redis, []string{key}, a.TaskID).Int64()
+	if err == nil && ms > 0 {
+		// asynq's Unique takes whole seconds, at least one.
+		opts = append(opts, asynq.Unique(max(time.Duration(ms)*time.Millisecond, time.Second).Round(time.Second)))
+	}
+	return opts
+}
+
+var (
+	//go:embed lua/unique_handover.lua
+	uniqueHandoverLua    string
+	uniqueHandoverScript = redis.NewScript(uniqueHandoverLua)
+)
 
 const headerRequeues = "jobrunner-requeues"

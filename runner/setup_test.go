@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,21 @@ func setup(t *testing.T, cfg runner.Config) (*runner.Runner, *testBundle) {
 func setupTB(t testing.TB, cfg runner.Config) (*runner.Runner, *testBundle) {
 	t.Helper()
 	srv := redistest.Start(t)
-	rdb := srv.Client()
+	b := &testBundle{redis: srv, rdb: srv.Client()}
+	b.client, b.inspector = asynq.NewClientFromRedisClient(b.rdb), asynq.NewInspectorFromRedisClient(b.rdb)
+	r, logs := newRunner(t, b.rdb, cfg)
+	b.logs = logs
+	return r, b
+}
+
+// setupOn returns another unstarted runner on b's Redis, with its own logs.
+func setupOn(t testing.TB, b *testBundle, cfg runner.Config) (*runner.Runner, *logBuffer) {
+	t.Helper()
+	return newRunner(t, b.rdb, cfg)
+}
+
+func newRunner(t testing.TB, rdb *redis.Client, cfg runner.Config) (*runner.Runner, *logBuffer) {
+	t.Helper()
 	logs := &logBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	cfg.Redis = rdb
@@ -54,9 +69,26 @@ func setupTB(t testing.TB, cfg runner.Config) (*runner.Runner, *testBundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &testBundle{redis: srv, rdb: rdb, logs: logs,
-		client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb)}
-	return r, b
+	return r, logs
+}
+
+// metricsBody returns r's metrics in the text exposition format.
+func metricsBody(t *testing.T, r *runner.Runner) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // start starts r and shuts it down when the test ends.

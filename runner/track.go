@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // ErrShutdown is the cause of a job context cancelled in the hard phase of
@@ -35,6 +39,13 @@ type tracked struct {
 	id, queue string
 	cancel    context.CancelCauseFunc
 	abandoned bool // still running when the drain ended; guarded by tracker.mu
+
+	// admission is what the dedupe layer admitted, and copyID the task
+	// that carries the job on once a drain hands the attempt over: the end
+	// of a drain hands an abandoned attempt's leases over to expiry and
+	// runs its copy.
+	admission atomic.Pointer[lockstore.Admission]
+	copyID    atomic.Pointer[string]
 }
 
 // drainStats counts how the attempts of one drain ended.
@@ -98,16 +109,19 @@ func (t *tracker) startDrain() []string {
 	return t.idsLocked()
 }
 
-// endDrain stops counting and returns the counts and the task IDs of the
-// attempts still running: those the drain abandons.
-func (t *tracker) endDrain() (drainStats, []string) {
+// endDrain stops counting and returns the counts and the attempts still
+// running: those the drain abandons.
+func (t *tracker) endDrain() (drainStats, []*tracked) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.counting = false
+	abandoned := make([]*tracked, 0, len(t.active))
 	for e := range t.active {
 		e.abandoned = true
+		abandoned = append(abandoned, e)
 	}
-	return t.stats, t.idsLocked()
+	slices.SortFunc(abandoned, func(a, b *tracked) int { return strings.Compare(a.id, b.id) })
+	return t.stats, abandoned
 }
 
 // isAbandoned reports whether the drain gave up on e.

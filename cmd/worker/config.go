@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/runner"
 	"github.com/jobrunner/jobrunner/setup"
 )
@@ -25,6 +26,11 @@ type config struct {
 	LogLevel           string
 	LogFormat          string
 	WebhookDenyPrivate bool
+	RetryBackoff       func(retried int, err error) time.Duration
+	MaxDeferral        time.Duration
+	// InKubernetes is set when KUBERNETES_SERVICE_HOST is: the embedded
+	// Redis fallback is refused there.
+	InKubernetes bool
 }
 
 // concurrencyMax bounds WORKER_CONCURRENCY. Each slot is a goroutine with
@@ -71,6 +77,20 @@ var settings = []setting{
 			c.HTTPAddr = v
 			return nil
 		}},
+	{"WORKER_RETRY_SCHEDULE", "retry-schedule", "long", "job retries: long (25 retries over about three weeks) or short (about ten minutes)",
+		func(v string, c *config) error {
+			switch v {
+			case "long":
+				c.RetryBackoff = job.RetryLong
+			case "short":
+				c.RetryBackoff = job.RetryShort
+			default:
+				return errors.New("want long or short")
+			}
+			return nil
+		}},
+	{"WORKER_MAX_DEFERRAL", "max-deferral", runner.MaxDeferralDefault.String(), "how long a job may keep being deferred without running before it is archived (deferred_too_long)",
+		func(v string, c *config) (err error) { c.MaxDeferral, err = parseDuration(v, false); return err }},
 	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), "how often idle queues are polled",
 		func(v string, c *config) (err error) { c.PollInterval, err = parseDuration(v, false); return err }},
 	{"LOG_LEVEL", "log-level", "info", "trace, debug, info, warn or error",
@@ -139,6 +159,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 			return config{}, &configError{fmt.Sprintf("%s=%q: %v", src, redactIf(s.env, v), err)}
 		}
 	}
+	c.InKubernetes = getenv("KUBERNETES_SERVICE_HOST") != ""
 	return c, nil
 }
 

@@ -16,8 +16,11 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.Concurrency != 10 || c.Queues["default"] != 1 || len(c.Queues) != 1 || c.ShutdownTimeout != 25*time.Second ||
 		c.HTTPAddr != ":9090" || c.PollInterval != 50*time.Millisecond || c.LogLevel != "info" || c.LogFormat != "json" ||
-		c.RedisURL != "" || c.WebhookDenyPrivate {
+		c.RedisURL != "" || c.WebhookDenyPrivate || c.MaxDeferral != 24*time.Hour {
 		t.Fatalf("defaults = %+v", c)
+	}
+	if c.RetryBackoff == nil || c.RetryBackoff(0, nil) < 15*time.Second {
+		t.Fatalf("default retry schedule is not the long one: first retry after %v", c.RetryBackoff(0, nil))
 	}
 }
 
@@ -30,6 +33,13 @@ func TestConfigFlagsOverrideEnv(t *testing.T) {
 	}
 	if c.Concurrency != 3 || c.Queues["critical"] != 6 || c.Queues["low"] != 1 || c.LogFormat != "console" {
 		t.Fatalf("config = %+v", c)
+	}
+	c, err = loadConfig([]string{"-retry-schedule", "short"}, env(map[string]string{"WORKER_MAX_DEFERRAL": "90m"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxDeferral != 90*time.Minute || c.RetryBackoff(0, nil) > time.Second {
+		t.Fatalf("max deferral %v, first short retry after %v", c.MaxDeferral, c.RetryBackoff(0, nil))
 	}
 }
 
@@ -62,6 +72,8 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{nil, map[string]string{"WORKER_HTTP_ADDR": "9090"}, `worker: WORKER_HTTP_ADDR="9090": want host:port or :port`},
 		{nil, map[string]string{"LOG_LEVEL": "loud"}, `worker: LOG_LEVEL="loud": want trace, debug, info, warn or error`},
 		{nil, map[string]string{"LOG_FORMAT": "xml"}, `worker: LOG_FORMAT="xml": want json or console`},
+		{nil, map[string]string{"WORKER_RETRY_SCHEDULE": "forever"}, `worker: WORKER_RETRY_SCHEDULE="forever": want long or short`},
+		{nil, map[string]string{"WORKER_MAX_DEFERRAL": "1d"}, `worker: WORKER_MAX_DEFERRAL="1d": want a positive duration`},
 		{nil, map[string]string{"WEBHOOK_DENY_PRIVATE": "maybe"}, `worker: WEBHOOK_DENY_PRIVATE="maybe": want true or false`},
 		{nil, map[string]string{"REDIS_URL": "http://h:1"}, `worker: REDIS_URL="http://h:1": scheme "http"; want redis, rediss, redis-sentinel or redis-cluster`},
 		{nil, map[string]string{"REDIS_URL": "redis://:s3cret@h:1/notadb"}, `worker: REDIS_URL="redis://:xxxxx@h:1/notadb": `},

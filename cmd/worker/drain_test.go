@@ -118,14 +118,16 @@ func TestDeploymentManifest(t *testing.T) {
 		t.Fatal("terminationGracePeriodSeconds unset: Kubernetes' default 30s is too short for the default 25s drain plus its hard phase")
 	}
 	grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
-	const margin = 2 * time.Second // signal delivery, asynq's last writes, exit
-	budget := shutdown + runner.HardStopGraceDefault + runner.CleanupTimeout + margin
+	const margin = 2 * time.Second // signal delivery, process exit
+	// Every term of the worst case: soft phase, hard grace, hand-over of
+	// handlers that ignore cancellation, asynq's shutdown, cleanups.
+	worst := runner.Config{ShutdownTimeout: shutdown}.MaxDrain()
+	if min := shutdown + runner.HardStopGraceDefault + 5*time.Second + runner.CleanupTimeout; worst < min {
+		t.Errorf("MaxDrain %v leaves out a term (at least %v)", worst, min)
+	}
 	switch {
-	case grace < runner.ShutdownTimeoutDefault+5*time.Second:
-		t.Errorf("terminationGracePeriodSeconds %v < shutdown timeout default %v + 5s", grace, runner.ShutdownTimeoutDefault)
-	case grace < budget:
-		t.Errorf("terminationGracePeriodSeconds %v < drain budget %v (shutdown %v + hard grace %v + cleanup %v + %v)",
-			grace, budget, shutdown, runner.HardStopGraceDefault, runner.CleanupTimeout, margin)
+	case grace < worst+margin:
+		t.Errorf("terminationGracePeriodSeconds %v < worst-case drain %v + margin %v", grace, worst, margin)
 	case grace > 600*time.Second:
 		t.Errorf("terminationGracePeriodSeconds %v > 600s: the cluster autoscaler caps scale-down grace at 600s", grace)
 	}

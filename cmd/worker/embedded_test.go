@@ -113,3 +113,27 @@ func TestRedisURLPasswordNeverLogged(t *testing.T) {
 		t.Fatalf("redacted URL not logged:\n%s", w.Raw())
 	}
 }
+
+// TestNoEmbeddedRedisInKubernetes: inside Kubernetes a worker with REDIS_URL
+// unset and nothing on the local port must refuse to start (exit 2, one
+// line naming REDIS_URL) instead of reporting ready on a private in-memory
+// Redis while the real queue waits.
+func TestNoEmbeddedRedisInKubernetes(t *testing.T) {
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workertest.StartNoWait(t, nil, []string{
+		"JOBRUNNER_LOCAL_REDIS_ADDR=127.0.0.1:" + strconv.Itoa(port), "KUBERNETES_SERVICE_HOST=10.96.0.1",
+	})
+	if code := w.Wait(20 * time.Second); code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, w.Raw())
+	}
+	failed := w.Lines("worker.failed")
+	if len(failed) != 1 || !strings.Contains(failed[0].Str("error"), "set REDIS_URL") {
+		t.Fatalf("worker.failed lines = %v", failed)
+	}
+	if len(w.Lines("redis.embedded")) != 0 || len(w.Lines("worker.started")) != 0 {
+		t.Fatal("started on an embedded Redis")
+	}
+}

@@ -19,7 +19,9 @@
 // cleanly. 1 on a runtime error, on a third signal, or when the drain was
 // not clean (runner.DrainError: a handler ignored cancellation, or asynq
 // reported an error, such as Redis unreachable, while settling or requeueing
-// jobs). 2 on a bad configuration value.
+// jobs). 2 on a bad configuration value, or when REDIS_URL is unset inside
+// Kubernetes and no Redis answers on 127.0.0.1:6379 (the embedded Redis is
+// for local trials only).
 package main
 
 import (
@@ -63,6 +65,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	setup.RouteRedisLogs(log) // go-redis's own lines: JSON, rate-limited
 	if err := serve(cfg, log, sig); err != nil {
 		log.Error().Str("event", "worker.failed").Err(err).Msg("worker failed")
+		var ce *configError
+		if errors.As(err, &ce) {
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -79,6 +85,7 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
 	r, err := runner.New(runner.Config{
 		Redis: rdb, Concurrency: cfg.Concurrency, Queues: cfg.Queues,
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
+		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
 	})
 	if err != nil {
 		return err
@@ -179,6 +186,11 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
 	_ = rdb.Close()
+	if cfg.InKubernetes {
+		return nil, nil, &configError{fmt.Sprintf("REDIS_URL is unset and no Redis answers on %s; inside Kubernetes "+
+			"(KUBERNETES_SERVICE_HOST is set) the worker does not start an embedded in-memory Redis, which would report "+
+			"ready while running nothing: set REDIS_URL", local)}
+	}
 	stop, err := startEmbedded(local)
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL unset, nothing answers on %s, and the embedded Redis could not start there: %w", local, err)

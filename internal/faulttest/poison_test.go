@@ -15,8 +15,9 @@ import (
 // TestPoison feeds one worker poison: undecodable and invalid payloads,
 // an unknown type, a panicking handler, a handler that outlives its
 // timeout and 2 MiB payloads. Each ends archived with a clear error (or,
-// for a well-formed large payload, completes), the worker never crashes,
-// and a good job enqueued after all of them completes.
+// for a well-formed large payload, completes; for an unknown type, waits
+// for a worker that knows it without spending attempts), the worker never
+// crashes, and a good job enqueued after all of them completes.
 func TestPoison(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -38,7 +39,6 @@ func TestPoison(t *testing.T) {
 		{"invalid-value", WorkType, []byte(`{"id":"v","ms":-5}`), nil, []string{"invalid payload", `"ms"`, "must be >= 0"}},
 		{"wrong-type", builtin.SleepType, []byte(`{"ms":"soon"}`), nil, []string{"invalid payload", `"ms"`}},
 		{"empty", builtin.SleepType, nil, nil, []string{"invalid payload", "empty"}},
-		{"unknown-type", "fault.nope", []byte(`{}`), []asynq.Option{asynq.MaxRetry(1)}, []string{"no handler registered", "fault.nope"}},
 		{"panics", WorkType, mustJSON(WorkPayload{ID: "panics", Fail: "panic"}), []asynq.Option{asynq.MaxRetry(1)}, []string{"panic", "panicking as asked"}},
 		{"permanent", WorkType, mustJSON(WorkPayload{ID: "permanent", Fail: "permanent"}), nil, []string{"permanent failure as asked"}},
 		{"too-slow", WorkType, mustJSON(WorkPayload{ID: "too-slow", MS: 10000}), []asynq.Option{asynq.Timeout(time.Second), asynq.MaxRetry(0)}, []string{"deadline exceeded"}},
@@ -49,6 +49,7 @@ func TestPoison(t *testing.T) {
 	for _, c := range cases {
 		e.enqueueRaw(c.typ, c.id, c.payload, c.opts...)
 	}
+	e.enqueueRaw("fault.nope", "unknown-type", []byte(`{}`), asynq.MaxRetry(1))
 	for _, c := range cases {
 		want := asynq.TaskStateArchived
 		if len(c.errs) == 0 {
@@ -66,6 +67,16 @@ func TestPoison(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %s after %d retries: %.120s", c.id, info.State, info.Retried, info.LastErr)
+	}
+	// An unknown type waits for a worker that knows it, spending nothing.
+	var info *asynq.TaskInfo
+	waitFor(t, 10*time.Second, "unknown-type to be deferred", func() bool {
+		var err error
+		info, err = e.inspector.GetTaskInfo("default", "unknown-type")
+		return err == nil && info.State == asynq.TaskStateRetry
+	}, func() string { return info.State.String() + ": " + info.LastErr })
+	if info.Retried != 0 || !strings.Contains(info.LastErr, `no handler registered for task type "fault.nope"`) {
+		t.Errorf("unknown-type: retried %d, last error %q; want a deferral that spent no attempt", info.Retried, info.LastErr)
 	}
 	// Payload errors are archived at once, not retried.
 	for _, id := range []string{"not-json", "unknown-field", "invalid-value", "wrong-type", "empty", "big-garbage", "big-unknown-field", "permanent"} {

@@ -1,13 +1,3 @@
-// Package redistest starts dedicated Redis servers for tests.
-//
-// Each call to Start runs its own redis-server process on a free port of
-// 127.0.0.1, without persistence unless asked, and stops it when the test
-// ends. Tests never touch the shared instance on 6379. Kill and Restart let
-// fault tests take the server away and bring it back on the same port.
-//
-// When redis-server is not on PATH, Start falls back to an embedded
-// miniredis, unless JOBRUNNER_REQUIRE_REDIS=1, in which case the test fails:
-// CI sets it so that nothing silently runs against the emulation.
 package redistest
 
 import (
@@ -45,6 +35,8 @@ type Server struct {
 	tb   testing.TB
 	opts Options
 	dir  string
+	conf string   // a config file given first (Sentinel's, which it rewrites)
+	args []string // further arguments (cluster, replication)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -58,12 +50,11 @@ func Start(tb testing.TB) *Server { return StartWith(tb, Options{}) }
 // StartWith is Start with options.
 func StartWith(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, opts: opts, dir: tb.TempDir()}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("JOBRUNNER_REQUIRE_REDIS") == "1" {
 			tb.Fatalf("redistest: redis-server not found on PATH and JOBRUNNER_REQUIRE_REDIS=1")
 		}
-		s.Embedded = true
+		s := &Server{tb: tb, opts: opts, Embedded: true}
 		m := miniredis.NewMiniRedis()
 		if err := m.Start(); err != nil {
 			tb.Fatalf("redistest: start miniredis: %v", err)
@@ -73,20 +64,36 @@ func StartWith(tb testing.TB, opts Options) *Server {
 		tb.Cleanup(m.Close)
 		return s
 	}
+	s, err := launch(tb, opts, nil)
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	return s
+}
+
+// launch starts a redis-server for tb on a free port, killed when the test
+// ends. setup, if not nil, is called before each attempt with s.Addr set, to
+// fill in s.conf and s.args (it picks any further ports afresh each time).
+func launch(tb testing.TB, opts Options, setup func(s *Server) error) (*Server, error) {
+	s := &Server{tb: tb, opts: opts, dir: tb.TempDir()}
 	var lastErr error
 	for range 5 {
 		port, err := FreePort()
 		if err != nil {
-			tb.Fatalf("redistest: %v", err)
+			return nil, err
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if setup != nil {
+			if err := setup(s); err != nil {
+				return nil, err
+			}
+		}
 		if lastErr = s.start(); lastErr == nil {
 			tb.Cleanup(s.Kill)
-			return s
+			return s, nil
 		}
 	}
-	tb.Fatalf("redistest: start redis-server: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("start redis-server: %w", lastErr)
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -101,16 +108,23 @@ func FreePort() (int, error) {
 
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", port, "--bind", "127.0.0.1", "--save", "",
 		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
-	}
+		// A replica syncs at once, not after the default 5s wait for others.
+		"--repl-diskless-sync-delay", "0",
+	)
 	if s.opts.AOF {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, s.args...)
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		return err
@@ -201,4 +215,14 @@ func (s *Server) FastForward(d time.Duration) {
 		return
 	}
 	time.Sleep(d)
+}
+
+// running reports whether the server's process is up (not killed).
+func (s *Server) running() bool {
+	if s.mini != nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
 }

@@ -22,7 +22,8 @@ type SleepPayload struct {
 	// cancelled, like a handler stuck in a call that takes no context. Drain
 	// and lock drills use it to get a handler the worker must abandon.
 	IgnoreCancel bool `json:"ignore_cancel,omitempty"`
-	// Fail is "", "transient" (a retryable error) or "permanent" (archived).
+	// Fail is "", "transient" (a retryable error), "permanent" (archived)
+	// or "panic" (the handler panics: a failed attempt, retried).
 	Fail string `json:"fail,omitempty"`
 	// Dedupe, Lock and Dependency become the job's dedupe key, lock key and
 	// breaker dependency.
@@ -37,9 +38,9 @@ func (p SleepPayload) Validate() error {
 		return job.FieldError("ms", "must be >= 0, got %d", p.MS)
 	}
 	switch p.Fail {
-	case "", "transient", "permanent":
+	case "", "transient", "permanent", "panic":
 	default:
-		return job.FieldError("fail", `must be "", "transient" or "permanent", got %q`, p.Fail)
+		return job.FieldError("fail", `must be "", "transient", "permanent" or "panic", got %q`, p.Fail)
 	}
 	return nil
 }
@@ -82,6 +83,8 @@ func handleSleep(ctx context.Context, p SleepPayload) error {
 		return fmt.Errorf("%w (transient)", ErrDrill)
 	case "permanent":
 		return fmt.Errorf("%w (permanent): %w", ErrDrill, asynq.SkipRetry)
+	case "panic":
+		panic("demo.sleep: panicking as asked")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package lockstoretest
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,7 +68,7 @@ func testDedupeStates(t *testing.T, s lockstore.Store) {
 	ctx := ctxFor(t)
 	dk := key(t, "dd")
 	a := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.Admitted)
-	if !a.Marker.IsMarker() || a.Marker.Token() != "t1" || a.Marker.Key() != dk || a.Marker.TTL() != lockstore.MarkerTTLDefault || a.Lock != nil {
+	if !a.Marker.IsMarker() || !strings.HasSuffix(a.Marker.Token(), ":t1") || a.Marker.Key() != dk || a.Marker.TTL() != lockstore.MarkerTTLDefault || a.Lock != nil {
 		t.Fatalf("marker lease = %+v", a.Marker)
 	}
 	if !processing(t, s, dk) {
@@ -238,4 +239,44 @@ func testDedupeMarkerExpires(t *testing.T, s lockstore.Store) {
 		t.Fatal(err)
 	}
 	admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t3"}, lockstore.Done)
+}
+
+// testDedupeTakeoverFencesOut runs two admissions of one task ID at once, as
+// when asynq redelivers a task whose handler still runs: the second takes the
+// marker over, and the first is fenced out: its renewal finds the marker
+// lost and its completion records nothing, so only the second completes.
+func testDedupeTakeoverFencesOut(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	dk := key(t, "dd")
+	old := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.Admitted)
+	cur := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1"}, lockstore.TakenOver)
+	if old.Marker.Token() == cur.Marker.Token() {
+		t.Fatalf("both admissions hold marker %q", cur.Marker.Token())
+	}
+	if err := s.Renew(ctx, old.Marker, cur.Marker); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(old.Marker.Err(), lockstore.ErrLockLost) {
+		t.Fatalf("the replaced admission's marker renewed: Err = %v", old.Marker.Err())
+	}
+	if cur.Marker.Err() != nil {
+		t.Fatalf("the current admission's marker: %v", cur.Marker.Err())
+	}
+	c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: old.Marker, Result: []byte("old")})
+	if err != nil || c.Marker != lockstore.NotOwner {
+		t.Fatalf("Complete of the replaced admission = %+v, %v", c, err)
+	}
+	if b := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.InFlightElsewhere); b.Holder != "t1" {
+		t.Fatalf("Holder = %q", b.Holder)
+	}
+	if _, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: cur.Marker, Result: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	// A replaced attempt that ends after its successor still records nothing.
+	if _, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: old.Marker, Result: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := admit(t, s, lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockstore.Done); string(d.Result) != "new" {
+		t.Fatalf("Result = %q, want the current admission's", d.Result)
+	}
 }

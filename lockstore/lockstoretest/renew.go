@@ -29,13 +29,14 @@ func lostCause(t *testing.T, r *lockstore.Renewer, leases ...*lockstore.Lease) (
 func testRenewerKeeps(t *testing.T, s lockstore.Store) {
 	r := startRenewer(t)
 	k := key(t, "lock")
-	l := mustAcquire(t, s, k, 150*time.Millisecond, -1)
-	a, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: key(t, "dd"), TaskID: "t1", MarkerTTL: 150 * time.Millisecond})
+	// TTLs leave a renewal round trip 150ms (TTL/3) on a loaded machine.
+	l := mustAcquire(t, s, k, 450*time.Millisecond, -1)
+	a, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: key(t, "dd"), TaskID: "t1", MarkerTTL: 450 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, untrack := lostCause(t, r, l, a.Marker)
-	time.Sleep(600 * time.Millisecond) // four TTLs
+	time.Sleep(1400 * time.Millisecond) // three TTLs
 	if ctx.Err() != nil {
 		t.Fatalf("context cancelled: %v", context.Cause(ctx))
 	}
@@ -62,7 +63,7 @@ func testRenewerKeeps(t *testing.T, s lockstore.Store) {
 func testRenewerLostMarker(t *testing.T, s lockstore.Store) {
 	r := startRenewer(t)
 	dk := key(t, "dd")
-	a, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", MarkerTTL: 150 * time.Millisecond})
+	a, err := s.Admit(ctxFor(t), lockstore.AdmitRequest{DedupeKey: dk, TaskID: "t1", MarkerTTL: 450 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

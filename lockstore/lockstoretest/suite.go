@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) lockstore.Store) {
 		{"DedupeLockOnly", testDedupeLockOnly},
 		{"DedupeWindowExpires", testDedupeWindow},
 		{"DedupeMarkerExpires", testDedupeMarkerExpires},
+		{"DedupeTakeoverFencesOut", testDedupeTakeoverFencesOut},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 -- admit.lua admits a job under a dedupe key and, optionally, takes its lock
 -- in the same step: one round trip for marker, lock and fence.
 --
--- KEYS[1]: the in-flight marker key of the dedupe key (value: task ID).
+-- KEYS[1]: the in-flight marker key of the dedupe key (value: the
+--          admission token, ':', the task ID).
 -- KEYS[2]: the completed record key of the dedupe key (value: result bytes).
 -- KEYS[3]: optional, the lock key (value: owner token).
 -- KEYS[4]: optional (present with KEYS[3]), the fence key of the lock.
@@ -9,14 +10,18 @@
 --          runs two steps otherwise.
 -- ARGV[1]: the task ID.
 -- ARGV[2]: the in-flight marker TTL in milliseconds.
--- ARGV[3]: the lock owner token (when KEYS[3] is given).
+-- ARGV[3]: the admission token (uuid v4, no ':'): the lock's owner token
+--          and the first part of the marker's value.
 -- ARGV[4]: the lock TTL in milliseconds (when KEYS[3] is given).
 --
 -- Returns {code, value}:
 --   {1, fence}  admitted: the marker was free; it is now set to ARGV[1].
---   {2, fence}  taken over: the marker already held ARGV[1] (a redelivery);
---               its TTL is reset.
---   {3, holder} in flight elsewhere: the marker holds another task ID.
+--   {2, fence}  taken over: the marker was held for the same task ID (a
+--               redelivery); it now holds this admission's token, so the
+--               attempt it replaced can no longer renew or complete it.
+--   {3, holder, pttl} in flight elsewhere: the marker holds another task
+--               ID, returned as holder, for pttl more milliseconds unless
+--               renewed.
 --   {4, result} done: a completed record exists; result is its value.
 --   {5, pttl}   lock busy: another owner holds KEYS[3]; pttl is its
 --               remaining TTL. Nothing was written.
@@ -26,8 +31,12 @@ if done then
   return {4, done}
 end
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then
-  return {3, cur}
+if cur then
+  -- The task ID follows the token's ':'; a value without one is a task ID.
+  local holder = string.match(cur, '^[^:]*:(.*)$') or cur
+  if holder ~= ARGV[1] then
+    return {3, holder, redis.call('PTTL', KEYS[1])}
+  end
 end
 local fence = 0
 if #KEYS >= 4 then
@@ -39,7 +48,7 @@ if #KEYS >= 4 then
   end
   fence = redis.call('INCR', KEYS[4])
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3] .. ':' .. ARGV[1], 'PX', ARGV[2])
 if cur then
   return {2, fence}
 end
