@@ -229,7 +229,7 @@ func (v validator) newTask(ctx context.Context, typ string, payload []byte, o op
 			}
 		}
 		so := spec.Options()
-		t.Queue, t.MaxRetry, t.Timeout = so.Queue, so.MaxRetry, so.Timeout
+		t.Queue, t.MaxRetry, t.Timeout = so.Queue, max(so.MaxRetry, 0), so.Timeout // NoRetry: none
 	case !v.allowUnknown:
 		known := "none"
 		if k := v.reg.Kinds(); len(k) > 0 {

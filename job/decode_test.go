@@ -89,8 +89,9 @@ func TestDefinitionPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.DedupeKey != "order:x@y" || p.Lock.Key != "mail:x@y" || p.Lock.TTL != job.LockTTLDefault ||
-		p.Lock.Wait != job.LockWaitDefault || len(p.Dependencies) != 1 {
+	// Zero TTL and wait: the lock store's defaults apply.
+	if p.DedupeKey != "order:x@y" || p.Lock.Key != "mail:x@y" || p.Lock.TTL != 0 ||
+		p.Lock.Wait != 0 || len(p.Dependencies) != 1 || p.DedupeByTaskID {
 		t.Fatalf("prepared = %+v", p)
 	}
 	if err := p.Run(context.Background()); err != nil || got.ID != 7 {
@@ -108,8 +109,22 @@ func TestOptionsDefaults(t *testing.T) {
 	if o.Queue != "default" || o.Timeout != job.TimeoutDefault || o.MaxRetry != job.MaxRetryDefault {
 		t.Fatalf("defaults = %+v", o)
 	}
-	if o := (&job.Definition[order]{Type: "a", MaxRetry: job.NoRetry}).Options(); o.MaxRetry != 0 {
+	// One meaning for MaxRetry: NoRetry stays NoRetry (TaskOptions gives
+	// asynq MaxRetry(0)).
+	if o := (&job.Definition[order]{Type: "a", MaxRetry: job.NoRetry}).Options(); o.MaxRetry != job.NoRetry {
 		t.Fatalf("NoRetry gives MaxRetry %d", o.MaxRetry)
+	}
+}
+
+func TestDedupeByTaskID(t *testing.T) {
+	t.Parallel()
+	d := &job.Definition[order]{Type: "a", DedupeKey: job.ByTaskID[order], Handle: func(context.Context, order) error { return nil }}
+	p, err := d.Prepare([]byte(`{"id":7}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.DedupeByTaskID || p.DedupeKey != "" {
+		t.Fatalf("prepared = %+v, want dedupe by task ID", p)
 	}
 }
 

@@ -17,12 +17,6 @@ const (
 	MaxRetryDefault = 25
 	// NoRetry as MaxRetry means a single attempt.
 	NoRetry = -1
-
-	// LockTTLDefault is a lock's time to live when Lock.TTL is zero.
-	LockTTLDefault = 30 * time.Second
-	// LockWaitDefault is how long to wait for a busy lock when Lock.Wait is
-	// zero.
-	LockWaitDefault = 10 * time.Second
 )
 
 // Definition is one job type with payload type P.
@@ -51,14 +45,13 @@ type Definition[P any] struct {
 	// single attempt.
 	MaxRetry int
 
-	// DedupeKey derives the key under which the job runs at most once. A
-	// nil func or an empty result means no dedupe, unless DedupeByTaskID is
-	// set.
+	// DedupeKey derives the key under which the job runs at most once:
+	// while it runs a duplicate is deferred, after it succeeded a duplicate
+	// is skipped (for the runner's dedupe window, 24h by default). Keys are
+	// per job type. A nil func or an empty result means no dedupe; ByTaskID
+	// dedupes on the task ID (the original's, for a copy the runner
+	// re-enqueued), for producers that set their own task IDs.
 	DedupeKey func(p P) string
-
-	// DedupeByTaskID dedupes on the asynq task ID when DedupeKey yields no
-	// key.
-	DedupeByTaskID bool
 
 	// Lock derives the distributed lock held while the handler runs. A nil
 	// func or an empty Key means no lock.
@@ -81,16 +74,24 @@ type Definition[P any] struct {
 	MaxDeferral time.Duration
 }
 
+// ByTaskID is a DedupeKey that dedupes on the task ID: use it as
+// DedupeKey: job.ByTaskID[P].
+func ByTaskID[P any](P) string { return byTaskID }
+
+// byTaskID is the key ByTaskID returns; Prepare turns it into
+// Prepared.DedupeByTaskID. No key a user derives can start with a NUL.
+const byTaskID = "\x00task-id"
+
 // Lock describes the distributed lock a job holds while it runs.
 type Lock struct {
 	// Key names the locked resource, e.g. "invoice:123". Empty means no
 	// lock.
 	Key string
 	// TTL is the lease length; the worker renews it every TTL/3 while the
-	// handler runs. Defaults to 30s.
+	// handler runs. Defaults to lockstore.LockTTLDefault (30s).
 	TTL time.Duration
 	// Wait is how long to wait for a busy lock before deferring the job.
-	// Defaults to 10s.
+	// Defaults to lockstore.LockWaitDefault (10s).
 	Wait time.Duration
 	// FailOpen runs the handler without the lock when Redis cannot be
 	// reached, logging each time. Only for locks that merely save work.
@@ -98,22 +99,14 @@ type Lock struct {
 	FailOpen bool
 }
 
-// WithDefaults returns l with zero fields set to their defaults.
-func (l Lock) WithDefaults() Lock {
-	if l.TTL <= 0 {
-		l.TTL = LockTTLDefault
-	}
-	if l.Wait <= 0 {
-		l.Wait = LockWaitDefault
-	}
-	return l
-}
-
-// Options are the queue-level settings of a job type.
+// Options are the queue-level settings of a job type, with defaults
+// applied: the fields mean what the Definition's fields of the same name
+// mean (MaxRetry is never 0 here: the default is filled in, and NoRetry
+// stays NoRetry).
 type Options struct {
 	Queue       string
 	Timeout     time.Duration
-	MaxRetry    int // the effective retry budget: 0 means none
+	MaxRetry    int
 	Backoff     func(retried int, err error) time.Duration
 	MaxDeferral time.Duration // 0 means the runner's default
 }
@@ -162,7 +155,7 @@ func (d *Definition[P]) Options() Options {
 	case o.MaxRetry == 0:
 		o.MaxRetry = MaxRetryDefault
 	case o.MaxRetry < 0:
-		o.MaxRetry = 0
+		o.MaxRetry = NoRetry
 	}
 	return o
 }
@@ -177,13 +170,15 @@ func (d *Definition[P]) Prepare(payload []byte) (Prepared, error) {
 }
 
 func (d *Definition[P]) bind(p P) Prepared {
-	pr := Prepared{Payload: p, DedupeByTaskID: d.DedupeByTaskID}
+	pr := Prepared{Payload: p}
 	if d.DedupeKey != nil {
-		pr.DedupeKey = d.DedupeKey(p)
+		if pr.DedupeKey = d.DedupeKey(p); pr.DedupeKey == byTaskID {
+			pr.DedupeKey, pr.DedupeByTaskID = "", true
+		}
 	}
 	if d.Lock != nil {
 		if l := d.Lock(p); l.Key != "" {
-			pr.Lock = l.WithDefaults()
+			pr.Lock = l
 		}
 	}
 	if d.Dependencies != nil {

@@ -37,4 +37,20 @@
 // "ship.zip"); the worker archives the task at once instead of retrying it.
 // The enqueue CLI decodes with the same definitions, so it refuses the same
 // payloads before they reach Redis.
+//
+// # Inside a handler
+//
+// A handler needs this package only. It returns nil to complete the job, an
+// error to fail the attempt (retried after the job's Backoff: RetryLong by
+// default, 25 retries over about three weeks), or says more with:
+//
+//   - Permanent(err): archive now, the request is wrong;
+//   - RetryAfter(err, d): retry after the callee's hint;
+//   - Defer(reason, d, err): run again later without spending an attempt;
+//   - ErrInterrupted, after Draining fired: requeued, no attempt spent.
+//
+// and reaches its attempt with WriteResult (the job's result bytes), Fence
+// (the fencing token of its lock), Call (record a call to a dependency
+// through its circuit breaker) and Draining. The runner puts what these
+// read in the job's context; outside a job they do nothing harmful.
 package job

@@ -42,7 +42,7 @@ func (d *Definition[P]) Enqueue(ctx context.Context, c *asynq.Client, p P, opts 
 
 // TaskOptions returns the asynq options that carry o.
 func TaskOptions(o Options) []asynq.Option {
-	return []asynq.Option{asynq.Queue(o.Queue), asynq.Timeout(o.Timeout), asynq.MaxRetry(o.MaxRetry)}
+	return []asynq.Option{asynq.Queue(o.Queue), asynq.Timeout(o.Timeout), asynq.MaxRetry(max(o.MaxRetry, 0))}
 }
 
 func fieldOf(err error) string {

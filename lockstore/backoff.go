@@ -5,6 +5,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	jitter "github.com/jobrunner/jobrunner/internal/backoff"
 )
 
 // backoff computes the pauses between attempts on a busy lock: exponential
@@ -24,14 +26,11 @@ func newBackoff(lo, hi time.Duration) *backoff {
 // next returns the next pause. hint, when positive, is the busy lock's
 // remaining TTL: there is no point sleeping much longer than that.
 func (b *backoff) next(hint time.Duration) time.Duration {
-	d := b.max
-	if b.n < 30 {
-		d = min(b.min<<b.n, b.max)
-	}
+	d := jitter.Exponential(b.n, b.min, b.max, 2, 1) // the ceiling
 	b.n++
-	d = d/2 + rand.N(d/2+1)
+	d = jitter.Add(d/2, d/2, rand.Float64())
 	if hint > 0 && hint < d {
-		d = hint + rand.N(b.min)
+		d = jitter.Add(hint, b.min, rand.Float64())
 	}
 	return d
 }

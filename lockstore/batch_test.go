@@ -151,8 +151,8 @@ func TestRedisGroupCommit(t *testing.T) {
 		t.Errorf("the queued admissions left in a pipeline of %d, want %d", got, n)
 	}
 	for i := range n {
-		if errs[i] != nil || adms[i].Outcome != lockstore.Admitted {
-			t.Fatalf("admission %d: %v, %v", i, adms[i].Outcome, errs[i])
+		if errs[i] != nil || adms[i].Verdict != lockstore.Admitted {
+			t.Fatalf("admission %d: %v, %v", i, adms[i].Verdict, errs[i])
 		}
 		if !strings.HasSuffix(adms[i].Marker.Token(), fmt.Sprint(":task", i)) || adms[i].Lock.Key() != fmt.Sprint("k", i) {
 			t.Errorf("admission %d got another's leases: %s %s", i, adms[i].Marker.Token(), adms[i].Lock.Key())
@@ -184,8 +184,8 @@ func TestRedisGroupCommitCallerGone(t *testing.T) {
 			stay := make(chan error, 1)
 			go func() {
 				a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "stay", TaskID: "t2", LockKey: "stay"})
-				if err == nil && a.Outcome != lockstore.Admitted {
-					err = fmt.Errorf("outcome %v", a.Outcome)
+				if err == nil && a.Verdict != lockstore.Admitted {
+					err = fmt.Errorf("outcome %v", a.Verdict)
 				}
 				stay <- err
 			}()
@@ -210,11 +210,11 @@ func TestRedisGroupCommitCallerGone(t *testing.T) {
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "gone", TaskID: "t3", LockKey: "gone", LockWait: -1})
-				if err == nil && a.Outcome == lockstore.Admitted {
+				if err == nil && a.Verdict == lockstore.Admitted {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("the keys of the caller that left are still held: %v, %v", a.Outcome, err)
+					t.Fatalf("the keys of the caller that left are still held: %v, %v", a.Verdict, err)
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
@@ -234,8 +234,8 @@ func TestRedisGroupCommitCluster(t *testing.T) {
 			k := fmt.Sprint("job:", i)
 			// Different texts: two slots, two steps.
 			a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: k, TaskID: k, LockKey: "lock:" + k})
-			if err != nil || a.Outcome != lockstore.Admitted || !strings.HasSuffix(a.Marker.Token(), ":"+k) {
-				t.Errorf("admit %s: %v %v", k, a.Outcome, err)
+			if err != nil || a.Verdict != lockstore.Admitted || !strings.HasSuffix(a.Marker.Token(), ":"+k) {
+				t.Errorf("admit %s: %v %v", k, a.Verdict, err)
 				return
 			}
 			c, err := s.Complete(ctx(t), lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte(k)})
@@ -243,8 +243,8 @@ func TestRedisGroupCommitCluster(t *testing.T) {
 				t.Errorf("complete %s: %+v %v", k, c, err)
 			}
 			a, err = s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: k, TaskID: "other"})
-			if err != nil || a.Outcome != lockstore.Done || string(a.Result) != k {
-				t.Errorf("admit %s again: %v %q %v", k, a.Outcome, a.Result, err)
+			if err != nil || a.Verdict != lockstore.Done || string(a.Result) != k {
+				t.Errorf("admit %s again: %v %q %v", k, a.Verdict, a.Result, err)
 			}
 		})
 	}

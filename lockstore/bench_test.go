@@ -79,8 +79,8 @@ func BenchmarkAdmitComplete(b *testing.B) {
 	measure(b, trips, calls, func(i int) {
 		key := fmt.Sprint("invoice:", i)
 		a, err := s.Admit(ctx, lockstore.AdmitRequest{DedupeKey: key, TaskID: "task", LockKey: key})
-		if err != nil || a.Outcome != lockstore.Admitted {
-			b.Fatal(a.Outcome, err)
+		if err != nil || a.Verdict != lockstore.Admitted {
+			b.Fatal(a.Verdict, err)
 		}
 		c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("ok"), Window: time.Minute})
 		if err != nil || c.Lock != lockstore.Released {
@@ -99,8 +99,8 @@ func BenchmarkAdmitCompleteParallel(b *testing.B) {
 	op := func() {
 		key := fmt.Sprint("invoice:", seq.Add(1))
 		a, err := s.Admit(ctx, lockstore.AdmitRequest{DedupeKey: key, TaskID: "task", LockKey: key})
-		if err != nil || a.Outcome != lockstore.Admitted {
-			b.Error(a.Outcome, err)
+		if err != nil || a.Verdict != lockstore.Admitted {
+			b.Error(a.Verdict, err)
 			return
 		}
 		c, err := s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("ok"), Window: time.Minute})
@@ -131,8 +131,8 @@ func BenchmarkAdmitDone(b *testing.B) {
 	_, _ = s.Complete(ctx, lockstore.CompleteRequest{Marker: a.Marker, Result: []byte("ok")})
 	measure(b, trips, calls, func(int) {
 		a, err := s.Admit(ctx, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2", LockKey: "d"})
-		if err != nil || a.Outcome != lockstore.Done {
-			b.Fatal(a.Outcome, err)
+		if err != nil || a.Verdict != lockstore.Done {
+			b.Fatal(a.Verdict, err)
 		}
 	})
 }

@@ -63,8 +63,7 @@
 // completion records nothing), InFlightElsewhere (defer, never drop) or
 // Done (skip; the stored result comes back). Store.Complete writes
 // the record and clears the marker, Store.Abandon only clears it, so a
-// failed attempt never blocks its retry. The parity API Mark, IsProcessing
-// and Clear works on the same in-flight marker.
+// failed attempt never blocks its retry.
 //
 // Admit can take the job's lock in the same script, and Complete and Abandon
 // release it: a job with both a dedupe key and a lock costs one round trip in
@@ -75,7 +74,7 @@
 //		DedupeKey: "email:welcome:42", TaskID: taskID,
 //		LockKey: "account:42",
 //	})
-//	// handle err and adm.Outcome; run the job when adm.Outcome.Runs()
+//	// handle err and adm.Verdict; run the job when adm.Verdict.Runs()
 //	_, err = store.Complete(ctx, lockstore.CompleteRequest{
 //		Marker: adm.Marker, Lock: adm.Lock, Result: receipt,
 //	})
@@ -91,6 +90,6 @@
 // # Testing
 //
 // MemoryStore has the semantics of RedisStore in one process, with an
-// injectable Clock and SetError to simulate an outage. Both pass the
+// injectable clock (MemoryConfig.Now) and SetError to simulate an outage. Both pass the
 // acceptance suite in package lockstoretest.
 package lockstore

@@ -13,12 +13,12 @@ func Example_dedupe() {
 	req := lockstore.AdmitRequest{DedupeKey: "email:welcome:42", TaskID: "task-1", LockKey: "account:42"}
 
 	first, _ := store.Admit(ctx, req)
-	fmt.Println("task-1:", first.Outcome, "fence", first.Lock.Fence())
+	fmt.Println("task-1:", first.Verdict, "fence", first.Lock.Fence())
 
 	dup := req
 	dup.TaskID, dup.LockWait = "task-2", -1
 	second, _ := store.Admit(ctx, dup)
-	fmt.Println("task-2:", second.Outcome, "held by", second.Holder)
+	fmt.Println("task-2:", second.Verdict, "held by", second.Holder)
 
 	c, _ := store.Complete(ctx, lockstore.CompleteRequest{
 		Marker: first.Marker, Lock: first.Lock, Result: []byte("msg-id-9"),
@@ -26,7 +26,7 @@ func Example_dedupe() {
 	fmt.Println("complete:", c.Marker, c.Lock)
 
 	again, _ := store.Admit(ctx, dup)
-	fmt.Printf("task-2 again: %v, result %q\n", again.Outcome, again.Result)
+	fmt.Printf("task-2 again: %v, result %q\n", again.Verdict, again.Result)
 	// Output:
 	// task-1: admitted fence 1
 	// task-2: in_flight_elsewhere held by task-1
@@ -44,11 +44,11 @@ func Example_retryAfterFailure() {
 	_, _ = store.Abandon(ctx, a.Marker, nil)
 
 	retry, _ := store.Admit(ctx, req)
-	fmt.Println("retry:", retry.Outcome)
+	fmt.Println("retry:", retry.Verdict)
 
 	// The worker crashes mid-job; the queue redelivers the same task.
 	redelivery, _ := store.Admit(ctx, req)
-	fmt.Println("redelivery:", redelivery.Outcome)
+	fmt.Println("redelivery:", redelivery.Verdict)
 	// Output:
 	// retry: admitted
 	// redelivery: taken_over

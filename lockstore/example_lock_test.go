@@ -35,15 +35,6 @@ func Example_lock() {
 	// next fence: 2
 }
 
-func Example_fence() {
-	ctx := lockstore.WithFence(context.Background(), 7)
-	if fence, ok := lockstore.FenceFromContext(ctx); ok {
-		// UPDATE accounts SET ..., fence = $fence WHERE id = $id AND fence < $fence
-		fmt.Println("write with fence", fence)
-	}
-	// Output: write with fence 7
-}
-
 func Example_renewer() {
 	ctx := context.Background()
 	store := lockstore.NewMemoryStore(lockstore.MemoryConfig{})

@@ -38,8 +38,7 @@ func (k keys) lock(key string) string { return k.tag(key) + ":lock" }
 func (k keys) fence(key string) string { return k.tag(key) + ":fence" }
 
 // inflight is the in-flight marker of a dedupe key; its value is the
-// admission's token and the task ID (see markerValue), or "1" when set by
-// Mark.
+// admission's token and the task ID (see markerValue).
 func (k keys) inflight(key string) string { return k.tag(key) + ":inflight" }
 
 // lease is the key a lease holds: its marker's or its lock's.
@@ -61,8 +60,8 @@ func (k keys) done(key string) string { return k.tag(key) + ":done" }
 func markerValue(token, taskID string) string { return token + ":" + taskID }
 
 // markerHolder returns the task ID of a marker value. Tokens hold no ':',
-// so the task ID is what follows the first one; a value without one (set
-// by Mark, or by a version before tokens) is a task ID itself.
+// so the task ID is what follows the first one; a value without one (set by
+// a version before tokens) is a task ID itself.
 func markerHolder(v string) string {
 	if _, id, ok := strings.Cut(v, ":"); ok {
 		return id

@@ -3,7 +3,6 @@ package lockstore
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,21 +10,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// Clock tells the time. MemoryStore reads it to expire keys.
-type Clock interface {
-	Now() time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
 // MemoryConfig configures a MemoryStore. The zero value is ready to use.
 type MemoryConfig struct {
-	// Clock decides when keys expire. Note that the local deadline of
+	// Now decides when keys expire. Note that the local deadline of
 	// leases always runs on the real clock (time.AfterFunc); run tests in a
-	// testing/synctest bubble to fake both. Defaults to the real clock.
-	Clock Clock
+	// testing/synctest bubble to fake both. Defaults to time.Now.
+	Now func() time.Time
 	// Prefix names keys as RedisStore does; it matters only for reading
 	// them in a debugger. Defaults to PrefixDefault.
 	Prefix string
@@ -38,13 +28,13 @@ type MemoryConfig struct {
 }
 
 // MemoryStore is a Store held in one process's memory, with the semantics
-// of RedisStore. It suits unit tests (inject a Clock; simulate an outage
+// of RedisStore. It suits unit tests (inject a clock; simulate an outage
 // with SetError) and single-process programs. Locks it grants mean nothing
 // to other processes.
 type MemoryStore struct {
-	cfg   MemoryConfig
-	clock Clock
-	keys  keys
+	cfg  MemoryConfig
+	now  func() time.Time
+	keys keys
 
 	mu     sync.Mutex
 	vals   map[string]memValue
@@ -61,9 +51,12 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &MemoryStore{
 		cfg:    cfg,
-		clock:  cmp.Or[Clock](cfg.Clock, realClock{}),
+		now:    cfg.Now,
 		keys:   newKeys(cfg.Prefix),
 		vals:   make(map[string]memValue),
 		fences: make(map[string]int64),
@@ -94,7 +87,7 @@ func (m *MemoryStore) lock(ctx context.Context, op, key string) error {
 
 func (m *MemoryStore) get(k string) (string, bool) {
 	e, ok := m.vals[k]
-	if ok && !e.exp.IsZero() && !m.clock.Now().Before(e.exp) {
+	if ok && !e.exp.IsZero() && !m.now().Before(e.exp) {
 		delete(m.vals, k)
 		return "", false
 	}
@@ -102,12 +95,12 @@ func (m *MemoryStore) get(k string) (string, bool) {
 }
 
 func (m *MemoryStore) set(k, v string, ttl time.Duration) {
-	m.vals[k] = memValue{v: v, exp: m.clock.Now().Add(ttl)}
+	m.vals[k] = memValue{v: v, exp: m.now().Add(ttl)}
 }
 
 // pttl returns the remaining TTL of k, which must exist.
 func (m *MemoryStore) pttl(k string) time.Duration {
-	return m.vals[k].exp.Sub(m.clock.Now())
+	return m.vals[k].exp.Sub(m.now())
 }
 
 // release is release.lua for one key.
@@ -165,16 +158,8 @@ func (m *MemoryStore) Acquire(ctx context.Context, key string, ttl, wait time.Du
 
 // Admit implements Store, as admit.lua does.
 func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, error) {
-	req = req.withDefaults()
-	if err := req.validate(); err != nil {
-		return Admission{}, err
-	}
-	if req.DedupeKey == "" {
-		lock, err := m.Acquire(ctx, req.LockKey, req.LockTTL, req.LockWait)
-		if err != nil {
-			return Admission{}, err
-		}
-		return Admission{Outcome: Admitted, Lock: lock}, nil
+	if a, done, err := admitOpening(ctx, m, &req); done {
+		return a, err
 	}
 	token := uuid.NewString()
 	var a Admission
@@ -185,12 +170,12 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 		}
 		defer m.mu.Unlock()
 		if v, ok := m.get(m.keys.done(req.DedupeKey)); ok {
-			a = Admission{Outcome: Done, Result: []byte(v)}
+			a = Admission{Verdict: Done, Result: []byte(v)}
 			return true, 0, nil
 		}
 		cur, held := m.get(m.keys.inflight(req.DedupeKey))
 		if held && markerHolder(cur) != req.TaskID {
-			a = Admission{Outcome: InFlightElsewhere, Holder: markerHolder(cur), HolderTTL: m.pttl(m.keys.inflight(req.DedupeKey))}
+			a = Admission{Verdict: InFlightElsewhere, Holder: markerHolder(cur), HolderTTL: m.pttl(m.keys.inflight(req.DedupeKey))}
 			return true, 0, nil
 		}
 		var fence int64
@@ -204,9 +189,9 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 		}
 		marker := markerValue(token, req.TaskID)
 		m.set(m.keys.inflight(req.DedupeKey), marker, req.MarkerTTL)
-		a.Outcome = Admitted
+		a.Verdict = Admitted
 		if held {
-			a.Outcome = TakenOver
+			a.Verdict = TakenOver
 		}
 		a.Marker = newLease(m, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
 		return true, 0, nil
@@ -278,18 +263,9 @@ func (m *MemoryStore) Abandon(ctx context.Context, marker, lock *Lease) (Complet
 
 // Renew implements Store.
 func (m *MemoryStore) Renew(ctx context.Context, leases ...*Lease) error {
-	var live []*Lease
-	for _, l := range leases {
-		if l == nil || l.done() {
-			continue
-		}
-		if l.store != Store(m) {
-			return errors.New("lockstore: renew: lease of another store")
-		}
-		live = append(live, l)
-	}
-	if len(live) == 0 {
-		return nil
+	live, err := liveLeases(m, leases)
+	if err != nil || len(live) == 0 {
+		return err
 	}
 	start := time.Now()
 	if err := m.lock(ctx, "renew", ""); err != nil {
@@ -334,47 +310,4 @@ func (m *MemoryStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (
 		m.set(k, v, max(d, time.Millisecond))
 		return 1, nil
 	}
-}
-
-// Mark implements Store.
-func (m *MemoryStore) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if err := validateKey("mark", key); err != nil {
-		return false, err
-	}
-	if err := m.lock(ctx, "mark", key); err != nil {
-		return false, err
-	}
-	defer m.mu.Unlock()
-	k := m.keys.inflight(key)
-	if _, ok := m.get(k); ok {
-		return false, nil
-	}
-	m.set(k, "1", cmp.Or(ttl, MarkerTTLDefault))
-	return true, nil
-}
-
-// IsProcessing implements Store.
-func (m *MemoryStore) IsProcessing(ctx context.Context, key string) (bool, error) {
-	if err := validateKey("is_processing", key); err != nil {
-		return false, err
-	}
-	if err := m.lock(ctx, "is_processing", key); err != nil {
-		return false, err
-	}
-	defer m.mu.Unlock()
-	_, ok := m.get(m.keys.inflight(key))
-	return ok, nil
-}
-
-// Clear implements Store.
-func (m *MemoryStore) Clear(ctx context.Context, key string) error {
-	if err := validateKey("clear", key); err != nil {
-		return err
-	}
-	if err := m.lock(ctx, "clear", key); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	delete(m.vals, m.keys.inflight(key))
-	return nil
 }

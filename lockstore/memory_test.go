@@ -3,35 +3,18 @@ package lockstore_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/clock"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestMemoryClock(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := lockstore.NewMemoryStore(lockstore.MemoryConfig{Clock: clock})
+	clock := clock.NewFake()
+	s := lockstore.NewMemoryStore(lockstore.MemoryConfig{Now: clock.Now})
 	c := context.Background()
 
 	l, err := s.Acquire(c, "k", time.Hour, -1)
@@ -60,20 +43,20 @@ func TestMemoryClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(23 * time.Hour)
-	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2"}); a.Outcome != lockstore.Done {
-		t.Fatalf("within the window: %v", a.Outcome)
+	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2"}); a.Verdict != lockstore.Done {
+		t.Fatalf("within the window: %v", a.Verdict)
 	}
 	clock.Advance(2 * time.Hour)
-	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2"}); a.Outcome != lockstore.Admitted {
-		t.Fatalf("after the 24h window: %v", a.Outcome)
+	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t2"}); a.Verdict != lockstore.Admitted {
+		t.Fatalf("after the 24h window: %v", a.Verdict)
 	}
 
-	if ok, _ := s.Mark(c, "m", 0); !ok {
-		t.Fatal("Mark failed")
+	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "m", TaskID: "t1"}); a.Verdict != lockstore.Admitted {
+		t.Fatalf("admit m: %v", a.Verdict)
 	}
 	clock.Advance(lockstore.MarkerTTLDefault)
-	if p, _ := s.IsProcessing(c, "m"); p {
-		t.Fatal("marker outlived the 300s default")
+	if a, _ := s.Admit(c, lockstore.AdmitRequest{DedupeKey: "m", TaskID: "t2"}); a.Verdict != lockstore.Admitted {
+		t.Fatalf("the marker outlived the 300s default: %v", a.Verdict)
 	}
 }
 

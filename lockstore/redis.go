@@ -2,7 +2,6 @@ package lockstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -121,24 +120,13 @@ func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Dur
 
 // Renew implements Store: one pipeline for all leases.
 func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
-	var live []*Lease
-	var calls []*scriptCall
-	for _, l := range leases {
-		if l == nil || l.done() {
-			continue
-		}
-		if l.store != Store(s) {
-			return errors.New("lockstore: renew: lease of another store")
-		}
-		live = append(live, l)
-		calls = append(calls, &scriptCall{
-			script: extendScript,
-			keys:   []string{s.keys.lease(l)},
-			args:   []any{l.token, l.ttl.Milliseconds()},
-		})
+	live, err := liveLeases(s, leases)
+	if err != nil || len(live) == 0 {
+		return err
 	}
-	if len(calls) == 0 {
-		return nil
+	calls := make([]*scriptCall, len(live))
+	for i, l := range live {
+		calls[i] = &scriptCall{script: extendScript, keys: []string{s.keys.lease(l)}, args: []any{l.token, l.ttl.Milliseconds()}}
 	}
 	start := time.Now()
 	s.runAll(ctx, calls)
@@ -161,44 +149,6 @@ func (s *RedisStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (i
 		return 0, storeErr("expire", l.key, err)
 	}
 	return n, nil
-}
-
-// Mark implements Store with one SET NX PX.
-func (s *RedisStore) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if err := validateKey("mark", key); err != nil {
-		return false, err
-	}
-	if ttl == 0 {
-		ttl = MarkerTTLDefault
-	}
-	ok, err := s.client.SetArgs(ctx, s.keys.inflight(key), "1", redis.SetArgs{Mode: "NX", TTL: ttl}).Result()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, storeErr("mark", key, err)
-	}
-	return ok == "OK", nil
-}
-
-// IsProcessing implements Store.
-func (s *RedisStore) IsProcessing(ctx context.Context, key string) (bool, error) {
-	if err := validateKey("is_processing", key); err != nil {
-		return false, err
-	}
-	n, err := s.client.Exists(ctx, s.keys.inflight(key)).Result()
-	if err != nil {
-		return false, storeErr("is_processing", key, err)
-	}
-	return n == 1, nil
-}
-
-// Clear implements Store.
-func (s *RedisStore) Clear(ctx context.Context, key string) error {
-	if err := validateKey("clear", key); err != nil {
-		return err
-	}
-	return storeErr("clear", key, s.client.Del(ctx, s.keys.inflight(key)).Err())
 }
 
 // releaseOrphan deletes keys if they still hold the values args (lease

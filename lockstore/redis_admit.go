@@ -12,16 +12,8 @@ import (
 // Admit implements Store. With a dedupe key and a lock in one slot it is one
 // script (admit.lua) per attempt; see RedisStore for Cluster.
 func (s *RedisStore) Admit(ctx context.Context, req AdmitRequest) (Admission, error) {
-	req = req.withDefaults()
-	if err := req.validate(); err != nil {
-		return Admission{}, err
-	}
-	if req.DedupeKey == "" {
-		lock, err := s.Acquire(ctx, req.LockKey, req.LockTTL, req.LockWait)
-		if err != nil {
-			return Admission{}, err
-		}
-		return Admission{Outcome: Admitted, Lock: lock}, nil
+	if a, done, err := admitOpening(ctx, s, &req); done {
+		return a, err
 	}
 	if req.LockKey == "" || s.sameSlot(req.DedupeKey, req.LockKey) {
 		return s.admit(ctx, req)
@@ -30,7 +22,7 @@ func (s *RedisStore) Admit(ctx context.Context, req AdmitRequest) (Admission, er
 	lockKey := req.LockKey
 	req.LockKey = ""
 	a, err := s.admit(ctx, req)
-	if err != nil || !a.Outcome.Runs() {
+	if err != nil || !a.Verdict.Runs() {
 		return a, err
 	}
 	a.Lock, err = s.Acquire(ctx, lockKey, req.LockTTL, req.LockWait)
@@ -86,23 +78,23 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 		}
 		switch code {
 		case 1, 2:
-			a.Outcome = Admitted
+			a.Verdict = Admitted
 			if code == 2 {
-				a.Outcome = TakenOver
+				a.Verdict = TakenOver
 			}
 			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
 			}
 		case 3:
-			a.Outcome, a.Holder = InFlightElsewhere, val.(string)
+			a.Verdict, a.Holder = InFlightElsewhere, val.(string)
 			if len(reply) == 3 {
 				if ms, ok := reply[2].(int64); ok && ms > 0 {
 					a.HolderTTL = time.Duration(ms) * time.Millisecond
 				}
 			}
 		case 4:
-			a.Outcome, a.Result = Done, []byte(val.(string))
+			a.Verdict, a.Result = Done, []byte(val.(string))
 		case 5:
 			return false, time.Duration(val.(int64)) * time.Millisecond, nil
 		}

@@ -14,7 +14,7 @@ const (
 	LockTTLDefault = 30 * time.Second
 	// LockWaitDefault is how long Acquire and Admit wait for a busy lock.
 	LockWaitDefault = 10 * time.Second
-	// MarkerTTLDefault is the TTL of an in-flight marker (and of Mark).
+	// MarkerTTLDefault is the TTL of an in-flight marker.
 	MarkerTTLDefault = 300 * time.Second
 	// WindowDefault is how long a completed record is kept.
 	WindowDefault = 24 * time.Hour
@@ -42,7 +42,7 @@ type Store interface {
 
 	// Admit admits a job under a dedupe key and/or takes its lock, in one
 	// round trip when both keys live on one node. See AdmitRequest and
-	// Outcome. A busy lock is retried like Acquire; when the wait runs out,
+	// Verdict. A busy lock is retried like Acquire; when the wait runs out,
 	// Admit returns a *NotObtainedError and holds nothing.
 	Admit(ctx context.Context, req AdmitRequest) (Admission, error)
 
@@ -63,30 +63,18 @@ type Store interface {
 	// the round trip failed; leases already released or lost are skipped.
 	Renew(ctx context.Context, leases ...*Lease) error
 
-	// Mark sets the processing marker of key with one SET NX PX and reports
-	// whether it was free. A zero ttl means MarkerTTLDefault. The marker is
-	// the in-flight marker Admit uses, with the value "1".
-	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
-
-	// IsProcessing reports whether key has an in-flight marker.
-	IsProcessing(ctx context.Context, key string) (bool, error)
-
-	// Clear deletes the in-flight marker of key whoever set it. Prefer
-	// Abandon, which deletes it only if still owned.
-	Clear(ctx context.Context, key string) error
-
 	// expireIn sets the TTL of l's key to d if l still holds it, as
 	// extend.lua does; it returns the script's reply (1, 0, -1).
 	expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error)
 }
 
-// Outcome is the answer of an admission.
-type Outcome int
+// Verdict is the answer of an admission.
+type Verdict int
 
 const (
 	// Admitted means the job may run: the marker was free and is now held
 	// (and the lock, when requested, is held).
-	Admitted Outcome = iota + 1
+	Admitted Verdict = iota + 1
 	// TakenOver means the marker was already held by the same task ID, a
 	// redelivery after a crash or a requeue: the job may run and now holds
 	// the marker (and the lock, when requested). The marker now carries
@@ -102,7 +90,7 @@ const (
 	Done
 )
 
-func (o Outcome) String() string {
+func (o Verdict) String() string {
 	switch o {
 	case Admitted:
 		return "admitted"
@@ -113,11 +101,11 @@ func (o Outcome) String() string {
 	case Done:
 		return "done"
 	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
+	return fmt.Sprintf("Verdict(%d)", int(o))
 }
 
 // Runs reports whether the job may run: Admitted or TakenOver.
-func (o Outcome) Runs() bool { return o == Admitted || o == TakenOver }
+func (o Verdict) Runs() bool { return o == Admitted || o == TakenOver }
 
 // AdmitRequest asks Store.Admit to admit a job. At least one of DedupeKey and
 // LockKey must be set.
@@ -149,6 +137,40 @@ func (r AdmitRequest) withDefaults() AdmitRequest {
 	return r
 }
 
+// admitOpening is the start every Store's Admit shares: defaults, checks,
+// and a request without a dedupe key, which is a plain Acquire. done is
+// true when it answered the request.
+func admitOpening(ctx context.Context, s Store, req *AdmitRequest) (a Admission, done bool, err error) {
+	*req = req.withDefaults()
+	if err := req.validate(); err != nil {
+		return Admission{}, true, err
+	}
+	if req.DedupeKey != "" {
+		return Admission{}, false, nil
+	}
+	lock, err := s.Acquire(ctx, req.LockKey, req.LockTTL, req.LockWait)
+	if err != nil {
+		return Admission{}, true, err
+	}
+	return Admission{Verdict: Admitted, Lock: lock}, true, nil
+}
+
+// liveLeases is the start every Store's Renew shares: the leases still to
+// renew, all of which must belong to s.
+func liveLeases(s Store, leases []*Lease) ([]*Lease, error) {
+	var live []*Lease
+	for _, l := range leases {
+		if l == nil || l.done() {
+			continue
+		}
+		if l.store != s {
+			return nil, errors.New("lockstore: renew: lease of another store")
+		}
+		live = append(live, l)
+	}
+	return live, nil
+}
+
 func (r AdmitRequest) validate() error {
 	switch {
 	case r.DedupeKey == "" && r.LockKey == "":
@@ -165,17 +187,17 @@ func (r AdmitRequest) validate() error {
 
 // Admission is the answer of Store.Admit.
 type Admission struct {
-	// Outcome says whether the job may run.
-	Outcome Outcome
-	// Holder is the task ID holding the marker when Outcome is
+	// Verdict says whether the job may run.
+	Verdict Verdict
+	// Holder is the task ID holding the marker when Verdict is
 	// InFlightElsewhere.
 	Holder string
 	// HolderTTL is how long the holder's marker lives unless renewed, when
-	// Outcome is InFlightElsewhere: a marker handed over to expiry (see
+	// Verdict is InFlightElsewhere: a marker handed over to expiry (see
 	// Lease.ExpireAfter) says when the job may run.
 	HolderTTL time.Duration
 
-	// Result is the stored result when Outcome is Done; it may be empty.
+	// Result is the stored result when Verdict is Done; it may be empty.
 	Result []byte
 	// Marker is the in-flight marker lease when the job may run and a
 	// DedupeKey was given; nil otherwise.

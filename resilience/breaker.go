@@ -1,10 +1,11 @@
 package resilience
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jobrunner/jobrunner/internal/backoff"
 )
 
 // The breaker's state word packs, from the low bits up: the state (2 bits),
@@ -79,7 +80,7 @@ func NewBreaker(name string, cfg BreakerConfig) (*Breaker, error) {
 func newBreaker(name string, cfg BreakerConfig) *Breaker {
 	b := &Breaker{name: name, cfg: cfg, threshold: uint64(cfg.FailureThreshold)}
 	if cfg.Trip == TripFailureRate {
-		b.win = newWindow(cfg.Window, cfg.WindowBuckets, cfg.Clock.Now())
+		b.win = newWindow(cfg.Window, cfg.WindowBuckets, cfg.Now())
 	}
 	b.word.Store(1<<genShift | uint64(StateClosed))
 	b.used.Store(true) // a new breaker is about to be used
@@ -121,7 +122,7 @@ func (b *Breaker) Check() error {
 // admit is the locked path of Allow (take is true) and Check.
 func (b *Breaker) admit(take bool) (Ticket, error) {
 	b.mu.Lock()
-	now := b.cfg.Clock.Now()
+	now := b.cfg.Now()
 	changed := b.advanceLocked(now)
 	w := b.word.Load()
 	ok := true
@@ -153,18 +154,18 @@ func (b *Breaker) admit(take bool) (Ticket, error) {
 // per ticket: a probe's slot is given back on a neutral outcome, so reporting
 // a ticket twice can admit an extra probe. Outcomes of tickets from an older
 // generation (issued before the latest state change or Reset) are ignored.
-func (b *Breaker) Done(t Ticket, o Outcome) {
+func (b *Breaker) Done(t Ticket, o Result) {
 	w := b.word.Load()
 	if w>>genShift != t.gen {
 		return
 	}
 	if stateOf(w) == StateClosed {
 		switch {
-		case o != OutcomeSuccess && o != OutcomeFailure:
+		case o != Success && o != Failure:
 			return
 		case b.win != nil:
 			// The failure-rate rule needs the clock and the window: locked path.
-		case o == OutcomeSuccess:
+		case o == Success:
 			if w&cfMask != 0 {
 				b.succeedClosed(w)
 			}
@@ -216,7 +217,7 @@ func (b *Breaker) failClosed(w uint64) {
 // trip opens the breaker if its state word is still w.
 func (b *Breaker) trip(w uint64) bool {
 	b.mu.Lock()
-	ok := b.swapLocked(w, StateOpen, b.cfg.Clock.Now())
+	ok := b.swapLocked(w, StateOpen, b.cfg.Now())
 	b.mu.Unlock()
 	if ok {
 		b.flush()
@@ -226,28 +227,28 @@ func (b *Breaker) trip(w uint64) bool {
 
 // doneLocked records an outcome in the half-open state, or in the closed state
 // under the failure-rate rule.
-func (b *Breaker) doneLocked(gen uint64, o Outcome) {
+func (b *Breaker) doneLocked(gen uint64, o Result) {
 	// Reading the clock before locking keeps the critical section short; a
 	// time a little older than another goroutine's is harmless here.
-	now := b.cfg.Clock.Now()
+	now := b.cfg.Now()
 	b.mu.Lock()
 	changed := false
 	if w := b.word.Load(); w>>genShift == gen {
 		switch stateOf(w) {
 		case StateClosed:
-			b.win.record(now, o == OutcomeFailure)
-			if o == OutcomeFailure && b.win.tripped(b.cfg.MinCalls, b.cfg.FailureRate) {
+			b.win.record(now, o == Failure)
+			if o == Failure && b.win.tripped(b.cfg.MinCalls, b.cfg.FailureRate) {
 				changed = b.setLocked(StateOpen, now)
 			}
 		case StateHalfOpen:
 			b.halfOpenProgress = now
 			switch o {
-			case OutcomeSuccess:
+			case Success:
 				b.halfOpenSuccesses++
 				if b.halfOpenSuccesses >= b.cfg.SuccessThreshold {
 					changed = b.setLocked(StateClosed, now)
 				}
-			case OutcomeFailure:
+			case Failure:
 				changed = b.setLocked(StateOpen, now)
 			default:
 				// A neutral or cancelled probe gives its slot back, so
@@ -270,7 +271,7 @@ func (b *Breaker) State() State {
 		return s
 	}
 	b.mu.Lock()
-	changed := b.advanceLocked(b.cfg.Clock.Now())
+	changed := b.advanceLocked(b.cfg.Now())
 	s := stateOf(b.word.Load())
 	b.mu.Unlock()
 	if changed {
@@ -286,16 +287,11 @@ func (b *Breaker) idle() bool {
 	return stateOf(w) == StateClosed && w&cfMask == 0
 }
 
-// IsOpen reports whether the breaker is open. Note that a half-open breaker
-// whose probe slots are all taken also refuses calls; use Check to know
-// whether a call would be admitted.
-func (b *Breaker) IsOpen() bool { return b.State() == StateOpen }
-
 // Reset closes the breaker and starts a new generation: counts are cleared
 // and outcomes of calls admitted before Reset are ignored.
 func (b *Breaker) Reset() {
 	b.mu.Lock()
-	changed := b.setLocked(StateClosed, b.cfg.Clock.Now())
+	changed := b.setLocked(StateClosed, b.cfg.Now())
 	b.mu.Unlock()
 	if changed {
 		b.flush()
@@ -353,21 +349,14 @@ func (b *Breaker) swapLocked(w uint64, to State, now time.Time) bool {
 	return true
 }
 
-// openPeriodLocked returns OpenTimeout spread by OpenJitter.
+// openPeriodLocked returns OpenTimeout spread by OpenJitter, at least 1ns.
 func (b *Breaker) openPeriodLocked() time.Duration {
 	d, j := b.cfg.OpenTimeout, b.cfg.OpenJitter
 	if j <= 0 {
 		return d
 	}
-	f := float64(d) * (1 + j*(2*b.cfg.Rand()-1))
-	switch {
-	case !(f >= 1): // Also catches NaN from a bad Rand.
-		return 1
-	case f >= math.MaxInt64:
-		return math.MaxInt64
-	default:
-		return time.Duration(f)
-	}
+	f := time.Duration(float64(d) * j)
+	return max(backoff.Add(d-f, 2*f, b.cfg.Rand()), 1)
 }
 
 // retryAfterLocked returns how long until a refused call could be admitted.

@@ -41,9 +41,9 @@ func BenchmarkBreakerClosed(b *testing.B) {
 					b.Fatal(err)
 				}
 				if ok {
-					br.Done(t, resilience.OutcomeSuccess)
+					br.Done(t, resilience.Success)
 				} else {
-					br.Done(t, resilience.OutcomeFailure)
+					br.Done(t, resilience.Failure)
 				}
 			})
 		})

@@ -39,7 +39,7 @@ func TestBreakerConcurrentStreakIsExact(t *testing.T) {
 	// threshold-1 concurrent failures: closed, with an exact streak.
 	parallel(goroutines, func(g int) {
 		for i := g; i < threshold-1; i += goroutines {
-			b.Done(tickets[i], resilience.OutcomeFailure)
+			b.Done(tickets[i], resilience.Failure)
 		}
 	})
 	if s := b.Snapshot(); s.State != resilience.StateClosed || s.ConsecutiveFailures != threshold-1 {
@@ -49,7 +49,7 @@ func TestBreakerConcurrentStreakIsExact(t *testing.T) {
 	// The rest race to trip it: exactly one transition.
 	parallel(goroutines, func(g int) {
 		for i := threshold - 1 + g; i < len(tickets); i += goroutines {
-			b.Done(tickets[i], resilience.OutcomeFailure)
+			b.Done(tickets[i], resilience.Failure)
 		}
 	})
 	wantState(t, b, resilience.StateOpen)
@@ -82,7 +82,7 @@ func TestBreakerConcurrentHalfOpenAdmissionIsExact(t *testing.T) {
 
 	parallel(goroutines, func(i int) {
 		if ok[i] {
-			b.Done(tickets[i], resilience.OutcomeSuccess)
+			b.Done(tickets[i], resilience.Success)
 		}
 	})
 	wantState(t, b, resilience.StateClosed)
@@ -100,12 +100,12 @@ func TestBreakerConcurrentWindowCountsAreExact(t *testing.T) {
 
 	parallel(goroutines, func(int) {
 		for i := range perGoroutine {
-			o := resilience.OutcomeSuccess
+			o := resilience.Success
 			switch i % 3 {
 			case 0:
-				o = resilience.OutcomeFailure
+				o = resilience.Failure
 			case 1:
-				o = resilience.OutcomeNeutral
+				o = resilience.Neutral
 			}
 			tk, err := b.Allow()
 			if err != nil {
@@ -142,7 +142,7 @@ func TestBreakerConcurrentChaos(t *testing.T) {
 				SuccessThreshold: 2,
 				OpenTimeout:      time.Millisecond,
 				HalfOpenMaxWait:  time.Millisecond,
-				Clock:            clock,
+				Now:              clock.Now,
 				OnStateChange: func(_ string, from, to resilience.State) {
 					mu.Lock()
 					defer mu.Unlock()
@@ -177,7 +177,7 @@ func TestBreakerConcurrentChaos(t *testing.T) {
 							continue
 						}
 						admitted.Add(1)
-						b.Done(tk, resilience.Outcome(r.IntN(3)))
+						b.Done(tk, resilience.Result(r.IntN(3)))
 					}
 				}
 			})

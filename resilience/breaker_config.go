@@ -102,14 +102,15 @@ type BreakerConfig struct {
 
 	// Classify maps errors to outcomes for Breaker.Record and Call. Defaults
 	// to the package's Classify.
-	Classify func(err error) Outcome
+	Classify func(err error) Result
 	// OnStateChange, if set, is called after every state change with the
 	// breaker's name. It runs outside the breaker's lock, so it may call the
 	// breaker, and calls for one breaker are delivered one at a time in the
 	// order the changes happened. Defaults to nil (no callback).
 	OnStateChange func(name string, from, to State)
-	// Clock tells the time. Defaults to SystemClock.
-	Clock Clock
+	// Now tells the time; tests inject a fake clock's Now. Defaults to
+	// time.Now.
+	Now func() time.Time
 	// Rand returns a uniformly distributed number in [0, 1) for the open
 	// period jitter. It is called under the breaker's lock and must be safe
 	// for concurrent use. Defaults to math/rand/v2.Float64.
@@ -132,8 +133,8 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 	if c.Classify == nil {
 		c.Classify = Classify
 	}
-	if c.Clock == nil {
-		c.Clock = SystemClock{}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
@@ -196,8 +197,8 @@ func (c BreakerConfig) merge(base BreakerConfig) BreakerConfig {
 	if c.OnStateChange == nil {
 		c.OnStateChange = base.OnStateChange
 	}
-	if c.Clock == nil {
-		c.Clock = base.Clock
+	if c.Now == nil {
+		c.Now = base.Now
 	}
 	if c.Rand == nil {
 		c.Rand = base.Rand

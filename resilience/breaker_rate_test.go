@@ -61,7 +61,7 @@ func TestBreakerFailureRateIgnoresNeutralAndStreaks(t *testing.T) {
 	// Interleaved outcomes never form a streak but trip on the rate.
 	for range 4 {
 		succeed(t, b, 1)
-		b.Done(mustAllow(t, b), resilience.OutcomeNeutral)
+		b.Done(mustAllow(t, b), resilience.Neutral)
 		fail(t, b, 1)
 	}
 	succeed(t, b, 1)

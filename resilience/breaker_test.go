@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -23,8 +24,8 @@ func TestBreakerDefaultsTripAfterFiveConsecutiveFailures(t *testing.T) {
 	}
 	fail(t, b, 1)
 	wantState(t, b, resilience.StateOpen)
-	if !b.IsOpen() {
-		t.Fatal("IsOpen() = false, want true")
+	if b.State() != resilience.StateOpen {
+		t.Fatal("State() is not open")
 	}
 
 	oe := mustRefuse(t, b)
@@ -49,7 +50,7 @@ func TestBreakerSuccessResetsStreakNeutralDoesNot(t *testing.T) {
 	wantState(t, b, resilience.StateClosed)
 
 	// A neutral outcome neither resets nor extends the streak.
-	b.Done(mustAllow(t, b), resilience.OutcomeNeutral)
+	b.Done(mustAllow(t, b), resilience.Neutral)
 	if got := b.Snapshot().ConsecutiveFailures; got != 4 {
 		t.Fatalf("ConsecutiveFailures after neutral = %d, want 4", got)
 	}
@@ -104,8 +105,8 @@ func TestBreakerHalfOpenAdmitsAtMostMaxCalls(t *testing.T) {
 	if err := b.Check(); !errors.Is(err, resilience.ErrOpen) {
 		t.Fatalf("Check() with full slots = %v, want ErrOpen", err)
 	}
-	if b.IsOpen() {
-		t.Fatal("IsOpen() = true for a half-open breaker")
+	if b.State() == resilience.StateOpen {
+		t.Fatal("State() = open for a half-open breaker")
 	}
 }
 
@@ -120,7 +121,7 @@ func TestBreakerCheckTakesNoSlot(t *testing.T) {
 	}
 	tk := mustAllow(t, b)
 	mustRefuse(t, b)
-	b.Done(tk, resilience.OutcomeSuccess)
+	b.Done(tk, resilience.Success)
 	wantState(t, b, resilience.StateClosed)
 }
 
@@ -130,13 +131,13 @@ func TestBreakerHalfOpenClosesAfterSuccessThreshold(t *testing.T) {
 	b := bundle.b
 
 	tickets := []resilience.Ticket{mustAllow(t, b), mustAllow(t, b), mustAllow(t, b)}
-	b.Done(tickets[0], resilience.OutcomeSuccess)
-	b.Done(tickets[1], resilience.OutcomeSuccess)
+	b.Done(tickets[0], resilience.Success)
+	b.Done(tickets[1], resilience.Success)
 	wantState(t, b, resilience.StateHalfOpen)
 	if s := b.Snapshot(); s.HalfOpenSuccesses != 2 || s.HalfOpenAdmitted != 3 {
 		t.Fatalf("snapshot = %+v, want 2 successes of 3 admitted", s)
 	}
-	b.Done(tickets[2], resilience.OutcomeSuccess)
+	b.Done(tickets[2], resilience.Success)
 	wantState(t, b, resilience.StateClosed)
 
 	// The new closed period starts with a clean streak.
@@ -154,8 +155,8 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 	b := bundle.b
 
 	t1, t2 := mustAllow(t, b), mustAllow(t, b)
-	b.Done(t1, resilience.OutcomeSuccess)
-	b.Done(t2, resilience.OutcomeFailure)
+	b.Done(t1, resilience.Success)
+	b.Done(t2, resilience.Failure)
 	wantState(t, b, resilience.StateOpen)
 	if oe := mustRefuse(t, b); oe.RetryAfter != resilience.OpenTimeoutDefault {
 		t.Fatalf("RetryAfter = %s, want a fresh open period of %s", oe.RetryAfter, resilience.OpenTimeoutDefault)
@@ -175,16 +176,16 @@ func TestBreakerNeutralProbeReleasesSlot(t *testing.T) {
 
 	// Neutral probes, however many, never fill the half-open period.
 	for range 100 {
-		b.Done(mustAllow(t, b), resilience.OutcomeNeutral)
+		b.Done(mustAllow(t, b), resilience.Neutral)
 	}
 	t1, t2, t3 := mustAllow(t, b), mustAllow(t, b), mustAllow(t, b)
 	mustRefuse(t, b)
-	b.Done(t1, resilience.OutcomeNeutral)
+	b.Done(t1, resilience.Neutral)
 	t4 := mustAllow(t, b)
 	mustRefuse(t, b)
 
 	for _, tk := range []resilience.Ticket{t2, t3, t4} {
-		b.Done(tk, resilience.OutcomeSuccess)
+		b.Done(tk, resilience.Success)
 	}
 	wantState(t, b, resilience.StateClosed)
 }
@@ -195,7 +196,7 @@ func TestBreakerRecordClassifies(t *testing.T) {
 
 	// A cancelled probe is neutral and gives its slot back.
 	b.Record(mustAllow(t, b), errors.Join(errors.New("request aborted"), errCanceled()))
-	b.Record(mustAllow(t, b), resilience.Permanent(errors.New("400 bad request")))
+	b.Record(mustAllow(t, b), job.Permanent(errors.New("400 bad request")))
 	b.Record(mustAllow(t, b), nil)
 	wantState(t, b, resilience.StateClosed)
 }
@@ -236,7 +237,7 @@ func TestBreakerSlowProbesAreNotStuck(t *testing.T) {
 	t1 := mustAllow(t, b)
 	clock.Advance(time.Hour)
 	wantState(t, b, resilience.StateHalfOpen)
-	b.Done(t1, resilience.OutcomeSuccess)
+	b.Done(t1, resilience.Success)
 	succeed(t, b, 2)
 	wantState(t, b, resilience.StateClosed)
 }
@@ -253,19 +254,19 @@ func TestBreakerGenerationIgnoresStaleOutcomes(t *testing.T) {
 	wantState(t, b, resilience.StateHalfOpen)
 
 	// The stale success must not close the breaker, nor its failure reopen it.
-	b.Done(stale, resilience.OutcomeSuccess)
-	b.Done(stale, resilience.OutcomeFailure)
+	b.Done(stale, resilience.Success)
+	b.Done(stale, resilience.Failure)
 	wantState(t, b, resilience.StateHalfOpen)
 
 	// A stale neutral must not free a slot of the new period.
 	probe := mustAllow(t, b)
-	b.Done(stale, resilience.OutcomeNeutral)
+	b.Done(stale, resilience.Neutral)
 	mustRefuse(t, b)
 
 	// A probe admitted before Reset is ignored after it.
 	b.Reset()
 	wantState(t, b, resilience.StateClosed)
-	b.Done(probe, resilience.OutcomeFailure)
+	b.Done(probe, resilience.Failure)
 	if s := b.Snapshot(); s.State != resilience.StateClosed || s.ConsecutiveFailures != 0 {
 		t.Fatalf("after stale probe failure: %+v, want closed with no streak", s)
 	}
@@ -273,14 +274,14 @@ func TestBreakerGenerationIgnoresStaleOutcomes(t *testing.T) {
 	// Reset while closed starts a new generation too.
 	t1 := mustAllow(t, b)
 	b.Reset()
-	b.Done(t1, resilience.OutcomeFailure)
+	b.Done(t1, resilience.Failure)
 	if got := b.Snapshot().ConsecutiveFailures; got != 0 {
 		t.Fatalf("ConsecutiveFailures = %d after stale failure, want 0", got)
 	}
 
 	// The zero ticket belongs to no generation.
-	b.Done(resilience.Ticket{}, resilience.OutcomeFailure)
-	b.Done(resilience.Ticket{}, resilience.OutcomeFailure)
+	b.Done(resilience.Ticket{}, resilience.Failure)
+	b.Done(resilience.Ticket{}, resilience.Failure)
 	wantState(t, b, resilience.StateClosed)
 }
 
@@ -312,7 +313,7 @@ func TestBreakerOpenJitter(t *testing.T) {
 		{"high end", 0, 0.75, 63 * time.Second},
 		{"wider", 0.5, 0, 30 * time.Second},
 		{"disabled", -1, 0, 60 * time.Second},
-		{"bad rand", 0.5, math.NaN(), time.Nanosecond},
+		{"bad rand", 0.5, math.NaN(), 30 * time.Second}, // a NaN draw counts as 0: the low end
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -342,7 +343,7 @@ func TestBreakerCallbackMayCallBreaker(t *testing.T) {
 	b, err := resilience.NewBreaker("dep", resilience.BreakerConfig{
 		FailureThreshold: 1,
 		OpenJitter:       -1,
-		Clock:            clock,
+		Now:              clock.Now,
 		OnStateChange: func(name string, from, to resilience.State) {
 			// Calling back into the breaker would deadlock if the callback
 			// ran under its lock; a nested transition is delivered after
@@ -405,12 +406,12 @@ func TestStateAndOutcomeStrings(t *testing.T) {
 		resilience.StateHalfOpen.String():   "half-open",
 		resilience.StateOpen.String():       "open",
 		resilience.State(7).String():        "State(7)",
-		resilience.OutcomeNeutral.String():  "neutral",
-		resilience.OutcomeSuccess.String():  "success",
-		resilience.OutcomeFailure.String():  "failure",
+		resilience.Neutral.String():         "neutral",
+		resilience.Success.String():         "success",
+		resilience.Failure.String():         "failure",
 		resilience.TripConsecutive.String(): "consecutive",
 		resilience.TripFailureRate.String(): "failure-rate",
-		resilience.Outcome(9).String():      "Outcome(9)",
+		resilience.Result(9).String():       "Result(9)",
 		resilience.TripRule(9).String():     "TripRule(9)",
 	} {
 		if v != want {

@@ -5,42 +5,28 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
-
-func TestCallWithoutRegistryJustRuns(t *testing.T) {
-	t.Parallel()
-	if resilience.RegistryFrom(t.Context()) != nil {
-		t.Fatal("RegistryFrom(empty ctx) != nil")
-	}
-	ran := false
-	err := resilience.Call(t.Context(), "dep", func(context.Context) error { ran = true; return errBlip })
-	if !ran || err != errBlip {
-		t.Fatalf("Call = %v, ran = %v", err, ran)
-	}
-}
 
 func TestCallRecordsAndRefuses(t *testing.T) {
 	t.Parallel()
 	bundle := setupRegistry(t, resilience.RegistryConfig{})
-	ctx := resilience.WithRegistry(t.Context(), bundle.reg)
-	if resilience.RegistryFrom(ctx) != bundle.reg {
-		t.Fatal("RegistryFrom does not return the registry")
-	}
+	ctx := t.Context()
 
 	for range resilience.FailureThresholdDefault {
-		if err := resilience.Call(ctx, "payment-api", func(context.Context) error { return errBlip }); err != errBlip {
+		if err := bundle.reg.Call(ctx, "payment-api", func(context.Context) error { return errBlip }); err != errBlip {
 			t.Fatalf("Call = %v, want fn's error unchanged", err)
 		}
 	}
 	ran := false
-	err := resilience.Call(ctx, "payment-api", func(context.Context) error { ran = true; return nil })
+	err := bundle.reg.Call(ctx, "payment-api", func(context.Context) error { ran = true; return nil })
 	var oe *resilience.OpenError
 	if !errors.As(err, &oe) || oe.Dependency != "payment-api" || ran {
 		t.Fatalf("Call on an open breaker = %v (ran %v), want *OpenError without running fn", err, ran)
 	}
 	// Other dependencies are unaffected.
-	if err := resilience.Call(ctx, "search", func(context.Context) error { return nil }); err != nil {
+	if err := bundle.reg.Call(ctx, "search", func(context.Context) error { return nil }); err != nil {
 		t.Fatalf("Call(search) = %v", err)
 	}
 }
@@ -48,9 +34,9 @@ func TestCallRecordsAndRefuses(t *testing.T) {
 func TestCallNeutralErrorsDoNotCount(t *testing.T) {
 	t.Parallel()
 	bundle := setupRegistry(t, resilience.RegistryConfig{Default: resilience.BreakerConfig{FailureThreshold: 1}})
-	ctx := resilience.WithRegistry(t.Context(), bundle.reg)
-	for _, err := range []error{resilience.Permanent(errBlip), neutralErr{}, errCanceled()} {
-		_ = resilience.Call(ctx, "dep", func(context.Context) error { return err })
+	ctx := t.Context()
+	for _, err := range []error{job.Permanent(errBlip), neutralErr{}, errCanceled()} {
+		_ = bundle.reg.Call(ctx, "dep", func(context.Context) error { return err })
 	}
 	wantState(t, bundle.reg.Get("dep"), resilience.StateClosed)
 }
@@ -58,14 +44,14 @@ func TestCallNeutralErrorsDoNotCount(t *testing.T) {
 func TestCallNestedSameDependencyRecordsOnce(t *testing.T) {
 	t.Parallel()
 	bundle := setupRegistry(t, resilience.RegistryConfig{Default: resilience.BreakerConfig{FailureThreshold: 3}})
-	ctx := resilience.WithRegistry(t.Context(), bundle.reg)
+	ctx := t.Context()
 
 	// The runner wraps a single-dependency job in Call; the handler calls the
 	// same dependency twice through Call.
-	err := resilience.Call(ctx, "payment-api", func(ctx context.Context) error {
-		_ = resilience.Call(ctx, "payment-api", func(context.Context) error { return errBlip })
-		_ = resilience.Call(ctx, "search", func(context.Context) error { return errBlip })
-		return resilience.Call(ctx, "payment-api", func(context.Context) error { return errBlip })
+	err := bundle.reg.Call(ctx, "payment-api", func(ctx context.Context) error {
+		_ = bundle.reg.Call(ctx, "payment-api", func(context.Context) error { return errBlip })
+		_ = bundle.reg.Call(ctx, "search", func(context.Context) error { return errBlip })
+		return bundle.reg.Call(ctx, "payment-api", func(context.Context) error { return errBlip })
 	})
 	if err != errBlip {
 		t.Fatalf("Call = %v", err)
@@ -83,7 +69,7 @@ func TestCallPanicReleasesProbeSlot(t *testing.T) {
 	bundle := setupRegistry(t, resilience.RegistryConfig{Default: resilience.BreakerConfig{
 		FailureThreshold: 1, HalfOpenMaxCalls: 1, SuccessThreshold: 1,
 	}})
-	ctx := resilience.WithRegistry(t.Context(), bundle.reg)
+	ctx := t.Context()
 	b := bundle.reg.Get("dep")
 	fail(t, b, 1)
 	bundle.clock.Advance(resilience.OpenTimeoutDefault)
@@ -94,21 +80,11 @@ func TestCallPanicReleasesProbeSlot(t *testing.T) {
 				t.Fatal("the panic must continue")
 			}
 		}()
-		_ = resilience.Call(ctx, "dep", func(context.Context) error { panic("bug") })
+		_ = bundle.reg.Call(ctx, "dep", func(context.Context) error { panic("bug") })
 	}()
 	wantState(t, b, resilience.StateHalfOpen)
-	if err := resilience.Call(ctx, "dep", func(context.Context) error { return nil }); err != nil {
+	if err := bundle.reg.Call(ctx, "dep", func(context.Context) error { return nil }); err != nil {
 		t.Fatalf("probe after a panicking probe = %v, want admitted", err)
 	}
 	wantState(t, b, resilience.StateClosed)
-}
-
-func TestCallValue(t *testing.T) {
-	t.Parallel()
-	bundle := setupRegistry(t, resilience.RegistryConfig{})
-	ctx := resilience.WithRegistry(t.Context(), bundle.reg)
-	v, err := resilience.CallValue(ctx, "dep", func(context.Context) (string, error) { return "ok", nil })
-	if v != "ok" || err != nil {
-		t.Fatalf("CallValue = %q, %v", v, err)
-	}
 }

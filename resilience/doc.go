@@ -18,7 +18,7 @@
 // successes (3) close it, one failure opens it again.
 //
 // A call is admitted by Allow, which returns a Ticket, and reported by Done
-// with an Outcome (or by Record with an error to classify). Both are values,
+// with a Result (or by Record with an error to classify). Both are values,
 // so the closed state costs no allocation and no lock:
 //
 //	t, err := b.Allow()
@@ -44,46 +44,49 @@
 // through a short local cache so a closed breaker usually costs no round
 // trip. When Redis is unreachable, OnRedisError decides: FailOpenLocal
 // (the default) falls back to a local Breaker, FailClosed refuses. The
-// runner does not use it yet.
+// runner does not use it yet. Its key is jobrunner:{breaker:<name>}.
 //
-// # Outcomes
+// # Results and error contracts
 //
-// Classify decides what an error says about the dependency. Success and
-// failure count; neutral outcomes are ignored: context.Canceled, Permanent
-// errors, *OpenError, and errors implementing interface{ Neutral() bool } or
-// interface{ Permanent() bool } that return true. Other packages opt in by
-// implementing those methods, without importing this one.
+// Classify decides what an error says about the dependency: Success and
+// Failure count; Neutral results are ignored: context.Canceled, a
+// PermanentError, *OpenError and a NeutralError. Do and IsRetryable stop on
+// the same errors, and honour a RetryAfterError's hint. These are
+// interfaces of one method, implemented by any error in the chain, so other
+// packages opt in without importing this one: package job makes them for
+// handlers (job.Permanent, job.RetryAfter, job.Defer).
 //
 // # Registry and Call
 //
 // A Registry gets or creates the breaker of a dependency by name, with a
 // default config and per-dependency overrides; it logs transitions with
-// zerolog and reports them to an OnStateChange hook. Put it in a context with
-// WithRegistry, and Call(ctx, dep, fn) guards fn with dep's breaker and
-// records its outcome. Nested Calls for the same dependency are recorded once.
+// zerolog, reports them to an OnStateChange hook, and drops breakers that
+// stayed closed and unused for IdleTimeout. Registry.Call(ctx, dep, fn)
+// guards fn with dep's breaker and records its result; nested Calls for the
+// same dependency are recorded once.
 //
 // # Retries
 //
 // Do(ctx, policy, fn) calls fn up to MaxAttempts times (3), waiting
 // Backoff.Delay between attempts: uniformly random in
 // [0, min(Max, Base × Multiplier^n)) with Base 1s, Multiplier 2 and Max 60s,
-// clamped after jittering. A RetryAfter hint in the error replaces the
-// computed delay. Do never retries context errors, Permanent errors,
-// *OpenError or neutral errors, runs nothing if the context is already done,
-// stops waiting when it is cancelled, and returns an *ExhaustedError wrapping
-// the last error when it gives up.
+// clamped after jittering. A RetryAfterError's hint replaces the computed
+// delay. Do never retries context errors, permanent errors, *OpenError or
+// neutral errors, runs nothing if the context is already done, stops
+// waiting when it is cancelled, and returns an *ExhaustedError wrapping the
+// last error when it gives up. Do is for blips inside one call; a job's
+// retries are rescheduled by its queue (job.RetryLong).
 //
 //	err := resilience.Do(ctx, resilience.Policy{}, func(ctx context.Context) error {
-//		return resilience.Call(ctx, "payment-api", charge)
+//		return reg.Call(ctx, "payment-api", charge)
 //	})
 //
 // # Wiring
 //
-// The runner owns one Registry and puts it in every job's context. Before a
-// job runs it calls Check on the breakers of the job's dependencies and,
-// given an *OpenError, reschedules the job after RetryAfter instead of
-// failing it. A job with exactly one dependency runs its handler through
-// Call(ctx, dep, handler), so the job's result is recorded against that
-// dependency. Job-level retries use Policy.NextDelay from asynq's
-// RetryDelayFunc rather than sleeping in a worker.
+// The runner owns one Registry. Before a job runs it calls Check on the
+// breakers of the job's dependencies and, given an *OpenError, reschedules
+// the job after RetryAfter instead of failing it. A job with exactly one
+// dependency runs its handler through Registry.Call(ctx, dep, handler), so
+// the job's result is recorded against that dependency; job.Call inside the
+// handler goes through the same registry.
 package resilience

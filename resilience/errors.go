@@ -32,8 +32,9 @@ func (e *OpenError) Error() string {
 // Is reports whether target is ErrOpen.
 func (e *OpenError) Is(target error) bool { return target == ErrOpen }
 
-// retryAfterHint returns the retry-after duration, so RetryAfterHint reads it.
-func (e *OpenError) retryAfterHint() time.Duration { return e.RetryAfter }
+// RetryAfterHint returns RetryAfter: an open breaker is a hint of when to
+// try again.
+func (e *OpenError) RetryAfterHint() time.Duration { return e.RetryAfter }
 
 // ExhaustedError is returned by Do when it stops retrying a retryable error:
 // every attempt failed, or the next wait would not fit before the context's
@@ -54,39 +55,47 @@ func (e *ExhaustedError) Error() string {
 // Unwrap returns the last attempt's error.
 func (e *ExhaustedError) Unwrap() error { return e.Last }
 
-// permanentError marks an error as not worth retrying.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string   { return e.err.Error() }
-func (e *permanentError) Unwrap() error   { return e.err }
-func (e *permanentError) Permanent() bool { return true }
-
-// Permanent marks err as permanent: Do returns it at once, IsRetryable reports
-// false and breakers treat it as neutral, because the callee is healthy and the
-// request itself is wrong. The returned error wraps err. Permanent(nil) returns
-// nil.
-//
-// Error types of other packages can opt in without wrapping by implementing
-// interface{ Permanent() bool } (job validation errors do).
-func Permanent(err error) error {
-	if err == nil {
-		return nil
+// The contracts an error can implement to steer Do, IsRetryable, Classify
+// and the runner, wherever it sits in an error's chain. package job makes
+// such errors for handlers (job.Permanent, job.RetryAfter); any error type
+// can implement them itself.
+type (
+	// PermanentError is an error that retrying cannot fix: the request is
+	// wrong, not the callee. Do returns it at once, IsRetryable reports
+	// false, Classify calls it neutral and the runner archives the job.
+	// job.Permanent makes one; job validation errors are.
+	PermanentError interface {
+		error
+		Permanent() bool
 	}
-	return &permanentError{err: err}
-}
+	// NeutralError says nothing about a dependency's health (a lost lock,
+	// a shutdown, a deferral): breakers ignore it and Do does not retry it.
+	NeutralError interface {
+		error
+		Neutral() bool
+	}
+	// RetryAfterError carries the callee's hint of when to try again:
+	// Policy.nextDelay (and so Do) and the runner's job retries wait that
+	// long instead of their backoff, up to their cap. job.RetryAfter makes
+	// one; *OpenError is one.
+	RetryAfterError interface {
+		error
+		RetryAfterHint() time.Duration
+	}
+)
 
-// IsPermanent reports whether the first error in err's chain that implements
-// interface{ Permanent() bool } returns true. A wrapper returning false
-// therefore overrides a permanent error it wraps.
+// IsPermanent reports whether the first PermanentError in err's chain
+// returns true. A wrapper returning false therefore overrides a permanent
+// error it wraps.
 func IsPermanent(err error) bool {
-	p, ok := find[interface{ Permanent() bool }](err)
+	p, ok := find[PermanentError](err)
 	return ok && p.Permanent()
 }
 
-// isNeutralMarked reports whether the first error in err's chain that
-// implements interface{ Neutral() bool } returns true.
+// isNeutralMarked reports whether the first NeutralError in err's chain
+// returns true.
 func isNeutralMarked(err error) bool {
-	n, ok := find[interface{ Neutral() bool }](err)
+	n, ok := find[NeutralError](err)
 	return ok && n.Neutral()
 }
 
@@ -117,72 +126,47 @@ func find[T any](err error) (T, bool) {
 	return zero, false
 }
 
-// retryAfterError carries a retry-after hint from the callee.
-type retryAfterError struct {
-	err error
-	d   time.Duration
-}
-
-func (e *retryAfterError) Error() string                 { return e.err.Error() }
-func (e *retryAfterError) Unwrap() error                 { return e.err }
-func (e *retryAfterError) retryAfterHint() time.Duration { return e.d }
-
-// RetryAfter attaches a retry-after hint to err, typically taken from an HTTP
-// Retry-After header: Policy.NextDelay (and so Do and job-level retries) waits
-// d instead of the computed backoff, capped by Policy.MaxRetryAfter. The
-// returned error wraps err and is classified like err. A negative d is
-// treated as zero. RetryAfter(nil, d) returns nil.
-func RetryAfter(err error, d time.Duration) error {
-	if err == nil {
-		return nil
-	}
-	return &retryAfterError{err: err, d: max(d, 0)}
-}
-
-// RetryAfterHint returns the retry-after hint carried by err: the duration
-// given to RetryAfter, or an *OpenError's RetryAfter, whichever comes first in
-// err's chain. ok is false when err carries no hint.
+// RetryAfterHint returns the hint of the first RetryAfterError in err's
+// chain (job.RetryAfter's duration, an *OpenError's RetryAfter), never
+// negative. ok is false when err carries no hint.
 func RetryAfterHint(err error) (d time.Duration, ok bool) {
-	h, ok := find[interface{ retryAfterHint() time.Duration }](err)
+	h, ok := find[RetryAfterError](err)
 	if !ok {
 		return 0, false
 	}
-	return h.retryAfterHint(), true
+	return max(h.RetryAfterHint(), 0), true
 }
 
-// Classify maps the result of a call to a breaker outcome. It is the default
+// Classify maps the error of a call to its Result for a breaker. It is the default
 // for BreakerConfig.Classify. A nil error is a success. These errors are
 // neutral, because they say nothing about the dependency's health:
 //
 //   - context.Canceled (the caller gave up, for example on shutdown);
-//   - permanent errors (Permanent, or interface{ Permanent() bool } returning
-//     true): the request was wrong, not the callee;
+//   - a PermanentError: the request was wrong, not the callee;
 //   - *OpenError: the call never reached the dependency;
-//   - any error in whose chain interface{ Neutral() bool } returns true (the
-//     runner's lock-lost and shutdown errors).
+//   - a NeutralError (a lost lock, a shutdown, a deferral).
 //
 // Every other error is a failure, including context.DeadlineExceeded: a
 // dependency that does not answer in time is unhealthy.
-func Classify(err error) Outcome {
+func Classify(err error) Result {
 	switch {
 	case err == nil:
-		return OutcomeSuccess
+		return Success
 	case errors.Is(err, context.Canceled),
 		errors.Is(err, ErrOpen),
 		IsPermanent(err),
 		isNeutralMarked(err):
-		return OutcomeNeutral
+		return Neutral
 	default:
-		return OutcomeFailure
+		return Failure
 	}
 }
 
 // IsRetryable reports whether retrying the call that returned err may help.
 // It is the default for Policy.Retryable. These are not retryable: nil,
 // context.Canceled and context.DeadlineExceeded, permanent errors, *OpenError
-// (the breaker says when to come back: reschedule instead) and errors marked
-// neutral with interface{ Neutral() bool } (a lost lock or a shutdown must stop
-// the work, not repeat it). Everything else is retryable.
+// (the breaker says when to come back: reschedule instead) and NeutralErrors
+// (a lost lock or a shutdown must stop the work, not repeat it). Everything else is retryable.
 //
 // Note that a per-attempt timeout surfaces as context.DeadlineExceeded and is
 // therefore not retried by default; set Policy.Retryable to change that.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -29,25 +30,25 @@ func TestClassifyAndIsRetryable(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
-		outcome   resilience.Outcome
+		outcome   resilience.Result
 		retryable bool
 	}{
-		{"nil", nil, resilience.OutcomeSuccess, false},
-		{"plain", boom, resilience.OutcomeFailure, true},
-		{"wrapped plain", fmt.Errorf("call: %w", boom), resilience.OutcomeFailure, true},
-		{"canceled", context.Canceled, resilience.OutcomeNeutral, false},
-		{"wrapped canceled", errCanceled(), resilience.OutcomeNeutral, false},
-		{"deadline", context.DeadlineExceeded, resilience.OutcomeFailure, false},
-		{"permanent", resilience.Permanent(boom), resilience.OutcomeNeutral, false},
-		{"wrapped permanent", fmt.Errorf("x: %w", resilience.Permanent(boom)), resilience.OutcomeNeutral, false},
-		{"open", &resilience.OpenError{Dependency: "d", RetryAfter: time.Second}, resilience.OutcomeNeutral, false},
-		{"neutral marker", fmt.Errorf("job: %w", neutralErr{}), resilience.OutcomeNeutral, false},
-		{"permanent marker", markedErr{permanent: true}, resilience.OutcomeNeutral, false},
-		{"markers false", markedErr{}, resilience.OutcomeFailure, true},
-		{"retry-after", resilience.RetryAfter(boom, time.Second), resilience.OutcomeFailure, true},
-		{"exhausted", &resilience.ExhaustedError{Attempts: 3, Last: boom}, resilience.OutcomeFailure, true},
-		{"exhausted permanent", &resilience.ExhaustedError{Attempts: 1, Last: resilience.Permanent(boom)}, resilience.OutcomeNeutral, false},
-		{"joined with canceled", errors.Join(boom, context.Canceled), resilience.OutcomeNeutral, false},
+		{"nil", nil, resilience.Success, false},
+		{"plain", boom, resilience.Failure, true},
+		{"wrapped plain", fmt.Errorf("call: %w", boom), resilience.Failure, true},
+		{"canceled", context.Canceled, resilience.Neutral, false},
+		{"wrapped canceled", errCanceled(), resilience.Neutral, false},
+		{"deadline", context.DeadlineExceeded, resilience.Failure, false},
+		{"permanent", job.Permanent(boom), resilience.Neutral, false},
+		{"wrapped permanent", fmt.Errorf("x: %w", job.Permanent(boom)), resilience.Neutral, false},
+		{"open", &resilience.OpenError{Dependency: "d", RetryAfter: time.Second}, resilience.Neutral, false},
+		{"neutral marker", fmt.Errorf("job: %w", neutralErr{}), resilience.Neutral, false},
+		{"permanent marker", markedErr{permanent: true}, resilience.Neutral, false},
+		{"markers false", markedErr{}, resilience.Failure, true},
+		{"retry-after", job.RetryAfter(boom, time.Second), resilience.Failure, true},
+		{"exhausted", &resilience.ExhaustedError{Attempts: 3, Last: boom}, resilience.Failure, true},
+		{"exhausted permanent", &resilience.ExhaustedError{Attempts: 1, Last: job.Permanent(boom)}, resilience.Neutral, false},
+		{"joined with canceled", errors.Join(boom, context.Canceled), resilience.Neutral, false},
 	}
 	for _, tt := range tests {
 		if got := resilience.Classify(tt.err); got != tt.outcome {
@@ -61,11 +62,11 @@ func TestClassifyAndIsRetryable(t *testing.T) {
 
 func TestPermanent(t *testing.T) {
 	t.Parallel()
-	if resilience.Permanent(nil) != nil {
+	if job.Permanent(nil) != nil {
 		t.Fatal("Permanent(nil) != nil")
 	}
 	boom := errors.New("boom")
-	err := resilience.Permanent(boom)
+	err := job.Permanent(boom)
 	if !errors.Is(err, boom) || err.Error() != "boom" || !resilience.IsPermanent(err) {
 		t.Fatalf("Permanent(boom) = %v: must wrap boom, keep its message and be permanent", err)
 	}
@@ -81,18 +82,18 @@ func TestPermanent(t *testing.T) {
 
 func TestRetryAfterHint(t *testing.T) {
 	t.Parallel()
-	if resilience.RetryAfter(nil, time.Second) != nil {
+	if job.RetryAfter(nil, time.Second) != nil {
 		t.Fatal("RetryAfter(nil, d) != nil")
 	}
 	boom := errors.New("429 too many requests")
-	err := fmt.Errorf("deliver: %w", resilience.RetryAfter(boom, 7*time.Second))
+	err := fmt.Errorf("deliver: %w", job.RetryAfter(boom, 7*time.Second))
 	if d, ok := resilience.RetryAfterHint(err); !ok || d != 7*time.Second {
 		t.Fatalf("RetryAfterHint = %s, %v; want 7s, true", d, ok)
 	}
 	if !errors.Is(err, boom) {
 		t.Fatal("RetryAfter must wrap the error")
 	}
-	if d, ok := resilience.RetryAfterHint(resilience.RetryAfter(boom, -time.Second)); !ok || d != 0 {
+	if d, ok := resilience.RetryAfterHint(job.RetryAfter(boom, -time.Second)); !ok || d != 0 {
 		t.Fatalf("negative hint = %s, %v; want 0, true", d, ok)
 	}
 	if _, ok := resilience.RetryAfterHint(boom); ok {
@@ -131,7 +132,7 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 		nil,
 		fmt.Errorf("call: %w", errors.New("boom")),
 		errCanceled(),
-		resilience.RetryAfter(errors.New("429"), time.Second),
+		job.RetryAfter(errors.New("429"), time.Second),
 		errors.Join(errors.New("a"), neutralErr{}),
 	}
 	for _, err := range errs {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -21,7 +22,7 @@ func ExampleBreaker() {
 	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b, err := resilience.NewBreaker("payment-api", resilience.BreakerConfig{
 		OpenJitter: -1, // Exact open periods, so the output is stable.
-		Clock:      clock,
+		Now:        clock.Now,
 		OnStateChange: func(dep string, from, to resilience.State) {
 			fmt.Printf("%s: %s -> %s\n", dep, from, to)
 		},
@@ -35,7 +36,7 @@ func ExampleBreaker() {
 		if aerr != nil {
 			return aerr
 		}
-		b.Record(t, err) // Record classifies err; Done takes an Outcome.
+		b.Record(t, err) // Record classifies err; Done takes a Result.
 		return err
 	}
 
@@ -61,9 +62,9 @@ func ExampleBreaker() {
 	// state: closed
 }
 
-// A Registry owns one breaker per dependency. Call finds it through the
-// context, records the outcome, and refuses calls while it is open.
-func ExampleCall() {
+// A Registry owns one breaker per dependency. Its Call records each call's
+// result and refuses calls while the breaker is open.
+func ExampleRegistry_Call() {
 	reg, err := resilience.NewRegistry(resilience.RegistryConfig{
 		Default: resilience.BreakerConfig{FailureThreshold: 2},
 		Dependencies: map[string]resilience.BreakerConfig{
@@ -77,11 +78,11 @@ func ExampleCall() {
 	if err != nil {
 		panic(err)
 	}
-	ctx := resilience.WithRegistry(context.Background(), reg)
+	ctx := context.Background()
 
 	charge := func(context.Context) error { return errors.New("connection refused") }
 	for range 3 {
-		err := resilience.Call(ctx, "payment-api", charge)
+		err := reg.Call(ctx, "payment-api", charge)
 		var open *resilience.OpenError
 		if errors.As(err, &open) {
 			// The open period is 60s ± 10% jitter: about a minute.
@@ -91,8 +92,8 @@ func ExampleCall() {
 		fmt.Println(err)
 	}
 	// Invalid requests are the caller's fault: neutral for the breaker.
-	err = resilience.Call(ctx, "search", func(context.Context) error {
-		return resilience.Permanent(errors.New("400 bad query"))
+	err = reg.Call(ctx, "search", func(context.Context) error {
+		return job.Permanent(errors.New("400 bad query"))
 	})
 	fmt.Println(err, "| search is", reg.Get("search").State())
 	// Output:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -41,7 +42,7 @@ func ExampleDo_permanent() {
 	calls := 0
 	err := resilience.Do(context.Background(), resilience.Policy{}, func(context.Context) error {
 		calls++
-		return resilience.Permanent(errors.New("422 invalid amount"))
+		return job.Permanent(errors.New("422 invalid amount"))
 	})
 	fmt.Println(err, "after", calls, "call")
 	// Output: 422 invalid amount after 1 call
@@ -63,29 +64,4 @@ func ExampleBackoff_Delay() {
 	// Output:
 	// [1s 2s 4s 8s 16s 32s 1m0s 1m0s]
 	// true
-}
-
-// NextDelay is the job-level retry delay: the runner returns it from asynq's
-// RetryDelayFunc(n, err, task), so a failed job waits in the queue, not in a
-// worker. A retry-after hint from the callee wins over the backoff.
-func ExamplePolicy_NextDelay() {
-	policy := resilience.Policy{
-		Backoff:       resilience.Backoff{NoJitter: true},
-		MaxRetryAfter: 10 * time.Minute,
-	}
-	retryDelay := func(retried int, err error) time.Duration {
-		return policy.NextDelay(retried, err)
-	}
-
-	err503 := errors.New("503 service unavailable")
-	fmt.Println(retryDelay(0, err503))
-	fmt.Println(retryDelay(4, err503))
-	// webhook.deliver maps an HTTP Retry-After header to the hint.
-	fmt.Println(retryDelay(0, resilience.RetryAfter(errors.New("429 too many requests"), 2*time.Minute)))
-	fmt.Println(retryDelay(0, resilience.RetryAfter(errors.New("429 too many requests"), 24*time.Hour)))
-	// Output:
-	// 1s
-	// 16s
-	// 2m0s
-	// 10m0s
 }

@@ -82,8 +82,8 @@ type breakerBundle struct {
 func setupBreaker(t testing.TB, cfg resilience.BreakerConfig) *breakerBundle {
 	t.Helper()
 	bundle := &breakerBundle{clock: newFakeClock(), log: &transitionLog{}}
-	if cfg.Clock == nil {
-		cfg.Clock = bundle.clock
+	if cfg.Now == nil {
+		cfg.Now = bundle.clock.Now
 	}
 	if cfg.OpenJitter == 0 {
 		cfg.OpenJitter = -1
@@ -124,7 +124,7 @@ func mustRefuse(t testing.TB, b *resilience.Breaker) *resilience.OpenError {
 func fail(t testing.TB, b *resilience.Breaker, n int) {
 	t.Helper()
 	for range n {
-		b.Done(mustAllow(t, b), resilience.OutcomeFailure)
+		b.Done(mustAllow(t, b), resilience.Failure)
 	}
 }
 
@@ -132,7 +132,7 @@ func fail(t testing.TB, b *resilience.Breaker, n int) {
 func succeed(t testing.TB, b *resilience.Breaker, n int) {
 	t.Helper()
 	for range n {
-		b.Done(mustAllow(t, b), resilience.OutcomeSuccess)
+		b.Done(mustAllow(t, b), resilience.Success)
 	}
 }
 

@@ -128,8 +128,8 @@ func (r *Registry) Get(dep string) *Breaker {
 
 // now reads the clock of the default breaker configuration.
 func (r *Registry) now() time.Time {
-	if c := r.cfg.Default.Clock; c != nil {
-		return c.Now()
+	if now := r.cfg.Default.Now; now != nil {
+		return now()
 	}
 	return time.Now()
 }

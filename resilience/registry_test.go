@@ -44,8 +44,8 @@ func (b *syncBuffer) String() string {
 func setupRegistry(t *testing.T, cfg resilience.RegistryConfig) *registryBundle {
 	t.Helper()
 	bundle := &registryBundle{clock: newFakeClock(), log: &transitionLog{}, out: &syncBuffer{}}
-	if cfg.Default.Clock == nil {
-		cfg.Default.Clock = bundle.clock
+	if cfg.Default.Now == nil {
+		cfg.Default.Now = bundle.clock.Now
 	}
 	if cfg.Default.OpenJitter == 0 {
 		cfg.Default.OpenJitter = -1
@@ -212,10 +212,10 @@ func TestRegistryDropsIdleBreakers(t *testing.T) {
 	open, failing, busy := b.reg.Get("open"), b.reg.Get("failing"), b.reg.Get("busy")
 	for range 3 {
 		tk, _ := open.Allow()
-		open.Done(tk, resilience.OutcomeFailure)
+		open.Done(tk, resilience.Failure)
 	}
 	tk, _ := failing.Allow()
-	failing.Done(tk, resilience.OutcomeFailure)
+	failing.Done(tk, resilience.Failure)
 	if n := count(); n != 1003 {
 		t.Fatalf("%d breakers, want 1003", n)
 	}

@@ -15,9 +15,9 @@ const MaxAttemptsDefault = 3
 // 60s cap, multiplier 2) and the default IsRetryable classification.
 //
 // Inline retries hold the caller (for a job, a worker slot) while they wait.
-// Keep them for short blips and let the queue reschedule longer outages: a
-// job's own retries should use the same policy's NextDelay from asynq's
-// RetryDelayFunc instead of sleeping.
+// Keep them for short blips and let the queue reschedule longer outages:
+// a job's own retries follow its job-retry schedule (job.RetryLong or
+// job.RetryShort), with no worker waiting.
 type Policy struct {
 	// MaxAttempts is the number of calls Do makes at most, counting the
 	// first. 1 means no retries. Defaults to MaxAttemptsDefault (3).
@@ -25,8 +25,8 @@ type Policy struct {
 	// Backoff computes the wait before each retry. Its zero value is the
 	// default backoff.
 	Backoff Backoff
-	// MaxRetryAfter caps a retry-after hint carried by the error (see
-	// RetryAfter), so a callee cannot park a caller for an hour. A hint
+	// MaxRetryAfter caps a retry-after hint carried by the error (a
+	// RetryAfterError), so a callee cannot park a caller for an hour. A hint
 	// replaces the computed backoff and may exceed Backoff.Max up to this
 	// cap. Defaults to Backoff.Max (60s by default); a job-level policy that
 	// reschedules rather than sleeps may set it higher.
@@ -41,11 +41,11 @@ type Policy struct {
 	OnRetry func(attempt int, err error, delay time.Duration)
 	// Sleep waits for d or until ctx is done, returning ctx.Err() in the
 	// latter case. Tests inject a fake that advances a fake clock. Defaults
-	// to the package's Sleep.
+	// to waiting on a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Clock tells the time; Do uses it to skip a wait that would end after
-	// the context's deadline. Defaults to SystemClock.
-	Clock Clock
+	// Now tells the time; Do uses it to skip a wait that would end after
+	// the context's deadline. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // withDefaults returns a copy of p with every zero field set to its default.
@@ -57,10 +57,10 @@ func (p Policy) withDefaults() Policy {
 		p.Retryable = IsRetryable
 	}
 	if p.Sleep == nil {
-		p.Sleep = Sleep
+		p.Sleep = sleep
 	}
-	if p.Clock == nil {
-		p.Clock = SystemClock{}
+	if p.Now == nil {
+		p.Now = time.Now
 	}
 	return p
 }
@@ -84,11 +84,10 @@ func (p Policy) validate() error {
 // fail early.
 func (p Policy) Validate() error { return p.withDefaults().validate() }
 
-// NextDelay returns the wait before retry number retried (counting from 0)
+// nextDelay returns the wait before retry number retried (counting from 0)
 // after err: the retry-after hint carried by err, capped by MaxRetryAfter, or
-// else Backoff.Delay(retried). It is what a job-level retry delay (asynq's
-// RetryDelayFunc(n, err, task)) should return: p.NextDelay(n, err).
-func (p Policy) NextDelay(retried int, err error) time.Duration {
+// else Backoff.Delay(retried).
+func (p Policy) nextDelay(retried int, err error) time.Duration {
 	p = p.withDefaults()
 	if d, ok := RetryAfterHint(err); ok {
 		return min(max(d, 0), max(p.MaxRetryAfter, 0))
@@ -97,8 +96,9 @@ func (p Policy) NextDelay(retried int, err error) time.Duration {
 }
 
 // Do calls fn until it succeeds, returns an error that is not worth retrying,
-// or has been called MaxAttempts times, waiting Policy.NextDelay between
-// attempts. It returns:
+// or has been called MaxAttempts times, waiting between attempts for the
+// error's retry-after hint (capped by MaxRetryAfter) or else
+// Backoff.Delay. It returns:
 //
 //   - ctx.Err() without calling fn if ctx is already done;
 //   - nil as soon as fn succeeds;
@@ -130,8 +130,8 @@ func Do(ctx context.Context, p Policy, fn func(ctx context.Context) error) error
 		case attempt >= p.MaxAttempts:
 			return &ExhaustedError{Attempts: attempt, Last: err}
 		}
-		d := p.NextDelay(attempt-1, err)
-		if deadline, ok := ctx.Deadline(); ok && p.Clock.Now().Add(d).After(deadline) {
+		d := p.nextDelay(attempt-1, err)
+		if deadline, ok := ctx.Deadline(); ok && p.Now().Add(d).After(deadline) {
 			return &ExhaustedError{Attempts: attempt, Last: err}
 		}
 		if p.OnRetry != nil {
@@ -159,17 +159,11 @@ func DoValue[T any](ctx context.Context, p Policy, fn func(ctx context.Context) 
 	return v, nil
 }
 
-// Wrap returns a function that calls fn through Do with policy p, for places
-// that take a func(context.Context) error, such as a job handler body.
-func Wrap(p Policy, fn func(ctx context.Context) error) func(ctx context.Context) error {
-	return func(ctx context.Context) error { return Do(ctx, p, fn) }
-}
-
-// Sleep waits for d or until ctx is done, whichever comes first, and returns
+// sleep waits for d or until ctx is done, whichever comes first, and returns
 // ctx.Err() in the latter case. It uses a timer that it stops on return, so a
 // cancelled wait leaves nothing running. A d of zero or less only checks ctx.
 // It is the default for Policy.Sleep.
-func Sleep(ctx context.Context, d time.Duration) error {
+func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -25,7 +26,7 @@ func setupRetry(t *testing.T) *retryBundle {
 		policy: resilience.Policy{
 			Backoff: resilience.Backoff{NoJitter: true},
 			Sleep:   clock.Sleep,
-			Clock:   clock,
+			Now:     clock.Now,
 		},
 	}
 }
@@ -105,7 +106,7 @@ func TestDoExhausted(t *testing.T) {
 func TestDoDoesNotRetry(t *testing.T) {
 	t.Parallel()
 	tests := map[string]error{
-		"permanent":        resilience.Permanent(errors.New("422 invalid")),
+		"permanent":        job.Permanent(errors.New("422 invalid")),
 		"permanent marker": markedErr{permanent: true},
 		"neutral marker":   neutralErr{},
 		"canceled":         errCanceled(),
@@ -145,8 +146,8 @@ func TestDoHonoursRetryAfterHint(t *testing.T) {
 	bundle := setupRetry(t)
 	bundle.policy.MaxAttempts = 4
 	fn, _ := failing(
-		resilience.RetryAfter(errBlip, 5*time.Second),
-		resilience.RetryAfter(errBlip, time.Hour), // Capped at MaxRetryAfter = Backoff.Max.
+		job.RetryAfter(errBlip, 5*time.Second),
+		job.RetryAfter(errBlip, time.Hour), // Capped at MaxRetryAfter = Backoff.Max.
 		errBlip,
 	)
 	if err := resilience.Do(t.Context(), bundle.policy, fn); err != nil {
@@ -155,28 +156,6 @@ func TestDoHonoursRetryAfterHint(t *testing.T) {
 	want := []time.Duration{5 * time.Second, resilience.MaxDelayDefault, 4 * time.Second}
 	if got := bundle.clock.Sleeps(); !slices.Equal(got, want) {
 		t.Fatalf("sleeps = %v, want %v", got, want)
-	}
-}
-
-func TestPolicyNextDelay(t *testing.T) {
-	t.Parallel()
-	p := resilience.Policy{Backoff: resilience.Backoff{NoJitter: true}, MaxRetryAfter: 10 * time.Minute}
-	tests := []struct {
-		retried int
-		err     error
-		want    time.Duration
-	}{
-		{0, errBlip, time.Second},
-		{3, errBlip, 8 * time.Second},
-		{100, errBlip, 60 * time.Second},
-		{0, resilience.RetryAfter(errBlip, 5*time.Minute), 5 * time.Minute},
-		{0, resilience.RetryAfter(errBlip, time.Hour), 10 * time.Minute},
-		{9, &resilience.OpenError{RetryAfter: 30 * time.Second}, 30 * time.Second},
-	}
-	for _, tt := range tests {
-		if got := p.NextDelay(tt.retried, tt.err); got != tt.want {
-			t.Errorf("NextDelay(%d, %v) = %s, want %s", tt.retried, tt.err, got, tt.want)
-		}
 	}
 }
 
@@ -218,7 +197,7 @@ func TestDoCancellationStopsWaitPromptly(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, errBlip) {
 		t.Fatalf("Do = %v, want an error matching both context.Canceled and the last error", err)
 	}
-	if resilience.IsRetryable(err) || resilience.Classify(err) != resilience.OutcomeNeutral {
+	if resilience.IsRetryable(err) || resilience.Classify(err) != resilience.Neutral {
 		t.Fatal("an interrupted retry must be neither retryable nor a breaker failure")
 	}
 	if calls != 1 {
@@ -238,22 +217,6 @@ func TestDoCancelledDuringAttemptReturnsItsError(t *testing.T) {
 	})
 	if err != errBlip || calls != 1 {
 		t.Fatalf("Do = %v after %d calls, want errBlip after 1", err, calls)
-	}
-}
-
-func TestSleep(t *testing.T) {
-	t.Parallel()
-	if err := resilience.Sleep(t.Context(), time.Millisecond); err != nil {
-		t.Fatalf("Sleep = %v", err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := resilience.Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Sleep(cancelled, 0) = %v", err)
-	}
-	start := time.Now()
-	if err := resilience.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
-		t.Fatalf("Sleep(cancelled, 1h) = %v after %s", err, time.Since(start))
 	}
 }
 
@@ -291,14 +254,9 @@ func TestDoValueAndWrap(t *testing.T) {
 		t.Fatalf("DoValue = %d, %v; want 42, nil", v, err)
 	}
 	v, err = resilience.DoValue(t.Context(), bundle.policy, func(context.Context) (int, error) {
-		return 7, resilience.Permanent(errBlip)
+		return 7, job.Permanent(errBlip)
 	})
 	if v != 0 || !errors.Is(err, errBlip) {
 		t.Fatalf("DoValue = %d, %v; want 0 and the error", v, err)
-	}
-
-	fn, calls := failing(errBlip)
-	if err := resilience.Wrap(bundle.policy, fn)(t.Context()); err != nil || *calls != 2 {
-		t.Fatalf("Wrap(...)() = %v after %d calls, want nil after 2", err, *calls)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,22 +55,15 @@ const sharedKeyTTL = 24 * time.Hour
 // SharedConfig tunes a SharedBreaker. The zero value is a valid
 // configuration: every zero field takes the documented default.
 type SharedConfig struct {
-	// FailureThreshold is the number of consecutive failures, counted
-	// across all replicas, that opens the breaker. Defaults to
-	// FailureThresholdDefault (5).
-	FailureThreshold int
-	// SuccessThreshold is the number of successful probes that closes a
-	// half-open breaker; probes are admitted one at a time cluster-wide, and
-	// a single failed probe opens it again. Defaults to
-	// SuccessThresholdDefault (3).
-	SuccessThreshold int
-	// OpenTimeout is how long the breaker stays open before it admits a
-	// probe. Defaults to OpenTimeoutDefault (60s).
-	OpenTimeout time.Duration
-	// OpenJitter spreads each open period uniformly over OpenTimeout ×
-	// (1 ± OpenJitter). Must be below 1. Defaults to OpenJitterDefault
-	// (0.1); set it negative to disable jitter.
-	OpenJitter float64
+	// BreakerConfig sets the thresholds and timing, counted across all
+	// replicas, and configures the local fallback breaker. A SharedBreaker
+	// trips on consecutive failures only (Trip must be TripConsecutive),
+	// admits one half-open probe at a time cluster-wide (HalfOpenMaxCalls
+	// and HalfOpenMaxWait are ignored: see ProbeTimeout), closes after
+	// SuccessThreshold successful probes, and a single failed probe opens
+	// it again. Its Now times only the local cache, RedisRetry and the
+	// local fallback; the shared state is timed by Redis server time.
+	BreakerConfig
 	// ProbeTimeout is how long a granted half-open probe holds the
 	// cluster-wide probe slot. A probe that has not reported by then (its
 	// replica crashed, or the call hangs) loses the slot, another replica
@@ -91,46 +84,30 @@ type SharedConfig struct {
 	// does not add a failed round trip to every call. Defaults to
 	// RedisRetryDefault (1s).
 	RedisRetry time.Duration
-	// Clock times the local cache, RedisRetry and the local fallback
-	// breaker. The shared state itself is timed by Redis server time only.
-	// Defaults to SystemClock.
-	Clock Clock
-	// Rand returns a uniformly distributed number in [0, 1) for the open
-	// period jitter. It must be safe for concurrent use. Defaults to
-	// math/rand/v2.Float64.
-	Rand func() float64
 }
 
 // withDefaults returns a copy of c with every zero field set to its default.
 func (c SharedConfig) withDefaults() SharedConfig {
-	c.FailureThreshold = cmp.Or(c.FailureThreshold, FailureThresholdDefault)
 	c.SuccessThreshold = cmp.Or(c.SuccessThreshold, SuccessThresholdDefault)
-	c.OpenTimeout = cmp.Or(c.OpenTimeout, OpenTimeoutDefault)
-	c.OpenJitter = cmp.Or(c.OpenJitter, OpenJitterDefault)
+	c.HalfOpenMaxCalls = c.SuccessThreshold // one probe at a time, cluster-wide
+	c.BreakerConfig = c.BreakerConfig.withDefaults()
 	c.ProbeTimeout = cmp.Or(c.ProbeTimeout, c.OpenTimeout)
 	c.CacheTTL = cmp.Or(c.CacheTTL, CacheTTLDefault)
 	c.OnRedisError = cmp.Or(c.OnRedisError, FailOpenLocal)
 	c.RedisRetry = cmp.Or(c.RedisRetry, RedisRetryDefault)
-	if c.Clock == nil {
-		c.Clock = SystemClock{}
-	}
-	if c.Rand == nil {
-		c.Rand = rand.Float64
-	}
 	return c
 }
 
 // validate reports the first invalid field of a config with defaults applied.
 func (c SharedConfig) validate() error {
+	if err := c.BreakerConfig.validate(); err != nil {
+		return errors.New(strings.Replace(err.Error(), "BreakerConfig.", "SharedConfig.", 1))
+	}
 	switch {
-	case c.FailureThreshold < 1:
-		return fmt.Errorf("resilience: SharedConfig.FailureThreshold must be at least 1, got %d", c.FailureThreshold)
-	case c.SuccessThreshold < 1:
-		return fmt.Errorf("resilience: SharedConfig.SuccessThreshold must be at least 1, got %d", c.SuccessThreshold)
+	case c.Trip != TripConsecutive:
+		return fmt.Errorf("resilience: SharedConfig.Trip must be TripConsecutive, got %v", c.Trip)
 	case c.OpenTimeout < time.Millisecond:
 		return fmt.Errorf("resilience: SharedConfig.OpenTimeout must be at least 1ms, got %s", c.OpenTimeout)
-	case !(c.OpenJitter < 1):
-		return fmt.Errorf("resilience: SharedConfig.OpenJitter must be below 1, got %v", c.OpenJitter)
 	case c.ProbeTimeout < time.Millisecond:
 		return fmt.Errorf("resilience: SharedConfig.ProbeTimeout must be at least 1ms, got %s", c.ProbeTimeout)
 	case c.OnRedisError != FailOpenLocal && c.OnRedisError != FailClosed:
@@ -150,15 +127,15 @@ var (
 	sharedDoneScript = redis.NewScript(sharedDoneLua)
 )
 
-// SharedKey returns the Redis key holding the state of the shared breaker
+// sharedKey returns the Redis key holding the state of the shared breaker
 // named name. The hash tag keeps it in one Cluster slot.
-func SharedKey(name string) string { return "jobrunner:{breaker:" + name + "}" }
+func sharedKey(name string) string { return "jobrunner:{breaker:" + name + "}" }
 
 // SharedBreaker is a circuit breaker whose state is shared by every replica
 // that creates one with the same name and Redis. It is opt-in: a plain
 // Breaker is cheaper and needs no Redis, and suits most dependencies.
 //
-// The state of one dependency lives in one Redis hash (SharedKey) and changes
+// The state of one dependency lives in one Redis hash (sharedKey) and changes
 // only through atomic Lua scripts timed by the Redis server's clock, so
 // replicas never overwrite each other's updates and their clock skew does not
 // matter. No lock is held while the caller makes its call (unlike gobreaker's
@@ -219,20 +196,13 @@ func NewSharedBreaker(rdb redis.Scripter, name string, cfg SharedConfig) (*Share
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	local, err := NewBreaker(name, BreakerConfig{
-		FailureThreshold: cfg.FailureThreshold,
-		SuccessThreshold: cfg.SuccessThreshold,
-		HalfOpenMaxCalls: cfg.SuccessThreshold,
-		OpenTimeout:      cfg.OpenTimeout,
-		OpenJitter:       cfg.OpenJitter,
-		HalfOpenMaxWait:  cfg.ProbeTimeout,
-		Clock:            cfg.Clock,
-		Rand:             cfg.Rand,
-	})
+	lc := cfg.BreakerConfig
+	lc.HalfOpenMaxCalls, lc.HalfOpenMaxWait = cfg.SuccessThreshold, cfg.ProbeTimeout
+	local, err := NewBreaker(name, lc)
 	if err != nil {
 		return nil, err
 	}
-	return &SharedBreaker{rdb: rdb, name: name, key: SharedKey(name), cfg: cfg, local: local}, nil
+	return &SharedBreaker{rdb: rdb, name: name, key: sharedKey(name), cfg: cfg, local: local}, nil
 }
 
 // Name returns the breaker's name: the dependency it guards.
@@ -245,7 +215,7 @@ func (b *SharedBreaker) Name() string { return b.name }
 // unreachable, the error also wraps the Redis error. If ctx is done before
 // Redis answers, Allow returns ctx's error.
 func (b *SharedBreaker) Allow(ctx context.Context) (SharedTicket, error) {
-	now := b.cfg.Clock.Now()
+	now := b.cfg.Now()
 	b.mu.Lock()
 	snap, down := b.snap, now.Before(b.downUntil)
 	b.mu.Unlock()
@@ -302,20 +272,20 @@ var ErrRedisUnavailable = errors.New("resilience: redis unavailable")
 // are outcomes of the zero ticket. A ticket admitted by the local fallback
 // reports to the fallback. Done returns the Redis error if the outcome could
 // not be recorded; the outcome is then lost, which only delays a trip.
-func (b *SharedBreaker) Done(ctx context.Context, t SharedTicket, o Outcome) error {
+func (b *SharedBreaker) Done(ctx context.Context, t SharedTicket, o Result) error {
 	if t.local {
 		b.local.Done(t.lt, o)
 		return nil
 	}
-	if t.gen == 0 || (o != OutcomeSuccess && o != OutcomeFailure && o != OutcomeNeutral) {
+	if t.gen == 0 || (o != Success && o != Failure && o != Neutral) {
 		return nil
 	}
-	now := b.cfg.Clock.Now()
+	now := b.cfg.Now()
 	b.mu.Lock()
 	snap := b.snap
 	b.mu.Unlock()
 	if snap.gen == t.gen && snap.state == StateClosed && now.Sub(snap.at) < b.cfg.CacheTTL &&
-		(o == OutcomeNeutral || (o == OutcomeSuccess && snap.fails == 0)) {
+		(o == Neutral || (o == Success && snap.fails == 0)) {
 		return nil // Nothing to change, as far as the fresh cache knows.
 	}
 	vals, err := sharedDoneScript.Run(ctx, b.rdb, []string{b.key},
@@ -342,7 +312,7 @@ func (b *SharedBreaker) Record(ctx context.Context, t SharedTicket, err error) e
 // fallback's state under FailOpenLocal, and StateOpen with the Redis error
 // (or ErrRedisUnavailable) under FailClosed.
 func (b *SharedBreaker) State(ctx context.Context) (State, error) {
-	now := b.cfg.Clock.Now()
+	now := b.cfg.Now()
 	b.mu.Lock()
 	snap, down := b.snap, now.Before(b.downUntil)
 	b.mu.Unlock()
@@ -375,7 +345,7 @@ func (b *SharedBreaker) fallbackState(err error) (State, error) {
 // markDown makes the breaker skip Redis for RedisRetry and forget its cache.
 func (b *SharedBreaker) markDown() {
 	b.mu.Lock()
-	b.downUntil = b.cfg.Clock.Now().Add(b.cfg.RedisRetry)
+	b.downUntil = b.cfg.Now().Add(b.cfg.RedisRetry)
 	b.snap = sharedSnap{}
 	b.mu.Unlock()
 }
@@ -401,7 +371,7 @@ func (b *SharedBreaker) allow(ctx context.Context, take bool) (sharedAllowResult
 	if len(vals) != 5 {
 		return sharedAllowResult{}, fmt.Errorf("resilience: shared breaker %q: allow: unexpected reply %v", b.name, vals)
 	}
-	snap := b.store(vals[1:], b.cfg.Clock.Now())
+	snap := b.store(vals[1:], b.cfg.Now())
 	return sharedAllowResult{admitted: vals[0] == 1, snap: snap}, nil
 }
 

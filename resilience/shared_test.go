@@ -35,12 +35,14 @@ func setupShared(t *testing.T, cfg resilience.SharedConfig) sharedBundle {
 // fastShared is a config with no cache, no jitter and short periods.
 func fastShared() resilience.SharedConfig {
 	return resilience.SharedConfig{
-		FailureThreshold: 3,
-		SuccessThreshold: 1,
-		OpenTimeout:      100 * time.Millisecond,
-		OpenJitter:       -1,
-		ProbeTimeout:     10 * time.Second,
-		CacheTTL:         -1,
+		BreakerConfig: resilience.BreakerConfig{
+			FailureThreshold: 3,
+			SuccessThreshold: 1,
+			OpenTimeout:      100 * time.Millisecond,
+			OpenJitter:       -1,
+		},
+		ProbeTimeout: 10 * time.Second,
+		CacheTTL:     -1,
 	}
 }
 
@@ -53,7 +55,7 @@ func sharedAllow(t *testing.T, b *resilience.SharedBreaker) resilience.SharedTic
 	return tk
 }
 
-func sharedDone(t *testing.T, b *resilience.SharedBreaker, tk resilience.SharedTicket, o resilience.Outcome) {
+func sharedDone(t *testing.T, b *resilience.SharedBreaker, tk resilience.SharedTicket, o resilience.Result) {
 	t.Helper()
 	if err := b.Done(context.Background(), tk, o); err != nil {
 		t.Fatalf("Done: %v", err)
@@ -81,7 +83,7 @@ func sharedWantOpen(t *testing.T, b *resilience.SharedBreaker) {
 func sharedTrip(t *testing.T, b *resilience.SharedBreaker, n int) {
 	t.Helper()
 	for range n {
-		sharedDone(t, b, sharedAllow(t, b), resilience.OutcomeFailure)
+		sharedDone(t, b, sharedAllow(t, b), resilience.Failure)
 	}
 }
 
@@ -90,7 +92,7 @@ func TestSharedFailuresOnOneReplicaOpenTheOther(t *testing.T) {
 	bu := setupShared(t, fastShared())
 	sharedTrip(t, bu.a, 2)
 	// A success on B resets the streak counted across replicas.
-	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.OutcomeSuccess)
+	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.Success)
 	sharedTrip(t, bu.a, 2)
 	sharedWantState(t, bu.b, resilience.StateClosed)
 	sharedTrip(t, bu.a, 1)
@@ -131,7 +133,7 @@ func TestSharedOneProbeClusterWide(t *testing.T) {
 		t.Fatalf("admitted %d probes, refused %d; want 1 and 3", len(probes), refused)
 	}
 	sharedWantState(t, bu.a, resilience.StateHalfOpen)
-	sharedDone(t, owners[0], probes[0], resilience.OutcomeSuccess)
+	sharedDone(t, owners[0], probes[0], resilience.Success)
 	sharedWantState(t, bu.a, resilience.StateClosed)
 	sharedWantState(t, bu.b, resilience.StateClosed)
 	sharedAllow(t, bu.a)
@@ -143,7 +145,7 @@ func TestSharedProbeFailureReopens(t *testing.T) {
 	bu := setupShared(t, fastShared())
 	sharedTrip(t, bu.a, 3)
 	time.Sleep(150 * time.Millisecond)
-	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.OutcomeFailure)
+	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.Failure)
 	sharedWantOpen(t, bu.a)
 }
 
@@ -163,13 +165,13 @@ func TestSharedExpiredProbeIsRegrantedAndItsLateResultIgnored(t *testing.T) {
 
 	// The late success of A's expired probe counts for nothing: one more
 	// success by B would otherwise close the breaker.
-	sharedDone(t, bu.a, stale, resilience.OutcomeSuccess)
+	sharedDone(t, bu.a, stale, resilience.Success)
 	sharedWantOpen(t, bu.a) // B's probe still holds the slot.
-	sharedDone(t, bu.b, probe, resilience.OutcomeSuccess)
+	sharedDone(t, bu.b, probe, resilience.Success)
 	sharedWantState(t, bu.a, resilience.StateHalfOpen)
 	// A late failure of the stale probe does not reopen the breaker either.
-	sharedDone(t, bu.a, stale, resilience.OutcomeFailure)
-	sharedDone(t, bu.a, sharedAllow(t, bu.a), resilience.OutcomeSuccess)
+	sharedDone(t, bu.a, stale, resilience.Failure)
+	sharedDone(t, bu.a, sharedAllow(t, bu.a), resilience.Success)
 	sharedWantState(t, bu.b, resilience.StateClosed)
 }
 
@@ -179,11 +181,11 @@ func TestSharedStaleClosedTicketIgnored(t *testing.T) {
 	old := sharedAllow(t, bu.a)
 	sharedTrip(t, bu.b, 3)
 	time.Sleep(150 * time.Millisecond)
-	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.OutcomeSuccess)
+	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.Success)
 	sharedWantState(t, bu.a, resilience.StateClosed)
 	// Failures admitted before the trip belong to an old generation.
 	for range 3 {
-		sharedDone(t, bu.a, old, resilience.OutcomeFailure)
+		sharedDone(t, bu.a, old, resilience.Failure)
 	}
 	sharedWantState(t, bu.a, resilience.StateClosed)
 }
@@ -193,7 +195,7 @@ func TestSharedCacheSavesRoundTrips(t *testing.T) {
 	clock := newFakeClock()
 	cfg := fastShared()
 	cfg.CacheTTL = time.Minute
-	cfg.Clock = clock
+	cfg.Now = clock.Now
 	bu := setupShared(t, cfg)
 	sharedWantState(t, bu.a, resilience.StateClosed) // Fills A's cache.
 	sharedTrip(t, bu.b, 3)
@@ -213,7 +215,7 @@ func TestSharedRedisDownFailOpenLocal(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	cfg := fastShared()
-	cfg.Clock = clock
+	cfg.Now = clock.Now
 	cfg.OpenTimeout = time.Minute
 	bu := setupShared(t, cfg)
 	sharedTrip(t, bu.a, 2)
@@ -224,7 +226,7 @@ func TestSharedRedisDownFailOpenLocal(t *testing.T) {
 	if !tk.Local() {
 		t.Fatal("ticket is not from the local fallback")
 	}
-	sharedDone(t, bu.a, tk, resilience.OutcomeFailure)
+	sharedDone(t, bu.a, tk, resilience.Failure)
 	sharedTrip(t, bu.a, 2)
 	sharedWantOpen(t, bu.a)
 	if _, err := bu.a.State(context.Background()); err != nil {
@@ -262,9 +264,10 @@ func TestSharedRedisDownFailClosed(t *testing.T) {
 func TestSharedConfigValidation(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []resilience.SharedConfig{
-		{FailureThreshold: -1},
-		{OpenJitter: 1},
-		{OpenTimeout: time.Microsecond},
+		{BreakerConfig: resilience.BreakerConfig{FailureThreshold: -1}},
+		{BreakerConfig: resilience.BreakerConfig{OpenJitter: 1}},
+		{BreakerConfig: resilience.BreakerConfig{OpenTimeout: time.Microsecond}},
+		{BreakerConfig: resilience.BreakerConfig{Trip: resilience.TripFailureRate}},
 		{OnRedisError: 9},
 	} {
 		if _, err := resilience.NewSharedBreaker(nil, "x", cfg); err == nil {

@@ -28,7 +28,7 @@ type Snapshot struct {
 // transition that is due.
 func (b *Breaker) Snapshot() Snapshot {
 	b.mu.Lock()
-	now := b.cfg.Clock.Now()
+	now := b.cfg.Now()
 	changed := b.advanceLocked(now)
 	w := b.word.Load()
 	s := Snapshot{

@@ -31,32 +31,32 @@ func (s State) String() string {
 	}
 }
 
-// Outcome is what a finished call tells a breaker about its dependency.
-type Outcome uint8
+// Result is what a finished call tells a breaker about its dependency.
+type Result uint8
 
 const (
-	// OutcomeNeutral says nothing about the dependency (the call was
-	// cancelled, the request was invalid, the call never reached it). It is
-	// ignored, except that a half-open probe gives its slot back. It is the
-	// zero value, so a forgotten outcome can never open a breaker.
-	OutcomeNeutral Outcome = iota
-	// OutcomeSuccess counts towards closing and resets a failure streak.
-	OutcomeSuccess
-	// OutcomeFailure counts towards opening.
-	OutcomeFailure
+	// Neutral says nothing about the dependency (the call was cancelled,
+	// the request was invalid, the call never reached it). It is ignored,
+	// except that a half-open probe gives its slot back. It is the zero
+	// value, so a forgotten result can never open a breaker.
+	Neutral Result = iota
+	// Success counts towards closing and resets a failure streak.
+	Success
+	// Failure counts towards opening.
+	Failure
 )
 
 // String returns "neutral", "success" or "failure".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeNeutral:
+func (r Result) String() string {
+	switch r {
+	case Neutral:
 		return "neutral"
-	case OutcomeSuccess:
+	case Success:
 		return "success"
-	case OutcomeFailure:
+	case Failure:
 		return "failure"
 	default:
-		return fmt.Sprintf("Outcome(%d)", uint8(o))
+		return fmt.Sprintf("Result(%d)", uint8(r))
 	}
 }
 

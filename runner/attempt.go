@@ -15,24 +15,25 @@ import (
 // copy re-enqueued by a deferral on the last attempt.
 const HeaderOrigin = "jobrunner-origin"
 
-// Attempt is one run of one task through the middleware chain.
+// Attempt is one run of one task through the middleware chain. Middleware
+// added with Runner.Use reads it; only the runner writes it.
 type Attempt struct {
 	TaskID   string
 	Type     string
 	Queue    string
 	Retried  int // attempts already failed
 	MaxRetry int
-	Task     *asynq.Task
-	// Spec is the registered job type, nil for an unknown type.
-	Spec job.Spec
-	// Job is the decoded payload with its keys; set by the decode layer.
-	Job job.Prepared
+	// Task is the asynq task: its payload and headers (a tenant, a trace
+	// context) as the producer wrote them.
+	Task *asynq.Task
 	// Start is when the attempt entered the chain.
 	Start time.Time
 
-	drain     <-chan struct{}         // closed when the worker drains
+	spec      job.Spec     // the registered job type, nil for an unknown type
+	prepared  job.Prepared // the decoded payload with its keys; set by decode
+	runner    *Runner
 	admission *lockstore.Admission    // marker and lock held, set by dedupe
-	result    []byte                  // written by WriteResult
+	result    []byte                  // written by job.WriteResult
 	tracked   atomic.Pointer[tracked] // set by the track layer
 
 	// storeTrouble is set when a Redis call of the attempt failed: before
@@ -40,6 +41,10 @@ type Attempt struct {
 	// because asynq v0.26 does not retry a failed outcome write.
 	storeTrouble bool
 }
+
+// Payload returns the decoded payload (a *P value's P, as the handler gets
+// it), or nil before decoding and for an unknown type.
+func (a *Attempt) Payload() any { return a.prepared.Payload }
 
 // Number returns the 1-based attempt number.
 func (a *Attempt) Number() int { return a.Retried + 1 }
@@ -59,5 +64,6 @@ func (a *Attempt) OriginID() string {
 // HandlerFunc runs one attempt.
 type HandlerFunc func(ctx context.Context, a *Attempt) error
 
-// Middleware wraps a HandlerFunc with one concern.
+// Middleware wraps a HandlerFunc with one concern. Add yours with
+// Runner.Use.
 type Middleware func(next HandlerFunc) HandlerFunc

@@ -8,34 +8,34 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jobrunner/jobrunner/internal/backoff"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
-// ReasonBreakerOpen is the deferral reason of a job whose dependency's
+// reasonBreakerOpen is the deferral reason of a job whose dependency's
 // breaker is open.
-const ReasonBreakerOpen = "breaker_open"
+const reasonBreakerOpen = "breaker_open"
 
-// breaker is the circuit-breaker layer. It puts the runner's breaker
-// registry in the context (so resilience.Call inside a handler records
-// against it) and checks the job's declared dependencies before it runs:
-// an open one defers the job instead of calling it.
+// breaker is the circuit-breaker layer. It checks the job's declared
+// dependencies before it runs: an open one defers the job instead of
+// calling it. (job.Call inside a handler records against the runner's
+// registry too, through the attempt in the context.)
 //
 // A job with exactly one dependency runs as one breaker call: its outcome
 // is recorded against that dependency (neutral outcomes such as permanent
 // errors, deferrals, a lost lock or a drain's cancellation excepted), and
 // while the breaker is half-open the job is the probe. A job with several
 // dependencies is admitted only if none is open; its handler attributes
-// outcomes with resilience.Call.
+// outcomes with job.Call.
 func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
-		ctx = resilience.WithRegistry(ctx, r.breakers)
-		deps := a.Job.Dependencies
+		deps := a.prepared.Dependencies
 		var err error
 		switch len(deps) {
 		case 0:
 			return next(ctx, a)
 		case 1:
-			err = resilience.Call(ctx, deps[0], func(ctx context.Context) error {
+			err = r.breakers.Call(ctx, deps[0], func(ctx context.Context) error {
 				return neutralIfCancelled(ctx, next(ctx, a))
 			})
 			var n *neutralError
@@ -63,11 +63,10 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 // deferOpen turns an open breaker into a deferral after its retry-after,
 // spread with jitter so that a backlog does not stampede the half-open
 // probe when the period ends.
-func deferOpen(oe *resilience.OpenError) *DeferError {
-	spread := max(oe.RetryAfter/2, time.Second)
-	return &DeferError{
-		Reason: ReasonBreakerOpen,
-		After:  oe.RetryAfter + rand.N(spread),
+func deferOpen(oe *resilience.OpenError) *deferral {
+	return &deferral{
+		Reason: reasonBreakerOpen,
+		After:  backoff.Add(oe.RetryAfter, max(oe.RetryAfter/2, time.Second), rand.Float64()),
 		Attrs:  map[string]string{"dependency": oe.Dependency},
 		Err:    oe,
 	}

@@ -134,7 +134,7 @@ func TestBreakerAttribution(t *testing.T) {
 		Deps []string
 	}
 	errs := map[string]error{
-		"permanent": resilience.Permanent(errors.New("bad request")),
+		"permanent": job.Permanent(errors.New("bad request")),
 		"skip":      asynq.SkipRetry,
 		"fail":      errors.New("boom"),
 	}

@@ -6,17 +6,18 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // classify is the retry-classification layer, just outside the handler. It
 // puts the handler's error in the runner's terms:
 //
-//   - an open breaker met inside the handler (resilience.Call on a
-//     dependency) defers the job instead of failing it;
-//   - asynq.SkipRetry and resilience.Permanent archive the task at once;
+//   - an open breaker met inside the handler (job.Call on a dependency)
+//     defers the job instead of failing it;
+//   - asynq.SkipRetry and job.Permanent archive the task at once;
 //   - anything else is a failure that asynq retries with the job's backoff
-//     (honouring a resilience.RetryAfter hint) until MaxRetry.
+//     (honouring a job.RetryAfter hint) until MaxRetry.
 func (r *Runner) classify(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
 		err := next(ctx, a)
@@ -28,7 +29,7 @@ func (r *Runner) classify(next HandlerFunc) HandlerFunc {
 			return deferOpen(oe)
 		}
 		if errors.Is(err, asynq.SkipRetry) && !resilience.IsPermanent(err) {
-			return resilience.Permanent(err)
+			return job.Permanent(err)
 		}
 		return err
 	}

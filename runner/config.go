@@ -65,9 +65,9 @@ type Config struct {
 	// logger.
 	Logger *zerolog.Logger
 
-	// Metrics is where the runner registers its Prometheus collectors.
-	// Defaults to a new registry holding the Go and process collectors as
-	// well; Runner.Gatherer returns it.
+	// Metrics is where the runner registers its Prometheus collectors; a
+	// registry holds one runner's. Defaults to a new registry holding the
+	// Go and process collectors as well, served on Handler's /metrics.
 	Metrics *prometheus.Registry
 
 	// Breakers configures the circuit breakers, per dependency or for all
@@ -84,7 +84,7 @@ type Config struct {
 	// precedence, up to MaxRetryAfter.
 	RetryBackoff func(retried int, err error) time.Duration
 
-	// MaxRetryAfter caps a callee's retry-after hint (resilience.RetryAfter,
+	// MaxRetryAfter caps a callee's retry-after hint (job.RetryAfter,
 	// a webhook's Retry-After header) for job retries. Defaults to 1h.
 	MaxRetryAfter time.Duration
 
@@ -117,8 +117,9 @@ type Config struct {
 	// 5s.
 	DuplicateDelay time.Duration
 
-	// Clock tells time. Defaults to the system clock.
-	Clock Clock
+	// Now tells the time; tests inject a fake clock's Now to drive the
+	// deferral bound and durations without sleeping. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // Defaults of the dedupe settings.
@@ -133,13 +134,6 @@ const RetryAfterMaxDefault = time.Hour
 
 // MaxDeferralDefault is the default of Config.MaxDeferral.
 const MaxDeferralDefault = 24 * time.Hour
-
-// Clock tells time; tests inject a fake one.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // withTimeouts applies the defaults of the drain's timeouts.
 func (c Config) withTimeouts() Config {
@@ -164,8 +158,8 @@ func (c Config) withDefaults() Config {
 		c.Metrics = prometheus.NewRegistry()
 		c.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	if c.Clock == nil {
-		c.Clock = systemClock{}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.RetryBackoff == nil {
 		c.RetryBackoff = job.RetryLong

@@ -14,19 +14,19 @@ import (
 // the end.
 func (r *Runner) decode(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
-		if a.Spec == nil {
-			return &DeferError{Reason: ReasonUnknownType, After: unknownTypeDelay(1), grow: unknownTypeDelay,
+		if a.spec == nil {
+			return &deferral{Reason: reasonUnknownType, After: unknownTypeDelay(1), grow: unknownTypeDelay,
 				Err: fmt.Errorf("runner: no handler registered for task type %q", a.Type)}
 		}
-		p, err := a.Spec.Prepare(a.Task.Payload())
+		p, err := a.spec.Prepare(a.Task.Payload())
 		if err != nil {
-			return &ReasonError{Reason: ReasonInvalidPayload, Err: err}
+			return &reasonError{Reason: reasonInvalidPayload, Err: err}
 		}
-		a.Job = p
+		a.prepared = p
 		// A task enqueued without a timeout by a plain asynq client still
 		// gets the definition's.
 		if dl, ok := ctx.Deadline(); ok {
-			if t := a.Spec.Options().Timeout; dl.Sub(r.cfg.Clock.Now()) > t {
+			if t := a.spec.Options().Timeout; dl.Sub(r.cfg.Now()) > t {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, t)
 				defer cancel()

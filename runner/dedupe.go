@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -12,11 +13,11 @@ import (
 
 // Reasons of the dedupe and lock layers.
 const (
-	ReasonDuplicateDone     = "duplicate_done"
-	ReasonDuplicateInFlight = "duplicate_in_flight"
-	ReasonLockBusy          = "lock_busy"
-	ReasonLockLost          = "lock_lost"
-	ReasonStoreUnavailable  = "store_unavailable"
+	reasonDuplicateDone     = "duplicate_done"
+	reasonDuplicateInFlight = "duplicate_in_flight"
+	reasonLockBusy          = "lock_busy"
+	reasonLockLost          = "lock_lost"
+	reasonStoreUnavailable  = "store_unavailable"
 )
 
 // dedupe is the processing-marker dedupe layer. It also takes the job's
@@ -43,26 +44,26 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 		if !ok {
 			return next(ctx, a)
 		}
-		start := r.cfg.Clock.Now()
+		start := r.cfg.Now()
 		adm, err := r.store.Admit(ctx, req)
 		if req.LockKey != "" {
-			r.metrics.lockAcquire.Observe(r.cfg.Clock.Now().Sub(start).Seconds())
+			r.metrics.lockAcquire.Observe(r.cfg.Now().Sub(start).Seconds())
 		}
 		if err != nil {
 			return r.admitFailed(ctx, a, req, err, next)
 		}
-		r.metrics.dedupe.WithLabelValues(adm.Outcome.String()).Inc()
-		switch adm.Outcome {
+		r.metrics.dedupe.WithLabelValues(adm.Verdict.String()).Inc()
+		switch adm.Verdict {
 		case lockstore.Done:
 			if len(adm.Result) > 0 {
 				if w := a.Task.ResultWriter(); w != nil {
 					_, _ = w.Write(adm.Result)
 				}
 			}
-			return Skip(ReasonDuplicateDone)
+			return skip(reasonDuplicateDone)
 		case lockstore.InFlightElsewhere:
 			grow := r.duplicateDelay(adm.HolderTTL)
-			d := &DeferError{Reason: ReasonDuplicateInFlight, After: grow(1), grow: grow,
+			d := &deferral{Reason: reasonDuplicateInFlight, After: grow(1), grow: grow,
 				Attrs: map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}}
 			return d
 		}
@@ -88,15 +89,15 @@ func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 	req := lockstore.AdmitRequest{
 		TaskID:    a.TaskID,
 		MarkerTTL: r.cfg.MarkerTTL,
-		LockKey:   a.Job.Lock.Key,
-		LockTTL:   a.Job.Lock.TTL,
-		LockWait:  a.Job.Lock.Wait,
+		LockKey:   a.prepared.Lock.Key,
+		LockTTL:   a.prepared.Lock.TTL,
+		LockWait:  a.prepared.Lock.Wait,
 	}
 	switch {
-	case a.Job.DedupeKey != "":
+	case a.prepared.DedupeKey != "":
 		// Dedupe keys are per job type; lock keys name shared resources.
-		req.DedupeKey = a.Type + ":" + a.Job.DedupeKey
-	case a.Job.DedupeByTaskID:
+		req.DedupeKey = a.Type + ":" + a.prepared.DedupeKey
+	case a.prepared.DedupeByTaskID:
 		req.DedupeKey = a.Type + ":task:" + a.OriginID()
 	}
 	return req, req.DedupeKey != "" || req.LockKey != ""
@@ -106,7 +107,7 @@ func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.AdmitRequest, err error, next HandlerFunc) error {
 	if errors.Is(err, lockstore.ErrNotObtained) {
 		r.metrics.lockContended.Inc()
-		d := Defer(ReasonLockBusy, jitter(max(req.LockTTL/3, time.Second)), err)
+		d := newDeferral(reasonLockBusy, jitter(max(cmp.Or(req.LockTTL, lockstore.LockTTLDefault)/3, time.Second)), err)
 		d.Attrs = map[string]string{"lock_key": req.LockKey}
 		return d
 	}
@@ -114,13 +115,13 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 		return err // the attempt itself was cancelled or timed out
 	}
 	var se *lockstore.StoreError
-	if errors.As(err, &se) && a.Job.Lock.FailOpen && req.DedupeKey == "" {
+	if errors.As(err, &se) && a.prepared.Lock.FailOpen && req.DedupeKey == "" {
 		r.log.Warn().Str("event", "lock.fail_open").Str("task_id", a.TaskID).Str("type", a.Type).
 			Str("lock_key", req.LockKey).Err(err).Msg("lock store unreachable: running WITHOUT the lock (FailOpen)")
 		return next(ctx, a)
 	}
 	a.storeTrouble = true
-	return Defer(ReasonStoreUnavailable, jitter(time.Second), err)
+	return newDeferral(reasonStoreUnavailable, jitter(time.Second), err)
 }
 
 // finishAdmission writes the outcome of a job that ran: completed record
@@ -133,7 +134,7 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	adm := a.admission
 	ctx = context.WithoutCancel(ctx)
-	deadline := r.cfg.Clock.Now().Add(storeRetryMax)
+	deadline := r.cfg.Now().Add(storeRetryMax)
 	if adm.Marker != nil && adm.Marker.Deadline().Before(deadline) {
 		deadline = adm.Marker.Deadline()
 	}
@@ -148,7 +149,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 		a.storeTrouble = true
 		// Only a success must be recorded; after a failure the marker and
 		// lock expire on their own and a retry takes its marker over.
-		if err != nil || r.cfg.Clock.Now().Add(wait).After(deadline) {
+		if err != nil || r.cfg.Now().Add(wait).After(deadline) {
 			break
 		}
 		time.Sleep(wait)
@@ -191,7 +192,8 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 // that exits) is tried again just after it does.
 func (r *Runner) duplicateDelay(holderTTL time.Duration) func(int) time.Duration {
 	return func(n int) time.Duration {
-		d := backoff.Spread(backoff.Exponential(n-1, duplicateDelayMin, r.cfg.DuplicateDelay, 2, 1), 0.5, rand.Float64())
+		d := backoff.Exponential(n-1, duplicateDelayMin, r.cfg.DuplicateDelay, 2, 1)
+		d = backoff.Add(d, d/2, rand.Float64())
 		if holderTTL > 0 {
 			d = min(d, holderTTL+duplicateDelayMin)
 		}
@@ -202,11 +204,6 @@ func (r *Runner) duplicateDelay(holderTTL time.Duration) func(int) time.Duration
 // duplicateDelayMin is the first delay of a duplicate.
 const duplicateDelayMin = 250 * time.Millisecond
 
-// jitter returns d plus up to half of d, so that deferred duplicates don't
-// come back in lockstep.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d + rand.N(d/2+1)
-}
+// jitter returns d plus up to half of d, so that deferred jobs don't come
+// back in lockstep.
+func jitter(d time.Duration) time.Duration { return backoff.Add(d, d/2, rand.Float64()) }

@@ -40,7 +40,7 @@ func (c *counter) handle(ctx context.Context, p keyed) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-	return runner.WriteResult(ctx, []byte("result:"+p.Key))
+	return job.WriteResult(ctx, []byte("result:"+p.Key))
 }
 
 func (c *counter) get(k string) int {
@@ -135,8 +135,8 @@ func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
 	// A worker died while running task "crashed": its marker is still there.
 	store := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{})
 	adm, err := store.Admit(context.Background(), lockstore.AdmitRequest{DedupeKey: "dedupe.me:k", TaskID: "crashed", MarkerTTL: time.Minute})
-	if err != nil || adm.Outcome != lockstore.Admitted {
-		t.Fatalf("admit: %v %v", adm.Outcome, err)
+	if err != nil || adm.Verdict != lockstore.Admitted {
+		t.Fatalf("admit: %v %v", adm.Verdict, err)
 	}
 	start(t, r)
 	// Another task with the same key waits for the marker ...
@@ -167,9 +167,9 @@ func TestDedupeByTaskIDAndStoreDownFailsClosed(t *testing.T) {
 	r, b := setup(t, runner.Config{Locks: store})
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[keyed]{
-		Type:           "by.id",
-		DedupeByTaskID: true,
-		Handle:         func(context.Context, keyed) error { runs.Add(1); return nil },
+		Type:      "by.id",
+		DedupeKey: job.ByTaskID[keyed],
+		Handle:    func(context.Context, keyed) error { runs.Add(1); return nil },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 	"github.com/jobrunner/jobrunner/internal/backoff"
 )
 
-// ReasonDeferredTooLong is the failure reason of a job archived because it
+// reasonDeferredTooLong is the failure reason of a job archived because it
 // kept being deferred for longer than its MaxDeferral.
-const ReasonDeferredTooLong = "deferred_too_long"
+const reasonDeferredTooLong = "deferred_too_long"
 
 var (
 	//go:embed lua/deferral.lua
@@ -52,7 +52,7 @@ func (r *Runner) bound(next HandlerFunc) HandlerFunc {
 			return err
 		}
 		switch d.Reason {
-		case ReasonShutdown, ReasonInterrupted, ReasonStoreUnavailable:
+		case reasonShutdown, reasonInterrupted, reasonStoreUnavailable:
 			return err
 		}
 		return r.noteDeferral(ctx, a, d)
@@ -61,12 +61,12 @@ func (r *Runner) bound(next HandlerFunc) HandlerFunc {
 
 // noteDeferral notes d and returns it, or the archiving error once the
 // job's deferrals have lasted too long.
-func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *DeferError) error {
+func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *deferral) error {
 	limit := r.cfg.MaxDeferral
-	if a.Spec != nil {
-		limit = cmp.Or(a.Spec.Options().MaxDeferral, limit)
+	if a.spec != nil {
+		limit = cmp.Or(a.spec.Options().MaxDeferral, limit)
 	}
-	now := r.cfg.Clock.Now()
+	now := r.cfg.Now()
 	if d.grow != nil {
 		d.After = d.grow(1) // until the count is known
 	}
@@ -88,7 +88,7 @@ func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *DeferError) er
 		return d
 	}
 	r.metrics.deferralsExpired.WithLabelValues(a.Type, d.Reason).Inc()
-	return &ReasonError{Reason: ReasonDeferredTooLong, Err: &deferredTooLongError{age: age, limit: limit, last: d}}
+	return &reasonError{Reason: reasonDeferredTooLong, Err: &deferredTooLongError{age: age, limit: limit, last: d}}
 }
 
 // deferredTooLongError archives a job whose deferrals outlasted its
@@ -96,7 +96,7 @@ func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *DeferError) er
 // it a deferral again.
 type deferredTooLongError struct {
 	age, limit time.Duration
-	last       *DeferError
+	last       *deferral
 }
 
 func (e *deferredTooLongError) Error() string {
@@ -130,5 +130,5 @@ const (
 
 func unknownTypeDelay(deferrals int) time.Duration {
 	d := backoff.Exponential(deferrals-1, unknownTypeDelayMin, unknownTypeDelayMax, 2, 1)
-	return backoff.Spread(d, 0.5, rand.Float64())
+	return backoff.Add(d, d/2, rand.Float64())
 }

@@ -19,12 +19,12 @@ import (
 // waiting on a lock that is never freed.
 func alwaysDefers(typ string, maxDeferral time.Duration) *job.Definition[greet] {
 	return &job.Definition[greet]{Type: typ, MaxDeferral: maxDeferral,
-		Handle: func(context.Context, greet) error { return runner.Defer("waiting", 10*time.Millisecond, nil) }}
+		Handle: func(context.Context, greet) error { return job.Defer("waiting", 10*time.Millisecond, nil) }}
 }
 
 func TestDeferralIsBounded(t *testing.T) {
 	clk := clock.NewFake()
-	r, b := setup(t, runner.Config{Clock: clk})
+	r, b := setup(t, runner.Config{Now: clk.Now})
 	if err := r.Register(alwaysDefers("defers.default", 0), alwaysDefers("defers.hour", time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestLastAttemptCopyKeepsTheTasksOptions(t *testing.T) {
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[greet]{Type: "defers.once", Handle: func(context.Context, greet) error {
 		if runs.Add(1) == 1 {
-			return runner.Defer("waiting", 500*time.Millisecond, nil)
+			return job.Defer("waiting", 500*time.Millisecond, nil)
 		}
 		return nil
 	}})

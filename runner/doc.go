@@ -1,29 +1,48 @@
 // Package runner is the jobrunner worker: it pulls tasks from Redis through
 // asynq and runs each registered job through one middleware chain.
+// Handlers import package job only; the runner puts what job's functions
+// read (job.Draining, job.Fence, job.WriteResult, job.Call) in each job's
+// context.
 //
 // # Middleware order
 //
 // Outer to inner, every attempt passes through:
 //
-//  1. observe: recovers panics, logs the attempt (job.started at debug, then
-//     exactly one of job.done, job.failed, job.skipped, job.deferred) and
-//     records metrics.
-//  2. track: counts the attempt as in flight for the shutdown coordinator.
-//  3. decode: decodes the payload strictly; a bad payload is archived.
-//  4. dedupe: a job key runs once; duplicates are deferred or skipped.
-//  5. lock: mutual exclusion per key across replicas, renewed while running.
-//  6. breaker: an open dependency defers the job instead of calling it.
-//  7. classify: maps the handler's error to retry, archive or deferral.
-//  8. the job's handler.
+//  1. observe: logs the attempt (job.started at debug, then exactly one of
+//     job.done, job.failed, job.skipped, job.deferred), records metrics,
+//     and recovers a panic raised by a layer.
+//  2. bound: a job deferred for longer than its MaxDeferral is archived
+//     (deferred_too_long).
+//  3. track: counts the attempt as in flight for the shutdown coordinator.
+//  4. decode: decodes the payload strictly; a bad payload is archived, an
+//     unknown type waits without spending attempts.
+//  5. dedupe: a job key runs once; duplicates are deferred or skipped.
+//  6. lock: mutual exclusion per key across replicas, renewed while running.
+//  7. breaker: an open dependency defers the job instead of calling it.
+//  8. classify: maps the handler's error to retry, archive or deferral.
+//  9. the middleware added with Use, in the order given.
+//  10. the job's handler. A panic in it, or in Use's middleware, fails the
+//     attempt like an error.
+//
+// Every layer releases what it took in a deferred call, so no error and no
+// panic leaves a lock renewed or a marker held.
 //
 // # Deferral
 //
 // A deferred job did not run and did not fail: asynq reschedules it without
-// counting an attempt. asynq v0.26 archives any error on the last attempt,
-// so a deferral there re-enqueues a copy of the task (same type, payload,
-// queue and headers, a derived task ID, the retries it had left) and
-// revokes the original; the copy keeps the original ID in its
+// counting an attempt, for at most Config.MaxDeferral. asynq v0.26 archives
+// any error on the last attempt, so a deferral there re-enqueues a copy of
+// the task (same type, payload, queue and headers, a derived task ID, the
+// retries it had left, its timeout, deadline, retention and uniqueness
+// lock) and revokes the original; the copy keeps the original ID in its
 // jobrunner-origin header.
+//
+// # Retries
+//
+// A failed attempt is retried by the queue after the job's Backoff, else
+// Config.RetryBackoff (job.RetryLong: 25 retries over about three weeks),
+// or after the callee's job.RetryAfter hint, capped by
+// Config.MaxRetryAfter.
 //
 // # Locks, dedupe and breakers
 //
@@ -38,12 +57,14 @@
 //
 // Shutdown (and Run, when its context ends) drains: readiness turns 503,
 // fetching stops, in-flight jobs run on until Config.ShutdownTimeout, then
-// their contexts are cancelled with cause ErrShutdown and they get
+// their contexts are cancelled with cause job.ErrShutdown and they get
 // Config.HardStopGrace to return; they are requeued without counting an
 // attempt. A handler that ignores cancellation is handed over to a copy of
 // its job under a new task ID, which its marker and lock keep deferred
-// until it returns; Shutdown then returns a *DrainError. Cleanup callbacks
-// registered with OnShutdown run last, in reverse order.
+// until it returns, or until AbandonedExpiry after Shutdown returns;
+// Shutdown then returns a *DrainError. Cleanup callbacks registered with
+// OnShutdown run last, in reverse order. Config.MaxDrain is the longest a
+// drain can take.
 //
 // # Example
 //

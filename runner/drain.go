@@ -10,6 +10,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 // asynqShutdownTimeout is the ShutdownTimeout the runner gives asynq. By the
@@ -96,7 +98,7 @@ func (c *coordinator) watch(on bool) []string {
 //  2. Soft phase: in-flight jobs run on until they return, the deadline
 //     passes or ctx is done.
 //  3. Hard phase: the remaining jobs' contexts are cancelled with cause
-//     ErrShutdown; they get HardStopGrace to return, and are requeued
+//     job.ErrShutdown; they get HardStopGrace to return, and are requeued
 //     without counting an attempt.
 //  4. asynq shuts down, pushing back whatever still runs (attempt count
 //     unchanged), then the cleanup callbacks run.
@@ -110,7 +112,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	if !r.draining.CompareAndSwap(false, true) {
 		return errors.New("runner: already shutting down")
 	}
-	start := r.cfg.Clock.Now()
+	start := r.cfg.Now()
 	log := r.log
 	if l := zerolog.Ctx(ctx); l != zerolog.Ctx(context.Background()) {
 		log = *l
@@ -130,7 +132,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	// anything fetched meanwhile.
 	srv.Stop()
 
-	soft := time.NewTimer(deadline.Sub(r.cfg.Clock.Now()))
+	soft := time.NewTimer(deadline.Sub(r.cfg.Now()))
 	defer soft.Stop()
 	why := ""
 	select {
@@ -143,7 +145,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	if why != "" && r.tracker.len() > 0 {
 		log.Warn().Str("event", "drain.hard").Str("cause", why).Strs("task_ids", r.tracker.ids()).
 			Int64("grace_ms", ms(r.cfg.HardStopGrace)).Msg("hard stop: cancelling the remaining jobs; they will be requeued")
-		r.tracker.cancelAll(ErrShutdown)
+		r.tracker.cancelAll(job.ErrShutdown)
 		grace := time.NewTimer(r.cfg.HardStopGrace)
 		select {
 		case <-r.tracker.wait():
@@ -167,7 +169,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	r.stopRenewer()
 	asynqErrs := r.coord.watch(false)
 
-	elapsed := r.cfg.Clock.Now().Sub(start)
+	elapsed := r.cfg.Now().Sub(start)
 	requeued := stats.requeued + stats.refused + len(abandoned)
 	r.metrics.drainTime.Observe(elapsed.Seconds())
 	r.metrics.requeued.Add(float64(requeued))

@@ -69,8 +69,8 @@ func (bl *blocker) handle(ctx context.Context, p blockPayload) error {
 		return fmt.Errorf("stopped: %w", ctx.Err())
 	case "interrupt":
 		select {
-		case <-runner.Draining(ctx):
-			return fmt.Errorf("checkpointed: %w", runner.ErrInterrupted)
+		case <-job.Draining(ctx):
+			return fmt.Errorf("checkpointed: %w", job.ErrInterrupted)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -204,7 +204,7 @@ func TestDrainSoftPhaseInterrupt(t *testing.T) {
 		t.Errorf("drain took %v: it waited past the interrupted job", el)
 	}
 	assertRequeuedUnchanged(t, b, id)
-	if l := lastEvent(t, b, "job.deferred"); l["reason"] != runner.ReasonInterrupted {
+	if l := lastEvent(t, b, "job.deferred"); l["reason"] != "interrupted" {
 		t.Errorf("job.deferred = %v, want reason interrupted", l)
 	}
 	if d := lastEvent(t, b, "drain.done"); num(d, "requeued") != 1 || num(d, "finished") != 0 {
@@ -229,14 +229,14 @@ func TestDrainHardPhaseCancelsWithErrShutdown(t *testing.T) {
 	if el < timeout || el > timeout+time.Second {
 		t.Errorf("drain took %v, want about %v (soft phase, then a prompt return)", el, timeout)
 	}
-	if cause := <-bl.causes; !errors.Is(cause, runner.ErrShutdown) {
+	if cause := <-bl.causes; !errors.Is(cause, job.ErrShutdown) {
 		t.Errorf("context cause = %v, want ErrShutdown", cause)
 	}
 	assertRequeuedUnchanged(t, b, id)
 	if l := lastEvent(t, b, "drain.hard"); l["cause"] != "deadline" {
 		t.Errorf("drain.hard = %v, want cause deadline", l)
 	}
-	if l := lastEvent(t, b, "job.deferred"); l["reason"] != runner.ReasonShutdown {
+	if l := lastEvent(t, b, "job.deferred"); l["reason"] != "shutdown" {
 		t.Errorf("job.deferred = %v, want reason shutdown", l)
 	}
 	if d := lastEvent(t, b, "drain.done"); num(d, "requeued") != 1 || num(d, "abandoned") != 0 {
@@ -248,7 +248,7 @@ func TestDrainHardPhaseCancelsWithErrShutdown(t *testing.T) {
 
 func assertMetric(t *testing.T, r *runner.Runner, name string, val func(*dto.Metric) float64, want float64) {
 	t.Helper()
-	mfs, err := r.Gatherer().Gather()
+	mfs, err := gatherer(t, r).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

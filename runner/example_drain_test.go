@@ -48,9 +48,9 @@ func Example_gracefulShutdown() {
 			close(started)
 			for page := 1; page <= args.Pages; page++ {
 				select {
-				case <-runner.Draining(ctx):
+				case <-job.Draining(ctx):
 					fmt.Printf("draining: saved progress before page %d\n", page)
-					return runner.ErrInterrupted // requeued, no attempt counted
+					return job.ErrInterrupted // requeued, no attempt counted
 				case <-ctx.Done():
 					return ctx.Err()
 				case <-time.After(time.Second): // render a page

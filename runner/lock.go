@@ -11,8 +11,7 @@ import (
 // admitted for exactly the lifetime of the handler: the lock and the
 // in-flight marker are renewed at about a third of their TTL by the
 // runner's one renewal loop (one pipeline for all leases due), and the
-// lock's fencing token reaches the handler through
-// lockstore.FenceFromContext.
+// lock's fencing token reaches the handler through job.Fence.
 //
 // If a renewal finds a lease gone, or a lease would expire before a
 // renewal succeeds, the handler's context is cancelled with a cause that
@@ -34,9 +33,6 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 			cancel(err)
 		}, leases...)
 		defer untrack() // a panic in an inner layer must not leave the leases renewed
-		if l := a.admission.Lock; l != nil {
-			ctx = lockstore.WithFence(ctx, l.Fence())
-		}
 		err := next(ctx, a)
 		untrack() // before the release, so that it is not reported as a loss
 		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lockstore.ErrLockLost) {
@@ -44,7 +40,7 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 			if _, deferred := asDeferral(err); !deferred {
 				r.log.Warn().Str("event", "lock.lost").Str("task_id", a.TaskID).Str("type", a.Type).
 					AnErr("cause", cause).Msg("lock or marker lost mid-job: the job was cancelled and will run again")
-				return &DeferError{Reason: ReasonLockLost, After: 0, Err: errors.Join(cause, err)}
+				return &deferral{Reason: reasonLockLost, After: 0, Err: errors.Join(cause, err)}
 			}
 		}
 		return err

@@ -65,7 +65,7 @@ func lockedDefinition(f *fenced, unlocked *atomic.Int32) *job.Definition[locked]
 			return job.Lock{Key: p.Key, TTL: 2 * time.Second, Wait: 200 * time.Millisecond}
 		},
 		Handle: func(ctx context.Context, p locked) error {
-			fence, ok := lockstore.FenceFromContext(ctx)
+			fence, ok := job.Fence(ctx)
 			if !ok {
 				unlocked.Add(1)
 				return errors.New("ran without a fence")

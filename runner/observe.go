@@ -19,7 +19,7 @@ func (r *Runner) observe(next HandlerFunc) HandlerFunc {
 		}
 		defer func() {
 			if p := recover(); p != nil {
-				err = &PanicError{Value: p, Stack: debug.Stack()}
+				err = &panicError{Value: p, Stack: debug.Stack()}
 			}
 			r.metrics.inFlight.Dec()
 			r.record(a, err)
@@ -30,14 +30,14 @@ func (r *Runner) observe(next HandlerFunc) HandlerFunc {
 
 // record logs the one line that ends an attempt and counts it.
 func (r *Runner) record(a *Attempt, err error) {
-	elapsed := r.cfg.Clock.Now().Sub(a.Start)
+	elapsed := r.cfg.Now().Sub(a.Start)
 	outcome, reason := classify(err)
 	r.metrics.jobs.WithLabelValues(a.Type, a.Queue, string(outcome)).Inc()
 	r.metrics.duration.WithLabelValues(a.Type, a.Queue).Observe(elapsed.Seconds())
 
 	var e *zerolog.Event
 	switch outcome {
-	case OutcomeFailed:
+	case outcomeFailed:
 		final := permanent(err) || a.Last()
 		if final {
 			e = r.log.Error()
@@ -46,14 +46,14 @@ func (r *Runner) record(a *Attempt, err error) {
 			r.metrics.retries.WithLabelValues(a.Type).Inc()
 		}
 		e = e.Err(err).Bool("final", final)
-		var pe *PanicError
+		var pe *panicError
 		if errors.As(err, &pe) {
 			e = e.Bytes("stack", pe.Stack)
 		}
 		if last, ok := lastReason(err); ok {
 			e = e.Str("last_reason", last)
 		}
-	case OutcomeDeferred:
+	case outcomeDeferred:
 		d, _ := asDeferral(err)
 		r.metrics.deferred.WithLabelValues(a.Type, reason).Inc()
 		e = r.log.Info().Int64("retry_in_ms", ms(d.After))

@@ -7,37 +7,34 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
-// Outcome is how an attempt ended, as logged (event=job.<outcome>) and
+// outcome is how an attempt ended, as logged (event=job.<outcome>) and
 // counted (jobrunner_jobs_total{outcome}).
-type Outcome string
+type outcome string
 
 // The outcomes of an attempt.
 const (
-	OutcomeDone     Outcome = "done"
-	OutcomeFailed   Outcome = "failed"
-	OutcomeSkipped  Outcome = "skipped"
-	OutcomeDeferred Outcome = "deferred"
+	outcomeDone     outcome = "done"
+	outcomeFailed   outcome = "failed"
+	outcomeSkipped  outcome = "skipped"
+	outcomeDeferred outcome = "deferred"
 )
 
 // Reasons attached to deferred, skipped and failed attempts.
 const (
-	ReasonInterrupted    = "interrupted"
-	ReasonInvalidPayload = "invalid_payload"
-	ReasonUnknownType    = "unknown_type"
-	ReasonPanic          = "panic"
+	reasonInterrupted    = "interrupted"
+	reasonInvalidPayload = "invalid_payload"
+	reasonUnknownType    = "unknown_type"
+	reasonPanic          = "panic"
 )
 
-// ErrInterrupted is returned by a handler that stopped early on purpose,
-// e.g. after runner.Draining fired: the job is requeued without counting an
-// attempt.
-var ErrInterrupted = errors.New("runner: job interrupted")
-
-// DeferError reschedules a job that did not run: not a failure, no attempt
-// counted, never archived.
-type DeferError struct {
+// deferral reschedules a job that did not run: not a failure, no attempt
+// counted. Handlers defer with job.Defer; the runner's own deferrals carry
+// log attributes and may grow their delay with each deferral.
+type deferral struct {
 	// Reason is a short snake_case word, logged as reason=... and used as
 	// the reason label of jobrunner_jobs_deferred_total.
 	Reason string
@@ -53,62 +50,66 @@ type DeferError struct {
 	grow func(deferrals int) time.Duration
 }
 
-// Defer returns a *DeferError.
-func Defer(reason string, after time.Duration, err error) *DeferError {
-	return &DeferError{Reason: reason, After: after, Err: err}
+// newDeferral returns a *deferral.
+func newDeferral(reason string, after time.Duration, err error) *deferral {
+	return &deferral{Reason: reason, After: after, Err: err}
 }
 
-func (e *DeferError) Error() string {
+func (e *deferral) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("deferred (%s) for %v: %v", e.Reason, e.After, e.Err)
 	}
 	return fmt.Sprintf("deferred (%s) for %v", e.Reason, e.After)
 }
 
-func (e *DeferError) Unwrap() error { return e.Err }
+func (e *deferral) Unwrap() error { return e.Err }
 
 // Neutral reports that a deferral says nothing about a dependency's health.
-func (e *DeferError) Neutral() bool { return true }
+func (e *deferral) Neutral() bool { return true }
 
-// SkipError completes a job without running it, e.g. a duplicate of one
+// skipError completes a job without running it, e.g. a duplicate of one
 // already done.
-type SkipError struct{ Reason string }
+type skipError struct{ Reason string }
 
-// Skip returns a *SkipError.
-func Skip(reason string) *SkipError { return &SkipError{Reason: reason} }
+// skip returns a *skipError.
+func skip(reason string) *skipError { return &skipError{Reason: reason} }
 
-func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+func (e *skipError) Error() string { return "skipped: " + e.Reason }
 
-// PanicError is a handler panic turned into an error.
-type PanicError struct {
+// panicError is a handler panic turned into an error.
+type panicError struct {
 	Value any
 	Stack []byte
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // Neutral reports that a panic says nothing about a dependency's health: it
-// is a bug of the handler (resilience.Call treats panics the same way).
-func (e *PanicError) Neutral() bool { return true }
+// is a bug of the handler (a breaker's Call treats panics the same way).
+func (e *panicError) Neutral() bool { return true }
 
-// ReasonError attaches a reason to a failure; it is used for failures the
+// reasonError attaches a reason to a failure; it is used for failures the
 // runner itself detects (bad payload, unknown type).
-type ReasonError struct {
+type reasonError struct {
 	Reason string
 	Err    error
 }
 
-func (e *ReasonError) Error() string { return e.Err.Error() }
-func (e *ReasonError) Unwrap() error { return e.Err }
+func (e *reasonError) Error() string { return e.Err.Error() }
+func (e *reasonError) Unwrap() error { return e.Err }
 
 // asDeferral returns the deferral err stands for, if any.
-func asDeferral(err error) (*DeferError, bool) {
-	var d *DeferError
+func asDeferral(err error) (*deferral, bool) {
+	var d *deferral
 	if errors.As(err, &d) {
 		return d, true
 	}
-	if errors.Is(err, ErrInterrupted) {
-		return &DeferError{Reason: ReasonInterrupted, Err: err}, true
+	var jd *job.DeferError
+	if errors.As(err, &jd) {
+		return &deferral{Reason: jd.Reason, After: jd.After, Err: jd.Err}, true
+	}
+	if errors.Is(err, job.ErrInterrupted) {
+		return &deferral{Reason: reasonInterrupted, Err: err}, true
 	}
 	return nil, false
 }
@@ -119,24 +120,24 @@ func permanent(err error) bool {
 }
 
 // classify names the outcome of err and its reason, if any.
-func classify(err error) (Outcome, string) {
+func classify(err error) (outcome, string) {
 	if err == nil {
-		return OutcomeDone, ""
+		return outcomeDone, ""
 	}
-	var s *SkipError
+	var s *skipError
 	if errors.As(err, &s) {
-		return OutcomeSkipped, s.Reason
+		return outcomeSkipped, s.Reason
 	}
 	if d, ok := asDeferral(err); ok {
-		return OutcomeDeferred, d.Reason
+		return outcomeDeferred, d.Reason
 	}
-	var pe *PanicError
+	var pe *panicError
 	if errors.As(err, &pe) {
-		return OutcomeFailed, ReasonPanic
+		return outcomeFailed, reasonPanic
 	}
-	var re *ReasonError
+	var re *reasonError
 	if errors.As(err, &re) {
-		return OutcomeFailed, re.Reason
+		return outcomeFailed, re.Reason
 	}
-	return OutcomeFailed, ""
+	return outcomeFailed, ""
 }

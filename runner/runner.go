@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/job"
@@ -35,6 +34,7 @@ type Runner struct {
 	mu      sync.Mutex
 	srv     *asynq.Server
 	handler HandlerFunc
+	use     []Middleware // added by Use
 
 	started  atomic.Bool
 	stopped  atomic.Bool
@@ -100,17 +100,8 @@ func (r *Runner) Register(specs ...job.Spec) error {
 	return r.registry.Register(specs...)
 }
 
-// Registry returns the runner's job registry.
-func (r *Runner) Registry() *job.Registry { return r.registry }
-
 // Client returns an asynq client on the runner's Redis connection.
 func (r *Runner) Client() *asynq.Client { return r.client }
-
-// Inspector returns an asynq inspector on the runner's Redis connection.
-func (r *Runner) Inspector() *asynq.Inspector { return r.inspector }
-
-// Gatherer returns the registry holding the runner's metrics.
-func (r *Runner) Gatherer() prometheus.Gatherer { return r.cfg.Metrics }
 
 // Start starts fetching and running jobs in the background. Use Shutdown
 // (or Run) to stop. It never installs signal handlers.
@@ -165,7 +156,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // Shutdown drains the worker: it stops fetching, lets in-flight jobs
 // finish until ShutdownTimeout (or ctx's deadline, whichever is first; a
 // ctx that is done, or becomes done, skips to the hard phase at once), then
-// cancels the rest with cause ErrShutdown and requeues them without
+// cancels the rest with cause job.ErrShutdown and requeues them without
 // counting an attempt. It returns a *DrainError when a job could not be
 // finished or requeued cleanly: a handler ignored cancellation (its job was
 // handed over to a copy), or asynq could not write an outcome.
@@ -176,12 +167,12 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 // processTask is the asynq handler: it builds the attempt, runs the chain
 // and translates the outcome into asynq's terms.
 func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
-	a := &Attempt{Type: t.Type(), Task: t, Start: r.cfg.Clock.Now()}
+	a := &Attempt{Type: t.Type(), Task: t, Start: r.cfg.Now(), runner: r}
 	a.TaskID, _ = asynq.GetTaskID(ctx)
 	a.Queue, _ = asynq.GetQueueName(ctx)
 	a.Retried, _ = asynq.GetRetryCount(ctx)
 	a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
-	a.Spec, _ = r.registry.Lookup(a.Type)
+	a.spec, _ = r.registry.Lookup(a.Type)
 
 	// The chain runs in its own goroutine so that a handler that ignores
 	// cancellation can be handed over at the end of a drain (see handOver).
@@ -236,7 +227,7 @@ func (r *Runner) awaitRedis(ctx context.Context) {
 // key nor a lock has no such protection. If the copy cannot be enqueued,
 // asynq's own requeue at shutdown is the fallback.
 func (r *Runner) handOver(ctx context.Context, a *Attempt, done <-chan error) error {
-	err := r.requeueCopy(ctx, a, &DeferError{Reason: ReasonShutdown})
+	err := r.requeueCopy(ctx, a, &deferral{Reason: reasonShutdown})
 	if errors.Is(err, asynq.RevokeTask) {
 		return err
 	}

@@ -240,7 +240,7 @@ func (s *snoozer) handle(ctx context.Context, g greet) error {
 	defer s.mu.Unlock()
 	s.runs[g.Name]++
 	if s.runs[g.Name] <= s.times {
-		return runner.Defer("test_snooze", 50*time.Millisecond, nil)
+		return job.Defer("test_snooze", 50*time.Millisecond, nil)
 	}
 	s.done[g.Name] = true
 	return nil
@@ -329,7 +329,7 @@ func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[greet]{Type: "slow", Handle: func(ctx context.Context, g greet) error {
 		if runs.Add(1) == 1 {
-			return runner.Defer("waiting", 1234567*time.Microsecond, nil)
+			return job.Defer("waiting", 1234567*time.Microsecond, nil)
 		}
 		<-ctx.Done()
 		return ctx.Err()

@@ -23,7 +23,7 @@ func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
 	if err == nil {
 		return nil
 	}
-	var s *SkipError
+	var s *skipError
 	if errors.As(err, &s) {
 		return nil // completes the task without running it
 	}
@@ -72,7 +72,7 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 // If the worker dies between the two steps, asynq's lease recovery
 // archives the original (its retries are exhausted) and the copy runs:
 // nothing is lost and nothing runs twice.
-func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) error {
+func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error {
 	origin := a.OriginID()
 	n, _ := strconv.Atoi(a.Task.Headers()[headerRequeues])
 	n++
@@ -123,8 +123,8 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *DeferError) err
 // lock, handed over for its remaining TTL.
 func (r *Runner) carriedOptions(ctx context.Context, a *Attempt) []asynq.Option {
 	var opts []asynq.Option
-	if a.Spec != nil {
-		opts = append(opts, asynq.Timeout(a.Spec.Options().Timeout))
+	if a.spec != nil {
+		opts = append(opts, asynq.Timeout(a.spec.Options().Timeout))
 	}
 	if info, err := r.inspector.GetTaskInfo(a.Queue, a.TaskID); err == nil {
 		if info.Timeout > 0 {

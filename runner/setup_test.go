@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -65,11 +66,28 @@ func newRunner(t testing.TB, rdb *redis.Client, cfg runner.Config) (*runner.Runn
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
 	r, err := runner.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	registries.Store(r, cfg.Metrics)
 	return r, logs
+}
+
+// registries maps the runners setup made to their metrics registries.
+var registries sync.Map
+
+// gatherer returns the registry holding r's metrics.
+func gatherer(t *testing.T, r *runner.Runner) prometheus.Gatherer {
+	t.Helper()
+	g, ok := registries.Load(r)
+	if !ok {
+		t.Fatal("runner not made by setup")
+	}
+	return g.(prometheus.Gatherer)
 }
 
 // metricsBody returns r's metrics in the text exposition format.

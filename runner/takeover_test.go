@@ -46,7 +46,7 @@ func TestTakeoverFencesOutTheReplacedAttempt(t *testing.T) {
 			select {
 			case <-time.After(d):
 				causes <- nil
-				return WriteResult(ctx, []byte{byte('0' + n)})
+				return job.WriteResult(ctx, []byte{byte('0' + n)})
 			case <-ctx.Done():
 				causes <- context.Cause(ctx)
 				return context.Cause(ctx)
@@ -60,9 +60,9 @@ func TestTakeoverFencesOutTheReplacedAttempt(t *testing.T) {
 	defer r.renewer.Shutdown()
 	h := r.chain()
 	attempt := func() *Attempt {
-		a := &Attempt{TaskID: "t1", Type: "hold", Queue: "default", MaxRetry: 5,
+		a := &Attempt{TaskID: "t1", Type: "hold", Queue: "default", MaxRetry: 5, runner: r,
 			Task: asynq.NewTask("hold", []byte(`{}`)), Start: time.Now()}
-		a.Spec, _ = r.registry.Lookup("hold")
+		a.spec, _ = r.registry.Lookup("hold")
 		return a
 	}
 	results := make(chan error, 2)
@@ -81,7 +81,7 @@ func TestTakeoverFencesOutTheReplacedAttempt(t *testing.T) {
 		t.Fatal("the replaced attempt kept running beside its redelivery")
 	}
 	first := <-results
-	if d, ok := asDeferral(first); !ok || d.Reason != ReasonLockLost {
+	if d, ok := asDeferral(first); !ok || d.Reason != reasonLockLost {
 		t.Fatalf("replaced attempt: %v, want a lock_lost deferral", first)
 	}
 	if n := running.Load(); n != 1 {
@@ -91,8 +91,8 @@ func TestTakeoverFencesOutTheReplacedAttempt(t *testing.T) {
 		t.Fatalf("the redelivery: %v", err)
 	}
 	adm, err := r.store.Admit(context.Background(), lockstore.AdmitRequest{DedupeKey: "hold:k", TaskID: "t2"})
-	if err != nil || adm.Outcome != lockstore.Done || string(adm.Result) != "2" {
-		t.Fatalf("after both: %v %q %v, want done with the redelivery's result", adm.Outcome, adm.Result, err)
+	if err != nil || adm.Verdict != lockstore.Done || string(adm.Result) != "2" {
+		t.Fatalf("after both: %v %q %v, want done with the redelivery's result", adm.Verdict, adm.Result, err)
 	}
 }
 

@@ -8,18 +8,15 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/jobrunner/jobrunner/internal/jobctx"
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
-// ErrShutdown is the cause of a job context cancelled in the hard phase of
-// a drain (context.Cause(ctx) returns it). A handler that returns because of
-// it, with whatever error, is requeued without counting an attempt.
-var ErrShutdown = errors.New("runner: worker shutting down")
-
-// ReasonShutdown is the deferral reason of a job put back by a drain: cut
+// reasonShutdown is the deferral reason of a job put back by a drain: cut
 // short in the hard phase, or fetched in the instant the drain began and
 // never started.
-const ReasonShutdown = "shutdown"
+const reasonShutdown = "shutdown"
 
 // tracker knows the attempts in flight, so a drain can wait for them, cancel
 // them and count how they ended. Once a drain has begun it admits no new
@@ -178,56 +175,30 @@ func (t *tracker) cancelAll(cause error) {
 	}
 }
 
-// attemptKey carries the *Attempt in a job's context.
-type attemptKey struct{}
-
-// Draining returns a channel that is closed when the worker running the
-// job starts to drain. A long handler can watch it, checkpoint, and return
-// ErrInterrupted to be requeued without counting an attempt:
-//
-//	select {
-//	case <-runner.Draining(ctx):
-//		saveProgress()
-//		return runner.ErrInterrupted
-//	case item := <-work:
-//		...
-//	}
-//
-// The handler's context is not cancelled until the hard phase, so it can
-// still reach its dependencies while it checkpoints. Outside a job Draining
-// returns nil, a channel that never fires.
-func Draining(ctx context.Context) <-chan struct{} {
-	if a, _ := ctx.Value(attemptKey{}).(*Attempt); a != nil {
-		return a.drain
-	}
-	return nil
-}
-
 // track registers the attempt with the shutdown coordinator and gives it a
-// context the hard phase of a drain can cancel with ErrShutdown. An attempt
+// context the hard phase of a drain can cancel with job.ErrShutdown. An attempt
 // that reaches it after the drain began is not started: it is deferred
 // (reason "shutdown", no attempt counted) and runs on another worker.
 func (r *Runner) track(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) (err error) {
-		a.drain = r.drainCh
-		ctx, cancel := context.WithCancelCause(context.WithValue(ctx, attemptKey{}, a))
+		ctx, cancel := context.WithCancelCause(jobctx.With(ctx, (*handlerView)(a)))
 		defer cancel(nil)
 		e, ok := r.tracker.begin(a.TaskID, a.Queue, cancel)
 		if !ok {
-			return &DeferError{Reason: ReasonShutdown}
+			return &deferral{Reason: reasonShutdown}
 		}
 		a.tracked.Store(e)
 		defer func() {
 			// Deferred so that a panic, recovered by observe, still
 			// unregisters the attempt.
 			d, deferred := asDeferral(err)
-			r.tracker.end(e, deferred && (d.Reason == ReasonShutdown || d.Reason == ReasonInterrupted))
+			r.tracker.end(e, deferred && (d.Reason == reasonShutdown || d.Reason == reasonInterrupted))
 		}()
 		err = next(ctx, a)
-		if err != nil && errors.Is(context.Cause(ctx), ErrShutdown) {
+		if err != nil && errors.Is(context.Cause(ctx), job.ErrShutdown) {
 			if _, deferred := asDeferral(err); !deferred {
 				// Cut short by the drain: requeue, don't count an attempt.
-				err = &DeferError{Reason: ReasonShutdown, Err: err}
+				err = &deferral{Reason: reasonShutdown, Err: err}
 			}
 		}
 		return err

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 func TestTrackerRefusesOnceDrainStarts(t *testing.T) {
@@ -38,9 +40,9 @@ func TestTrackerRefusesOnceDrainStarts(t *testing.T) {
 	tr.end(a, false)
 	tr.end(b, true)
 	tr.end(b, true) // a second end is ignored
-	tr.cancelAll(ErrShutdown)
-	if len(cancelled) != 1 || !errors.Is(cancelled[0], ErrShutdown) {
-		t.Fatalf("cancelAll cancelled %v, want one ErrShutdown", cancelled)
+	tr.cancelAll(job.ErrShutdown)
+	if len(cancelled) != 1 || !errors.Is(cancelled[0], job.ErrShutdown) {
+		t.Fatalf("cancelAll cancelled %v, want one job.ErrShutdown", cancelled)
 	}
 	select {
 	case <-idle:
@@ -93,7 +95,7 @@ func TestTrackerBeginRacesDrain(t *testing.T) {
 
 func TestDrainingOutsideAJob(t *testing.T) {
 	t.Parallel()
-	if c := Draining(context.Background()); c != nil {
+	if c := job.Draining(context.Background()); c != nil {
 		t.Fatalf("Draining outside a job = %v, want nil", c)
 	}
 }
@@ -126,19 +128,19 @@ func TestTrackDefersJobsFetchedWhileDraining(t *testing.T) {
 	ran := 0
 	h := r.track(func(ctx context.Context, a *Attempt) error {
 		ran++
-		if Draining(ctx) == nil {
+		if job.Draining(ctx) == nil {
 			t.Error("a tracked job has no Draining channel")
 		}
 		return nil
 	})
-	a := &Attempt{TaskID: "t1", Queue: "default"}
+	a := &Attempt{TaskID: "t1", Queue: "default", runner: r}
 	if err := h(context.Background(), a); err != nil || ran != 1 {
 		t.Fatalf("before the drain: err %v, ran %d", err, ran)
 	}
 	r.tracker.startDrain()
 	err = h(context.Background(), a)
-	var d *DeferError
-	if !errors.As(err, &d) || d.Reason != ReasonShutdown || d.After != 0 {
+	var d *deferral
+	if !errors.As(err, &d) || d.Reason != reasonShutdown || d.After != 0 {
 		t.Fatalf("while draining: %v, want a shutdown deferral due now", err)
 	}
 	if ran != 1 {

@@ -53,13 +53,17 @@ func Polynomial(n int, r float64) time.Duration {
 	return time.Duration(secs * float64(time.Second))
 }
 
-// Spread returns d plus a random share of up to frac × d, so that jobs
-// deferred together do not come back in lockstep.
-func Spread(d time.Duration, frac, r float64) time.Duration {
-	if d <= 0 {
-		return 0
+// Add returns d plus r × extra: a jitter of up to extra on top of d, so
+// that callers who wait together do not come back in lockstep. Equal
+// jitter is Add(d/2, d/2, r), a spread of ±f around d is
+// Add(d-f·d, 2f·d, r). Negative inputs count as zero; the sum saturates.
+func Add(d, extra time.Duration, r float64) time.Duration {
+	d, extra = max(d, 0), max(extra, 0)
+	j := float64(extra) * clampUnit(r)
+	if float64(d)+j >= math.MaxInt64 {
+		return math.MaxInt64
 	}
-	return d + time.Duration(float64(d)*frac*clampUnit(r))
+	return d + time.Duration(j)
 }
 
 func clamp(f float64, hi time.Duration) time.Duration {

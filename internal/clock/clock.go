@@ -1,7 +1,7 @@
-// Package clock is the module's one notion of time for tests: Fake is a
-// clock that moves only when told to. The public packages take any value
-// with a Now() time.Time method (their Config.Clock fields), so a Fake fits
-// all of them.
+// Package clock is the module's one fake clock for tests: Fake moves only
+// when told to. The public packages take the time from a Now func() time.Time
+// field in their configs (defaulting to time.Now), so Fake.Now fits all of
+// them.
 package clock
 
 import (

@@ -106,7 +106,7 @@ func (w *worker) handle(ctx context.Context, p WorkPayload) error {
 	}
 	if p.Lock != "" {
 		ev.Fence = -1
-		if f, ok := lockstore.FenceFromContext(ctx); ok {
+		if f, ok := job.Fence(ctx); ok {
 			ev.Fence = f
 		}
 	}

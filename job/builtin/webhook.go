@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // WebhookType is the task type of the webhook job.
@@ -304,7 +303,7 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 	if !se.Permanent() {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), w.now()); ok {
 			se.RetryAfter = d
-			return resilience.RetryAfter(se, d)
+			return job.RetryAfter(se, d)
 		}
 	}
 	return se
@@ -378,7 +377,7 @@ var errTooManyRedirects = &webhookError{
 // WebhookStatusError reports a delivery the receiver answered with a status
 // other than 2xx. It is permanent (the job is archived) unless the status is
 // 408, 429 or 5xx. When a retryable answer carried a Retry-After header, the
-// handler returns it wrapped by resilience.RetryAfter, so
+// handler returns it wrapped by job.RetryAfter, so
 // resilience.RetryAfterHint reads the delay; errors.As still finds it.
 type WebhookStatusError struct {
 	// Method is the request's method.

@@ -47,7 +47,6 @@ func Run(t *testing.T, newStore func(t *testing.T) lockstore.Store) {
 		{"RenewerKeepsLeases", testRenewerKeeps},
 		{"RenewerReportsLostMarker", testRenewerLostMarker},
 		{"RenewerReportsTakenLock", testRenewerTakenLock},
-		{"MarkerParity", testMarkerParity},
 		{"DedupeStates", testDedupeStates},
 		{"DedupeFailureLeavesNoMarker", testDedupeFailure},
 		{"DedupeWithLock", testDedupeWithLock},
@@ -379,8 +378,5 @@ func testInvalid(t *testing.T, s lockstore.Store) {
 		if _, err := s.Admit(ctx, req); err == nil {
 			t.Errorf("Admit(%+v) succeeded", req)
 		}
-	}
-	if _, err := s.Mark(ctx, "", 0); err == nil {
-		t.Error("Mark with an empty key succeeded")
 	}
 }
