@@ -25,7 +25,7 @@ type reportArgs struct {
 
 // Example_gracefulShutdown runs a worker until SIGTERM, as Kubernetes sends
 // it, then drains: no job starts any more, and a long job sees
-// runner.Draining fire, saves its progress and returns ErrInterrupted, so
+// job.Draining fire, saves its progress and returns job.ErrInterrupted, so
 // it is requeued without counting an attempt. Cleanup callbacks run last.
 // (The example sends itself the signal; an in-memory Redis stands in for a
 // real one.)
