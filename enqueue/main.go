@@ -133,7 +133,7 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 	opts.DialTimeout = c.cfg.DialTimeout
 	opts.DialerRetries = 1 // fail fast: one dial per connection
 	opts.MaxRetries = -1   // and one attempt per command
-	rdb := redis.NewUniversalClient(opts)
+	rdb := setup.NewRedisClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {

@@ -170,7 +170,7 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 		if err != nil {
 			return nil, nil, err
 		}
-		rdb := redis.NewUniversalClient(opts)
+		rdb := setup.NewRedisClient(opts) // follows a cluster failover within a second
 		log.Info().Str("event", "redis.connecting").Str("url", setup.RedactURL(cfg.RedisURL)).Msg("using REDIS_URL")
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
