@@ -10,7 +10,8 @@ import (
 )
 
 // Handler returns the operations endpoints: /healthz (liveness: 200 while
-// the worker's loops run), /readyz (200 only when Redis answers and the
+// the worker's loops run), /readyz (200 only when Redis answers, every
+// primary of a cluster, and the
 // worker is not draining; otherwise 503 with a one-line reason) and
 // /metrics (Prometheus).
 func (r *Runner) Handler() http.Handler {
@@ -43,7 +44,7 @@ func (r *Runner) notReady(ctx context.Context) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := r.cfg.Redis.Ping(ctx).Err(); err != nil {
+	if err := pingRedis(ctx, r.cfg.Redis); err != nil {
 		return "redis unreachable: " + err.Error()
 	}
 	return ""

@@ -109,7 +109,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("runner: already started")
 	}
-	if err := r.cfg.Redis.Ping(ctx).Err(); err != nil {
+	if err := pingRedis(ctx, r.cfg.Redis); err != nil {
 		r.started.Store(false)
 		return fmt.Errorf("runner: redis: %w", err)
 	}
@@ -205,7 +205,7 @@ func (r *Runner) awaitRedis(ctx context.Context) {
 	deadline := time.Now().Add(storeRetryMax)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		err := r.cfg.Redis.Ping(pctx).Err()
+		err := pingRedis(pctx, r.cfg.Redis)
 		cancel()
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return
