@@ -10,10 +10,9 @@ import (
 )
 
 // Handler returns the operations endpoints: /healthz (liveness: 200 while
-// the worker's loops run), /readyz (200 only when Redis answers, every
-// primary of a cluster, and the
-// worker is not draining; otherwise 503 with a one-line reason) and
-// /metrics (Prometheus).
+// the worker's loops run), /readyz (200 only when Redis answers, on a
+// cluster every primary, and the worker is not draining; otherwise 503
+// with a one-line reason) and /metrics (Prometheus).
 func (r *Runner) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
