@@ -13,7 +13,7 @@
 // a wait (LockWaitDefault, 10s) with jittered exponential backoff while
 // another owner holds it. The returned *Lease carries a random owner token
 // (uuid v4) and a fencing token: a number that strictly increases with every
-// grant of the key, handed out by INCR in the same script that sets the lock.
+// grant of the key, handed out in the same script that sets the lock.
 // Release is an atomic compare-and-delete and says whether it Released the
 // lock, found it Expired, or found a NotOwner. When the wait runs out, the
 // error is a *NotObtainedError naming the key and the wait; when Redis fails,
@@ -37,9 +37,28 @@
 //
 //	UPDATE accounts SET balance = $1, fence = $2 WHERE id = $3 AND fence < $2
 //
-// where zero rows affected means a later holder got there first. Fences are
-// valid as long as Redis does not lose writes (run it with AOF, or accept the
-// risk after a failover to a lagging replica).
+// where zero rows affected means a later holder got there first.
+//
+// A fence is the larger of the key's last fence + 1 and the Redis server's
+// clock (TIME) in microseconds, an int64 near 1.8e15. The clock is there for
+// failovers: replication is asynchronous, so a primary can acknowledge a
+// grant and die before its replica has it, and a plain counter on the
+// promoted replica would hand out the same number again, to a second
+// holder. With the clock, the replica's next grant is larger than the lost
+// one, because the failover itself takes longer (seconds) than the lost
+// grant is ahead of the replica's clock. The assumption: the clocks of the
+// primary and its replicas agree to within the failover time (NTP keeps
+// them within milliseconds; a failover takes at least
+// down-after-milliseconds or cluster-node-timeout). Data lost by a restart
+// without persistence does not reset fences either. A key granted more
+// than once per microsecond runs ahead of the clock by that many steps and
+// then counts on by one.
+//
+// The alternative, WAIT for a replica after each grant and fail closed when
+// none acknowledges, would cost a round trip per job and stop every lock
+// while a replica is away; it still would not cover a replica that
+// acknowledged and then lost the write. MemoryStore, which has no replicas,
+// keeps a plain counter from 1.
 //
 // # Losing a lease
 //

@@ -51,7 +51,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 	want := map[string]string{
 		"jobrunner:{invoice:123}:lock":     a.Lock.Token(),
-		"jobrunner:{invoice:123}:fence":    "1",
+		"jobrunner:{invoice:123}:fence":    strconv.FormatInt(a.Lock.Fence(), 10),
 		"jobrunner:{invoice:123}:inflight": a.Lock.Token() + ":task-1", // one token per admission
 	}
 	for k, v := range want {

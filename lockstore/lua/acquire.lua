@@ -1,7 +1,8 @@
 -- acquire.lua takes a lock and hands out the next fencing token of its key.
 --
 -- KEYS[1]: the lock key; its value is the owner token, with the lock TTL.
--- KEYS[2]: the fence key (INCR counter, no TTL), in the slot of KEYS[1].
+-- KEYS[2]: the fence key (the last token handed out, no TTL), in the slot
+--          of KEYS[1].
 -- ARGV[1]: the owner token (uuid v4).
 -- ARGV[2]: the lock TTL in milliseconds.
 --
@@ -9,10 +10,25 @@
 -- already holds it (a retry after a lost reply; the TTL is reset and a new,
 -- larger fence handed out), or {0, pttl} when another owner holds it, where
 -- pttl is the remaining TTL of the lock in milliseconds.
+
+-- nextFence returns the next fencing token of the fence key k: the
+-- larger of the last token + 1 and the server's TIME in microseconds, so
+-- that a replica promoted after losing the last grants still hands out
+-- larger tokens than the dead primary did (see lockstore's doc, Fencing).
+local function nextFence(k)
+  local t = redis.call('TIME')
+  local now = t[1] .. string.format('%06d', tonumber(t[2]))
+  local last = redis.call('GET', k)
+  if last and tonumber(last) >= tonumber(now) then
+    return redis.call('INCR', k)
+  end
+  redis.call('SET', k, now)
+  return tonumber(now)
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if redis.call('GET', KEYS[1]) ~= ARGV[1] then
     return {0, redis.call('PTTL', KEYS[1])}
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return {1, redis.call('INCR', KEYS[2])}
+return {1, nextFence(KEYS[2])}

@@ -26,6 +26,21 @@
 --   {5, pttl}   lock busy: another owner holds KEYS[3]; pttl is its
 --               remaining TTL. Nothing was written.
 -- fence is 0 when no lock was requested. Codes 3, 4 and 5 write nothing.
+
+-- nextFence returns the next fencing token of the fence key k: the
+-- larger of the last token + 1 and the server's TIME in microseconds, so
+-- that a replica promoted after losing the last grants still hands out
+-- larger tokens than the dead primary did (see lockstore's doc, Fencing).
+local function nextFence(k)
+  local t = redis.call('TIME')
+  local now = t[1] .. string.format('%06d', tonumber(t[2]))
+  local last = redis.call('GET', k)
+  if last and tonumber(last) >= tonumber(now) then
+    return redis.call('INCR', k)
+  end
+  redis.call('SET', k, now)
+  return tonumber(now)
+end
 local done = redis.call('GET', KEYS[2])
 if done then
   return {4, done}
@@ -46,7 +61,7 @@ if #KEYS >= 4 then
     end
     redis.call('PEXPIRE', KEYS[3], ARGV[4])
   end
-  fence = redis.call('INCR', KEYS[4])
+  fence = nextFence(KEYS[4])
 end
 redis.call('SET', KEYS[1], ARGV[3] .. ':' .. ARGV[1], 'PX', ARGV[2])
 if cur then
