@@ -128,8 +128,6 @@ func (l *Lease) TTL() time.Duration { return l.ttl }
 // lock.
 func (l *Lease) IsMarker() bool { return l.marker }
 
-
-
 // Deadline returns the local deadline: past it, the lease is lost unless
 // renewed before.
 func (l *Lease) Deadline() time.Time {
