@@ -18,22 +18,50 @@ import (
 	"github.com/jobrunner/jobrunner/runner"
 )
 
-// TestDrain runs the drain acceptance suite against cmd/worker.
+// TestDrain runs the drain acceptance suite against cmd/worker: all of it on
+// one Redis, and on a cluster and behind Sentinel the subtests whose Redis
+// traffic differs there (drainOnReplicated). The others (readiness latency,
+// idle exit, signal escalation, quiet) exercise the process, not Redis:
+// running them thrice would cost a minute of CPU and prove nothing new.
 func TestDrain(t *testing.T) {
-	draintest.Run(t, draintest.Config{
-		Features: draintest.Features{
-			Quiet:                 true,
-			ExclusiveAfterAbandon: true,
-		},
-		// demo.sleep with ignore_cancel and a lock: the lock keeps the
-		// handed-over copy from running beside the abandoned handler.
-		StubbornJob: func(ms int) *asynq.Task {
-			return asynq.NewTask("demo.sleep", fmt.Appendf(nil, `{"ms":%d,"ignore_cancel":true,"lock":"stubborn"}`, ms))
-		},
-		Start: func(t testing.TB, srv *redistest.Server, env ...string) *workertest.Worker {
-			return workertest.Start(t, srv, env)
-		},
-	})
+	for _, topo := range redistest.Topologies() {
+		t.Run(topo.Name, func(t *testing.T) {
+			cfg := draintest.Config{
+				Topology: topo,
+				Features: draintest.Features{
+					Quiet:                 true,
+					ExclusiveAfterAbandon: true,
+				},
+				// demo.sleep with ignore_cancel and a lock: the lock keeps the
+				// handed-over copy from running beside the abandoned handler.
+				StubbornJob: func(ms int) *asynq.Task {
+					return asynq.NewTask("demo.sleep", fmt.Appendf(nil, `{"ms":%d,"ignore_cancel":true,"lock":"stubborn"}`, ms))
+				},
+				Start: func(t testing.TB, srv *redistest.Server, env ...string) *workertest.Worker {
+					return workertest.Start(t, srv, env)
+				},
+			}
+			if topo.Name != "single" {
+				// After the single server's run, whose latency bounds want
+				// the machine to themselves.
+				t.Parallel()
+				cfg.Only = drainOnReplicated
+			}
+			draintest.Run(t, cfg)
+		})
+	}
+}
+
+// drainOnReplicated are the drain subtests run on a cluster and behind
+// Sentinel: the ones that write to Redis while draining. Finished jobs are
+// settled and unstarted ones stay pending (asynq's queue in its slot); the
+// hard phase requeues through asynq's shutdown; and an abandoned handler's
+// copy is enqueued and the original revoked while its lock and marker,
+// whose keys hash to other slots than the queue's, are handed to expiry.
+var drainOnReplicated = []string{
+	"InFlightFinishUnstartedStayPending",
+	"HardPhaseRequeueKeepsAttempt",
+	"AbandonedHandlerNeverRunsTwiceAtOnce",
 }
 
 // manifest is the part of a Deployment the drain depends on.

@@ -23,8 +23,12 @@
 // /healthz; runs demo.sleep ({"ms": N}, honouring cancellation); and exits
 // 0 after a clean drain, 1 after a third signal.
 //
-// Each subtest gets its own Redis. The timing-sensitive subtests (readiness
-// latency, idle drain) run first and alone; the rest run in parallel.
+// Each subtest gets its own Redis, of Config.Topology (one server unless
+// told), reached through REDIS_URL. The timing-sensitive subtests
+// (readiness latency, idle drain) run first and alone; the rest run in
+// parallel. Config.Only picks subtests by name, so that a caller can run
+// on a cluster or behind Sentinel only those whose Redis traffic differs
+// there.
 package draintest
 
 import (
@@ -60,8 +64,9 @@ type Features struct {
 type Config struct {
 	Features Features
 
-	// Start runs a worker on srv with env (KEY=VALUE) added to its
-	// environment and returns once its log says worker.started. Required.
+	// Start runs a worker with env (KEY=VALUE, REDIS_URL among them) added
+	// to its environment and returns once its log says worker.started;
+	// srv is the subtest's server, nil on a cluster or Sentinel. Required.
 	Start func(t testing.TB, srv *redistest.Server, env ...string) *workertest.Worker
 
 	// SleepJob returns a task that sleeps ms milliseconds and returns early
@@ -72,6 +77,14 @@ type Config struct {
 	// context, and takes a lock (so the lock layer is involved). Required
 	// by Features.ExclusiveAfterAbandon.
 	StubbornJob func(ms int) *asynq.Task
+
+	// Topology is the Redis each subtest starts. The zero value is one
+	// server (redistest.Start).
+	Topology redistest.Topology
+
+	// Only names the subtests to run (the names Run gives t.Run); the
+	// others are skipped. Nil runs them all.
+	Only []string
 }
 
 // Run runs the suite.
@@ -84,9 +97,20 @@ func Run(t *testing.T, cfg Config) {
 			return asynq.NewTask("demo.sleep", fmt.Appendf(nil, `{"ms":%d}`, ms))
 		}
 	}
+	only := func(t *testing.T, name string) {
+		if cfg.Only != nil && !slices.Contains(cfg.Only, name) {
+			t.Skip("not in draintest.Config.Only")
+		}
+	}
 	// Alone: their bounds are latencies.
-	t.Run("ReadinessFlipsWithinBound", func(t *testing.T) { testReadiness(t, cfg) })
-	t.Run("IdleDrainIsFast", func(t *testing.T) { testIdleDrain(t, cfg) })
+	t.Run("ReadinessFlipsWithinBound", func(t *testing.T) {
+		only(t, "ReadinessFlipsWithinBound")
+		testReadiness(t, cfg)
+	})
+	t.Run("IdleDrainIsFast", func(t *testing.T) {
+		only(t, "IdleDrainIsFast")
+		testIdleDrain(t, cfg)
+	})
 
 	for _, tc := range []struct {
 		name string
@@ -105,6 +129,7 @@ func Run(t *testing.T, cfg Config) {
 			if !tc.need {
 				t.Skip("feature not enabled in draintest.Config.Features")
 			}
+			only(t, tc.name)
 			t.Parallel()
 			tc.f(t, cfg)
 		})
@@ -122,23 +147,34 @@ const noRaceExitSleep = "GORACE=atexit_sleep_ms=0"
 type harness struct {
 	t         *testing.T
 	cfg       Config
-	srv       *redistest.Server
+	env       *redistest.Env
 	client    *asynq.Client
 	inspector *asynq.Inspector
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
-	srv := redistest.Start(t)
-	rdb := srv.Client()
-	return &harness{t: t, cfg: cfg, srv: srv,
-		client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb)}
+	topo := cfg.Topology
+	if topo.Start == nil {
+		topo = redistest.Topologies()[0] // one server
+	}
+	env := topo.Start(t)
+	return &harness{t: t, cfg: cfg, env: env,
+		client: asynq.NewClientFromRedisClient(env.Client), inspector: asynq.NewInspectorFromRedisClient(env.Client)}
+}
+
+// embedded reports whether the subtest's Redis is a miniredis.
+func (h *harness) embedded() bool { return h.env.Server != nil && h.env.Server.Embedded }
+
+// startWith runs a worker on the subtest's Redis with env added.
+func (h *harness) startWith(env ...string) *workertest.Worker {
+	h.t.Helper()
+	return h.cfg.Start(h.t, h.env.Server, append([]string{"REDIS_URL=" + h.env.URL, noRaceExitSleep}, env...)...)
 }
 
 // start runs a worker with debug logs, fast polling and the given settings.
 func (h *harness) start(concurrency int, shutdownTimeout time.Duration) *workertest.Worker {
 	h.t.Helper()
-	return h.cfg.Start(h.t, h.srv, noRaceExitSleep,
-		"LOG_LEVEL=debug", "WORKER_POLL_INTERVAL=20ms",
+	return h.startWith("LOG_LEVEL=debug", "WORKER_POLL_INTERVAL=20ms",
 		"WORKER_CONCURRENCY="+strconv.Itoa(concurrency),
 		"WORKER_SHUTDOWN_TIMEOUT="+shutdownTimeout.String())
 }
@@ -343,7 +379,7 @@ func testReadiness(t *testing.T, cfg Config) {
 
 func testIdleDrain(t *testing.T, cfg Config) {
 	h := newHarness(t, cfg)
-	w := h.cfg.Start(t, h.srv, noRaceExitSleep) // default poll interval, as in production
+	w := h.startWith() // default poll interval, as in production
 	time.Sleep(300 * time.Millisecond)
 	t0 := time.Now()
 	w.Signal(syscall.SIGTERM)
@@ -523,7 +559,7 @@ func testExclusiveAfterAbandon(t *testing.T, cfg Config) {
 	}
 	const run = 4000 * time.Millisecond
 	h := newHarness(t, cfg)
-	if h.srv.Embedded {
+	if h.embedded() {
 		t.Skip("the abandoned job's lock must expire, and miniredis TTLs do not move by themselves; CI runs this on redis-server")
 	}
 	info, err := h.client.Enqueue(cfg.StubbornJob(int(run.Milliseconds())))
