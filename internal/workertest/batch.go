@@ -70,6 +70,10 @@ type BatchResult struct {
 	// Skipped counts job.skipped lines (duplicates finding the completed
 	// record).
 	Skipped int
+	// TasksLost are the task IDs that no worker logged as done or
+	// skipped and that are not in the queue at the end: a task whose job
+	// completed through its other task is counted here, not in Lost.
+	TasksLost []string
 	// Archived counts tasks in the archive at the end.
 	Archived int
 	// Elapsed is from the first worker's start to the end of the run.
@@ -78,8 +82,8 @@ type BatchResult struct {
 
 // String is a one-line summary for a test log.
 func (r BatchResult) String() string {
-	return fmt.Sprintf("%d jobs (%d tasks): %d exactly once, %d doubled, %d lost, %d waiting for lease recovery or queued, %d duplicates skipped, %d archived, in %v",
-		r.Jobs, r.Tasks, r.Once, len(r.Doubled), len(r.Lost), len(r.Waiting), r.Skipped, r.Archived, r.Elapsed.Round(time.Millisecond))
+	return fmt.Sprintf("%d jobs (%d tasks): %d exactly once, %d doubled, %d lost, %d waiting for lease recovery or queued, %d duplicates skipped, %d tasks lost, %d archived, in %v",
+		r.Jobs, r.Tasks, r.Once, len(r.Doubled), len(r.Lost), len(r.Waiting), r.Skipped, len(r.TasksLost), r.Archived, r.Elapsed.Round(time.Millisecond))
 }
 
 // RequireExactlyOnce fails tb unless every job completed exactly once and
@@ -197,15 +201,21 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 	}
 
 	done := map[string]int{}
+	ended := map[string]bool{} // task IDs logged done or skipped
 	for _, w := range ws {
 		for _, l := range w.Lines("job.done") {
 			if k, ok := keyOf[l.Str("task_id")]; ok {
 				done[k]++
 			}
+			ended[l.Str("task_id")] = true
+		}
+		for _, l := range w.Lines("job.skipped") {
+			ended[l.Str("task_id")] = true
 		}
 		res.Skipped += len(w.Lines("job.skipped"))
 	}
-	left := map[string]bool{} // dedupe keys with a task still in the queue
+	left := map[string]bool{}   // dedupe keys with a task still in the queue
+	queued := map[string]bool{} // task IDs still in the queue
 	for _, state := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
 		insp.ListActiveTasks, insp.ListPendingTasks, insp.ListScheduledTasks, insp.ListRetryTasks,
 	} {
@@ -215,6 +225,7 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 		}
 		for _, ti := range tasks {
 			left[keyOf[ti.ID]] = true
+			queued[ti.ID] = true
 		}
 	}
 	archived, err := insp.ListArchivedTasks("default", asynq.PageSize(cfg.Jobs*2))
@@ -235,7 +246,13 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 			res.Lost = append(res.Lost, key)
 		}
 	}
+	for id := range keyOf {
+		if !ended[id] && !queued[id] {
+			res.TasksLost = append(res.TasksLost, id)
+		}
+	}
 	slices.Sort(res.Doubled)
+	slices.Sort(res.TasksLost)
 	return res
 }
 

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/workertest"
+)
+
+// TestFailover runs 2,000 jobs with dedupe keys and locks on two worker
+// processes and, a third of the way in, kills the primary that holds the
+// queue's slot (cluster) or the Sentinel primary. The workers follow the
+// promoted replica by themselves: /readyz says 503 during the outage and
+// 200 after, the run finishes, nothing is archived. Jobs run twice or lost
+// by the failover itself (asynq's acknowledged writes that had not reached
+// the replica) are counted and logged, not hidden: see the README, "Scaling
+// out".
+func TestFailover(t *testing.T) {
+	t.Parallel()
+	for _, topo := range redistest.Topologies() {
+		if topo.Name == "single" {
+			continue // no replica to fail over to
+		}
+		t.Run(topo.Name, func(t *testing.T) {
+			t.Parallel()
+			env := topo.Start(t)
+			res := workertest.RunBatch(t, workertest.BatchConfig{
+				Env: env, Jobs: 2000, Workers: 2, Concurrency: 16, Timeout: 50 * time.Second,
+				Fault: func(ws []*workertest.Worker) { failover(t, env, ws) },
+			})
+			t.Logf("%v; tasks lost %v", res, res.TasksLost)
+			if res.Archived != 0 {
+				t.Errorf("%d tasks archived by the failover", res.Archived)
+			}
+			if res.Once+len(res.Doubled)+len(res.Lost)+len(res.Waiting) != res.Jobs {
+				t.Errorf("counts do not add up: %v", res)
+			}
+			// The failover's losses come from one replication lag's worth of
+			// writes: a few jobs at most, never a large share.
+			if bad := len(res.Doubled) + len(res.Lost); bad > res.Jobs/50 {
+				t.Errorf("%d jobs doubled or lost by one failover: %v", bad, res)
+			}
+		})
+	}
+}
+
+// failover kills the primary of the queue's slot, checks that every
+// worker's /readyz turns 503, waits for the replica's promotion, and checks
+// that /readyz turns 200 again by itself.
+func failover(t *testing.T, env *redistest.Env, ws []*workertest.Worker) {
+	t.Helper()
+	dead := env.KillPrimary("asynq:{default}:pending")
+	killed := time.Now()
+	waitReady := func(want int, within time.Duration) time.Duration {
+		t.Helper()
+		for _, w := range ws {
+			for {
+				code, body := w.Get("/readyz")
+				if code == want {
+					break
+				}
+				if time.Since(killed) > within {
+					t.Fatalf("/readyz = %d %q %v after the kill, want %d", code, body, time.Since(killed), want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		return time.Since(killed)
+	}
+	unready := waitReady(http.StatusServiceUnavailable, 2*time.Second)
+	env.Recover(dead)
+	promoted := time.Since(killed)
+	ready := waitReady(http.StatusOK, promoted+10*time.Second)
+	t.Logf("%s: primary %s killed; /readyz 503 after %v; replica promoted after %v; /readyz 200 after %v",
+		env.Name, dead.Addr, unready.Round(time.Millisecond), promoted.Round(time.Millisecond), ready.Round(time.Millisecond))
+}
