@@ -42,9 +42,10 @@ type BatchConfig struct {
 	// with the running workers; it returns when the fault is over (for
 	// example after the failover).
 	Fault func(ws []*Worker)
-	// Quiet is how long the queue must stay without pending, scheduled or
-	// retrying tasks and the workers without a new job line before the run
-	// counts as over. Defaults to 2s.
+	// Quiet is how long no task may complete or be skipped, once every
+	// job has completed and nothing is pending, before the run counts as
+	// over; a run where jobs are missing ends after 5 times Quiet without
+	// progress. Defaults to 2s.
 	Quiet time.Duration
 	// Timeout bounds the run. Defaults to 60s.
 	Timeout time.Duration
@@ -74,6 +75,20 @@ type BatchResult struct {
 	// skipped and that are not in the queue at the end: a task whose job
 	// completed through its other task is counted here, not in Lost.
 	TasksLost []string
+	// TasksLeft are the task IDs still in the queue at the end whose job
+	// completed through another task or an earlier attempt: typically a
+	// task whose completion the failover swallowed, left active until
+	// asynq's lease recovery, which finds the completed record and skips it.
+	TasksLeft []string
+	// Rerun are the dedupe keys of completed jobs that will run a second
+	// time: a task of theirs is left active (its completion was lost) and
+	// so is the completed record, so lease recovery runs it again. They are
+	// not in Doubled, which counts what the run saw.
+	Rerun []string
+	// Failed counts job.failed lines (attempts that failed, retried
+	// later); Deferred counts job.deferred lines by reason.
+	Failed   int
+	Deferred map[string]int
 	// Archived counts tasks in the archive at the end.
 	Archived int
 	// Elapsed is from the first worker's start to the end of the run.
@@ -82,8 +97,8 @@ type BatchResult struct {
 
 // String is a one-line summary for a test log.
 func (r BatchResult) String() string {
-	return fmt.Sprintf("%d jobs (%d tasks): %d exactly once, %d doubled, %d lost, %d waiting for lease recovery or queued, %d duplicates skipped, %d tasks lost, %d archived, in %v",
-		r.Jobs, r.Tasks, r.Once, len(r.Doubled), len(r.Lost), len(r.Waiting), r.Skipped, len(r.TasksLost), r.Archived, r.Elapsed.Round(time.Millisecond))
+	return fmt.Sprintf("%d jobs (%d tasks): %d exactly once, %d doubled, %d lost, %d waiting for lease recovery or queued, %d duplicates skipped, %d tasks lost, %d tasks left in the queue (%d jobs of them to run again), %d failed attempts, deferrals %v, %d archived, in %v",
+		r.Jobs, r.Tasks, r.Once, len(r.Doubled), len(r.Lost), len(r.Waiting), r.Skipped, len(r.TasksLost), len(r.TasksLeft), len(r.Rerun), r.Failed, r.Deferred, r.Archived, r.Elapsed.Round(time.Millisecond))
 }
 
 // RequireExactlyOnce fails tb unless every job completed exactly once and
@@ -165,23 +180,25 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 		cfg.Fault(ws)
 	}
 
-	// Quiet: nothing queued but maybe active, and no new job line.
+	// Settled: every job done and no progress for Quiet, or no progress
+	// for 5 Quiets (jobs lost, or waiting for lease recovery); the
+	// duplicates of a job whose in-flight marker outlived a failover may
+	// keep deferring meanwhile.
 	insp := asynq.NewInspectorFromRedisClient(env.Client)
-	lines, quietSince := -1, time.Now()
+	progress, since := -1, time.Now()
 	for {
 		n := 0
 		for _, w := range ws {
-			n += len(w.Lines(""))
+			n += len(w.Lines("job.done")) + len(w.Lines("job.skipped"))
 		}
 		q, err := insp.GetQueueInfo("default")
-		busy := err != nil || q.Pending+q.Scheduled+q.Retry > 0
-		if n != lines || busy {
-			lines, quietSince = n, time.Now()
+		if n != progress || err != nil || q.Pending > 0 {
+			progress, since = n, time.Now()
 		}
 		if err == nil && q.Pending+q.Scheduled+q.Retry+q.Active == 0 && countDone(ws) >= cfg.Jobs {
 			break
 		}
-		if time.Since(quietSince) >= cfg.Quiet {
+		if quiet := time.Since(since); quiet >= 5*cfg.Quiet || quiet >= cfg.Quiet && countKeysDone(ws, cfg.Jobs) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -213,6 +230,13 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 			ended[l.Str("task_id")] = true
 		}
 		res.Skipped += len(w.Lines("job.skipped"))
+		res.Failed += len(w.Lines("job.failed"))
+		for _, l := range w.Lines("job.deferred") {
+			if res.Deferred == nil {
+				res.Deferred = map[string]int{}
+			}
+			res.Deferred[l.Str("reason")]++
+		}
 	}
 	left := map[string]bool{}   // dedupe keys with a task still in the queue
 	queued := map[string]bool{} // task IDs still in the queue
@@ -247,13 +271,36 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 		}
 	}
 	for id := range keyOf {
-		if !ended[id] && !queued[id] {
+		switch {
+		case !ended[id] && !queued[id]:
 			res.TasksLost = append(res.TasksLost, id)
+		case queued[id] && done[keyOf[id]] > 0:
+			res.TasksLeft = append(res.TasksLeft, id)
+			// The runner's record key: prefix, the job type and dedupe key
+			// as hash tag, ":done".
+			rec := "jobrunner:{demo.sleep:" + keyOf[id] + "}:done"
+			if n, err := env.Client.Exists(context.Background(), rec).Result(); err == nil && n == 0 && !slices.Contains(res.Rerun, keyOf[id]) {
+				res.Rerun = append(res.Rerun, keyOf[id])
+			}
 		}
 	}
 	slices.Sort(res.Doubled)
 	slices.Sort(res.TasksLost)
+	slices.Sort(res.TasksLeft)
+	slices.Sort(res.Rerun)
 	return res
+}
+
+// countKeysDone reports whether job.done was logged for a task of each of
+// the jobs (task IDs t<i> and t<i>-dup).
+func countKeysDone(ws []*Worker, jobs int) bool {
+	seen := map[string]bool{}
+	for _, w := range ws {
+		for _, l := range w.Lines("job.done") {
+			seen[strings.TrimSuffix(l.Str("task_id"), "-dup")] = true
+		}
+	}
+	return len(seen) >= jobs
 }
 
 // countDone counts job.done lines across ws.
