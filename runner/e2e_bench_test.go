@@ -39,9 +39,9 @@ func noopDefinition(done func()) *job.Definition[noop] {
 
 // stack starts something that processes bench.noop tasks on rdb and
 // returns its stop function.
-type stack func(b *testing.B, rdb *redis.Client, concurrency int, done func()) (stop func())
+type stack func(b *testing.B, rdb redis.UniversalClient, concurrency int, done func()) (stop func())
 
-func bareAsynq(b *testing.B, rdb *redis.Client, concurrency int, done func()) func() {
+func bareAsynq(b *testing.B, rdb redis.UniversalClient, concurrency int, done func()) func() {
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: concurrency, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
 	})
@@ -53,7 +53,7 @@ func bareAsynq(b *testing.B, rdb *redis.Client, concurrency int, done func()) fu
 	return srv.Shutdown
 }
 
-func fullStack(b *testing.B, rdb *redis.Client, concurrency int, done func()) func() {
+func fullStack(b *testing.B, rdb redis.UniversalClient, concurrency int, done func()) func() {
 	r, err := runner.New(runner.Config{Redis: rdb, Concurrency: concurrency})
 	if err != nil {
 		b.Fatal(err)
@@ -80,12 +80,30 @@ var stacks = []struct {
 //
 //	go test -run '^$' -bench Throughput -benchtime 20000x -count 5 ./runner/ | tee new.txt
 //	benchstat -col /stack new.txt
-func BenchmarkThroughput(b *testing.B) {
-	for _, c := range []int{10, 50} {
+func BenchmarkThroughput(b *testing.B) { benchThroughput(b, "single", []int{10, 50}) }
+
+// BenchmarkThroughputCluster is BenchmarkThroughput on a Redis Cluster of 3
+// primaries (1 replica each). A queue lives in one slot, so asynq's own
+// commands all go to one primary, while the layers' marker, lock and fence
+// keys hash over all three. Besides the totals (over the primaries) it
+// reports each primary's commands and CPU per job: queue-node holds the
+// queue's slot, node2 and node3 are the others, in address order.
+//
+//	go test -run '^$' -bench ThroughputCluster -benchtime 20000x -count 3 ./runner/
+func BenchmarkThroughputCluster(b *testing.B) { benchThroughput(b, "cluster", []int{50}) }
+
+func benchThroughput(b *testing.B, topology string, concurrencies []int) {
+	var topo redistest.Topology
+	for _, t := range redistest.Topologies() {
+		if t.Name == topology {
+			topo = t
+		}
+	}
+	for _, c := range concurrencies {
 		for _, s := range stacks {
 			b.Run(fmt.Sprintf("stack=%s/concurrency=%d", s.name, c), func(b *testing.B) {
-				srv := redistest.Start(b)
-				rdb := srv.Client()
+				env := topo.Start(b)
+				rdb := env.Client
 				trips := &tripCounter{}
 				rdb.AddHook(trips)
 				client := asynq.NewClientFromRedisClient(rdb)
@@ -101,7 +119,7 @@ func BenchmarkThroughput(b *testing.B) {
 						close(all)
 					}
 				}
-				before := commandStats(b, rdb)
+				before := env.Stats()
 				trips0, cpu0 := trips.Trips.Load(), processCPU()
 				b.ResetTimer()
 				stop := s.run(b, rdb, c, done)
@@ -111,20 +129,51 @@ func BenchmarkThroughput(b *testing.B) {
 				// Let the last completions land before counting.
 				time.Sleep(100 * time.Millisecond)
 				trips1 := trips.Trips.Load()
-				after := commandStats(b, rdb)
+				after := env.Stats()
 				stop()
+				total0, total1 := sumStats(before), sumStats(after)
 				if os.Getenv("BENCH_CMDSTATS") != "" && b.N > 1 {
-					after.print(b, before)
+					total1.print(b, total0)
 				}
-				b.ReportMetric(float64(trips1-trips0)/float64(b.N), "roundtrips/op")
-				b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(b.N), "go-cpu-µs/op")
-				b.ReportMetric(float64(after.total-before.total)/float64(b.N), "rediscmds/op")
-				b.ReportMetric(float64(after.byCmd["evalsha"]+after.byCmd["eval"]-before.byCmd["evalsha"]-before.byCmd["eval"])/float64(b.N), "scripts/op")
-				b.ReportMetric((after.cpu-before.cpu)*1e6/float64(b.N), "redis-cpu-µs/op")
+				per := func(v float64) float64 { return v / float64(b.N) }
+				b.ReportMetric(per(float64(trips1-trips0)), "roundtrips/op")
+				b.ReportMetric(per(float64(cpu1-cpu0)/float64(time.Microsecond)), "go-cpu-µs/op")
+				b.ReportMetric(per(float64(total1.total-total0.total)), "rediscmds/op")
+				b.ReportMetric(per(float64(total1.byCmd["evalsha"]+total1.byCmd["eval"]-total0.byCmd["evalsha"]-total0.byCmd["eval"])), "scripts/op")
+				b.ReportMetric(per((total1.cpu-total0.cpu)*1e6), "redis-cpu-µs/op")
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+				if env.Cluster != nil {
+					queue := env.PrimaryFor("asynq:{default}:pending").Addr
+					others := 1
+					for _, addr := range slices.Sorted(maps.Keys(after)) {
+						name := "queue-node"
+						if addr != queue {
+							others++
+							name = "node" + strconv.Itoa(others)
+						}
+						b.ReportMetric(per(float64(after[addr].Total-before[addr].Total)), name+"-cmds/op")
+						b.ReportMetric(per((after[addr].CPU-before[addr].CPU)*1e6), name+"-cpu-µs/op")
+					}
+				}
 			})
 		}
 	}
+}
+
+// sumStats adds up the statistics of every primary.
+func sumStats(byNode map[string]redistest.Stats) cmdStats {
+	st := cmdStats{byCmd: map[string]int64{}, usec: map[string]int64{}}
+	for _, n := range byNode {
+		st.total += n.Total
+		st.cpu += n.CPU
+		for k, v := range n.Calls {
+			st.byCmd[k] += v
+		}
+		for k, v := range n.Usec {
+			st.usec[k] += v
+		}
+	}
+	return st
 }
 
 // BenchmarkLatency enqueues one job at a time to an otherwise idle worker
@@ -188,10 +237,4 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// commandStats reads INFO commandstats and cpu.
-func commandStats(tb testing.TB, rdb *redis.Client) cmdStats {
-	st := redistest.ReadStats(tb, rdb)
-	return cmdStats{total: st.Total, byCmd: st.Calls, usec: st.Usec, cpu: st.CPU}
 }
