@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,19 +55,32 @@ func failover(t *testing.T, env *redistest.Env, ws []*workertest.Worker) {
 	t.Helper()
 	dead := env.KillPrimary("asynq:{default}:pending")
 	killed := time.Now()
+	// waitReady probes every worker at once until each has answered want,
+	// and returns when the last did. A probe answers within about a second
+	// (the readiness check's ping timeout).
 	waitReady := func(want int, within time.Duration) time.Duration {
 		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan string, len(ws))
 		for _, w := range ws {
-			for {
-				code, body := w.Get("/readyz")
-				if code == want {
-					break
+			wg.Go(func() {
+				for {
+					code, body := w.Get("/readyz")
+					if code == want {
+						return
+					}
+					if time.Since(killed) > within {
+						errs <- fmt.Sprintf("/readyz = %d %q %v after the kill, want %d", code, body, time.Since(killed), want)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
 				}
-				if time.Since(killed) > within {
-					t.Fatalf("/readyz = %d %q %v after the kill, want %d", code, body, time.Since(killed), want)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Fatal(e)
 		}
 		return time.Since(killed)
 	}
