@@ -111,8 +111,10 @@ func TestDependencyLimitsAcrossWorkers(t *testing.T) {
 	if p := rc.peak.Load(); p > 3 {
 		t.Errorf("the receiver saw %d requests at once; cap 3", p)
 	}
-	if n := rc.maxInWindow(time.Second); n > 40 {
-		t.Errorf("the receiver saw %d requests within a second; rate 40/s", n)
+	// Starts are limited on Redis time; arrivals at the receiver carry
+	// the jitter between a start and its request: rate + burst (1).
+	if n := rc.maxInWindow(time.Second); n > 40+1 {
+		t.Errorf("the receiver saw %d requests within a second; rate 40/s, burst 1", n)
 	}
 	rc.mu.Lock()
 	for i := range jobs {
