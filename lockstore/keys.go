@@ -57,6 +57,9 @@ func (k keys) lease(l *Lease) string {
 // Limit keys are tagged "limit:<key>", apart from lock and dedupe keys.
 func (k keys) slots(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:slots" }
 
+// waiters is the list of refused takers of a concurrency limit's slots.
+func (k keys) waiters(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:waiters" }
+
 // starts is the sliding window of a rate limit's recent starts.
 func (k keys) starts(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:starts" }
 

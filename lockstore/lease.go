@@ -180,7 +180,10 @@ func (l *Lease) Extend(ctx context.Context) error {
 // Store.Complete for that.
 func (l *Lease) Release(ctx context.Context) (ReleaseResult, error) {
 	if l.slot {
-		return l.store.releaseSlot(ctx, l)
+		if _, err := l.store.ReleaseSlot(ctx, l); err != nil {
+			return 0, err
+		}
+		return l.releaseResult(), nil
 	}
 	var c Completion
 	var err error
@@ -211,6 +214,16 @@ func (l *Lease) ExpireAfter(ctx context.Context, d time.Duration) error {
 	l.timer.Stop()
 	l.mu.Unlock()
 	return nil
+}
+
+// releaseResult says what the release of a slot found, from its state.
+func (l *Lease) releaseResult() ReleaseResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cause != nil {
+		return Expired
+	}
+	return Released
 }
 
 // extended records a successful renewal sent at start.

@@ -36,12 +36,13 @@ type MemoryStore struct {
 	now  func() time.Time
 	keys keys
 
-	mu     sync.Mutex
-	vals   map[string]memValue
-	fences map[string]int64
-	slots  map[string]map[string]time.Time // slot set key -> token -> lease expiry
-	rates  map[string]*memRate
-	err    error
+	mu      sync.Mutex
+	vals    map[string]memValue
+	fences  map[string]int64
+	slots   map[string]map[string]time.Time // slot set key -> token -> lease expiry
+	rates   map[string]*memRate
+	waiters map[string][]string
+	err     error
 }
 
 type memValue struct {
@@ -57,13 +58,14 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		cfg.Now = time.Now
 	}
 	return &MemoryStore{
-		cfg:    cfg,
-		now:    cfg.Now,
-		keys:   newKeys(cfg.Prefix),
-		vals:   make(map[string]memValue),
-		fences: make(map[string]int64),
-		slots:  make(map[string]map[string]time.Time),
-		rates:  make(map[string]*memRate),
+		cfg:     cfg,
+		now:     cfg.Now,
+		keys:    newKeys(cfg.Prefix),
+		vals:    make(map[string]memValue),
+		fences:  make(map[string]int64),
+		slots:   make(map[string]map[string]time.Time),
+		rates:   make(map[string]*memRate),
+		waiters: make(map[string][]string),
 	}
 }
 

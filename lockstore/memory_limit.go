@@ -16,7 +16,7 @@ type memRate struct {
 }
 
 // TakeSlot implements Store, as slot_take.lua does.
-func (m *MemoryStore) TakeSlot(ctx context.Context, key string, n int, ttl time.Duration) (*Lease, error) {
+func (m *MemoryStore) TakeSlot(ctx context.Context, key string, n int, ttl time.Duration, waiter string) (*Lease, error) {
 	ttl, err := slotParams(key, n, ttl)
 	if err != nil {
 		return nil, err
@@ -33,6 +33,9 @@ func (m *MemoryStore) TakeSlot(ctx context.Context, key string, n int, ttl time.
 			if soonest.IsZero() || exp.Before(soonest) {
 				soonest = exp
 			}
+		}
+		if waiter != "" {
+			m.waiters[key] = append(m.waiters[key], waiter)
 		}
 		return nil, &LimitedError{Key: key, RetryIn: soonest.Sub(now)}
 	}
@@ -68,20 +71,25 @@ func (m *MemoryStore) extendSlot(l *Lease, ttl time.Duration) int64 {
 	return 1
 }
 
-func (m *MemoryStore) releaseSlot(ctx context.Context, l *Lease) (ReleaseResult, error) {
+// ReleaseSlot implements Store, as slot_release.lua does.
+func (m *MemoryStore) ReleaseSlot(ctx context.Context, l *Lease) (string, error) {
 	if err := m.lock(ctx, "release slot", l.key); err != nil {
-		return 0, err
+		return "", err
 	}
 	set := m.liveSlots(m.keys.slots(l.key), m.now())
 	_, held := set[l.token]
 	delete(set, l.token)
+	var waiter string
+	if w := m.waiters[l.key]; len(w) > 0 {
+		waiter, m.waiters[l.key] = w[0], w[1:]
+	}
 	m.mu.Unlock()
 	r := Expired
 	if held {
 		r = Released
 	}
 	l.finished(r)
-	return r, nil
+	return waiter, nil
 }
 
 // TakeRate implements Store, as rate_take.lua does.

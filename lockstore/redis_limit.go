@@ -11,13 +11,14 @@ import (
 
 // TakeSlot implements Store with slot_take.lua, in the group-commit
 // pipelines.
-func (s *RedisStore) TakeSlot(ctx context.Context, key string, n int, ttl time.Duration) (*Lease, error) {
+func (s *RedisStore) TakeSlot(ctx context.Context, key string, n int, ttl time.Duration, waiter string) (*Lease, error) {
 	ttl, err := slotParams(key, n, ttl)
 	if err != nil {
 		return nil, err
 	}
 	token := uuid.NewString()
-	call := &scriptCall{script: slotTakeScript, keys: []string{s.keys.slots(key)}, args: []any{token, n, ttl.Milliseconds()}}
+	call := &scriptCall{script: slotTakeScript, keys: []string{s.keys.slots(key), s.keys.waiters(key)},
+		args: []any{token, n, ttl.Milliseconds(), waiter}}
 	start := time.Now()
 	if err := s.batch.do(ctx, []*scriptCall{call}, func() {
 		// Taken for a caller that has gone: give it back at once.
@@ -44,22 +45,31 @@ func (s *RedisStore) TakeSlot(ctx context.Context, key string, n int, ttl time.D
 func (s *RedisStore) releaseOrphanSlot(key, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
-	_ = slotReleaseScript.Run(ctx, s.client, []string{s.keys.slots(key)}, token).Err()
+	_ = slotReleaseScript.Run(ctx, s.client, []string{s.keys.slots(key), s.keys.waiters(key)}, token).Err()
 }
 
-func (s *RedisStore) releaseSlot(ctx context.Context, l *Lease) (ReleaseResult, error) {
-	call := &scriptCall{script: slotReleaseScript, keys: []string{s.keys.slots(l.key)}, args: []any{l.token}}
-	finish := func() (ReleaseResult, error) {
-		v, err := call.cmd.Int64Slice()
-		if err != nil || len(v) != 1 {
-			return 0, storeErr("release slot", l.key, cmp.Or(err, fmt.Errorf("unexpected reply %v", v)))
+// ReleaseSlot implements Store with slot_release.lua, in the group-commit
+// pipelines.
+func (s *RedisStore) ReleaseSlot(ctx context.Context, l *Lease) (string, error) {
+	if !l.slot {
+		return "", fmt.Errorf("lockstore: release slot: %q is not a slot lease", l.key)
+	}
+	call := &scriptCall{script: slotReleaseScript, keys: []string{s.keys.slots(l.key), s.keys.waiters(l.key)}, args: []any{l.token}}
+	finish := func() (string, error) {
+		v, err := call.cmd.Slice()
+		if err == nil && len(v) != 2 {
+			err = fmt.Errorf("unexpected reply %v", v)
 		}
-		r := releaseResult(v[0])
-		l.finished(r)
-		return r, nil
+		if err != nil {
+			return "", storeErr("release slot", l.key, err)
+		}
+		n, _ := v[0].(int64)
+		l.finished(releaseResult(n))
+		waiter, _ := v[1].(string)
+		return waiter, nil
 	}
 	if err := s.batch.do(ctx, []*scriptCall{call}, func() { _, _ = finish() }); err != nil {
-		return 0, storeErr("release slot", l.key, err)
+		return "", storeErr("release slot", l.key, err)
 	}
 	return finish()
 }

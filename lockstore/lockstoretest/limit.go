@@ -20,26 +20,26 @@ func limited(t *testing.T, err error, rate bool) *lockstore.LimitedError {
 func testSlots(t *testing.T, s lockstore.Store) {
 	ctx := ctxFor(t)
 	k := key(t, "dep")
-	a, err := s.TakeSlot(ctx, k, 2, time.Second)
+	a, err := s.TakeSlot(ctx, k, 2, time.Second, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.TakeSlot(ctx, k, 2, time.Second)
+	b, err := s.TakeSlot(ctx, k, 2, time.Second, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.TakeSlot(ctx, k, 2, time.Second)
+	_, err = s.TakeSlot(ctx, k, 2, time.Second, "")
 	if le := limited(t, err, false); le.RetryIn <= 0 || le.RetryIn > time.Second {
 		t.Fatalf("RetryIn = %v, want the soonest holder's remaining lease", le.RetryIn)
 	}
 	// Another key has slots of its own.
-	if _, err := s.TakeSlot(ctx, key(t, "other"), 1, time.Second); err != nil {
+	if _, err := s.TakeSlot(ctx, key(t, "other"), 1, time.Second, ""); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := a.Release(ctx); err != nil || r != lockstore.Released {
 		t.Fatalf("Release = %v, %v", r, err)
 	}
-	c, err := s.TakeSlot(ctx, k, 2, time.Second)
+	c, err := s.TakeSlot(ctx, k, 2, time.Second, "")
 	if err != nil {
 		t.Fatalf("a released slot was not free: %v", err)
 	}
@@ -50,17 +50,17 @@ func testSlots(t *testing.T, s lockstore.Store) {
 	if r, err := b.Release(ctx); err != nil || r != lockstore.Released {
 		t.Fatalf("Release = %v, %v", r, err)
 	}
-	if _, err := s.TakeSlot(ctx, k, 2, 100*time.Millisecond); err != nil {
+	if _, err := s.TakeSlot(ctx, k, 2, 100*time.Millisecond, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.TakeSlot(ctx, k, 2, time.Second)
+	_, err = s.TakeSlot(ctx, k, 2, time.Second, "")
 	limited(t, err, false)
 	time.Sleep(250 * time.Millisecond) // the 100ms slot's holder died
-	if _, err := s.TakeSlot(ctx, k, 2, time.Second); err != nil {
+	if _, err := s.TakeSlot(ctx, k, 2, time.Second, ""); err != nil {
 		t.Fatalf("an expired slot was not given back: %v", err)
 	}
 	_ = c
-	if _, err := s.TakeSlot(ctx, k, 0, 0); err == nil {
+	if _, err := s.TakeSlot(ctx, k, 0, 0, ""); err == nil {
 		t.Fatal("TakeSlot with 0 slots succeeded")
 	}
 }
@@ -125,4 +125,33 @@ func testRatePause(t *testing.T, s lockstore.Store) {
 		t.Fatal(err)
 	}
 	limited(t, s.TakeRate(ctx, k, rate), true)
+}
+
+// testSlotWaiters: a refused taker is remembered, and releases hand the
+// waiters out oldest first, so the caller can wake them as slots free.
+func testSlotWaiters(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	k := key(t, "dep")
+	a, err := s.TakeSlot(ctx, k, 1, time.Second, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"w1", "w2"} {
+		_, err := s.TakeSlot(ctx, k, 1, time.Second, w)
+		limited(t, err, false)
+	}
+	if w, err := s.ReleaseSlot(ctx, a); err != nil || w != "w1" {
+		t.Fatalf("ReleaseSlot = %q, %v; want the oldest waiter w1", w, err)
+	}
+	b, err := s.TakeSlot(ctx, k, 1, time.Second, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.ReleaseSlot(ctx, b); err != nil || w != "w2" {
+		t.Fatalf("ReleaseSlot = %q, %v; want w2", w, err)
+	}
+	c, _ := s.TakeSlot(ctx, k, 1, time.Second, "")
+	if w, err := s.ReleaseSlot(ctx, c); err != nil || w != "" {
+		t.Fatalf("ReleaseSlot = %q, %v; want no waiter", w, err)
+	}
 }

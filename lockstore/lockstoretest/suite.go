@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) lockstore.Store) {
 		{"DedupeMarkerExpires", testDedupeMarkerExpires},
 		{"DedupeTakeoverFencesOut", testDedupeTakeoverFencesOut},
 		{"Slots", testSlots},
+		{"SlotWaiters", testSlotWaiters},
 		{"Rate", testRate},
 		{"RatePause", testRatePause},
 	}
