@@ -26,7 +26,12 @@
 //
 // Note that a go-redis cluster client refreshes its slot map only on a
 // MOVED reply or once a minute, so after a failover it keeps dialing the
-// dead primary for up to a minute unless its ReloadState is called.
+// dead primary for up to a minute unless its ReloadState is called (the
+// worker's client, from setup.NewRedisClient, calls it on failed commands).
+//
+// Server.Pause and Resume stop and continue a node (SIGSTOP, SIGCONT), so
+// that a write reaches a primary and not its replica (Env.ReplicaOf): the
+// fence test in lockstore loses a grant in a failover that way.
 //
 // # Running a suite on every topology
 //

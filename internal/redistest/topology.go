@@ -107,8 +107,9 @@ func (e *Env) KillPrimary(key string) *Server {
 //
 // On a cluster, Recover also reloads Client's slot map. Note that go-redis
 // reloads it by itself only on a MOVED reply or once a minute
-// (ClusterStateReloadInterval), so any other cluster client, such as the
-// worker's, keeps dialing the dead primary for up to a minute.
+// (ClusterStateReloadInterval), so any other plain go-redis cluster client
+// keeps dialing the dead primary for up to a minute (setup.NewRedisClient's,
+// which the worker uses, reloads on failed commands).
 func (e *Env) Recover(dead *Server) {
 	e.tb.Helper()
 	switch {
