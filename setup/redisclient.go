@@ -72,11 +72,12 @@ func (h reloadOnError) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 
 // staleMap reports whether err may come from a node that no longer serves
 // the slot: a connection error (the node is dead or unreachable) or a
-// cluster-state reply. Reply errors of commands and scripts, redis.Nil and
-// the caller's own cancellation are not.
+// cluster-state reply. Reply errors of commands and scripts, redis.Nil, a
+// closed client and the caller's own cancellation are not.
 func staleMap(err error) bool {
 	switch {
-	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, redis.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	}
 	var rerr redis.Error
