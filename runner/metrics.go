@@ -57,6 +57,8 @@ type metrics struct {
 	lockLost      prometheus.Counter
 	dedupe        *prometheus.CounterVec
 
+	scheduleLastTick *prometheus.GaugeVec
+
 	dependencies *labelCap // values of the dependency label
 }
 
@@ -105,8 +107,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dedupe: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
 		}, []string{"outcome"}),
+		scheduleLastTick: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jobrunner_schedule_last_tick_timestamp_seconds", Help: "Time of the last tick of each schedule known to be enqueued (by this replica or another), in Unix seconds.",
+		}, []string{"schedule"}),
 	}
-	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime} {
+	for _, c := range []prometheus.Collector{m.scheduleLastTick, m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

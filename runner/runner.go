@@ -14,6 +14,7 @@ import (
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
+	"github.com/jobrunner/jobrunner/schedule"
 )
 
 // Runner is a worker: it owns the asynq server, the job registry, the
@@ -35,6 +36,9 @@ type Runner struct {
 	srv     *asynq.Server
 	handler HandlerFunc
 	use     []Middleware // added by Use
+
+	schedules []*schedule.Entry // added by Schedule
+	sched     *scheduler        // enqueues their ticks, schedule.go
 
 	started  atomic.Bool
 	stopped  atomic.Bool
@@ -138,6 +142,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.srv = srv
 	r.mu.Unlock()
+	r.startScheduler(ctx)
 	r.log.Info().Str("event", "worker.started").Int("concurrency", r.cfg.Concurrency).
 		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Kinds()).Msg("worker started")
 	return nil
