@@ -93,6 +93,9 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
 	if err := r.Register(builtin.Specs(builtin.Config{WebhookDenyPrivate: cfg.WebhookDenyPrivate})...); err != nil {
 		return err
 	}
+	if err := r.Schedule(cfg.Schedules...); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
