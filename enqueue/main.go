@@ -90,6 +90,9 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	if err := c.f.check(); err != nil {
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
 	}
+	if c.f.schedules {
+		return c.listSchedules()
+	}
 	opts, err := c.f.raw.parse(flagNames)
 	if err != nil {
 		return c.fail(ExitUsage, err)
