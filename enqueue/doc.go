@@ -21,6 +21,7 @@
 //	enqueue [flags] TYPE [PAYLOAD_JSON]
 //	enqueue [flags] TYPE --payload-file FILE   (- for stdin)
 //	enqueue [flags] --file JOBS.jsonl          (- for stdin)
+//	enqueue [--output json] --schedules        (lists $WORKER_SCHEDULES)
 //
 // Flags (one or two dashes; they may follow TYPE, and "--" ends them):
 // --queue, --max-retry, --timeout, --deadline, --process-in, --process-at
@@ -113,6 +114,17 @@
 // disappears while waited on (deleted, or revoked by its handler) is exit
 // status 1. A cancelled context (SIGINT in cmd/enqueue) ends the wait with
 // status 130 (ExitInterrupted); the task stays queued.
+//
+// # Schedules
+//
+// --schedules lists the periodic jobs of the WORKER_SCHEDULES environment
+// variable (the worker's own, so run it with the worker's environment):
+// each line is parsed and its payload checked by the registry's
+// definitions exactly as the worker checks them ([schedule.Parse]), then
+// each schedule's name, next run in its time zone, spec, type, payload
+// and policies are printed; --output json prints one object a line with
+// the next tick's task ID as well. It touches no Redis. A bad line is exit
+// status 2, naming the variable and the line.
 //
 // # Checks beyond the payload
 //

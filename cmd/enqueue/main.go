@@ -4,8 +4,8 @@
 // payloads strictly before anything reaches Redis.
 //
 // All behaviour lives in the enqueue package; run enqueue --help for the
-// flags and exit statuses. Besides REDIS_URL it reads two environment
-// variables:
+// flags and exit statuses. Besides REDIS_URL (and WORKER_SCHEDULES, which
+// --schedules lists) it reads two environment variables:
 //
 //   - WEBHOOK_DENY_PRIVATE=true refuses webhook.deliver jobs whose
 //     destination the worker, configured the same way, would refuse

@@ -1,6 +1,6 @@
 // Command worker is the reference jobrunner worker: it runs the built-in
-// jobs (demo.sleep, webhook.deliver) and serves /healthz, /readyz and
-// /metrics. Configuration comes from flags or environment variables; see
+// jobs (demo.sleep, webhook.deliver) and the periodic jobs of
+// WORKER_SCHEDULES, and serves /healthz, /readyz and /metrics. Configuration comes from flags or environment variables; see
 // `worker -h` and the README.
 //
 // # Signals
