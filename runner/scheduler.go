@@ -35,6 +35,9 @@ const (
 	tickSleepMax = time.Minute
 	// tickRedisTimeout bounds each Redis call of the scheduler.
 	tickRedisTimeout = 5 * time.Second
+	// tickStopGrace is how long shutdown lets a Redis call in progress
+	// finish before aborting it.
+	tickStopGrace = time.Second
 	// lastTickTTLMin is the shortest TTL of a schedule's last-tick record:
 	// a schedule off every replica for longer forgets its missed ticks.
 	lastTickTTLMin = 7 * 24 * time.Hour
@@ -79,6 +82,7 @@ type scheduler struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+	cancel   context.CancelFunc // aborts the Redis calls in progress, set by start
 }
 
 // schedulerParams are newScheduler's inputs.
@@ -121,9 +125,10 @@ func newScheduler(p schedulerParams) *scheduler {
 // start runs the loop in its own goroutine until shutdown. ctx's values
 // reach the Redis calls; its cancellation does not stop the loop.
 func (s *scheduler) start(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx)
+	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(s.done)
+		defer s.cancel()
 		for {
 			wake := s.pass(ctx, s.now())
 			t := time.NewTimer(min(max(wake.Sub(s.now()), time.Millisecond), tickSleepMax))
@@ -137,10 +142,20 @@ func (s *scheduler) start(ctx context.Context) {
 	}()
 }
 
-// shutdown stops the loop and waits for it: an enqueue in progress ends,
-// no further tick is enqueued.
+// shutdown stops the loop and waits for it: no further tick is enqueued.
+// An enqueue in progress may finish within tickStopGrace (Redis answers in
+// a millisecond when it is up); after that it is aborted, so that a drain
+// during a Redis outage does not wait for the Redis timeouts.
 func (s *scheduler) shutdown() {
 	s.stopOnce.Do(func() { close(s.stop) })
+	t := time.NewTimer(tickStopGrace)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-t.C:
+	}
+	s.cancel()
 	<-s.done
 }
 
@@ -300,9 +315,11 @@ func (s *scheduler) recorded(t *ticker, tick time.Time, id string) {
 }
 
 // earlierWaiting reports, for a NoOverlap schedule, the task ID of the last
-// enqueued tick when it has not started yet (pending, scheduled, or
-// deferred by the schedule's busy lock), or done when tick itself is
-// already enqueued.
+// enqueued tick when it has not run yet (pending, scheduled, or deferred by
+// the schedule's busy lock), or done when tick itself is already enqueued.
+// A tick waiting for a retry after a failure (asynq counts deferrals as no
+// retry) does not hold the next ticks back: with the long retry schedule
+// that could be days.
 func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time) (waiting string, done bool, err error) {
 	last, ok, err := s.readLast(ctx, t.e)
 	if err != nil || !ok {
@@ -320,8 +337,12 @@ func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Tim
 		return "", false, err
 	}
 	switch info.State {
-	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry, asynq.TaskStateAggregating:
+	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateAggregating:
 		return id, false, nil
+	case asynq.TaskStateRetry:
+		if info.Retried == 0 {
+			return id, false, nil
+		}
 	}
 	return "", false, nil
 }

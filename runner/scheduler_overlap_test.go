@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,5 +115,41 @@ func waitState(t *testing.T, in *asynq.Inspector, id string, want asynq.TaskStat
 			t.Fatalf("task %s: state %v (%v), want %v", id, info, err, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSchedulerNoOverlapFailedTickDoesNotHoldBack: a NoOverlap tick that
+// failed and waits for its retry (an hour here) does not keep the next
+// ticks from being enqueued, as a tick deferred by the lock would.
+func TestSchedulerNoOverlapFailedTickDoesNotHoldBack(t *testing.T) {
+	rdb := redistest.Start(t).Client()
+	log := zerolog.Nop()
+	r, err := New(Config{Redis: rdb, Logger: &log, PollInterval: 10 * time.Millisecond,
+		RetryBackoff: func(int, error) time.Duration { return time.Hour }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Register(&job.Definition[tickArgs]{Type: "flaky", Handle: func(context.Context, tickArgs) error {
+		return errors.New("upstream said no")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Shutdown(context.Background()) }()
+	e, err := schedule.Compile(schedule.Schedule{Spec: "@every 1s", Type: "flaky", Payload: []byte(`{}`), NoOverlap: true}, r.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newScheduler(schedulerParams{client: r.client, inspector: r.inspector, redis: rdb, registry: r.registry,
+		log: log, lastTick: r.metrics.scheduleLastTick, now: time.Now, entries: []*schedule.Entry{e}})
+	ctx := context.Background()
+	s.pass(ctx, t0.Add(10*time.Millisecond))
+	waitState(t, r.inspector, e.TaskID(t0), asynq.TaskStateRetry)
+	s.pass(ctx, t0.Add(1010*time.Millisecond))
+	if _, err := r.inspector.GetTaskInfo("default", e.TaskID(t0.Add(time.Second))); err != nil {
+		t.Fatalf("the tick after a failed one was not enqueued: %v", err)
 	}
 }
