@@ -44,7 +44,7 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 			}
 		default:
 			for _, d := range deps {
-				if err = r.breakers.Get(d).Check(); err != nil {
+				if err = r.breakers.Check(ctx, d); err != nil {
 					break
 				}
 			}

@@ -166,6 +166,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	close(r.abandon)
 	r.waitHandOvers(handOverTimeout)
 	srv.Shutdown()
+	r.pool.stop()
 	r.stopped.Store(true)
 	r.stopRenewer()
 	asynqErrs := r.coord.watch(false)
@@ -222,7 +223,7 @@ func (r *Runner) expireAbandoned(ctx context.Context, log zerolog.Logger, gaveUp
 			}
 		}
 		if id := e.copyID.Load(); id != nil {
-			_ = r.inspector.RunTask(e.queue, *id) // it may have run, or be waiting already: fine
+			r.wake(ctx, e.queue, *id) // it may have run already, or be running: then it is left alone
 			ids = append(ids, *id)
 		}
 	}

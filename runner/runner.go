@@ -35,7 +35,9 @@ type Runner struct {
 	mu      sync.Mutex
 	srv     *asynq.Server
 	handler HandlerFunc
+	pool    *pool        // runs r.handler
 	use     []Middleware // added by Use
+	holds   sync.Map     // dependency -> *atomic.Int64: average slot hold, limit.go
 
 	schedules []*schedule.Entry // added by Schedule
 	sched     *scheduler        // enqueues their ticks, schedule.go
@@ -75,6 +77,7 @@ func New(cfg Config) (*Runner, error) {
 	}})
 	bcfg := cfg.Breakers
 	bcfg.Logger = r.log
+	bcfg.Redis = cfg.Redis // for the dependencies in Breakers.Shared
 	userHook := bcfg.OnStateChange
 	bcfg.OnStateChange = func(dep string, from, to resilience.State) {
 		r.metrics.transitions.WithLabelValues(r.metrics.dependencies.label(dep), from.String(), to.String()).Inc()
@@ -118,6 +121,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.handler = r.chain()
+	r.pool = newPool(r.handler)
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 		Concurrency:              r.cfg.Concurrency,
 		Queues:                   r.cfg.Queues,
@@ -179,12 +183,13 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.spec, _ = r.registry.Lookup(a.Type)
 
-	// The chain runs in its own goroutine so that a handler that ignores
-	// cancellation can be handed over at the end of a drain (see handOver).
+	// The chain runs apart from asynq's goroutine so that a handler that
+	// ignores cancellation can be handed over at the end of a drain (see
+	// handOver).
 	r.busy.Add(1)
 	defer r.busy.Done()
 	done := make(chan error, 1)
-	go func() { done <- r.handler(ctx, a) }()
+	r.pool.run(ctx, a, done)
 	select {
 	case err := <-done:
 		if a.storeTrouble {

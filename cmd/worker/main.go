@@ -41,6 +41,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/job/builtin"
+	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/runner"
 	"github.com/jobrunner/jobrunner/setup"
 )
@@ -86,6 +87,7 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
 		Redis: rdb, Concurrency: cfg.Concurrency, Queues: cfg.Queues,
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
 		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
+		Limits: cfg.Limits, Breakers: resilience.RegistryConfig{Shared: cfg.SharedBreakers},
 	})
 	if err != nil {
 		return err
