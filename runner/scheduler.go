@@ -191,7 +191,7 @@ func (s *scheduler) advance(ctx context.Context, t *ticker, now time.Time) time.
 		grace = tickStartGrace
 	}
 	edge := now.Add(-grace)
-	if next := t.e.Next(t.cursor); !t.started || !next.After(edge) {
+	if !t.started || !t.e.Next(t.cursor).After(edge) {
 		// Ticks may have been missed: learn what the other replicas did.
 		last, ok, err := s.readLast(ctx, t.e)
 		if err != nil {
