@@ -88,6 +88,8 @@ type LostError struct {
 	Key string
 	// Marker is true when the lost lease is an in-flight marker.
 	Marker bool
+	// Slot is true when the lost lease is a concurrency slot.
+	Slot bool
 	// Reason says how the lease was lost.
 	Reason LostReason
 	// Err is the last renewal error when Reason is LostExpired, if any.
@@ -96,8 +98,11 @@ type LostError struct {
 
 func (e *LostError) Error() string {
 	what := "lock"
-	if e.Marker {
+	switch {
+	case e.Marker:
 		what = "in-flight marker"
+	case e.Slot:
+		what = "concurrency slot"
 	}
 	s := fmt.Sprintf("lockstore: %s %q lost (%s)", what, e.Key, e.Reason)
 	if e.Err != nil {

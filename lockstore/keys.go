@@ -41,13 +41,30 @@ func (k keys) fence(key string) string { return k.tag(key) + ":fence" }
 // admission's token and the task ID (see markerValue).
 func (k keys) inflight(key string) string { return k.tag(key) + ":inflight" }
 
-// lease is the key a lease holds: its marker's or its lock's.
+// lease is the key a lease holds: its marker's, its lock's or its slot
+// set's.
 func (k keys) lease(l *Lease) string {
-	if l.marker {
+	switch {
+	case l.marker:
 		return k.inflight(l.key)
+	case l.slot:
+		return k.slots(l.key)
 	}
 	return k.lock(l.key)
 }
+
+// slots is the sorted set of the holders of a concurrency limit's slots.
+// Limit keys are tagged "limit:<key>", apart from lock and dedupe keys.
+func (k keys) slots(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:slots" }
+
+// waiters is the list of refused takers of a concurrency limit's slots.
+func (k keys) waiters(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:waiters" }
+
+// starts is the sliding window of a rate limit's recent starts.
+func (k keys) starts(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:starts" }
+
+// rate is a rate limit's state: the queue of refused starts and a pause.
+func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:rate" }
 
 // done is the completed record of a dedupe key; its value is the job's
 // result bytes, kept for the dedupe window.

@@ -62,6 +62,7 @@ func releaseResult(n int64) ReleaseResult {
 type Lease struct {
 	store  Store
 	marker bool
+	slot   bool
 	key    string
 	token  string
 	fence  int64
@@ -79,13 +80,22 @@ type Lease struct {
 	callbacks map[uint64]func(error)
 }
 
-// newLease returns a lease granted by a request sent at start.
+// newLease returns a lock or marker lease granted by a request sent at
+// start.
 func newLease(store Store, marker bool, key, token string, fence int64, ttl time.Duration, start time.Time) *Lease {
-	l := &Lease{
-		store: store, marker: marker, key: key, token: token, fence: fence, ttl: ttl,
-		lost:     make(chan struct{}),
-		deadline: start.Add(validity(ttl)),
-	}
+	return startLease(&Lease{store: store, marker: marker, key: key, token: token, fence: fence, ttl: ttl}, start)
+}
+
+// newSlot returns a concurrency slot lease granted by a request sent at
+// start.
+func newSlot(store Store, key, token string, ttl time.Duration, start time.Time) *Lease {
+	return startLease(&Lease{store: store, slot: true, key: key, token: token, ttl: ttl}, start)
+}
+
+// startLease sets up l's local deadline and its timer.
+func startLease(l *Lease, start time.Time) *Lease {
+	l.lost = make(chan struct{})
+	l.deadline = start.Add(validity(l.ttl))
 	l.mu.Lock() // the timer may fire before the assignment
 	l.timer = time.AfterFunc(time.Until(l.deadline), l.expire)
 	l.mu.Unlock()
@@ -154,7 +164,7 @@ func (l *Lease) Extend(ctx context.Context) error {
 		return cause
 	}
 	if released {
-		return &LostError{Key: l.key, Marker: l.marker, Reason: LostGone}
+		return &LostError{Key: l.key, Marker: l.marker, Slot: l.slot, Reason: LostGone}
 	}
 	if err := l.store.Renew(ctx, l); err != nil {
 		return err
@@ -169,6 +179,12 @@ func (l *Lease) Extend(ctx context.Context) error {
 // releases. A marker released this way leaves no completed record: use
 // Store.Complete for that.
 func (l *Lease) Release(ctx context.Context) (ReleaseResult, error) {
+	if l.slot {
+		if _, err := l.store.ReleaseSlot(ctx, l); err != nil {
+			return 0, err
+		}
+		return l.releaseResult(), nil
+	}
 	var c Completion
 	var err error
 	if l.marker {
@@ -198,6 +214,16 @@ func (l *Lease) ExpireAfter(ctx context.Context, d time.Duration) error {
 	l.timer.Stop()
 	l.mu.Unlock()
 	return nil
+}
+
+// releaseResult says what the release of a slot found, from its state.
+func (l *Lease) releaseResult() ReleaseResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cause != nil {
+		return Expired
+	}
+	return Released
 }
 
 // extended records a successful renewal sent at start.
@@ -277,7 +303,7 @@ func (l *Lease) setLost(reason LostReason, err error) {
 		l.mu.Unlock()
 		return
 	}
-	l.cause = &LostError{Key: l.key, Marker: l.marker, Reason: reason, Err: err}
+	l.cause = &LostError{Key: l.key, Marker: l.marker, Slot: l.slot, Reason: reason, Err: err}
 	l.timer.Stop()
 	close(l.lost)
 	cbs := make([]func(error), 0, len(l.callbacks))

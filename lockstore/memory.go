@@ -36,10 +36,13 @@ type MemoryStore struct {
 	now  func() time.Time
 	keys keys
 
-	mu     sync.Mutex
-	vals   map[string]memValue
-	fences map[string]int64
-	err    error
+	mu      sync.Mutex
+	vals    map[string]memValue
+	fences  map[string]int64
+	slots   map[string]map[string]time.Time // slot set key -> token -> lease expiry
+	rates   map[string]*memRate
+	waiters map[string][]string
+	err     error
 }
 
 type memValue struct {
@@ -55,11 +58,14 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		cfg.Now = time.Now
 	}
 	return &MemoryStore{
-		cfg:    cfg,
-		now:    cfg.Now,
-		keys:   newKeys(cfg.Prefix),
-		vals:   make(map[string]memValue),
-		fences: make(map[string]int64),
+		cfg:     cfg,
+		now:     cfg.Now,
+		keys:    newKeys(cfg.Prefix),
+		vals:    make(map[string]memValue),
+		fences:  make(map[string]int64),
+		slots:   make(map[string]map[string]time.Time),
+		rates:   make(map[string]*memRate),
+		waiters: make(map[string][]string),
 	}
 }
 
@@ -276,6 +282,10 @@ func (m *MemoryStore) Renew(ctx context.Context, leases ...*Lease) error {
 	}
 	replies := make([]int64, len(live))
 	for i, l := range live {
+		if l.slot {
+			replies[i] = m.extendSlot(l, l.ttl)
+			continue
+		}
 		k := m.keys.lease(l)
 		v, ok := m.get(k)
 		switch {
@@ -300,6 +310,9 @@ func (m *MemoryStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (
 		return 0, err
 	}
 	defer m.mu.Unlock()
+	if l.slot {
+		return m.extendSlot(l, d), nil
+	}
 	k := m.keys.lease(l)
 	switch v, ok := m.get(k); {
 	case !ok:

@@ -127,6 +127,9 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 	calls := make([]*scriptCall, len(live))
 	for i, l := range live {
 		calls[i] = &scriptCall{script: extendScript, keys: []string{s.keys.lease(l)}, args: []any{l.token, l.ttl.Milliseconds()}}
+		if l.slot {
+			calls[i].script = slotExtendScript
+		}
 	}
 	start := time.Now()
 	s.runAll(ctx, calls)
@@ -144,7 +147,11 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 }
 
 func (s *RedisStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error) {
-	n, err := extendScript.Run(ctx, s.client, []string{s.keys.lease(l)}, l.token, max(d.Milliseconds(), 1)).Int64()
+	script := extendScript
+	if l.slot {
+		script = slotExtendScript
+	}
+	n, err := script.Run(ctx, s.client, []string{s.keys.lease(l)}, l.token, max(d.Milliseconds(), 1)).Int64()
 	if err != nil {
 		return 0, storeErr("expire", l.key, err)
 	}

@@ -28,4 +28,24 @@ var (
 	//go:embed lua/complete.lua
 	completeSrc    string
 	completeScript = redis.NewScript(completeSrc)
+
+	//go:embed lua/slot_take.lua
+	slotTakeSrc    string
+	slotTakeScript = redis.NewScript(slotTakeSrc)
+
+	//go:embed lua/slot_extend.lua
+	slotExtendSrc    string
+	slotExtendScript = redis.NewScript(slotExtendSrc)
+
+	//go:embed lua/slot_release.lua
+	slotReleaseSrc    string
+	slotReleaseScript = redis.NewScript(slotReleaseSrc)
+
+	//go:embed lua/rate_take.lua
+	rateTakeSrc    string
+	rateTakeScript = redis.NewScript(rateTakeSrc)
+
+	//go:embed lua/rate_pause.lua
+	ratePauseSrc    string
+	ratePauseScript = redis.NewScript(ratePauseSrc)
 )

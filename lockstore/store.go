@@ -63,6 +63,29 @@ type Store interface {
 	// the round trip failed; leases already released or lost are skipped.
 	Renew(ctx context.Context, leases ...*Lease) error
 
+	// TakeSlot takes one of n concurrency slots of key for ttl (zero means
+	// SlotTTLDefault) without waiting. The slot is a lease: renew it with a
+	// Renewer while the work runs and give it back with ReleaseSlot. When
+	// all n are held it returns a *LimitedError (matching ErrLimited) and,
+	// when waiter is not empty, remembers it, so that a ReleaseSlot can
+	// hand it out to be woken.
+	TakeSlot(ctx context.Context, key string, n int, ttl time.Duration, waiter string) (*Lease, error)
+
+	// ReleaseSlot gives a slot taken by TakeSlot back, and returns the
+	// longest-waiting waiter of its key ("" when none) for the caller to
+	// wake: a slot just freed. (Lease.Release gives a slot back too, and
+	// drops the waiter.)
+	ReleaseSlot(ctx context.Context, slot *Lease) (waiter string, err error)
+
+	// TakeRate admits one start under rate for key, without waiting. When
+	// the rate is reached it returns a *LimitedError whose RetryIn is this
+	// start's place in the queue of refused starts.
+	TakeRate(ctx context.Context, key string, rate Rate) error
+
+	// PauseRate holds the starts of key's rate limit back for d, as a
+	// dependency that answered 429 or 503 with a Retry-After asks.
+	PauseRate(ctx context.Context, key string, rate Rate, d time.Duration) error
+
 	// expireIn sets the TTL of l's key to d if l still holds it, as
 	// extend.lua does; it returns the script's reply (1, 0, -1).
 	expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error)

@@ -43,6 +43,9 @@ func (r *Registry) Call(ctx context.Context, dep string, fn func(ctx context.Con
 	if guarded(ctx, r, dep) {
 		return fn(ctx)
 	}
+	if r.isShared(dep) {
+		return r.sharedCall(ctx, dep, fn)
+	}
 	b := r.Get(dep)
 	t, err := b.Allow()
 	if err != nil {

@@ -2,12 +2,14 @@ package resilience
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
@@ -41,6 +43,19 @@ type RegistryConfig struct {
 	// dependency names come from payloads (webhook hosts). Negative keeps
 	// every breaker. Defaults to 10 minutes.
 	IdleTimeout time.Duration
+
+	// Shared names the dependencies whose breaker state is shared by every
+	// replica through Redis: each gets a SharedBreaker (configured from
+	// Default and Dependencies, and SharedConfig), so replicas trip and
+	// recover together and probe one at a time cluster-wide. "*" shares
+	// every dependency. Needs Redis. Defaults to none.
+	Shared []string
+	// Redis holds the shared breakers' state. Required when Shared is set.
+	Redis redis.Scripter
+	// SharedConfig sets what is particular to shared breakers: ProbeTimeout,
+	// CacheTTL, OnRedisError, RedisRetry. Its BreakerConfig is ignored (the
+	// dependency's is used).
+	SharedConfig SharedConfig
 }
 
 // IdleTimeoutDefault is the default of RegistryConfig.IdleTimeout.
@@ -52,10 +67,11 @@ const IdleTimeoutDefault = 10 * time.Minute
 // Idle closed breakers are dropped (see RegistryConfig.IdleTimeout), so
 // dependency names taken from payloads do not grow it without bound.
 type Registry struct {
-	cfg      RegistryConfig
-	breakers sync.Map   // Dependency name to *Breaker.
-	mu       sync.Mutex // Serialises creation so each breaker is built once.
-	swept    time.Time  // Last sweep for idle breakers; guarded by mu.
+	cfg            RegistryConfig
+	breakers       sync.Map   // Dependency name to *Breaker.
+	sharedBreakers sync.Map   // Dependency name to *SharedBreaker.
+	mu             sync.Mutex // Serialises creation so each breaker is built once.
+	swept          time.Time  // Last sweep for idle breakers; guarded by mu.
 }
 
 // NewRegistry returns an empty registry. It validates the default config and
@@ -71,6 +87,18 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	for dep := range cfg.Dependencies {
 		if err := r.configFor(dep).validate(); err != nil {
 			return nil, fmt.Errorf("resilience: RegistryConfig.Dependencies[%q]: %w", dep, err)
+		}
+	}
+	if len(cfg.Shared) > 0 {
+		if cfg.Redis == nil {
+			return nil, errors.New("resilience: RegistryConfig.Shared needs RegistryConfig.Redis")
+		}
+		for _, dep := range append([]string{""}, cfg.Shared...) {
+			sc := cfg.SharedConfig
+			sc.BreakerConfig = r.configFor(dep)
+			if err := sc.withDefaults().validate(); err != nil {
+				return nil, fmt.Errorf("resilience: RegistryConfig.Shared[%q]: %w", dep, err)
+			}
 		}
 	}
 	return r, nil
@@ -171,12 +199,16 @@ func (r *Registry) Range(fn func(b *Breaker) bool) {
 }
 
 // Snapshot returns a snapshot of every breaker created so far, sorted by
-// dependency. A metrics collector can call it at scrape time to export the
+// dependency; a shared breaker's is its last state read from Redis. A metrics collector can call it at scrape time to export the
 // state gauge (Snapshot.State is 0 closed, 1 half-open, 2 open).
 func (r *Registry) Snapshot() []Snapshot {
 	var out []Snapshot
 	r.Range(func(b *Breaker) bool {
 		out = append(out, b.Snapshot())
+		return true
+	})
+	r.sharedBreakers.Range(func(_, b any) bool {
+		out = append(out, b.(*SharedBreaker).snapshot())
 		return true
 	})
 	slices.SortFunc(out, func(a, b Snapshot) int { return strings.Compare(a.Dependency, b.Dependency) })

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/backoff"
 )
 
 // RedisErrorPolicy says what a SharedBreaker does when Redis cannot be
@@ -389,11 +391,36 @@ func (b *SharedBreaker) store(v []int64, now time.Time) sharedSnap {
 func (b *SharedBreaker) openPeriod() time.Duration {
 	d, j := b.cfg.OpenTimeout, b.cfg.OpenJitter
 	if j > 0 {
-		f := float64(d) * (1 + j*(2*b.cfg.Rand()-1))
-		if !(f >= float64(time.Millisecond)) { // Also catches NaN.
-			f = float64(time.Millisecond)
-		}
-		d = time.Duration(min(f, float64(100*365*24*time.Hour)))
+		f := time.Duration(float64(d) * j)
+		d = backoff.Add(d-f, 2*f, b.cfg.Rand())
 	}
 	return max(d, time.Millisecond)
+}
+
+// Check reports whether Allow would admit a call now, without taking the
+// probe slot: nil, or an *OpenError saying when to come back. While Redis is
+// unreachable it answers as State does.
+func (b *SharedBreaker) Check(ctx context.Context) error {
+	st, err := b.State(ctx)
+	if st != StateOpen {
+		return nil
+	}
+	b.mu.Lock()
+	retry := max(b.snap.retry-b.cfg.Now().Sub(b.snap.at), 0)
+	b.mu.Unlock()
+	if err != nil {
+		retry = b.cfg.RedisRetry
+	}
+	oe := &OpenError{Dependency: b.name, RetryAfter: retry}
+	if err != nil {
+		return fmt.Errorf("%w: %w", oe, err)
+	}
+	return oe
+}
+
+// snapshot returns the last state read from Redis, without a round trip.
+func (b *SharedBreaker) snapshot() Snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Snapshot{Dependency: b.name, State: b.snap.state, Generation: uint64(max(b.snap.gen, 0))}
 }

@@ -278,3 +278,42 @@ func TestSharedConfigValidation(t *testing.T) {
 		t.Errorf("zero SharedConfig: %v", err)
 	}
 }
+
+// TestRegistrySharedBreakers: a registry with Shared set keeps those
+// dependencies' breakers in Redis, so failures recorded through one
+// replica's registry open the breaker for another's, while unshared
+// dependencies stay per process.
+func TestRegistrySharedBreakers(t *testing.T) {
+	srv := redistest.Start(t)
+	newReg := func() *resilience.Registry {
+		reg, err := resilience.NewRegistry(resilience.RegistryConfig{
+			Default:      resilience.BreakerConfig{FailureThreshold: 2, OpenTimeout: time.Minute},
+			Shared:       []string{"payment-api"},
+			Redis:        srv.Client(),
+			SharedConfig: resilience.SharedConfig{CacheTTL: -1},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+	a, b := newReg(), newReg()
+	boom := errors.New("503")
+	for range 2 {
+		_ = a.Call(t.Context(), "payment-api", func(context.Context) error { return boom })
+		_ = a.Call(t.Context(), "search", func(context.Context) error { return boom })
+	}
+	var oe *resilience.OpenError
+	if err := b.Call(t.Context(), "payment-api", func(context.Context) error { return nil }); !errors.As(err, &oe) {
+		t.Fatalf("the other replica's call = %v, want the shared breaker open", err)
+	}
+	if err := b.Check(t.Context(), "payment-api"); !errors.As(err, &oe) {
+		t.Fatalf("Check = %v, want open", err)
+	}
+	if err := b.Call(t.Context(), "search", func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("an unshared dependency is per replica: %v", err)
+	}
+	if _, err := resilience.NewRegistry(resilience.RegistryConfig{Shared: []string{"*"}}); err == nil {
+		t.Fatal("Shared without Redis accepted")
+	}
+}

@@ -30,7 +30,7 @@ const reasonBreakerOpen = "breaker_open"
 func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
 		deps := a.prepared.Dependencies
-		r.traceBreakers(a, deps)
+		r.traceBreakers(ctx, a, deps)
 		var err error
 		switch len(deps) {
 		case 0:
@@ -45,7 +45,7 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 			}
 		default:
 			for _, d := range deps {
-				if err = r.breakers.Get(d).Check(); err != nil {
+				if err = r.breakers.Check(ctx, d); err != nil {
 					break
 				}
 			}

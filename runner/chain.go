@@ -24,6 +24,7 @@ func (r *Runner) chain() HandlerFunc {
 		r.dedupe,   // processing-marker dedupe
 		r.lock,     // distributed lock
 		r.breaker,  // per-dependency circuit breaker
+		r.limit,    // per-dependency concurrency and rate limits
 		r.classify, // retry classification
 	}
 	for i := len(layers) - 1; i >= 0; i-- {

@@ -73,9 +73,10 @@ type Config struct {
 
 	// Breakers configures the circuit breakers, per dependency or for all
 	// (Breakers.Default). Zero fields take the resilience defaults: open
-	// after 5 consecutive failures, 60s open, 3 half-open probes. The
-	// runner sets Logger and wraps OnStateChange to log and count
-	// transitions.
+	// after 5 consecutive failures, 60s open, 3 half-open probes.
+	// Breakers.Shared names the dependencies whose breaker state all
+	// replicas share through Redis ("*" for all). The runner sets Logger and
+	// Redis, and wraps OnStateChange to log and count transitions.
 	Breakers resilience.RegistryConfig
 
 	// RetryBackoff is the delay before a job retry of definitions without
@@ -96,6 +97,12 @@ type Config struct {
 	// overrides it per job type. Deferrals by a drain (shutdown,
 	// interrupted) do not count. Defaults to 24h.
 	MaxDeferral time.Duration
+
+	// Limits caps the named dependencies' use across every replica (a
+	// concurrency cap, a rate limit): a job over a limit is deferred
+	// without spending an attempt. Keys are dependency names as jobs
+	// declare them. Defaults to none.
+	Limits map[string]Limit
 
 	// Locks holds the locks and dedupe markers. Defaults to a
 	// lockstore.RedisStore on Redis with the key prefix "jobrunner".
@@ -189,6 +196,18 @@ func (c Config) validate() error {
 	}
 	if c.Concurrency < 0 {
 		return fmt.Errorf("runner: Config.Concurrency %d is negative", c.Concurrency)
+	}
+	for dep, l := range c.Limits {
+		switch {
+		case dep == "":
+			return errors.New("runner: Config.Limits: empty dependency name")
+		case l.Concurrency < 0 || l.SlotTTL < 0:
+			return fmt.Errorf("runner: Config.Limits[%q]: negative concurrency or slot TTL", dep)
+		case l.Concurrency == 0 && l.Rate.N == 0:
+			return fmt.Errorf("runner: Config.Limits[%q]: neither a concurrency cap nor a rate", dep)
+		case l.Rate.N != 0 && (l.Rate.N < 0 || l.Rate.Per < time.Millisecond || l.Rate.Burst < 0):
+			return fmt.Errorf("runner: Config.Limits[%q]: rate %d per %v burst %d; want N >= 1, Per >= 1ms, Burst >= 0", dep, l.Rate.N, l.Rate.Per, l.Rate.Burst)
+		}
 	}
 	for q, p := range c.Queues {
 		if q == "" || p <= 0 {

@@ -221,7 +221,7 @@ func (r *Runner) expireAbandoned(ctx context.Context, log zerolog.Logger, gaveUp
 			}
 		}
 		if id := e.copyID.Load(); id != nil {
-			_ = r.inspector.RunTask(e.queue, *id) // it may have run, or be waiting already: fine
+			r.wake(ctx, e.queue, *id) // it may have run already, or be running: then it is left alone
 			ids = append(ids, *id)
 		}
 	}

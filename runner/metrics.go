@@ -57,6 +57,9 @@ type metrics struct {
 	lockLost      prometheus.Counter
 	dedupe        *prometheus.CounterVec
 
+	depInFlight *prometheus.GaugeVec
+	depLimited  *prometheus.CounterVec
+
 	dependencies *labelCap // values of the dependency label
 }
 
@@ -102,11 +105,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lockLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jobrunner_lock_lost_total", Help: "Locks or in-flight markers lost while their job ran.",
 		}),
+		depInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jobrunner_dependency_in_flight", Help: "Jobs of this worker holding a limited dependency now.",
+		}, []string{"dependency"}),
+		depLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_dependency_limited_total", Help: "Jobs deferred by a dependency's limit, by kind (concurrency, rate, retry_after).",
+		}, []string{"dependency", "kind"}),
 		dedupe: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
 		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime} {
+	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime, m.depInFlight, m.depLimited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

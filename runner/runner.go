@@ -37,6 +37,7 @@ type Runner struct {
 	srv     *asynq.Server
 	handler HandlerFunc
 	use     []Middleware // added by Use
+	holds   sync.Map     // dependency -> *atomic.Int64: average slot hold, limit.go
 
 	started  atomic.Bool
 	stopped  atomic.Bool
@@ -74,6 +75,7 @@ func New(cfg Config) (*Runner, error) {
 	}})
 	bcfg := cfg.Breakers
 	bcfg.Logger = r.log
+	bcfg.Redis = cfg.Redis // for the dependencies in Breakers.Shared
 	userHook := bcfg.OnStateChange
 	bcfg.OnStateChange = func(dep string, from, to resilience.State) {
 		r.metrics.transitions.WithLabelValues(r.metrics.dependencies.label(dep), from.String(), to.String()).Inc()

@@ -14,6 +14,7 @@ import (
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
+	"github.com/jobrunner/jobrunner/resilience"
 )
 
 // tracerName is the instrumentation scope of the runner's spans.
@@ -42,7 +43,7 @@ const (
 	attrRetryIn           = attribute.Key("jobrunner.job.retry_in_ms")
 	attrCopyID            = attribute.Key("jobrunner.job.copy_id")
 	attrDependency        = attribute.Key("jobrunner.dependency")
-	attrBreakerState      = attribute.Key("jobrunner.breaker.state")
+	attrBreakerOpen       = attribute.Key("jobrunner.breaker.open")
 	attrLockKey           = attribute.Key("jobrunner.lock.key")
 	attrLockWait          = attribute.Key("jobrunner.lock.wait_ms")
 	attrLockFence         = attribute.Key("jobrunner.lock.fence")
@@ -222,16 +223,20 @@ func (r *Runner) traceAdmission(a *Attempt, req lockstore.AdmitRequest, adm lock
 	}
 }
 
-// traceBreakers adds the state of each of the job's dependencies' breakers,
-// as the breaker layer is about to check them, to a's span.
-func (r *Runner) traceBreakers(a *Attempt, deps []string) {
+// traceBreakers adds to a's span, for each of the job's dependencies, what
+// the breaker layer is about to find: whether its breaker is open. It asks
+// the registry's Check, which takes no probe slot: in memory for a local
+// breaker; a shared one answers from its cache, or with one Redis round
+// trip when that is stale (only for attempts whose span records).
+func (r *Runner) traceBreakers(ctx context.Context, a *Attempt, deps []string) {
 	span := a.recording()
 	if span == nil {
 		return
 	}
 	for _, d := range deps {
-		span.AddEvent(eventBreakerCheck, trace.WithAttributes(attrDependency.String(d),
-			attrBreakerState.String(r.breakers.Get(d).State().String())))
+		var oe *resilience.OpenError
+		open := errors.As(r.breakers.Check(ctx, d), &oe)
+		span.AddEvent(eventBreakerCheck, trace.WithAttributes(attrDependency.String(d), attrBreakerOpen.Bool(open)))
 	}
 }
 

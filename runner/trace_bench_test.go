@@ -75,7 +75,7 @@ func BenchmarkChain(b *testing.B) {
 func traceOff(r *Runner, a *Attempt, err error) {
 	ctx := r.startSpan(context.Background(), a)
 	r.traceAdmission(a, lockstore.AdmitRequest{DedupeKey: "k", LockKey: "l"}, lockstore.Admission{}, nil, time.Time{})
-	r.traceBreakers(a, a.prepared.Dependencies)
+	r.traceBreakers(context.Background(), a, a.prepared.Dependencies)
 	r.traceOutcome(a, err)
 	r.traceRequeued(a, "x~1")
 	_ = ctx

@@ -230,7 +230,7 @@ func TestTraceEnqueueToHandler(t *testing.T) {
 	if e := event(t, s, "lock.acquired"); e["jobrunner.lock.key"] != "card:c1" || e["jobrunner.lock.fence"] == "" || e["jobrunner.lock.wait_ms"] == "" {
 		t.Errorf("lock event = %v", e)
 	}
-	if e := event(t, s, "breaker.check"); e["jobrunner.dependency"] != "payment-api" || e["jobrunner.breaker.state"] != "closed" {
+	if e := event(t, s, "breaker.check"); e["jobrunner.dependency"] != "payment-api" || e["jobrunner.breaker.open"] != "false" {
 		t.Errorf("breaker event = %v", e)
 	}
 	if s.Status.Code != codes.Unset {
@@ -347,7 +347,7 @@ func TestTraceBreakerDeferral(t *testing.T) {
 			continue
 		}
 		wantAttrs(t, "breaker deferral", s.Attributes, map[string]string{"jobrunner.job.outcome": "deferred", "jobrunner.dependency": "payment-api"})
-		if e := event(t, s, "breaker.check"); e["jobrunner.breaker.state"] != "open" {
+		if e := event(t, s, "breaker.check"); e["jobrunner.breaker.open"] != "true" {
 			t.Errorf("breaker event = %v", e)
 		}
 		// Enqueued outside any trace: a root span, no link.

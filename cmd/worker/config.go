@@ -28,6 +28,8 @@ type config struct {
 	WebhookDenyPrivate bool
 	RetryBackoff       func(retried int, err error) time.Duration
 	MaxDeferral        time.Duration
+	Limits             map[string]runner.Limit
+	SharedBreakers     []string
 	// InKubernetes is set when KUBERNETES_SERVICE_HOST is: the embedded
 	// Redis fallback is refused there.
 	InKubernetes bool
@@ -91,6 +93,15 @@ var settings = []setting{
 		}},
 	{"WORKER_MAX_DEFERRAL", "max-deferral", runner.MaxDeferralDefault.String(), "how long a job may keep being deferred without running before it is archived (deferred_too_long)",
 		func(v string, c *config) (err error) { c.MaxDeferral, err = parseDuration(v, false); return err }},
+	{"WORKER_DEPENDENCY_LIMITS", "dependency-limits", "", "per-dependency limits across replicas, e.g. payment-api=concurrency:10,rate:100/s;hooks.example.com=rate:5/s,burst:5",
+		func(v string, c *config) (err error) { c.Limits, err = parseLimits(v); return err }},
+	{"WORKER_SHARED_BREAKERS", "shared-breakers", "", "dependencies whose circuit breaker all replicas share through Redis, e.g. payment-api,hooks.example.com, or * for all",
+		func(v string, c *config) (err error) {
+			if v != "" {
+				c.SharedBreakers, err = parseShared(v)
+			}
+			return err
+		}},
 	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), "how often idle queues are polled",
 		func(v string, c *config) (err error) { c.PollInterval, err = parseDuration(v, false); return err }},
 	{"LOG_LEVEL", "log-level", "info", "trace, debug, info, warn or error",

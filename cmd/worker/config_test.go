@@ -41,6 +41,21 @@ func TestConfigFlagsOverrideEnv(t *testing.T) {
 	if c.MaxDeferral != 90*time.Minute || c.RetryBackoff(0, nil) > time.Second {
 		t.Fatalf("max deferral %v, first short retry after %v", c.MaxDeferral, c.RetryBackoff(0, nil))
 	}
+	c, err = loadConfig(nil, env(map[string]string{
+		"WORKER_DEPENDENCY_LIMITS": "payment-api=concurrency:10,rate:100/s; 127.0.0.1:8080=rate:5/s,burst:5;",
+		"WORKER_SHARED_BREAKERS":   "payment-api, 127.0.0.1:8080",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, hook := c.Limits["payment-api"], c.Limits["127.0.0.1:8080"]
+	if len(c.Limits) != 2 || pa.Concurrency != 10 || pa.Rate.N != 100 || pa.Rate.Per != time.Second ||
+		hook.Concurrency != 0 || hook.Rate.N != 5 || hook.Rate.Burst != 5 {
+		t.Fatalf("limits = %+v", c.Limits)
+	}
+	if len(c.SharedBreakers) != 2 || c.SharedBreakers[1] != "127.0.0.1:8080" {
+		t.Fatalf("shared breakers = %v", c.SharedBreakers)
+	}
 }
 
 func TestConfigTrimsSpaces(t *testing.T) {
@@ -74,6 +89,12 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{nil, map[string]string{"LOG_FORMAT": "xml"}, `worker: LOG_FORMAT="xml": want json or console`},
 		{nil, map[string]string{"WORKER_RETRY_SCHEDULE": "forever"}, `worker: WORKER_RETRY_SCHEDULE="forever": want long or short`},
 		{nil, map[string]string{"WORKER_MAX_DEFERRAL": "1d"}, `worker: WORKER_MAX_DEFERRAL="1d": want a positive duration`},
+		{nil, map[string]string{"WORKER_DEPENDENCY_LIMITS": "payment-api=rate:fast"}, `worker: WORKER_DEPENDENCY_LIMITS="payment-api=rate:fast": entry "payment-api=rate:fast": rate "fast": want N/s, N/m or N/h`},
+		{nil, map[string]string{"WORKER_DEPENDENCY_LIMITS": "a=concurrency:2;b"}, `worker: WORKER_DEPENDENCY_LIMITS="a=concurrency:2;b": entry "b": want dependency=`},
+		{nil, map[string]string{"WORKER_DEPENDENCY_LIMITS": "a=concurrency:0"}, `worker: WORKER_DEPENDENCY_LIMITS="a=concurrency:0": entry "a=concurrency:0": concurrency "0": want an integer >= 1`},
+		{nil, map[string]string{"WORKER_DEPENDENCY_LIMITS": "a=burst:5"}, `worker: WORKER_DEPENDENCY_LIMITS="a=burst:5": entry "a=burst:5": burst without a rate`},
+		{nil, map[string]string{"WORKER_DEPENDENCY_LIMITS": "a=speed:5"}, `worker: WORKER_DEPENDENCY_LIMITS="a=speed:5": entry "a=speed:5": unknown setting "speed"`},
+		{nil, map[string]string{"WORKER_SHARED_BREAKERS": "a,,b"}, `worker: WORKER_SHARED_BREAKERS="a,,b": want dependency names`},
 		{nil, map[string]string{"WEBHOOK_DENY_PRIVATE": "maybe"}, `worker: WEBHOOK_DENY_PRIVATE="maybe": want true or false`},
 		{nil, map[string]string{"REDIS_URL": "http://h:1"}, `worker: REDIS_URL="http://h:1": scheme "http"; want redis, rediss, redis-sentinel or redis-cluster`},
 		{nil, map[string]string{"REDIS_URL": "redis://:s3cret@h:1/notadb"}, `worker: REDIS_URL="redis://:xxxxx@h:1/notadb": `},

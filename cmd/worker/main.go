@@ -50,6 +50,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobrunner/jobrunner/job/builtin"
+	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/runner"
 	"github.com/jobrunner/jobrunner/setup"
 	"github.com/jobrunner/jobrunner/setup/otlp"
@@ -110,7 +111,9 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal, tracing trace.T
 	r, err := runner.New(runner.Config{
 		Redis: rdb, Concurrency: cfg.Concurrency, Queues: cfg.Queues,
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
-		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral, TracerProvider: tracing,
+		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
+		Limits: cfg.Limits, Breakers: resilience.RegistryConfig{Shared: cfg.SharedBreakers},
+		TracerProvider: tracing,
 	})
 	if err != nil {
 		return err

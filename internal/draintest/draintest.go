@@ -521,7 +521,9 @@ func testExclusiveAfterAbandon(t *testing.T, cfg Config) {
 	if cfg.StubbornJob == nil {
 		t.Fatal("draintest: Features.ExclusiveAfterAbandon needs Config.StubbornJob")
 	}
-	const run = 4000 * time.Millisecond
+	// The handler must outlive the drain (0.5s soft + 3s hard) by a wide
+	// margin, so that a loaded machine still abandons it.
+	const run = 7000 * time.Millisecond
 	h := newHarness(t, cfg)
 	if h.srv.Embedded {
 		t.Skip("the abandoned job's lock must expire, and miniredis TTLs do not move by themselves; CI runs this on redis-server")

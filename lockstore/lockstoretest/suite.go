@@ -55,6 +55,10 @@ func Run(t *testing.T, newStore func(t *testing.T) lockstore.Store) {
 		{"DedupeWindowExpires", testDedupeWindow},
 		{"DedupeMarkerExpires", testDedupeMarkerExpires},
 		{"DedupeTakeoverFencesOut", testDedupeTakeoverFencesOut},
+		{"Slots", testSlots},
+		{"SlotWaiters", testSlotWaiters},
+		{"Rate", testRate},
+		{"RatePause", testRatePause},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
