@@ -2,6 +2,10 @@ package otlp
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/jobrunner/jobrunner/internal/otlptest"
@@ -64,5 +68,23 @@ func TestExportsToTheEndpoint(t *testing.T) {
 	got := srv.Named("hello")
 	if len(got) != 1 || got[0].Service != "jobrunner-test" {
 		t.Fatalf("received %v", srv.Spans())
+	}
+}
+
+// TestCorePackagesImportTheAPIOnly: the SDK and the exporter stay out of
+// the libraries, so a program embedding them picks its own SDK, or none.
+func TestCorePackagesImportTheAPIOnly(t *testing.T) {
+	t.Parallel()
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "list", "-deps", "./job", "./runner", "./lockstore", "./resilience", "./enqueue", "./setup")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "go.opentelemetry.io/otel/sdk") || strings.HasPrefix(pkg, "go.opentelemetry.io/otel/exporters") {
+			t.Errorf("a core package depends on %s", pkg)
+		}
 	}
 }
