@@ -74,11 +74,10 @@ type LimitedError struct {
 }
 
 func (e *LimitedError) Error() string {
-	kind := "concurrency"
 	if e.Rate {
-		kind = "rate"
+		return fmt.Sprintf("lockstore: rate limit of %q reached; next start in %s", e.Key, e.RetryIn)
 	}
-	return fmt.Sprintf("lockstore: %s limit of %q reached; retry in %s", kind, e.Key, e.RetryIn)
+	return fmt.Sprintf("lockstore: concurrency limit of %q reached: every slot is held", e.Key)
 }
 
 // Is reports whether target is ErrLimited.

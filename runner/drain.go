@@ -165,6 +165,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	close(r.abandon)
 	r.waitHandOvers(handOverTimeout)
 	srv.Shutdown()
+	r.pool.stop()
 	r.stopped.Store(true)
 	r.stopRenewer()
 	asynqErrs := r.coord.watch(false)

@@ -100,6 +100,9 @@ func (e *reasonError) Unwrap() error { return e.Err }
 
 // asDeferral returns the deferral err stands for, if any.
 func asDeferral(err error) (*deferral, bool) {
+	if err == nil {
+		return nil, false
+	}
 	var d *deferral
 	if errors.As(err, &d) {
 		return d, true

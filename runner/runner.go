@@ -36,6 +36,7 @@ type Runner struct {
 	mu      sync.Mutex
 	srv     *asynq.Server
 	handler HandlerFunc
+	pool    *pool        // runs r.handler
 	use     []Middleware // added by Use
 	holds   sync.Map     // dependency -> *atomic.Int64: average slot hold, limit.go
 
@@ -119,6 +120,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.handler = r.chain()
+	r.pool = newPool(r.handler)
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 		Concurrency:              r.cfg.Concurrency,
 		Queues:                   r.cfg.Queues,
@@ -181,12 +183,13 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	ctx = r.startSpan(ctx, a)
 	defer r.endSpan(a)
 
-	// The chain runs in its own goroutine so that a handler that ignores
-	// cancellation can be handed over at the end of a drain (see handOver).
+	// The chain runs apart from asynq's goroutine so that a handler that
+	// ignores cancellation can be handed over at the end of a drain (see
+	// handOver).
 	r.busy.Add(1)
 	defer r.busy.Done()
 	done := make(chan error, 1)
-	go func() { done <- r.handler(ctx, a) }()
+	r.pool.run(ctx, a, done)
 	select {
 	case err := <-done:
 		if a.storeTrouble {

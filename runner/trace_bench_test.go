@@ -32,7 +32,8 @@ func chainRunner(tb testing.TB, tp trace.TracerProvider) *Runner {
 		tb.Fatal(err)
 	}
 	r.handler = r.chain()
-	tb.Cleanup(func() { _ = r.client.Close(); _ = r.inspector.Close() })
+	r.pool = newPool(r.handler)
+	tb.Cleanup(func() { r.pool.stop(); _ = r.client.Close(); _ = r.inspector.Close() })
 	return r
 }
 

@@ -1,0 +1,196 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/job"
+	"github.com/jobrunner/jobrunner/runner"
+)
+
+// layers says which of the stack's layers a benchmark job uses.
+type layers struct {
+	name                  string
+	dedupe, lock, breaker bool
+	wait                  time.Duration // the handler's I/O wait
+}
+
+var costLayers = []layers{
+	{name: "none"},
+	{name: "breaker", breaker: true},
+	{name: "dedupe", dedupe: true},
+	{name: "lock", lock: true},
+	{name: "all", dedupe: true, lock: true, breaker: true},
+	{name: "all+io1ms", dedupe: true, lock: true, breaker: true, wait: time.Millisecond},
+}
+
+// costDefinition is bench.noop with the layers of l.
+func costDefinition(l layers, done func()) *job.Definition[noop] {
+	d := &job.Definition[noop]{
+		Type: "bench.noop",
+		Handle: func(ctx context.Context, _ noop) error {
+			if l.wait > 0 {
+				time.Sleep(l.wait)
+			}
+			done()
+			return nil
+		},
+	}
+	if l.dedupe {
+		d.DedupeKey = func(p noop) string { return "bench:" + strconv.Itoa(p.N) }
+	}
+	if l.lock {
+		d.Lock = func(p noop) job.Lock { return job.Lock{Key: "bench:" + strconv.Itoa(p.N)} }
+	}
+	if l.breaker {
+		d.Dependencies = func(noop) []string { return []string{"bench-dep"} }
+	}
+	return d
+}
+
+// costRun is what one pass over b.N jobs cost.
+type costRun struct {
+	elapsed  time.Duration
+	goCPU    time.Duration
+	redisCPU float64 // seconds
+	cmds     int64
+	scripts  int64
+	trips    int64
+	allocs   uint64
+	jobsPerS float64
+}
+
+// BenchmarkCost is the cost table of BENCHMARKS.md: for each topology and
+// each set of layers, b.N jobs enqueued beforehand run through bare asynq
+// (a ServeMux with the same handler), then through the runner with only
+// those layers, on one private Redis, at concurrency 50, back to back; it
+// reports the runner's figures per job and the ratio and differences to
+// bare asynq measured in the same pass.
+//
+// Topologies: "shared", Redis and the worker on the same 2 cores as they
+// come; "pinned", Redis pinned to core 0 and the worker to core 1 (taskset),
+// the shape of a deployment where Redis has a machine of its own.
+//
+//	go test -run '^$' -bench Cost -benchtime 20000x ./runner/
+func BenchmarkCost(b *testing.B) {
+	for _, topo := range []string{"shared", "pinned"} {
+		for _, l := range costLayers {
+			b.Run(fmt.Sprintf("topology=%s/layers=%s", topo, l.name), func(b *testing.B) {
+				opts := redistest.Options{}
+				if topo == "pinned" {
+					if runtime.NumCPU() < 2 {
+						b.Skip("pinning needs 2 CPUs")
+					}
+					opts.CPUs = []int{0}
+					restore, err := redistest.PinProcess(1)
+					if err != nil {
+						b.Skip(err)
+					}
+					defer restore()
+				}
+				srv := redistest.StartWith(b, opts)
+				rdb := srv.Client()
+				trips := &tripCounter{}
+				rdb.AddHook(trips)
+				bare := costPass(b, rdb, trips, func(done func()) func() { return costBare(b, rdb, l, done) })
+				stack := costPass(b, rdb, trips, func(done func()) func() { return costStack(b, rdb, l, done) })
+				n := float64(b.N)
+				b.ReportMetric(stack.jobsPerS, "jobs/s")
+				b.ReportMetric(bare.jobsPerS, "bare-jobs/s")
+				b.ReportMetric(stack.jobsPerS/bare.jobsPerS, "ratio")
+				b.ReportMetric(stack.redisCPU*1e6/n, "redis-cpu-µs/op")
+				b.ReportMetric((stack.redisCPU-bare.redisCPU)*1e6/n, "added-redis-cpu-µs/op")
+				b.ReportMetric(float64(stack.cmds)/n, "rediscmds/op")
+				b.ReportMetric(float64(stack.cmds-bare.cmds)/n, "added-rediscmds/op")
+				b.ReportMetric(float64(stack.scripts-bare.scripts)/n, "added-scripts/op")
+				b.ReportMetric(float64(stack.trips)/n, "roundtrips/op")
+				b.ReportMetric(float64(stack.goCPU)/float64(time.Microsecond)/n, "go-cpu-µs/op")
+				b.ReportMetric(float64(stack.goCPU-bare.goCPU)/float64(time.Microsecond)/n, "added-go-cpu-µs/op")
+				b.ReportMetric(float64(stack.allocs)/n, "allocs/job")
+				b.ReportMetric(float64(stack.allocs-bare.allocs)/n, "added-allocs/job")
+			})
+		}
+	}
+}
+
+// costPass enqueues b.N jobs, then runs them with what start starts, and
+// measures the run.
+func costPass(b *testing.B, rdb *redis.Client, trips *tripCounter, start func(done func()) (stop func())) costRun {
+	client := asynq.NewClientFromRedisClient(rdb)
+	for i := range b.N {
+		if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(i)+`}`))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	all := make(chan struct{})
+	done := func() {
+		if n.Add(1) == int64(b.N) {
+			close(all)
+		}
+	}
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	st0, trips0, cpu0, t0 := redistest.ReadStats(b, rdb), trips.Trips.Load(), processCPU(), time.Now()
+	stop := start(done)
+	<-all
+	elapsed := time.Since(t0)
+	// Let the last completions land before counting.
+	time.Sleep(100 * time.Millisecond)
+	cpu1, trips1 := processCPU(), trips.Trips.Load()
+	runtime.ReadMemStats(&m1)
+	st1 := redistest.ReadStats(b, rdb)
+	stop()
+	return costRun{
+		elapsed:  elapsed,
+		goCPU:    cpu1 - cpu0,
+		redisCPU: st1.CPU - st0.CPU,
+		cmds:     st1.Total - st0.Total,
+		scripts:  st1.Scripts() - st0.Scripts(),
+		trips:    trips1 - trips0,
+		allocs:   m1.Mallocs - m0.Mallocs,
+		jobsPerS: float64(b.N) / elapsed.Seconds(),
+	}
+}
+
+func costBare(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: 50, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("bench.noop", func(context.Context, *asynq.Task) error {
+		if l.wait > 0 {
+			time.Sleep(l.wait)
+		}
+		done()
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		b.Fatal(err)
+	}
+	return srv.Shutdown
+}
+
+func costStack(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
+	r, err := runner.New(runner.Config{Redis: rdb, Concurrency: 50})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Register(costDefinition(l, done)); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return func() { _ = r.Shutdown(context.Background()) }
+}
