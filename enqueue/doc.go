@@ -126,6 +126,16 @@
 // the next tick's task ID as well. It touches no Redis. A bad line is exit
 // status 2, naming the variable and the line.
 //
+// # Tracing
+//
+// The TRACEPARENT, TRACESTATE and BAGGAGE environment variables (as read
+// by Main's getenv) are passed on in the tasks' headers. When
+// Config.TracerProvider (or the global provider) is set, each run starts a
+// producer span there, "enqueue TYPE" for one task and "enqueue batch" for
+// a --file run, and the tasks carry its context instead; the first
+// attempts of their jobs are its children. Without either, tasks are
+// written with no headers, exactly as asynq's Client writes them.
+//
 // # Checks beyond the payload
 //
 // Config.Check runs on every decoded payload of a known type before

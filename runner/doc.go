@@ -82,6 +82,18 @@
 // metric jobrunner_schedule_last_tick_timestamp_seconds has the last tick
 // of each schedule.
 //
+// # Tracing
+//
+// Each attempt is an OpenTelemetry span, "job <type>", from Config.TracerProvider
+// (the global provider by default, free while it is unset). The first
+// attempt of a task is a child of the span context its producer wrote in
+// the task's headers (job.Definition.Enqueue does); a retry starts its own
+// trace with a link to it, since it may run days later. The layers add
+// their decisions as events (dedupe, lock.acquired, lock.busy,
+// breaker.check, requeued) and the outcome as attributes; a copy the
+// runner re-enqueues carries the context of the attempt that made it.
+// The baggage in the headers reaches the handler's context.
+//
 // # Example
 //
 //	r, err := runner.New(runner.Config{Redis: rdb, Logger: log})

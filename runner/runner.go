@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
@@ -31,6 +32,7 @@ type Runner struct {
 	renewer   *lockstore.Renewer
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
+	tracer    *tracectx.Tracer
 
 	mu      sync.Mutex
 	srv     *asynq.Server
@@ -66,6 +68,7 @@ func New(cfg Config) (*Runner, error) {
 		drainCh:   make(chan struct{}),
 		abandon:   make(chan struct{}),
 		store:     cfg.Locks,
+		tracer:    tracectx.NewTracer(cfg.TracerProvider, tracerName),
 	}
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
@@ -182,6 +185,8 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	a.Retried, _ = asynq.GetRetryCount(ctx)
 	a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.spec, _ = r.registry.Lookup(a.Type)
+	ctx = r.startSpan(ctx, a)
+	defer r.endSpan(a)
 
 	// The chain runs apart from asynq's goroutine so that a handler that
 	// ignores cancellation can be handed over at the end of a drain (see
