@@ -26,11 +26,11 @@
 --   {5, pttl}   lock busy: another owner holds KEYS[3]; pttl is its
 --               remaining TTL. Nothing was written.
 -- fence is 0 when no lock was requested. Codes 3, 4 and 5 write nothing.
-local done = redis.call('GET', KEYS[2])
+local v = redis.call('MGET', KEYS[2], KEYS[1])
+local done, cur = v[1], v[2]
 if done then
   return {4, done}
 end
-local cur = redis.call('GET', KEYS[1])
 if cur then
   -- The task ID follows the token's ':'; a value without one is a task ID.
   local holder = string.match(cur, '^[^:]*:(.*)$') or cur
