@@ -81,6 +81,10 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 	if c.cfg.isTerminal(c.stderr) {
 		bar = newProgressBar(c.stderr, len(tasks))
 	}
+	ctx, span, headers := c.startSpan(ctx, "enqueue batch", batchAttrs(tasks)...)
+	for i := range tasks {
+		tasks[i].Headers = headers
+	}
 	outcomes, werr := w.write(ctx, tasks, bar.update)
 	bar.finish()
 	for i, o := range outcomes {
@@ -94,6 +98,7 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 			sum.NotWritten++
 		}
 	}
+	endSpan(span, werr, attrEnqueued.Int(sum.Enqueued), attrDuplicates.Int(sum.Duplicates))
 	if werr != nil {
 		c.printSummary(sum, code)
 		if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package enqueue
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -60,7 +61,10 @@ func compatTasks(now time.Time) []task {
 	deadline := now.Add(3 * time.Hour).Truncate(time.Second)
 	later := now.Add(time.Hour).Truncate(time.Second)
 	return []task{
-		{Type: "demo.sleep", Payload: []byte(`{"ms":1}`), Queue: "default", MaxRetry: 25, Timeout: 30 * time.Minute, TaskID: "plain"},
+		// One header only: asynq's Client writes map entries in Go's
+		// random map order, so only a single entry compares byte for byte.
+		{Type: "demo.sleep", Payload: []byte(`{"ms":1}`), Queue: "default", MaxRetry: 25, Timeout: 30 * time.Minute, TaskID: "plain",
+			Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}},
 		{Type: "test.echo", Payload: []byte(`{"msg":"u"}`), Queue: "q1", MaxRetry: 3, Timeout: 45 * time.Second,
 			Deadline: deadline, Unique: time.Hour, TaskID: "uniq", Retention: 10 * time.Minute},
 		{Type: "demo.sleep", Payload: []byte(`{"ms":2}`), Queue: "q1", MaxRetry: 0, Timeout: 0, Deadline: deadline,
@@ -80,7 +84,7 @@ func TestBulkWritesWhatAsynqWrites(t *testing.T) {
 	tasks := compatTasks(time.Now())
 	client := asynq.NewClientFromRedisClient(viaAsynq)
 	for _, tk := range tasks {
-		if _, err := client.EnqueueContext(ctx, asynq.NewTask(tk.Type, tk.Payload), tk.asynqOptions()...); err != nil {
+		if _, err := client.EnqueueContext(ctx, asynq.NewTaskWithHeaders(tk.Type, tk.Payload, tk.Headers), tk.asynqOptions()...); err != nil {
 			t.Fatalf("asynq enqueue %s: %v", tk.TaskID, err)
 		}
 	}
@@ -121,6 +125,8 @@ func TestBulkTasksReadAndRunByAsynq(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	tasks := compatTasks(now)
+	tasks[2].Headers = map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"tracestate": "vendor=abc", "baggage": "tenant=acme", "empty": ""}
 	w := &bulkWriter{rdb: b.rdb, batch: 2, now: time.Now}
 	if out, err := w.write(ctx, tasks, nil); err != nil || fmt.Sprint(out) != "[1 1 1 1]" {
 		t.Fatalf("write = %v, %v", out, err)
@@ -138,7 +144,8 @@ func TestBulkTasksReadAndRunByAsynq(t *testing.T) {
 		if info.Type != tk.Type || string(info.Payload) != string(tk.Payload) || info.Queue != tk.Queue ||
 			info.MaxRetry != tk.MaxRetry || info.Timeout != tk.Timeout || !info.Deadline.Equal(tk.Deadline) ||
 			info.Retention != tk.Retention || info.State != state ||
-			(state == asynq.TaskStateScheduled && !info.NextProcessAt.Equal(tk.ProcessAt)) {
+			(state == asynq.TaskStateScheduled && !info.NextProcessAt.Equal(tk.ProcessAt)) ||
+			!maps.Equal(info.Headers, tk.Headers) {
 			t.Errorf("%s: info = %+v", tk.TaskID, info)
 		}
 		if tk.Unique > 0 {

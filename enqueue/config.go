@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
 
 	"github.com/jobrunner/jobrunner/job"
@@ -92,6 +93,15 @@ type Config struct {
 	// uses it to refuse webhook destinations the worker would refuse. Nil
 	// means no check.
 	Check func(ctx context.Context, typ string, payload any) error
+
+	// TracerProvider, when tracing is on, makes a producer span for each
+	// run that enqueues ("enqueue TYPE", or "enqueue batch" for --file),
+	// whose context the tasks carry in their headers. Nil means the
+	// global provider, a no-op until the program sets one; cmd/enqueue
+	// sets one when OTEL_EXPORTER_OTLP_ENDPOINT is set. Whatever the
+	// provider, a trace context in the TRACEPARENT environment variable is
+	// passed on. Defaults to the global provider.
+	TracerProvider trace.TracerProvider
 
 	// Test hooks; nil means the real thing.
 	now        func() time.Time

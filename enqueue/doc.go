@@ -21,6 +21,7 @@
 //	enqueue [flags] TYPE [PAYLOAD_JSON]
 //	enqueue [flags] TYPE --payload-file FILE   (- for stdin)
 //	enqueue [flags] --file JOBS.jsonl          (- for stdin)
+//	enqueue [--output json] --schedules        (lists $WORKER_SCHEDULES)
 //
 // Flags (one or two dashes; they may follow TYPE, and "--" ends them):
 // --queue, --max-retry, --timeout, --deadline, --process-in, --process-at
@@ -113,6 +114,27 @@
 // disappears while waited on (deleted, or revoked by its handler) is exit
 // status 1. A cancelled context (SIGINT in cmd/enqueue) ends the wait with
 // status 130 (ExitInterrupted); the task stays queued.
+//
+// # Schedules
+//
+// --schedules lists the periodic jobs of the WORKER_SCHEDULES environment
+// variable (the worker's own, so run it with the worker's environment):
+// each line is parsed and its payload checked by the registry's
+// definitions exactly as the worker checks them ([schedule.Parse]), then
+// each schedule's name, next run in its time zone, spec, type, payload
+// and policies are printed; --output json prints one object a line with
+// the next tick's task ID as well. It touches no Redis. A bad line is exit
+// status 2, naming the variable and the line.
+//
+// # Tracing
+//
+// The TRACEPARENT, TRACESTATE and BAGGAGE environment variables (as read
+// by Main's getenv) are passed on in the tasks' headers. When
+// Config.TracerProvider (or the global provider) is set, each run starts a
+// producer span there, "enqueue TYPE" for one task and "enqueue batch" for
+// a --file run, and the tasks carry its context instead; the first
+// attempts of their jobs are its children. Without either, tasks are
+// written with no headers, exactly as asynq's Client writes them.
 //
 // # Checks beyond the payload
 //

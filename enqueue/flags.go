@@ -16,6 +16,7 @@ type flags struct {
 
 	file, payloadFile, redisURL, output  string
 	failFast, dryRun, wait, allowUnknown bool
+	schedules                            bool // list $WORKER_SCHEDULES, schedules.go
 	waitTimeout                          time.Duration
 	maxPayload                           int
 	raw                                  rawOptions
@@ -80,6 +81,7 @@ func newFlags(cfg Config) *flags {
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "with --wait: give up after this `duration` (0: no limit)")
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")
+	fs.BoolVar(&f.schedules, "schedules", false, "list the schedules of $"+SchedulesEnv+" with their next run; enqueue nothing")
 	return f
 }
 
@@ -126,6 +128,8 @@ func (f *flags) check() error {
 		return fmt.Errorf("--wait-timeout must not be negative, got %v", f.waitTimeout)
 	case f.waitTimeout > 0 && !f.wait:
 		return errors.New("--wait-timeout needs --wait")
+	case f.schedules:
+		return f.checkSchedules()
 	}
 	if f.file != "" {
 		switch {
@@ -160,10 +164,12 @@ const helpHead = `Usage:
   %[1]s [flags] TYPE [PAYLOAD_JSON]
   %[1]s [flags] TYPE --payload-file FILE
   %[1]s [flags] --file JOBS.jsonl
+  %[1]s [--output json] --schedules
 
 Enqueues one job of type TYPE whose payload is PAYLOAD_JSON (default {}),
 or one job per line of a JSON Lines file. Payloads of known job types are
-decoded strictly and validated before anything reaches Redis.
+decoded strictly and validated before anything reaches Redis. --schedules
+lists the worker's periodic jobs ($WORKER_SCHEDULES) with their next run.
 
 Flags may be written with one or two dashes and may follow TYPE; "--" ends
 the flags (use it before a payload that starts with "-").

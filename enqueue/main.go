@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/setup"
 )
 
@@ -25,7 +26,8 @@ import (
 // it from main with [setup.RouteRedisLogs], as cmd/enqueue does.
 func Main(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg = cfg.withDefaults()
-	c := &cli{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
+		tracer: tracectx.NewTracer(cfg.TracerProvider, tracerName)}
 	if c.getenv == nil {
 		c.getenv = func(string) string { return "" }
 	}
@@ -42,6 +44,7 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	tracer         *tracectx.Tracer
 }
 
 // exitError carries an exit status with its message.
@@ -89,6 +92,9 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	if err := c.f.check(); err != nil {
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
+	}
+	if c.f.schedules {
+		return c.listSchedules()
 	}
 	opts, err := c.f.raw.parse(flagNames)
 	if err != nil {

@@ -1,13 +1,16 @@
 package enqueue
 
 import (
+	"maps"
+	"slices"
+
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Field numbers of asynq v0.26's TaskMessage (internal/proto/asynq.proto).
 // Bulk mode writes the fields an enqueue sets; the others (retried,
-// error_msg, last_failed_at, completed_at, group_key, headers) are zero at
-// enqueue time and proto3 omits zero fields.
+// error_msg, last_failed_at, completed_at, group_key) are zero at enqueue
+// time and proto3 omits zero fields.
 const (
 	fieldType      protowire.Number = 1 // string
 	fieldPayload   protowire.Number = 2 // bytes
@@ -18,6 +21,7 @@ const (
 	fieldDeadline  protowire.Number = 9 // int64, Unix seconds
 	fieldUniqueKey protowire.Number = 10
 	fieldRetention protowire.Number = 12 // int64, seconds
+	fieldHeaders   protowire.Number = 15 // map<string, string>: entries of key = 1, value = 2
 )
 
 // taskMessage is the subset of asynq's TaskMessage that an enqueue sets.
@@ -31,6 +35,7 @@ type taskMessage struct {
 	Deadline  int64
 	UniqueKey string
 	Retention int64
+	Headers   map[string]string // the trace context, when there is one
 }
 
 // appendTaskMessage appends m's protobuf encoding to b, fields in number
@@ -62,12 +67,33 @@ func appendTaskMessage(b []byte, m *taskMessage) []byte {
 	b = varint(b, fieldDeadline, m.Deadline)
 	b = str(b, fieldUniqueKey, m.UniqueKey)
 	b = varint(b, fieldRetention, m.Retention)
+	// Map entries in key order, as proto.Marshal's deterministic mode
+	// writes them (its default order is Go's map order); each entry has
+	// both its key and its value, even when empty.
+	for _, k := range slices.Sorted(maps.Keys(m.Headers)) {
+		v := m.Headers[k]
+		b = protowire.AppendTag(b, fieldHeaders, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(entrySize(k, v)))
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, v)
+	}
 	return b
+}
+
+// entrySize is the encoded size of a map entry of key k and value v.
+func entrySize(k, v string) int {
+	return 2 + protowire.SizeBytes(len(k)) + protowire.SizeBytes(len(v))
 }
 
 // messageSize is an upper bound of m's encoded size, to size buffers.
 func messageSize(m *taskMessage) int {
 	// Nine fields, each at most a 1-byte tag and a 10-byte varint
 	// (value or length).
-	return len(m.Type) + len(m.Payload) + len(m.ID) + len(m.Queue) + len(m.UniqueKey) + 9*11
+	n := len(m.Type) + len(m.Payload) + len(m.ID) + len(m.Queue) + len(m.UniqueKey) + 9*11
+	for k, v := range m.Headers {
+		n += 1 + 10 + entrySize(k, v)
+	}
+	return n
 }

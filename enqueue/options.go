@@ -191,6 +191,9 @@ type task struct {
 	Unique    time.Duration
 	TaskID    string
 	Retention time.Duration
+	// Headers are the task's asynq headers: the trace context, when the
+	// run has one (see startSpan); nil otherwise.
+	Headers map[string]string
 }
 
 // errUnknownType is wrapped by newTask for a type the registry lacks.

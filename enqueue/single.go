@@ -36,7 +36,10 @@ func (c *cli) single(ctx context.Context, opts optionSet) int {
 	}
 	defer rdb.Close()
 	start := time.Now()
-	info, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTask(t.Type, t.Payload), t.asynqOptions()...)
+	ctx, span, headers := c.startSpan(ctx, "enqueue "+t.Type, attrType.String(t.Type), attrDestination.String(t.Queue))
+	t.Headers = headers
+	info, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTaskWithHeaders(t.Type, t.Payload, t.Headers), t.asynqOptions()...)
+	endEnqueue(span, info, err)
 	switch {
 	case errors.Is(err, asynq.ErrDuplicateTask):
 		return c.fail(ExitConflict, fmt.Errorf("duplicate: a %s task with the same payload is already on queue %q (--unique %v)", t.Type, t.Queue, t.Unique))

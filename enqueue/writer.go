@@ -67,7 +67,8 @@ func (c *batchCall) add(i int, t task, now time.Time, ids io.Reader) error {
 		id = u.String()
 	}
 	m := taskMessage{Type: t.Type, Payload: t.Payload, ID: id, Queue: t.Queue,
-		Retry: int32(t.MaxRetry), Timeout: int64(t.Timeout.Seconds()), Retention: int64(t.Retention.Seconds())}
+		Retry: int32(t.MaxRetry), Timeout: int64(t.Timeout.Seconds()), Retention: int64(t.Retention.Seconds()),
+		Headers: t.Headers}
 	if !t.Deadline.IsZero() {
 		m.Deadline = t.Deadline.Unix()
 	}

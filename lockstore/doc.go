@@ -52,7 +52,8 @@
 // down-after-milliseconds or cluster-node-timeout). Data lost by a restart
 // without persistence does not reset fences either. A key granted more
 // than once per microsecond runs ahead of the clock by that many steps and
-// then counts on by one.
+// then counts on by one. The scripts use SET ... GET: Redis 6.2 or later,
+// as asynq needs.
 //
 // The alternative, WAIT for a replica after each grant and fail closed when
 // none acknowledges, would cost a round trip per job and stop every lock

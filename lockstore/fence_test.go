@@ -46,3 +46,30 @@ func TestRedisFenceOutlivesItsCounter(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisFenceAheadOfTheClock: a fence key ahead of the server's clock
+// (more than one grant per microsecond, or a clock set back) counts on by
+// one, through Acquire and through Admit.
+func TestRedisFenceAheadOfTheClock(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockstore.NewRedisStore(c, lockstore.RedisConfig{Prefix: "fa"})
+	const ahead = 8_000_000_000_000_000 // about the year 2223, in µs
+	if err := c.Set(ctx(t), "fa:{k}:fence", ahead, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Acquire(ctx(t), "k", time.Second, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Fence() != ahead+1 {
+		t.Fatalf("fence %d, want %d", l.Fence(), int64(ahead+1))
+	}
+	if _, err := l.Release(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t", LockKey: "k", LockTTL: time.Second})
+	if err != nil || a.Lock == nil || a.Lock.Fence() != ahead+2 {
+		t.Fatalf("admit: %+v, %v; want fence %d", a, err, int64(ahead+2))
+	}
+}

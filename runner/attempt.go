@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -35,6 +36,7 @@ type Attempt struct {
 	admission *lockstore.Admission    // marker and lock held, set by dedupe
 	result    []byte                  // written by job.WriteResult
 	tracked   atomic.Pointer[tracked] // set by the track layer
+	span      trace.Span              // the attempt's span; nil while tracing is off (trace.go)
 
 	// storeTrouble is set when a Redis call of the attempt failed: before
 	// handing the outcome to asynq, the runner waits for Redis to answer,

@@ -30,6 +30,7 @@ const reasonBreakerOpen = "breaker_open"
 func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
 		deps := a.prepared.Dependencies
+		r.traceBreakers(ctx, a, deps)
 		var err error
 		switch len(deps) {
 		case 0:

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -123,6 +124,13 @@ type Config struct {
 	// original ends without polling Redis hot for a long one. Defaults to
 	// 5s.
 	DuplicateDelay time.Duration
+
+	// TracerProvider makes the span of each attempt (job <type>; see the
+	// README's Tracing section for what a trace shows). Nil means the
+	// global provider, otel.GetTracerProvider(), which is a no-op until the
+	// program sets one: then, and with a no-op provider, tracing costs
+	// nothing. Defaults to the global provider.
+	TracerProvider trace.TracerProvider
 
 	// Now tells the time; tests inject a fake clock's Now to drive the
 	// deferral bound and durations without sleeping. Defaults to time.Now.

@@ -23,6 +23,7 @@ func (r *Runner) decode(next HandlerFunc) HandlerFunc {
 			return &reasonError{Reason: reasonInvalidPayload, Err: err}
 		}
 		a.prepared = p
+		scheduleLock(a) // a NoOverlap schedule's tick takes the schedule's lock
 		// A task enqueued without a timeout by a plain asynq client still
 		// gets the definition's.
 		if dl, ok := ctx.Deadline(); ok {

@@ -49,6 +49,7 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 		if req.LockKey != "" {
 			r.metrics.lockAcquire.Observe(r.cfg.Now().Sub(start).Seconds())
 		}
+		r.traceAdmission(a, req, adm, err, start)
 		if err != nil {
 			return r.admitFailed(ctx, a, req, err, next)
 		}

@@ -66,6 +66,34 @@
 // OnShutdown run last, in reverse order. Config.MaxDrain is the longest a
 // drain can take.
 //
+// # Periodic jobs
+//
+// Schedule adds periodic jobs (package schedule); every replica's
+// scheduler loop, started by Start, enqueues each tick under a task ID
+// derived from the schedule's name and the tick, so all but the first
+// replica's enqueue conflict and do nothing, and keeps the completed task
+// until the next tick plus a minute so that a late replica still
+// conflicts. Each schedule's last enqueued tick is recorded in Redis; a
+// replica starting skips the ticks missed while none ran, or enqueues the
+// most recent Schedule.CatchUp of them. A NoOverlap schedule's ticks hold a
+// lock on its name, so a tick due during a long run is deferred, and later
+// ones skipped while it waits. A drain stops the loop before anything else.
+// The logs say schedule.enqueued and schedule.skipped with the tick; the
+// metric jobrunner_schedule_last_tick_timestamp_seconds has the last tick
+// of each schedule.
+//
+// # Tracing
+//
+// Each attempt is an OpenTelemetry span, "job <type>", from Config.TracerProvider
+// (the global provider by default, free while it is unset). The first
+// attempt of a task is a child of the span context its producer wrote in
+// the task's headers (job.Definition.Enqueue does); a retry starts its own
+// trace with a link to it, since it may run days later. The layers add
+// their decisions as events (dedupe, lock.acquired, lock.busy,
+// breaker.check, requeued) and the outcome as attributes; a copy the
+// runner re-enqueues carries the context of the attempt that made it.
+// The baggage in the headers reaches the handler's context.
+//
 // # Example
 //
 //	r, err := runner.New(runner.Config{Redis: rdb, Logger: log})

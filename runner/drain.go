@@ -112,6 +112,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	if !r.draining.CompareAndSwap(false, true) {
 		return errors.New("runner: already shutting down")
 	}
+	r.stopScheduler() // first thing: the other replicas enqueue the next ticks
 	start := r.cfg.Now()
 	log := r.log
 	if l := zerolog.Ctx(ctx); l != zerolog.Ctx(context.Background()) {

@@ -60,6 +60,8 @@ type metrics struct {
 	depInFlight *prometheus.GaugeVec
 	depLimited  *prometheus.CounterVec
 
+	scheduleLastTick *prometheus.GaugeVec
+
 	dependencies *labelCap // values of the dependency label
 }
 
@@ -114,8 +116,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dedupe: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
 		}, []string{"outcome"}),
+		scheduleLastTick: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jobrunner_schedule_last_tick_timestamp_seconds", Help: "Time of the last tick of each schedule known to be enqueued (by this replica or another), in Unix seconds.",
+		}, []string{"schedule"}),
 	}
-	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime, m.depInFlight, m.depLimited} {
+	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.scheduleLastTick} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ func (r *Runner) observe(next HandlerFunc) HandlerFunc {
 			}
 			r.metrics.inFlight.Dec()
 			r.record(a, err)
+			r.traceOutcome(a, err)
 		}()
 		return next(ctx, a)
 	}

@@ -11,9 +11,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
+	"github.com/jobrunner/jobrunner/schedule"
 )
 
 // Runner is a worker: it owns the asynq server, the job registry, the
@@ -30,6 +32,7 @@ type Runner struct {
 	renewer   *lockstore.Renewer
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
+	tracer    *tracectx.Tracer
 
 	mu      sync.Mutex
 	srv     *asynq.Server
@@ -37,6 +40,9 @@ type Runner struct {
 	pool    *pool        // runs r.handler
 	use     []Middleware // added by Use
 	holds   sync.Map     // dependency -> *atomic.Int64: average slot hold, limit.go
+
+	schedules []*schedule.Entry // added by Schedule
+	sched     *scheduler        // enqueues their ticks, schedule.go
 
 	started  atomic.Bool
 	stopped  atomic.Bool
@@ -62,6 +68,7 @@ func New(cfg Config) (*Runner, error) {
 		drainCh:   make(chan struct{}),
 		abandon:   make(chan struct{}),
 		store:     cfg.Locks,
+		tracer:    tracectx.NewTracer(cfg.TracerProvider, tracerName),
 	}
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
@@ -142,6 +149,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.srv = srv
 	r.mu.Unlock()
+	r.startScheduler(ctx)
 	r.log.Info().Str("event", "worker.started").Int("concurrency", r.cfg.Concurrency).
 		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Kinds()).Msg("worker started")
 	return nil
@@ -177,6 +185,8 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	a.Retried, _ = asynq.GetRetryCount(ctx)
 	a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.spec, _ = r.registry.Lookup(a.Type)
+	ctx = r.startSpan(ctx, a)
+	defer r.endSpan(a)
 
 	// The chain runs apart from asynq's goroutine so that a handler that
 	// ignores cancellation can be handed over at the end of a drain (see

@@ -82,6 +82,7 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error
 	}
 	headers[HeaderOrigin] = origin
 	headers[headerRequeues] = strconv.Itoa(n)
+	headers = injectTrace(ctx, headers)
 	id := origin + "~" + strconv.Itoa(n)
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -96,6 +97,7 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error
 			if e := a.tracked.Load(); e != nil {
 				e.copyID.Store(&id)
 			}
+			r.traceRequeued(a, id)
 			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
 		}
 		if errors.Is(err, asynq.ErrDuplicateTask) {

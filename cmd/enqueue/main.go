@@ -4,8 +4,8 @@
 // payloads strictly before anything reaches Redis.
 //
 // All behaviour lives in the enqueue package; run enqueue --help for the
-// flags and exit statuses. Besides REDIS_URL it reads two environment
-// variables:
+// flags and exit statuses. Besides REDIS_URL (and WORKER_SCHEDULES, which
+// --schedules lists) it reads two environment variables:
 //
 //   - WEBHOOK_DENY_PRIVATE=true refuses webhook.deliver jobs whose
 //     destination the worker, configured the same way, would refuse
@@ -13,6 +13,11 @@
 //   - LOG_LEVEL (default error): go-redis's own log lines (dial failures)
 //     go to stderr as JSON, rate-limited, only when it is warn or lower,
 //     so that by default an error is one line.
+//   - OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* variables of
+//     setup/otlp): each enqueue is a span ("enqueue TYPE", "enqueue batch"
+//     for --file), a child of TRACEPARENT when it is set, exported over
+//     OTLP/HTTP before the command exits; the tasks carry its context.
+//     Unset: no span and no export (TRACEPARENT is still passed on).
 package main
 
 import (
@@ -23,10 +28,12 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/jobrunner/jobrunner/enqueue"
 	"github.com/jobrunner/jobrunner/job/builtin"
 	"github.com/jobrunner/jobrunner/setup"
+	"github.com/jobrunner/jobrunner/setup/otlp"
 )
 
 func main() {
@@ -52,10 +59,29 @@ func main() {
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	tp, err := otlp.TracerProvider(ctx, os.Getenv, "jobrunner-enqueue")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "enqueue: %v\n", err)
+		os.Exit(enqueue.ExitUsage)
+	}
+	if tp != nil {
+		otlp.LogErrors(log)
+		cfg.TracerProvider = tp
+	}
 	code := enqueue.Main(ctx, cfg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
+	if tp != nil {
+		// Flush the run's span; a collector that does not answer costs at
+		// most flushTimeout, never the exit status.
+		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		_ = tp.Shutdown(fctx)
+		cancel()
+	}
 	os.Exit(code)
 }
+
+// flushTimeout bounds the export of the command's spans at exit.
+const flushTimeout = 5 * time.Second
 
 // builtinConfig reads WEBHOOK_DENY_PRIVATE, as the worker does.
 func builtinConfig(getenv func(string) string) (builtin.Config, error) {

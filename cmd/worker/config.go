@@ -11,6 +11,7 @@ import (
 
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/schedule"
 	"github.com/jobrunner/jobrunner/setup"
 )
 
@@ -30,6 +31,7 @@ type config struct {
 	MaxDeferral        time.Duration
 	Limits             map[string]runner.Limit
 	SharedBreakers     []string
+	Schedules          []schedule.Schedule // WORKER_SCHEDULES, compiled against the built-in jobs
 	// InKubernetes is set when KUBERNETES_SERVICE_HOST is: the embedded
 	// Redis fallback is refused there.
 	InKubernetes bool
@@ -128,6 +130,10 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	// Last: its payloads are checked by the job definitions, which
+	// depend on the settings above.
+	{"WORKER_SCHEDULES", "schedules", "", "periodic jobs, one a line: <cron spec> <type> <JSON payload> [name=NAME] [catch_up=N] [no_overlap]",
+		func(v string, c *config) (err error) { c.Schedules, err = parseSchedules(v, *c); return err }},
 }
 
 // configError is a bad configuration value: exit status 2.
@@ -166,6 +172,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		if err := s.parse(strings.TrimSpace(v), &c); err != nil {
 			if src == "" {
 				src = s.env
+			}
+			var le *schedule.LineError
+			if errors.As(err, &le) {
+				// A list: name the line, not the whole value.
+				return config{}, &configError{fmt.Sprintf("%s %v", src, le)}
 			}
 			return config{}, &configError{fmt.Sprintf("%s=%q: %v", src, redactIf(s.env, v), err)}
 		}

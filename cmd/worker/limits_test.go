@@ -111,10 +111,13 @@ func TestDependencyLimitsAcrossWorkers(t *testing.T) {
 	if p := rc.peak.Load(); p > 3 {
 		t.Errorf("the receiver saw %d requests at once; cap 3", p)
 	}
-	// Starts are limited on Redis time; arrivals at the receiver carry
-	// the jitter between a start and its request: rate + burst (1).
-	if n := rc.maxInWindow(time.Second); n > 40+1 {
-		t.Errorf("the receiver saw %d requests within a second; rate 40/s, burst 1", n)
+	// Starts are limited on Redis time; each arrives at the receiver a
+	// little later, up to some delay D on a loaded machine. Arrivals within
+	// any window of 1s - D then started within one second, so there are at
+	// most N + burst - 1 = 40 of them. D = 300ms leaves room for three
+	// race-enabled workers on two cores.
+	if n := rc.maxInWindow(700 * time.Millisecond); n > 40 {
+		t.Errorf("the receiver saw %d requests within 700ms; rate 40/s", n)
 	}
 	rc.mu.Lock()
 	for i := range jobs {
@@ -132,7 +135,7 @@ func TestDependencyLimitsAcrossWorkers(t *testing.T) {
 			t.Errorf("%s spent %d attempts on deferrals", ti.ID, ti.Retried)
 		}
 	}
-	t.Logf("peak concurrency %d, most in one second %d", rc.peak.Load(), rc.maxInWindow(time.Second))
+	t.Logf("peak concurrency %d, most in one second %d, in 700ms %d", rc.peak.Load(), rc.maxInWindow(time.Second), rc.maxInWindow(700*time.Millisecond))
 }
 
 // TestSharedBreakerAcrossWorkers: with the receiver failing, three workers

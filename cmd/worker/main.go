@@ -1,6 +1,6 @@
 // Command worker is the reference jobrunner worker: it runs the built-in
-// jobs (demo.sleep, webhook.deliver) and serves /healthz, /readyz and
-// /metrics. Configuration comes from flags or environment variables; see
+// jobs (demo.sleep, webhook.deliver) and the periodic jobs of
+// WORKER_SCHEDULES, and serves /healthz, /readyz and /metrics. Configuration comes from flags or environment variables; see
 // `worker -h` and the README.
 //
 // # Signals
@@ -13,13 +13,21 @@
 // with status 1 at once. SIGTSTP before that quiets the worker: it stops
 // fetching but keeps running what it has.
 //
+// # Traces
+//
+// With OTEL_EXPORTER_OTLP_ENDPOINT set (see setup/otlp for the other OTEL_*
+// variables) every attempt is a span exported over OTLP/HTTP, flushed at
+// the end of a drain; without it the worker makes no span and exports
+// nothing.
+//
 // # Exit status
 //
 // 0 after a clean drain: every job in flight finished or was requeued
 // cleanly. 1 on a runtime error, on a third signal, or when the drain was
 // not clean (runner.DrainError: a handler ignored cancellation, or asynq
 // reported an error, such as Redis unreachable, while settling or requeueing
-// jobs). 2 on a bad configuration value, or when REDIS_URL is unset inside
+// jobs). 2 on a bad configuration value (OTEL_EXPORTER_OTLP_PROTOCOL other
+// than http/protobuf included), or when REDIS_URL is unset inside
 // Kubernetes and no Redis answers on 127.0.0.1:6379 (the embedded Redis is
 // for local trials only).
 package main
@@ -39,11 +47,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobrunner/jobrunner/job/builtin"
 	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/runner"
 	"github.com/jobrunner/jobrunner/setup"
+	"github.com/jobrunner/jobrunner/setup/otlp"
 )
 
 func main() {
@@ -64,7 +74,22 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	}
 	log, _ := setup.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat)
 	setup.RouteRedisLogs(log) // go-redis's own lines: JSON, rate-limited
-	if err := serve(cfg, log, sig); err != nil {
+	tp, err := otlp.TracerProvider(context.Background(), getenv, "jobrunner-worker")
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return 2
+	}
+	var tracing trace.TracerProvider // nil: the global, a no-op
+	if tp != nil {
+		otlp.LogErrors(log)
+		tracing = tp
+		defer func() { // on the paths that never drain; a no-op after the drain's flush
+			fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(fctx)
+		}()
+	}
+	if err := serve(cfg, log, sig, tracing); err != nil {
 		log.Error().Str("event", "worker.failed").Err(err).Msg("worker failed")
 		var ce *configError
 		if errors.As(err, &ce) {
@@ -75,7 +100,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	return 0
 }
 
-func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
+func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal, tracing trace.TracerProvider) error {
 	ctx := context.Background()
 	rdb, closeRedis, err := connect(ctx, cfg, log)
 	if err != nil {
@@ -88,11 +113,18 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal) error {
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
 		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
 		Limits: cfg.Limits, Breakers: resilience.RegistryConfig{Shared: cfg.SharedBreakers},
+		TracerProvider: tracing,
 	})
 	if err != nil {
 		return err
 	}
+	if f, ok := tracing.(interface{ Shutdown(context.Context) error }); ok {
+		r.OnShutdown(f.Shutdown) // registered first, so it runs last: flushes every span of the drain
+	}
 	if err := r.Register(builtin.Specs(builtin.Config{WebhookDenyPrivate: cfg.WebhookDenyPrivate})...); err != nil {
+		return err
+	}
+	if err := r.Schedule(cfg.Schedules...); err != nil {
 		return err
 	}
 

@@ -15,14 +15,15 @@
 -- larger of the last token + 1 and the server's TIME in microseconds, so
 -- that a replica promoted after losing the last grants still hands out
 -- larger tokens than the dead primary did (see lockstore's doc, Fencing).
+-- Two commands: TIME and SET ... GET (Redis >= 6.2); a third only when
+-- the last token is not behind the clock.
 local function nextFence(k)
   local t = redis.call('TIME')
   local now = t[1] .. string.format('%06d', tonumber(t[2]))
-  local last = redis.call('GET', k)
+  local last = redis.call('SET', k, now, 'GET')
   if last and tonumber(last) >= tonumber(now) then
-    return redis.call('INCR', k)
+    return redis.call('INCRBY', k, tonumber(last) - tonumber(now) + 1)
   end
-  redis.call('SET', k, now)
   return tonumber(now)
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
