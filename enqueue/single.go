@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/internal/tracectx"
 )
 
 // single enqueues one job from the positional arguments.
@@ -36,7 +38,7 @@ func (c *cli) single(ctx context.Context, opts optionSet) int {
 	}
 	defer rdb.Close()
 	start := time.Now()
-	ctx, span, headers := c.startSpan(ctx, "enqueue "+t.Type, attrType.String(t.Type), attrDestination.String(t.Queue))
+	ctx, span, headers := c.startSpan(ctx, "enqueue "+t.Type, tracectx.AttrType.String(t.Type), tracectx.AttrDestination.String(t.Queue))
 	t.Headers = headers
 	info, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTaskWithHeaders(t.Type, t.Payload, t.Headers), t.asynqOptions()...)
 	endEnqueue(span, info, err)

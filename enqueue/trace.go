@@ -19,13 +19,7 @@ const tracerName = "github.com/jobrunner/jobrunner/enqueue"
 // The attributes of the command's spans; see runner's trace.go for the
 // attempt's side.
 const (
-	attrMessagingSystem = attribute.Key("messaging.system")
-	attrOperationType   = attribute.Key("messaging.operation.type")
-	attrOperationName   = attribute.Key("messaging.operation.name")
-	attrDestination     = attribute.Key("messaging.destination.name")
-	attrMessageID       = attribute.Key("messaging.message.id")
 	attrBatchCount      = attribute.Key("messaging.batch.message_count")
-	attrType            = attribute.Key("jobrunner.job.type")
 	attrEnqueued        = attribute.Key("jobrunner.batch.enqueued")
 	attrDuplicates      = attribute.Key("jobrunner.batch.duplicates")
 )
@@ -46,8 +40,8 @@ func (c *cli) startSpan(ctx context.Context, name string, attrs ...attribute.Key
 	ctx = tracectx.FromEnv(ctx, c.getenv)
 	var span trace.Span
 	if tr := c.tracer.Get(); tr != nil {
-		attrs = append(attrs, attrMessagingSystem.String("asynq"), attrOperationType.String("send"),
-			attrOperationName.String("enqueue"))
+		attrs = append(attrs, tracectx.AttrMessagingSystem.String("asynq"), tracectx.AttrOperationType.String("send"),
+			tracectx.AttrOperationName.String("enqueue"))
 		ctx, span = tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	}
 	return ctx, span, tracectx.Inject(ctx, nil)
@@ -68,7 +62,7 @@ func endSpan(span trace.Span, err error, attrs ...attribute.KeyValue) {
 // endEnqueue ends the span of a single enqueue.
 func endEnqueue(span trace.Span, info *asynq.TaskInfo, err error) {
 	if info != nil {
-		endSpan(span, err, attrMessageID.String(info.ID))
+		endSpan(span, err, tracectx.AttrMessageID.String(info.ID))
 		return
 	}
 	endSpan(span, err)
@@ -83,7 +77,7 @@ func batchAttrs(tasks []task) []attribute.KeyValue {
 	}
 	attrs := []attribute.KeyValue{attrBatchCount.Int(len(tasks))}
 	if len(queues) == 1 {
-		attrs = append(attrs, attrDestination.String(slices.Collect(maps.Keys(queues))[0]))
+		attrs = append(attrs, tracectx.AttrDestination.String(slices.Collect(maps.Keys(queues))[0]))
 	}
 	return attrs
 }

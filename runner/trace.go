@@ -25,14 +25,8 @@ const tracerName = "github.com/jobrunner/jobrunner/runner"
 // store, asynq the protocol a consumer must speak); the jobrunner.* names
 // are the runner's own, matching its log fields.
 const (
-	attrMessagingSystem   = attribute.Key("messaging.system")
-	attrOperationType     = attribute.Key("messaging.operation.type")
-	attrOperationName     = attribute.Key("messaging.operation.name")
-	attrDestination       = attribute.Key("messaging.destination.name")
-	attrMessageID         = attribute.Key("messaging.message.id")
 	attrBodySize          = attribute.Key("messaging.message.body.size")
 	attrErrorType         = attribute.Key("error.type")
-	attrType              = attribute.Key("jobrunner.job.type")
 	attrAttempt           = attribute.Key("jobrunner.job.attempt")
 	attrMaxRetry          = attribute.Key("jobrunner.job.max_retry")
 	attrOrigin            = attribute.Key("jobrunner.job.origin_id")
@@ -101,13 +95,13 @@ func (r *Runner) startSpan(ctx context.Context, a *Attempt) context.Context {
 	}
 	ctx, producer := tracectx.Extract(ctx, headers)
 	attrs := []attribute.KeyValue{
-		attrMessagingSystem.String(messagingSystemAsynq),
-		attrOperationType.String(operationProcess),
-		attrOperationName.String(operationProcess),
-		attrDestination.String(a.Queue),
-		attrMessageID.String(a.TaskID),
+		tracectx.AttrMessagingSystem.String(messagingSystemAsynq),
+		tracectx.AttrOperationType.String(operationProcess),
+		tracectx.AttrOperationName.String(operationProcess),
+		tracectx.AttrDestination.String(a.Queue),
+		tracectx.AttrMessageID.String(a.TaskID),
 		attrBodySize.Int(len(a.Task.Payload())),
-		attrType.String(a.Type),
+		tracectx.AttrType.String(a.Type),
 		attrAttempt.Int(a.Number()),
 		attrMaxRetry.Int(a.MaxRetry),
 	}
