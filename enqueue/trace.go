@@ -19,9 +19,9 @@ const tracerName = "github.com/jobrunner/jobrunner/enqueue"
 // The attributes of the command's spans; see runner's trace.go for the
 // attempt's side.
 const (
-	attrBatchCount      = attribute.Key("messaging.batch.message_count")
-	attrEnqueued        = attribute.Key("jobrunner.batch.enqueued")
-	attrDuplicates      = attribute.Key("jobrunner.batch.duplicates")
+	attrBatchCount = attribute.Key("messaging.batch.message_count")
+	attrEnqueued   = attribute.Key("jobrunner.batch.enqueued")
+	attrDuplicates = attribute.Key("jobrunner.batch.duplicates")
 )
 
 // startSpan returns the context an enqueue runs in and the headers its
