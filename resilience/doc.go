@@ -43,8 +43,10 @@
 // probe at a time (the slot expires if its holder dies), and reads go
 // through a short local cache so a closed breaker usually costs no round
 // trip. When Redis is unreachable, OnRedisError decides: FailOpenLocal
-// (the default) falls back to a local Breaker, FailClosed refuses. The
-// runner does not use it yet. Its key is jobrunner:{breaker:<name>}.
+// (the default) falls back to a local Breaker, FailClosed refuses. Its key
+// is jobrunner:{breaker:<name>}. A Registry keeps the dependencies named in
+// RegistryConfig.Shared in shared breakers (the runner's
+// WORKER_SHARED_BREAKERS).
 //
 // # Results and error contracts
 //
