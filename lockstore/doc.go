@@ -12,8 +12,9 @@
 // Store.Acquire takes a lock for a TTL (LockTTLDefault, 30s), waiting up to
 // a wait (LockWaitDefault, 10s) with jittered exponential backoff while
 // another owner holds it. The returned *Lease carries a random owner token
-// (uuid v4) and a fencing token: a number that strictly increases with every
-// grant of the key, handed out in the same script that sets the lock.
+// (128 bits, 32 hex digits) and a fencing token: a number that strictly
+// increases with every grant of the key, handed out in the same script that
+// sets the lock.
 // Release is an atomic compare-and-delete and says whether it Released the
 // lock, found it Expired, or found a NotOwner. When the wait runs out, the
 // error is a *NotObtainedError naming the key and the wait; when Redis fails,

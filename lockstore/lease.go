@@ -45,11 +45,13 @@ func releaseResult(n int64) ReleaseResult {
 
 // Lease is a held lock, or a held in-flight marker of a dedupe key.
 //
-// A lock lease comes from Store.Acquire or Store.Admit; its token is a fresh
-// uuid v4 and its fence a number that grows with every grant of the key. A
-// marker lease comes from Store.Admit; its token is the admission's token and
-// the task ID ("<uuid>:<task ID>") and its fence is 0. Both kinds are renewed the same way (Extend, or a Renewer) and end
-// with Release, Store.Complete or Store.Abandon.
+// A lock lease comes from Store.Acquire or Store.Admit; its token is 128
+// random bits and its fence a number that grows with every grant of the key.
+// A marker lease comes from Store.Admit; its token is the admission's token
+// and the task ID ("<token>:<task ID>") and its fence is 0. A slot lease
+// comes from Store.TakeSlot. All kinds are renewed the same way (Extend, or
+// a Renewer) and end with Release, Store.Complete, Store.Abandon or
+// Store.ReleaseSlot.
 //
 // A Lease tracks a local deadline: the time of the request that granted or
 // last renewed it plus its TTL, less a small allowance for clock drift. When
@@ -112,7 +114,7 @@ func validity(ttl time.Duration) time.Duration {
 // Key returns the lock key, or the dedupe key of a marker.
 func (l *Lease) Key() string { return l.key }
 
-// Token returns the owner token: a uuid v4 for a lock, "<uuid>:<task ID>"
+// Token returns the owner token: a random token for a lock, "<token>:<task ID>"
 // for a marker.
 func (l *Lease) Token() string { return l.token }
 

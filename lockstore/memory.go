@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // MemoryConfig configures a MemoryStore. The zero value is ready to use.
@@ -141,7 +139,7 @@ func (m *MemoryStore) Acquire(ctx context.Context, key string, ttl, wait time.Du
 	if err != nil {
 		return nil, err
 	}
-	token := uuid.NewString()
+	token := newToken()
 	var lease *Lease
 	err = retryBusy(ctx, key, wait, newBackoff(m.cfg.RetryMin, m.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
@@ -167,7 +165,7 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 	if a, done, err := admitOpening(ctx, m, &req); done {
 		return a, err
 	}
-	token := uuid.NewString()
+	token := newToken()
 	var a Admission
 	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(m.cfg.RetryMin, m.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()

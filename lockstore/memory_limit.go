@@ -3,8 +3,6 @@ package lockstore
 import (
 	"context"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // memRate is a rate limit's state in a MemoryStore, as rate_take.lua keeps
@@ -39,7 +37,7 @@ func (m *MemoryStore) TakeSlot(ctx context.Context, key string, n int, ttl time.
 		}
 		return nil, &LimitedError{Key: key, RetryIn: soonest.Sub(now)}
 	}
-	token := uuid.NewString()
+	token := newToken()
 	set[token] = now.Add(ttl)
 	return newSlot(m, key, token, ttl, time.Now()), nil
 }

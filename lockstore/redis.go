@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -83,7 +82,7 @@ func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Dur
 	if err != nil {
 		return nil, err
 	}
-	token := uuid.NewString()
+	token := newToken()
 	keys := []string{s.keys.lock(key), s.keys.fence(key)}
 	args := []any{token, ttl.Milliseconds()}
 	var lease *Lease

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Admit implements Store. With a dedupe key and a lock in one slot it is one
@@ -40,7 +38,7 @@ const releaseTimeout = 2 * time.Second
 
 // admit runs admit.lua until it settles or the lock wait runs out.
 func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
-	token := uuid.NewString()
+	token := newToken()
 	keys := []string{s.keys.inflight(req.DedupeKey), s.keys.done(req.DedupeKey)}
 	args := []any{req.TaskID, req.MarkerTTL.Milliseconds(), token}
 	if req.LockKey != "" {

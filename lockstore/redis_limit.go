@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // TakeSlot implements Store with slot_take.lua, in the group-commit
@@ -16,7 +14,7 @@ func (s *RedisStore) TakeSlot(ctx context.Context, key string, n int, ttl time.D
 	if err != nil {
 		return nil, err
 	}
-	token := uuid.NewString()
+	token := newToken()
 	call := &scriptCall{script: slotTakeScript, keys: []string{s.keys.slots(key), s.keys.waiters(key)},
 		args: []any{token, n, ttl.Milliseconds(), waiter}}
 	start := time.Now()
@@ -83,7 +81,7 @@ func (s *RedisStore) TakeRate(ctx context.Context, key string, rate Rate) error 
 	call := &scriptCall{
 		script: rateTakeScript,
 		keys:   []string{s.keys.starts(key), s.keys.rate(key)},
-		args:   []any{rate.capacity(), rate.Per.Milliseconds(), uuid.NewString()},
+		args:   []any{rate.capacity(), rate.Per.Milliseconds(), newToken()},
 	}
 	if err := s.batch.do(ctx, []*scriptCall{call}, nil); err != nil {
 		return storeErr("take rate", key, err)

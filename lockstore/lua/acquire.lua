@@ -3,7 +3,7 @@
 -- KEYS[1]: the lock key; its value is the owner token, with the lock TTL.
 -- KEYS[2]: the fence key (the last token handed out, no TTL), in the slot
 --          of KEYS[1].
--- ARGV[1]: the owner token (uuid v4).
+-- ARGV[1]: the owner token (128 random bits, 32 hex digits).
 -- ARGV[2]: the lock TTL in milliseconds.
 --
 -- Returns {1, fence} when the lock is granted, including when ARGV[1]

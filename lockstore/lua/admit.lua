@@ -10,7 +10,7 @@
 --          runs two steps otherwise.
 -- ARGV[1]: the task ID.
 -- ARGV[2]: the in-flight marker TTL in milliseconds.
--- ARGV[3]: the admission token (uuid v4, no ':'): the lock's owner token
+-- ARGV[3]: the admission token (32 hex digits, no ':'): the lock's owner token
 --          and the first part of the marker's value.
 -- ARGV[4]: the lock TTL in milliseconds (when KEYS[3] is given).
 --

@@ -5,7 +5,7 @@
 --          score = the holder's lease expiry in milliseconds.
 -- KEYS[2]: the waiters: a list of the refused, oldest first, each an
 --          opaque string given by the caller (ARGV[4]).
--- ARGV[1]: the owner token (uuid v4).
+-- ARGV[1]: the owner token (128 random bits, 32 hex digits).
 -- ARGV[2]: the number of slots.
 -- ARGV[3]: the lease TTL in milliseconds.
 -- ARGV[4]: the waiter to remember if refused; empty: none.
