@@ -67,7 +67,7 @@ func TestBreakerDefersDuringOutageAndEveryJobCompletes(t *testing.T) {
 		}
 	}
 	// The outage lasts a few open periods.
-	waitFor(t, 10*time.Second, "breaker open", func() bool { return len(b.logs.events("breaker.transition")) > 0 })
+	waitFor(t, 10*time.Second, "breaker open", func() bool { return len(b.logs.Events("breaker.transition")) > 0 })
 	outageStart := time.Now()
 	time.Sleep(5 * openFor)
 	srv.down.Store(false)
@@ -97,10 +97,10 @@ func TestBreakerDefersDuringOutageAndEveryJobCompletes(t *testing.T) {
 	if limit := periods * resilience.HalfOpenMaxCallsDefault; inOutage > limit {
 		t.Errorf("server saw %d requests during a %v outage, want at most %d (half-open probes only)", inOutage, outage, limit)
 	}
-	if len(b.logs.events("job.deferred")) == 0 {
+	if len(b.logs.Events("job.deferred")) == 0 {
 		t.Fatal("no job was deferred during the outage")
 	}
-	for _, l := range b.logs.events("job.deferred") {
+	for _, l := range b.logs.Events("job.deferred") {
 		if l["reason"] != "breaker_open" || l["dependency"] != srv.Listener.Addr().String() {
 			t.Fatalf("deferred line = %v", l)
 		}
@@ -167,7 +167,7 @@ func TestBreakerAttribution(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("attr", []byte(`{"err":"fail"}`)), asynq.MaxRetry(0), asynq.TaskID("waits")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "deferred", func() bool { return len(b.logs.events("job.deferred")) > 0 })
+	waitFor(t, 5*time.Second, "deferred", func() bool { return len(b.logs.Events("job.deferred")) > 0 })
 	// MaxRetry 0: the deferral re-enqueued a copy and revoked the original.
 	waitFor(t, 5*time.Second, "copy scheduled", func() bool {
 		info, err := b.inspector.GetTaskInfo("default", "waits~1")

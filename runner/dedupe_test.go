@@ -87,14 +87,14 @@ func TestDedupeSameKeyRunsOnce(t *testing.T) {
 	if n := c.get("order-1"); n != 1 {
 		t.Fatalf("handler ran %d times for one dedupe key", n)
 	}
-	if got := b.logs.events("job.done"); len(got) != 1 {
+	if got := b.logs.Events("job.done"); len(got) != 1 {
 		t.Fatalf("%d job.done lines", len(got))
 	}
-	skipped := b.logs.events("job.skipped")
+	skipped := b.logs.Events("job.skipped")
 	if len(skipped) != 2 || skipped[0]["reason"] != "duplicate_done" {
 		t.Fatalf("skipped = %v", skipped)
 	}
-	for _, l := range b.logs.events("job.deferred") {
+	for _, l := range b.logs.Events("job.deferred") {
 		if l["reason"] != "duplicate_in_flight" || l["holder"] == "" {
 			t.Fatalf("deferred line = %v", l)
 		}
@@ -117,11 +117,11 @@ func TestDedupeFailedAttemptDoesNotBlockRetry(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("dedupe.me", []byte(`{"key":"k","fails":2}`)), asynq.MaxRetry(5)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "done", func() bool { return len(b.logs.events("job.done")) == 1 })
+	waitFor(t, 10*time.Second, "done", func() bool { return len(b.logs.Events("job.done")) == 1 })
 	if n := c.get("k"); n != 3 {
 		t.Fatalf("ran %d times, want 3 (two failures then success)", n)
 	}
-	if d := b.logs.events("job.deferred"); len(d) != 0 {
+	if d := b.logs.Events("job.deferred"); len(d) != 0 {
 		t.Fatalf("a failed attempt's marker blocked its retry: %v", d)
 	}
 }
@@ -143,7 +143,7 @@ func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("dedupe.me", []byte(`{"key":"k"}`)), asynq.TaskID("other")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "other deferred", func() bool { return len(b.logs.events("job.deferred")) > 0 })
+	waitFor(t, 5*time.Second, "other deferred", func() bool { return len(b.logs.Events("job.deferred")) > 0 })
 	if c.get("k") != 0 {
 		t.Fatal("a duplicate ran while the marker was held by another task")
 	}
@@ -152,9 +152,9 @@ func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "both settled", func() bool {
-		return len(b.logs.events("job.done")) == 1 && len(b.logs.events("job.skipped")) == 1
+		return len(b.logs.Events("job.done")) == 1 && len(b.logs.Events("job.skipped")) == 1
 	})
-	if done := b.logs.events("job.done"); done[0]["task_id"] != "crashed" {
+	if done := b.logs.Events("job.done"); done[0]["task_id"] != "crashed" {
 		t.Fatalf("done = %v", done)
 	}
 	if c.get("k") != 1 {
@@ -179,11 +179,11 @@ func TestDedupeByTaskIDAndStoreDownFailsClosed(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("by.id", []byte(`{}`)), asynq.TaskID("x"), asynq.MaxRetry(0)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "deferred", func() bool { return len(b.logs.events("job.deferred")) > 0 })
+	waitFor(t, 5*time.Second, "deferred", func() bool { return len(b.logs.Events("job.deferred")) > 0 })
 	if runs.Load() != 0 {
 		t.Fatal("job ran although the lock store was down")
 	}
-	if l := b.logs.events("job.deferred")[0]; l["reason"] != "store_unavailable" {
+	if l := b.logs.Events("job.deferred")[0]; l["reason"] != "store_unavailable" {
 		t.Fatalf("deferred = %v", l)
 	}
 	store.SetError(nil)

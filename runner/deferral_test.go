@@ -38,7 +38,7 @@ func TestDeferralIsBounded(t *testing.T) {
 	}
 	deferrals := func(typ string) int {
 		n := 0
-		for _, l := range b.logs.events("job.deferred") {
+		for _, l := range b.logs.Events("job.deferred") {
 			if l["type"] == typ {
 				n++
 			}
@@ -47,7 +47,7 @@ func TestDeferralIsBounded(t *testing.T) {
 	}
 	archived := func(typ string) []map[string]any {
 		var out []map[string]any
-		for _, l := range b.logs.events("job.failed") {
+		for _, l := range b.logs.Events("job.failed") {
 			if l["type"] == typ {
 				out = append(out, l)
 			}
@@ -89,7 +89,7 @@ func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("newer.type", []byte(`{"name":"a"}`)), asynq.MaxRetry(3), asynq.TaskID("u")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the first deferral", func() bool { return len(b.logs.events("job.deferred")) == 1 })
+	waitFor(t, 10*time.Second, "the first deferral", func() bool { return len(b.logs.Events("job.deferred")) == 1 })
 	info := taskInfo(t, b, "default", "u")
 	if info.State != asynq.TaskStateRetry || info.Retried != 0 {
 		t.Fatalf("after a deferral: state %v retried %d, want retry with 0 attempts spent", info.State, info.Retried)
@@ -98,8 +98,8 @@ func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
 	if err := b.inspector.RunTask("default", "u"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the second deferral", func() bool { return len(b.logs.events("job.deferred")) == 2 })
-	ls := b.logs.events("job.deferred")
+	waitFor(t, 10*time.Second, "the second deferral", func() bool { return len(b.logs.Events("job.deferred")) == 2 })
+	ls := b.logs.Events("job.deferred")
 	first, second := ls[0]["retry_in_ms"].(float64), ls[1]["retry_in_ms"].(float64)
 	if ls[0]["reason"] != "unknown_type" || first < 5000 || first > 7500 || second < 10000 || second > 15000 {
 		t.Fatalf("deferrals %v then %v, want unknown_type after 5-7.5s then 10-15s", ls[0], ls[1])

@@ -115,7 +115,7 @@ func enqueueBlock(t *testing.T, b *testBundle, bl *blocker, p blockPayload) stri
 // lastEvent returns the last log line with event ev.
 func lastEvent(t *testing.T, b *testBundle, ev string) map[string]any {
 	t.Helper()
-	for _, l := range slices.Backward(b.logs.events(ev)) {
+	for _, l := range slices.Backward(b.logs.Events(ev)) {
 		if l["event"] == ev {
 			return l
 		}
@@ -210,7 +210,7 @@ func TestDrainSoftPhaseInterrupt(t *testing.T) {
 	if d := lastEvent(t, b, "drain.done"); num(d, "requeued") != 1 || num(d, "finished") != 0 {
 		t.Errorf("drain.done = %v, want requeued 1", d)
 	}
-	if len(b.logs.events("drain.hard")) != 0 {
+	if len(b.logs.Events("drain.hard")) != 0 {
 		t.Error("an interrupted job led to a hard stop")
 	}
 }
@@ -358,7 +358,7 @@ func TestCleanupCallbacksRunInReverseOrder(t *testing.T) {
 	if !slices.Equal(order, []int{3, 2, 1, 0}) {
 		t.Errorf("cleanup order = %v, want [3 2 1 0]", order)
 	}
-	if n := len(b.logs.events("cleanup.failed")); n != 2 {
+	if n := len(b.logs.Events("cleanup.failed")); n != 2 {
 		t.Errorf("%d cleanup.failed lines, want 2 (error and panic)", n)
 	}
 }
@@ -445,7 +445,7 @@ func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 	}
 	start(t, r2)
 	waitFor(t, 5*time.Second, "copy deferred", func() bool {
-		for _, l := range b.logs.events("job.deferred") {
+		for _, l := range b.logs.Events("job.deferred") {
 			if l["task_id"] == id+"~1" && l["reason"] == "duplicate_in_flight" {
 				return true
 			}
@@ -459,7 +459,7 @@ func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 	}
 	close(bl.release) // the old handler finally returns, successfully
 	waitFor(t, 10*time.Second, "copy settled", func() bool {
-		for _, l := range b.logs.events("job.skipped") {
+		for _, l := range b.logs.Events("job.skipped") {
 			if l["task_id"] == id+"~1" && l["reason"] == "duplicate_done" {
 				return true
 			}

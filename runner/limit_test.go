@@ -82,14 +82,14 @@ func TestLimitRate(t *testing.T) {
 	}
 	start(t, r)
 	enqueueN(t, b, "limited.rate", 16)
-	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.events("job.done")) == 16 })
+	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.Events("job.done")) == 16 })
 	if got := lj.maxInWindow(time.Second); got > 4 {
 		t.Fatalf("%d starts within one second, limit 4/s", got)
 	}
-	if len(b.logs.events("job.failed")) != 0 {
+	if len(b.logs.Events("job.failed")) != 0 {
 		t.Fatal("a limited job failed an attempt")
 	}
-	deferred := b.logs.events("job.deferred")
+	deferred := b.logs.Events("job.deferred")
 	if len(deferred) == 0 || deferred[0]["reason"] != "rate_limited" || deferred[0]["dependency"] != "dep" {
 		t.Fatalf("deferrals = %v", deferred)
 	}
@@ -107,14 +107,14 @@ func TestLimitConcurrency(t *testing.T) {
 	}
 	start(t, r)
 	enqueueN(t, b, "limited.conc", 10)
-	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.events("job.done")) == 10 })
+	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.Events("job.done")) == 10 })
 	if p := lj.peak.Load(); p > 2 || p < 1 {
 		t.Fatalf("peak concurrency %d, cap 2", p)
 	}
-	if d := b.logs.events("job.deferred"); len(d) == 0 || d[0]["reason"] != "concurrency_limited" {
+	if d := b.logs.Events("job.deferred"); len(d) == 0 || d[0]["reason"] != "concurrency_limited" {
 		t.Fatalf("deferrals = %v", d)
 	}
-	if len(b.logs.events("job.failed")) != 0 {
+	if len(b.logs.Events("job.failed")) != 0 {
 		t.Fatal("a limited job failed an attempt")
 	}
 	// Every slot was given back.
@@ -142,11 +142,11 @@ func TestLimitRetryAfterPausesTheDependency(t *testing.T) {
 	}
 	start(t, r)
 	enqueueN(t, b, "limited.429", 1)
-	waitFor(t, 10*time.Second, "the 429", func() bool { return len(b.logs.events("job.deferred")) >= 1 })
+	waitFor(t, 10*time.Second, "the 429", func() bool { return len(b.logs.Events("job.deferred")) >= 1 })
 	paused := time.Now()
 	enqueueN(t, b, "limited.429", 3)
-	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.events("job.done")) == 4 })
-	if len(b.logs.events("job.failed")) != 0 {
+	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.Events("job.done")) == 4 })
+	if len(b.logs.Events("job.failed")) != 0 {
 		t.Fatal("the 429 failed an attempt")
 	}
 	lj.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -158,8 +159,8 @@ func TestLockLostCancelsJobWithErrLockLost(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("job not cancelled after its lock was deleted")
 	}
-	waitFor(t, 10*time.Second, "retried and done", func() bool { return len(b.logs.events("job.done")) == 1 })
-	if d := b.logs.events("job.deferred"); len(d) != 1 || d[0]["reason"] != "lock_lost" {
+	waitFor(t, 10*time.Second, "retried and done", func() bool { return len(b.logs.Events("job.done")) == 1 })
+	if d := b.logs.Events("job.deferred"); len(d) != 1 || d[0]["reason"] != "lock_lost" {
 		t.Fatalf("deferred = %v", d)
 	}
 	if q, _ := b.inspector.GetQueueInfo("default"); q.Archived != 0 {
@@ -190,8 +191,8 @@ func TestLockBusyDefersAfterWait(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("busy", []byte(`{"key":"shared"}`)), asynq.MaxRetry(0), asynq.TaskID("b")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "deferred", func() bool { return len(b.logs.events("job.deferred")) == 1 })
-	l := b.logs.events("job.deferred")[0]
+	waitFor(t, 5*time.Second, "deferred", func() bool { return len(b.logs.Events("job.deferred")) == 1 })
+	l := b.logs.Events("job.deferred")[0]
 	if l["reason"] != "lock_busy" || l["lock_key"] != "shared" || runs.Load() != 0 {
 		t.Fatalf("deferred = %v, runs %d", l, runs.Load())
 	}
@@ -203,7 +204,7 @@ func TestLockBusyDefersAfterWait(t *testing.T) {
 	}
 	var retried int
 	waitFor(t, 10*time.Second, "done", func() bool { return runs.Load() == 1 })
-	for _, d := range b.logs.events("job.done") {
+	for _, d := range b.logs.Events("job.done") {
 		retried += int(d["attempt"].(float64)) - 1
 	}
 	if retried != 0 {
@@ -218,7 +219,7 @@ func TestRedisKilledMidJobDefersAndCompletes(t *testing.T) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := zerolog.New(logs)
 	r, err := runner.New(runner.Config{Redis: rdb, Logger: &log, PollInterval: 10 * time.Millisecond,
 		DelayedCheckInterval: 100 * time.Millisecond})
@@ -248,7 +249,7 @@ func TestRedisKilledMidJobDefersAndCompletes(t *testing.T) {
 	waitFor(t, 5*time.Second, "running", func() bool { return runs.Load() == 1 })
 	srv.Kill()
 	waitFor(t, 5*time.Second, "lock lost", func() bool {
-		for _, l := range logs.events("job.deferred") {
+		for _, l := range logs.Events("job.deferred") {
 			if l["reason"] == "lock_lost" {
 				return true
 			}
@@ -257,7 +258,7 @@ func TestRedisKilledMidJobDefersAndCompletes(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond)
 	srv.Restart()
-	waitFor(t, 30*time.Second, "done after Redis returned", func() bool { return len(logs.events("job.done")) == 1 })
+	waitFor(t, 30*time.Second, "done after Redis returned", func() bool { return len(logs.Events("job.done")) == 1 })
 	if unlocked.Load() != 0 || f.overlaps != 0 || f.stale != 0 {
 		t.Fatalf("unlocked %d overlaps %d stale %d", unlocked.Load(), f.overlaps, f.stale)
 	}

@@ -42,7 +42,7 @@ func TestDependencyLabelsAreCapped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.events("job.done")) == n })
+	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.Events("job.done")) == n })
 	series := 0
 	other := false
 	for line := range strings.SplitSeq(metricsBody(t, r), "\n") {

@@ -69,7 +69,7 @@ func TestUseWrapsTheHandler(t *testing.T) {
 	if _, err := b.client.Enqueue(task); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "done", func() bool { return len(b.logs.events("job.done")) == 1 })
+	waitFor(t, 10*time.Second, "done", func() bool { return len(b.logs.Events("job.done")) == 1 })
 	mu.Lock()
 	got := strings.Join(trail, " ")
 	mu.Unlock()
@@ -81,16 +81,16 @@ func TestUseWrapsTheHandler(t *testing.T) {
 	if _, err := b.client.Enqueue(boom, asynq.MaxRetry(0)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the panic", func() bool { return len(b.logs.events("job.failed")) == 1 })
-	if l := b.logs.events("job.failed")[0]; l["reason"] != "panic" || l["final"] != true {
+	waitFor(t, 10*time.Second, "the panic", func() bool { return len(b.logs.Events("job.failed")) == 1 })
+	if l := b.logs.Events("job.failed")[0]; l["reason"] != "panic" || l["final"] != true {
 		t.Fatalf("failed line = %v", l)
 	}
 	// The lock was released: the next job on it runs at once.
 	if _, err := b.client.Enqueue(task); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the next job on the lock", func() bool { return len(b.logs.events("job.done")) == 2 })
-	if n := len(b.logs.events("job.deferred")); n != 0 {
+	waitFor(t, 5*time.Second, "the next job on the lock", func() bool { return len(b.logs.Events("job.done")) == 2 })
+	if n := len(b.logs.Events("job.deferred")); n != 0 {
 		t.Fatalf("%d deferrals: the panic kept the lock", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/runner"
 	jrsetup "github.com/jobrunner/jobrunner/setup"
@@ -28,7 +29,7 @@ func TestReadyzChecksEveryClusterPrimary(t *testing.T) {
 	}
 	rdb := jrsetup.NewRedisClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
-	log := zerolog.New(&logBuffer{})
+	log := zerolog.New(&logtest.Buffer{})
 	r, err := runner.New(runner.Config{Redis: rdb, Logger: &log, Metrics: prometheus.NewRegistry(),
 		PollInterval: 50 * time.Millisecond, ShutdownTimeout: time.Second})
 	if err != nil {

@@ -126,7 +126,7 @@ func TestInvalidPayloadArchivedAtOnce(t *testing.T) {
 			t.Errorf("%s: LastErr = %q, want it to contain %q", tc.id, info.LastErr, tc.want)
 		}
 	}
-	for _, l := range b.logs.events("job.failed") {
+	for _, l := range b.logs.Events("job.failed") {
 		if l["reason"] != "invalid_payload" || l["final"] != true {
 			t.Errorf("failed line = %v", l)
 		}
@@ -150,9 +150,9 @@ func TestLogLineShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "job.done", func() bool { return len(b.logs.events("job.done")) == 1 })
+	waitFor(t, 10*time.Second, "job.done", func() bool { return len(b.logs.Events("job.done")) == 1 })
 
-	started, failed, done := b.logs.events("job.started"), b.logs.events("job.failed"), b.logs.events("job.done")
+	started, failed, done := b.logs.Events("job.started"), b.logs.Events("job.failed"), b.logs.Events("job.done")
 	if len(started) != 2 || len(failed) != 1 {
 		t.Fatalf("started %d failed %d, want 2 and 1", len(started), len(failed))
 	}
@@ -184,8 +184,8 @@ func TestPanicFailsTheAttempt(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("panics", []byte(`{"name":"a"}`)), asynq.MaxRetry(0), asynq.TaskID("p")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the failure", func() bool { return len(b.logs.events("job.failed")) == 1 })
-	l := b.logs.events("job.failed")[0]
+	waitFor(t, 10*time.Second, "the failure", func() bool { return len(b.logs.Events("job.failed")) == 1 })
+	l := b.logs.Events("job.failed")[0]
 	if l["reason"] != "panic" || l["final"] != true || !strings.Contains(fmt.Sprint(l["stack"]), "runner_test.go") {
 		t.Fatalf("failed line = %v", l)
 	}
@@ -282,7 +282,7 @@ func TestDeferralNeverArchivesOrCountsAttempts(t *testing.T) {
 	if q.Archived != 0 || q.Retry != 0 || q.Scheduled != 0 || q.Pending != 0 {
 		t.Fatalf("queue after deferrals: %+v", q)
 	}
-	deferred := b.logs.events("job.deferred")
+	deferred := b.logs.Events("job.deferred")
 	if len(deferred) != 3*len(cases) {
 		t.Fatalf("%d job.deferred lines, want %d", len(deferred), 3*len(cases))
 	}
@@ -293,7 +293,7 @@ func TestDeferralNeverArchivesOrCountsAttempts(t *testing.T) {
 	}
 	// max0 had no retry to spend, so its deferrals went through copies.
 	var copied bool
-	for _, l := range b.logs.events("job.done") {
+	for _, l := range b.logs.Events("job.done") {
 		if id, _ := l["task_id"].(string); strings.HasPrefix(id, "max0~") {
 			copied = true
 		}
@@ -303,7 +303,7 @@ func TestDeferralNeverArchivesOrCountsAttempts(t *testing.T) {
 	}
 	// Deferrals counted no attempt: every done line of a task that kept its
 	// ID is its first attempt.
-	for _, l := range b.logs.events("job.done") {
+	for _, l := range b.logs.Events("job.done") {
 		if l["attempt"] != float64(1) {
 			t.Errorf("done line %v: deferrals counted attempts", l)
 		}
@@ -341,17 +341,17 @@ func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
 	if _, err := b.client.Enqueue(asynq.NewTask("slow", []byte(`{"name":"a"}`)), asynq.TaskID("s")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the deferral", func() bool { return len(b.logs.events("job.deferred")) == 1 })
+	waitFor(t, 10*time.Second, "the deferral", func() bool { return len(b.logs.Events("job.deferred")) == 1 })
 	if err := b.inspector.RunTask("default", "s"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the second run", func() bool { return runs.Load() == 2 })
 	_ = r.Shutdown(context.Background())
-	if len(b.logs.events("drain.hard")) != 1 {
+	if len(b.logs.Events("drain.hard")) != 1 {
 		t.Fatal("no hard phase")
 	}
 	seen := map[string]bool{}
-	for _, l := range b.logs.events("") {
+	for _, l := range b.logs.Events("") {
 		for k, v := range l {
 			for _, bad := range []string{"retry_in", "shutdown_timeout", "hard_stop_grace", "grace"} {
 				if k == bad {
@@ -367,7 +367,7 @@ func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
 			}
 		}
 	}
-	if d := b.logs.events("job.deferred")[0]["retry_in_ms"]; d != float64(1235) {
+	if d := b.logs.Events("job.deferred")[0]["retry_in_ms"]; d != float64(1235) {
 		t.Errorf("retry_in_ms = %v, want 1235", d)
 	}
 	for _, k := range []string{"duration_ms", "retry_in_ms", "shutdown_timeout_ms", "hard_stop_grace_ms", "grace_ms"} {

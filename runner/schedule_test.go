@@ -77,14 +77,14 @@ func TestScheduleRunsAndDrainStopsIt(t *testing.T) {
 	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n := len(b.logs.events("schedule.enqueued"))
+	n := len(b.logs.Events("schedule.enqueued"))
 	time.Sleep(1200 * time.Millisecond)
-	if m := len(b.logs.events("schedule.enqueued")); m != n {
+	if m := len(b.logs.Events("schedule.enqueued")); m != n {
 		t.Fatalf("%d ticks enqueued after the drain", m-n)
 	}
 	// The scheduler stops first thing: no tick enqueued after drain.started.
 	drained := false
-	for _, l := range b.logs.events("") {
+	for _, l := range b.logs.Events("") {
 		switch l["event"] {
 		case "drain.started":
 			drained = true

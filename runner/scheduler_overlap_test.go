@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/schedule"
@@ -22,7 +23,7 @@ import (
 // tick 0 is done, with a greater fencing token.
 func TestSchedulerNoOverlapDefersTheNextTick(t *testing.T) {
 	rdb := redistest.Start(t).Client()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	r, err := New(Config{Redis: rdb, Logger: &log, PollInterval: 10 * time.Millisecond, DelayedCheckInterval: 100 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second})
@@ -77,11 +78,11 @@ func TestSchedulerNoOverlapDefersTheNextTick(t *testing.T) {
 	if _, err := r.inspector.GetTaskInfo("default", e.TaskID(t0.Add(2*time.Second))); err == nil {
 		t.Fatal("tick 2 was enqueued while tick 1 waited")
 	}
-	if n := len(logs.events("schedule.skipped")); n != 1 {
+	if n := len(logs.Events("schedule.skipped")); n != 1 {
 		t.Fatalf("%d schedule.skipped lines, want 1 (tick 2)", n)
 	}
 	var deferredBusy bool
-	for _, l := range logs.events("job.deferred") {
+	for _, l := range logs.Events("job.deferred") {
 		deferredBusy = deferredBusy || (l["reason"] == "lock_busy" && l["lock_key"] == "schedule:"+e.Name)
 	}
 	if !deferredBusy {

@@ -1,12 +1,9 @@
 package runner
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/clock"
+	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/schedule"
@@ -32,39 +30,13 @@ type tickArgs struct {
 
 var tickJob = &job.Definition[tickArgs]{Type: "tick", Handle: func(context.Context, tickArgs) error { return nil }}
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// events returns the parsed log lines whose event is ev.
-func (b *syncBuffer) events(ev string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.SplitSeq(b.buf.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["event"] == ev {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // schedBundle is one Redis and what the schedulers on it share.
 type schedBundle struct {
 	rdb       redis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	reg       *job.Registry
-	logs      *syncBuffer
+	logs      *logtest.Buffer
 	gauge     *prometheus.GaugeVec
 }
 
@@ -72,7 +44,7 @@ func setupSched(t *testing.T, defs ...job.Spec) *schedBundle {
 	t.Helper()
 	rdb := redistest.Start(t).Client()
 	b := &schedBundle{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb),
-		reg: job.NewRegistry(), logs: &syncBuffer{}}
+		reg: job.NewRegistry(), logs: &logtest.Buffer{}}
 	if err := b.reg.Register(append(defs, tickJob)...); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +136,7 @@ func TestSchedulerOnceAcrossReplicas(t *testing.T) {
 	if got := b.taskIDs(t); !slices.Equal(got, want) {
 		t.Fatalf("tasks:\n%v\nwant one per tick:\n%v", got, want)
 	}
-	enq := b.logs.events("schedule.enqueued")
+	enq := b.logs.Events("schedule.enqueued")
 	seen := map[string]int{}
 	for _, l := range enq {
 		seen[l["tick"].(string)]++
@@ -172,7 +144,7 @@ func TestSchedulerOnceAcrossReplicas(t *testing.T) {
 	if len(enq) != len(want) || len(seen) != len(want) {
 		t.Fatalf("%d schedule.enqueued lines for %d distinct ticks, want %d", len(enq), len(seen), len(want))
 	}
-	if n := len(b.logs.events("schedule.skipped")); n != 0 {
+	if n := len(b.logs.Events("schedule.skipped")); n != 0 {
 		t.Fatalf("%d schedule.skipped lines, want none", n)
 	}
 	if got := gaugeValue(t, b.gauge, e.Name); got != float64(t0.Add(19*time.Second).Unix()) {
@@ -236,7 +208,7 @@ func TestSchedulerMissedTicks(t *testing.T) {
 			if got, want := b.taskIDs(t), ticks(e, t0, tt.enqueued...); !slices.Equal(got, want) {
 				t.Fatalf("tasks %v, want %v", got, want)
 			}
-			skipped := b.logs.events("schedule.skipped")
+			skipped := b.logs.Events("schedule.skipped")
 			if tt.skipped == 0 {
 				if len(skipped) != 0 {
 					t.Fatalf("skipped lines %v, want none", skipped)
@@ -253,7 +225,7 @@ func TestSchedulerMissedTicks(t *testing.T) {
 				t.Fatalf("schedule.skipped line %v", l)
 			}
 			caught := 0
-			for _, l := range b.logs.events("schedule.enqueued") {
+			for _, l := range b.logs.Events("schedule.enqueued") {
 				if l["caught_up"] == true {
 					caught++
 				}
@@ -276,7 +248,7 @@ func TestSchedulerFirstStartMissesNothing(t *testing.T) {
 	if got, want := b.taskIDs(t), ticks(s.ticks[0].e, t0, 1); !slices.Equal(got, want) {
 		t.Fatalf("tasks %v, want %v", got, want)
 	}
-	if n := len(b.logs.events("schedule.skipped")); n != 0 {
+	if n := len(b.logs.Events("schedule.skipped")); n != 0 {
 		t.Fatalf("%d skipped lines", n)
 	}
 }
@@ -296,7 +268,7 @@ func TestSchedulerPausedProcess(t *testing.T) {
 	if got := b.taskIDs(t); !slices.Equal(got, ticks(e, t0, want...)) {
 		t.Fatalf("tasks %v, want ticks %v", got, want)
 	}
-	skipped := b.logs.events("schedule.skipped")
+	skipped := b.logs.Events("schedule.skipped")
 	if len(skipped) != 1 || skipped[0]["skipped"] != float64(25) {
 		t.Fatalf("skipped lines %v, want one for 25 ticks", skipped)
 	}
@@ -319,7 +291,7 @@ func TestSchedulerRolloutGap(t *testing.T) {
 	if got, want := b.taskIDs(t), ticks(e, t0, 0, 1, 2, 3, 4, 5, 6, 9, 10); !slices.Equal(got, want) {
 		t.Fatalf("tasks %v, want %v", got, want)
 	}
-	if s := b.logs.events("schedule.skipped"); len(s) != 1 || s[0]["skipped"] != float64(2) {
+	if s := b.logs.Events("schedule.skipped"); len(s) != 1 || s[0]["skipped"] != float64(2) {
 		t.Fatalf("skipped %v, want ticks 7 and 8", s)
 	}
 }
@@ -344,7 +316,7 @@ func TestSchedulerNoOverlapCoalesces(t *testing.T) {
 	}
 	// Each replica skips each later tick (or sees it recorded): no task
 	// either way, and every skip names the waiting tick.
-	skipped := b.logs.events("schedule.skipped")
+	skipped := b.logs.Events("schedule.skipped")
 	if len(skipped) < 3 {
 		t.Fatalf("%d skipped lines, want one per later tick at least", len(skipped))
 	}
@@ -381,7 +353,7 @@ func TestSchedulerRedisDown(t *testing.T) {
 	}
 	rdb := srv.Client()
 	b := &schedBundle{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb),
-		reg: job.NewRegistry(), logs: &syncBuffer{}}
+		reg: job.NewRegistry(), logs: &logtest.Buffer{}}
 	if err := b.reg.Register(tickJob); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +366,7 @@ func TestSchedulerRedisDown(t *testing.T) {
 	if wake := s.pass(ctx, t0.Add(1010*time.Millisecond)); wake.Sub(t0.Add(1010*time.Millisecond)) != tickRetry {
 		t.Fatalf("after a failure the next pass is at %v, want in %v", wake, tickRetry)
 	}
-	if n := len(b.logs.events("schedule.failed")); n != 1 {
+	if n := len(b.logs.Events("schedule.failed")); n != 1 {
 		t.Fatalf("%d schedule.failed lines, want 1", n)
 	}
 	srv.Restart()

@@ -1,9 +1,7 @@
 package runner_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/runner"
 )
@@ -25,7 +24,7 @@ type testBundle struct {
 	rdb       *redis.Client
 	client    *asynq.Client
 	inspector *asynq.Inspector
-	logs      *logBuffer
+	logs      *logtest.Buffer
 }
 
 // setup returns an unstarted runner on a dedicated Redis with fast polling.
@@ -46,14 +45,14 @@ func setupTB(t testing.TB, cfg runner.Config) (*runner.Runner, *testBundle) {
 }
 
 // setupOn returns another unstarted runner on b's Redis, with its own logs.
-func setupOn(t testing.TB, b *testBundle, cfg runner.Config) (*runner.Runner, *logBuffer) {
+func setupOn(t testing.TB, b *testBundle, cfg runner.Config) (*runner.Runner, *logtest.Buffer) {
 	t.Helper()
 	return newRunner(t, b.rdb, cfg)
 }
 
-func newRunner(t testing.TB, rdb *redis.Client, cfg runner.Config) (*runner.Runner, *logBuffer) {
+func newRunner(t testing.TB, rdb *redis.Client, cfg runner.Config) (*runner.Runner, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	cfg.Redis = rdb
 	cfg.Logger = &log
@@ -120,35 +119,6 @@ func start(t *testing.T, r *runner.Runner) {
 		defer cancel()
 		_ = r.Shutdown(ctx)
 	})
-}
-
-// logBuffer collects JSON log lines safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// events returns the parsed lines whose event has prefix.
-func (l *logBuffer) events(prefix string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.SplitSeq(l.buf.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil {
-			continue
-		}
-		if ev, _ := m["event"].(string); strings.HasPrefix(ev, prefix) {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // waitFor polls cond until it holds or the timeout passes.
