@@ -30,16 +30,16 @@ func newKeys(prefix string) keys {
 func (k keys) tag(key string) string { return k.prefix + ":{" + escapeTag(key) + "}" }
 
 // lock is the key holding a lock's owner token, with the lock's TTL.
-func (k keys) lock(key string) string { return k.tag(key) + ":lock" }
+func (k keys) lock(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:lock" }
 
 // fence is the INCR counter handing out fencing tokens for a lock. It has no
 // TTL: a counter that expired would start again at 1 and break the
 // promise that fences only grow.
-func (k keys) fence(key string) string { return k.tag(key) + ":fence" }
+func (k keys) fence(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:fence" }
 
 // inflight is the in-flight marker of a dedupe key; its value is the
 // admission's token and the task ID (see markerValue).
-func (k keys) inflight(key string) string { return k.tag(key) + ":inflight" }
+func (k keys) inflight(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:inflight" }
 
 // lease is the key a lease holds: its marker's, its lock's or its slot
 // set's.
@@ -68,7 +68,7 @@ func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag
 
 // done is the completed record of a dedupe key; its value is the job's
 // result bytes, kept for the dedupe window.
-func (k keys) done(key string) string { return k.tag(key) + ":done" }
+func (k keys) done(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:done" }
 
 // markerValue is the value of an in-flight marker: the admission's own
 // token, then the task ID. The task ID lets a redelivery of the same task

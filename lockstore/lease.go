@@ -79,7 +79,7 @@ type Lease struct {
 	cause     *LostError
 	lastErr   error
 	nextCB    uint64
-	callbacks map[uint64]func(error)
+	callbacks []lostCallback // in registration order
 }
 
 // newLease returns a lock or marker lease granted by a request sent at
@@ -308,39 +308,48 @@ func (l *Lease) setLost(reason LostReason, err error) {
 	l.cause = &LostError{Key: l.key, Marker: l.marker, Slot: l.slot, Reason: reason, Err: err}
 	l.timer.Stop()
 	close(l.lost)
-	cbs := make([]func(error), 0, len(l.callbacks))
-	for _, f := range l.callbacks {
-		cbs = append(cbs, f)
-	}
+	cbs := l.callbacks
 	l.callbacks = nil
 	cause := l.cause
 	l.mu.Unlock()
-	for _, f := range cbs {
-		f(cause)
+	for _, cb := range cbs {
+		cb.f(cause)
 	}
 }
 
-// onLost registers f to run once when the lease is lost; f runs at once
-// when it already is. The returned function unregisters f.
-func (l *Lease) onLost(f func(error)) (remove func()) {
+// lostCallback is a function registered with onLost.
+type lostCallback struct {
+	id uint64
+	f  func(error)
+}
+
+// onLost registers f to run once when the lease is lost and returns its
+// id for removeLost; f runs at once, and registered is false, when the
+// lease already is lost.
+func (l *Lease) onLost(f func(error)) (id uint64, registered bool) {
 	l.mu.Lock()
 	if l.cause != nil {
 		cause := l.cause
 		l.mu.Unlock()
 		f(cause)
-		return func() {}
+		return 0, false
 	}
-	if l.callbacks == nil {
-		l.callbacks = make(map[uint64]func(error))
-	}
-	id := l.nextCB
+	id = l.nextCB
 	l.nextCB++
-	l.callbacks[id] = f
+	l.callbacks = append(l.callbacks, lostCallback{id: id, f: f})
 	l.mu.Unlock()
-	return func() {
-		l.mu.Lock()
-		delete(l.callbacks, id)
-		l.mu.Unlock()
+	return id, true
+}
+
+// removeLost unregisters the function onLost registered as id.
+func (l *Lease) removeLost(id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, cb := range l.callbacks {
+		if cb.id == id {
+			l.callbacks = append(l.callbacks[:i], l.callbacks[i+1:]...)
+			return
+		}
 	}
 }
 

@@ -185,10 +185,13 @@ func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
 			return nil
 		})
 		var again []*scriptCall
-		loaded := map[*redis.Script]error{}
+		var loaded map[*redis.Script]error
 		for _, c := range pending {
-			if !redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") || try > 0 {
+			if try > 0 || c.cmd.Err() == nil || !redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
 				continue
+			}
+			if loaded == nil {
+				loaded = map[*redis.Script]error{}
 			}
 			err, ok := loaded[c.script]
 			if !ok {

@@ -103,8 +103,8 @@ func (r *Renewer) Shutdown() {
 // leases, so that the release is not reported as a loss. It is safe to call
 // more than once.
 func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
-	var removes []func()
-	tracked := make([]*Lease, 0, len(leases))
+	t := &tracking{r: r}
+	t.leases = t.inline[:0]
 	now := time.Now()
 	wake := false
 	r.mu.Lock()
@@ -121,35 +121,53 @@ func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
 			wake = wake || e.next.Before(r.wakeAt)
 		}
 		e.refs++
-		tracked = append(tracked, l)
+		t.leases = append(t.leases, trackedLease{lease: l})
 	}
 	r.mu.Unlock()
 	if onLost != nil {
-		removes = make([]func(), 0, len(tracked))
-		for _, l := range tracked {
-			removes = append(removes, l.onLost(onLost))
+		for i := range t.leases {
+			tl := &t.leases[i]
+			tl.callback, tl.registered = tl.lease.onLost(onLost)
 		}
 	}
 	if wake {
 		r.poke()
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			for _, rm := range removes {
-				rm()
+	return t.untrack
+}
+
+// tracking is what one Track call holds.
+type tracking struct {
+	r      *Renewer
+	leases []trackedLease
+	inline [2]trackedLease // a marker and a lock: no second allocation
+	once   sync.Once
+}
+
+// trackedLease is a lease of a Track call, with its onLost registration.
+type trackedLease struct {
+	lease      *Lease
+	callback   uint64
+	registered bool
+}
+
+func (t *tracking) untrack() {
+	t.once.Do(func() {
+		for _, tl := range t.leases {
+			if tl.registered {
+				tl.lease.removeLost(tl.callback)
 			}
-			r.mu.Lock()
-			for _, l := range tracked {
-				if e := r.entries[l]; e != nil {
-					if e.refs--; e.refs <= 0 {
-						delete(r.entries, l)
-					}
+		}
+		t.r.mu.Lock()
+		for _, tl := range t.leases {
+			if e := t.r.entries[tl.lease]; e != nil {
+				if e.refs--; e.refs <= 0 {
+					delete(t.r.entries, tl.lease)
 				}
 			}
-			r.mu.Unlock()
-		})
-	}
+		}
+		t.r.mu.Unlock()
+	})
 }
 
 // poke wakes the loop to look at its schedule again.

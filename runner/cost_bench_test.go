@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -66,15 +67,37 @@ type costRun struct {
 	scripts  int64
 	trips    int64
 	allocs   uint64
-	jobsPerS float64
+	jobs     int
+	st0, st1 redistest.Stats // around the last round
+	stJobs   int             // the jobs of the last round
 }
+
+// costRounds is how many rounds BenchmarkCost alternates its passes in.
+const costRounds = 4
+
+// add sums o into r. The command statistics are the last round's.
+func (r *costRun) add(o costRun) {
+	r.elapsed += o.elapsed
+	r.goCPU += o.goCPU
+	r.redisCPU += o.redisCPU
+	r.cmds += o.cmds
+	r.scripts += o.scripts
+	r.trips += o.trips
+	r.allocs += o.allocs
+	r.jobs += o.jobs
+	r.st0, r.st1, r.stJobs = o.st0, o.st1, o.jobs
+}
+
+// jobsPerS is the pass's throughput.
+func (r costRun) jobsPerS() float64 { return float64(r.jobs) / r.elapsed.Seconds() }
 
 // BenchmarkCost is the cost table of BENCHMARKS.md: for each topology and
 // each set of layers, b.N jobs enqueued beforehand run through bare asynq
-// (a ServeMux with the same handler), then through the runner with only
-// those layers, on one private Redis, at concurrency 50, back to back; it
-// reports the runner's figures per job and the ratio and differences to
-// bare asynq measured in the same pass.
+// (a ServeMux with the same handler) and through the runner with only
+// those layers, on one private Redis, at concurrency 50, the two passes
+// alternating in costRounds rounds of b.N/costRounds jobs; it reports the
+// runner's figures per job and the ratio and differences to bare asynq
+// measured in the same run.
 //
 // Topologies: "shared", Redis and the worker on the same 2 cores as they
 // come; "pinned", Redis pinned to core 0 and the worker to core 1 (taskset),
@@ -101,12 +124,23 @@ func BenchmarkCost(b *testing.B) {
 				rdb := srv.Client()
 				trips := &tripCounter{}
 				rdb.AddHook(trips)
-				bare := costPass(b, rdb, trips, func(done func()) func() { return costBare(b, rdb, l, done) })
-				stack := costPass(b, rdb, trips, func(done func()) func() { return costStack(b, rdb, l, done) })
+				// The two passes alternate in costRounds rounds, so that the
+				// drift of a shared machine's speed touches both alike.
+				var bare, stack costRun
+				chunk := max(b.N/costRounds, 1)
+				for first := 0; first < b.N; first += chunk {
+					jobs := min(chunk, b.N-first)
+					bare.add(costPass(b, "bare", rdb, trips, first, jobs, func(done func()) func() { return costBare(b, rdb, l, done) }))
+					stack.add(costPass(b, "stack", rdb, trips, first, jobs, func(done func()) func() { return costStack(b, rdb, l, done) }))
+				}
 				n := float64(b.N)
-				b.ReportMetric(stack.jobsPerS, "jobs/s")
-				b.ReportMetric(bare.jobsPerS, "bare-jobs/s")
-				b.ReportMetric(stack.jobsPerS/bare.jobsPerS, "ratio")
+				if testing.Verbose() {
+					logCommands(b, "bare", bare)
+					logCommands(b, "stack", stack)
+				}
+				b.ReportMetric(stack.jobsPerS(), "jobs/s")
+				b.ReportMetric(bare.jobsPerS(), "bare-jobs/s")
+				b.ReportMetric(stack.jobsPerS()/bare.jobsPerS(), "ratio")
 				b.ReportMetric(stack.redisCPU*1e6/n, "redis-cpu-µs/op")
 				b.ReportMetric((stack.redisCPU-bare.redisCPU)*1e6/n, "added-redis-cpu-µs/op")
 				b.ReportMetric(float64(stack.cmds)/n, "rediscmds/op")
@@ -122,11 +156,12 @@ func BenchmarkCost(b *testing.B) {
 	}
 }
 
-// costPass enqueues b.N jobs, then runs them with what start starts, and
+// costPass enqueues jobs jobs (numbered from first, so that no two rounds
+// share a dedupe key), then runs them with what start starts, and
 // measures the run.
-func costPass(b *testing.B, rdb *redis.Client, trips *tripCounter, start func(done func()) (stop func())) costRun {
+func costPass(b *testing.B, pass string, rdb *redis.Client, trips *tripCounter, first, jobs int, start func(done func()) (stop func())) costRun {
 	client := asynq.NewClientFromRedisClient(rdb)
-	for i := range b.N {
+	for i := first; i < first+jobs; i++ {
 		if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(i)+`}`))); err != nil {
 			b.Fatal(err)
 		}
@@ -134,7 +169,7 @@ func costPass(b *testing.B, rdb *redis.Client, trips *tripCounter, start func(do
 	var n atomic.Int64
 	all := make(chan struct{})
 	done := func() {
-		if n.Add(1) == int64(b.N) {
+		if n.Add(1) == int64(jobs) {
 			close(all)
 		}
 	}
@@ -142,7 +177,10 @@ func costPass(b *testing.B, rdb *redis.Client, trips *tripCounter, start func(do
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	st0, trips0, cpu0, t0 := redistest.ReadStats(b, rdb), trips.Trips.Load(), processCPU(), time.Now()
-	stop := start(done)
+	// The pass's goroutines carry its label, so a -cpuprofile can tell
+	// the two apart: go tool pprof -tagfocus pass=stack.
+	var stop func()
+	pprof.Do(context.Background(), pprof.Labels("pass", pass), func(context.Context) { stop = start(done) })
 	<-all
 	elapsed := time.Since(t0)
 	// Let the last completions land before counting.
@@ -159,7 +197,10 @@ func costPass(b *testing.B, rdb *redis.Client, trips *tripCounter, start func(do
 		scripts:  st1.Scripts() - st0.Scripts(),
 		trips:    trips1 - trips0,
 		allocs:   m1.Mallocs - m0.Mallocs,
-		jobsPerS: float64(b.N) / elapsed.Seconds(),
+		jobs:     jobs,
+		st0:      st0,
+		st1:      st1,
+		stJobs:   jobs,
 	}
 }
 
@@ -193,4 +234,16 @@ func costStack(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
 		b.Fatal(err)
 	}
 	return func() { _ = r.Shutdown(context.Background()) }
+}
+
+// logCommands logs, per job, the calls and the microseconds Redis spent in
+// each command of a pass (with -v): where the Redis CPU goes. A script's
+// time includes the commands it calls, which are also listed.
+func logCommands(b *testing.B, pass string, r costRun) {
+	n := float64(r.stJobs)
+	for cmd, calls := range r.st1.Calls {
+		if d := calls - r.st0.Calls[cmd]; d > 0 {
+			b.Logf("%s %-10s %6.2f calls/job %6.2f µs/job", pass, cmd, float64(d)/n, float64(r.st1.Usec[cmd]-r.st0.Usec[cmd])/n)
+		}
+	}
 }
