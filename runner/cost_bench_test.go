@@ -103,7 +103,7 @@ func (r costRun) jobsPerS() float64 { return float64(r.jobs) / r.elapsed.Seconds
 // come; "pinned", Redis pinned to core 0 and the worker to core 1 (taskset),
 // the shape of a deployment where Redis has a machine of its own.
 //
-//	go test -run '^$' -bench Cost -benchtime 20000x ./runner/
+//	go test -run '^$' -bench Cost -benchtime 30000x -count 3 ./runner/
 func BenchmarkCost(b *testing.B) {
 	for _, topo := range []string{"shared", "pinned"} {
 		for _, l := range costLayers {
