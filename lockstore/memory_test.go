@@ -148,3 +148,39 @@ func TestRenewerStartsAgainAfterShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestUntrackStopsLossCallbacks: after untrack a lease's loss no longer
+// reaches that Track call's callback, while another Track call on the same
+// lease still hears of it, once.
+func TestUntrackStopsLossCallbacks(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
+		r := lockstore.NewRenewer(lockstore.RenewerConfig{})
+		l, err := s.Acquire(context.Background(), "k", time.Second, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gone, kept []error
+		untrackGone := r.Track(func(err error) { gone = append(gone, err) }, l)
+		untrackKept := r.Track(func(err error) { kept = append(kept, err) }, l, nil)
+		defer untrackKept()
+		untrackGone()
+		untrackGone() // twice is fine
+		time.Sleep(2 * time.Second) // not renewed (no loop): the lease expires
+		synctest.Wait()
+		if len(gone) != 0 {
+			t.Errorf("untracked callback ran %d times", len(gone))
+		}
+		var le *lockstore.LostError
+		if len(kept) != 1 || !errors.As(kept[0], &le) || le.Reason != lockstore.LostExpired {
+			t.Fatalf("tracked callback got %v, want one expiry", kept)
+		}
+		// A lease already lost calls a new Track's callback at once.
+		var late []error
+		r.Track(func(err error) { late = append(late, err) }, l)()
+		if len(late) != 1 {
+			t.Errorf("Track on a lost lease: callback ran %d times, want 1", len(late))
+		}
+	})
+}
