@@ -166,7 +166,7 @@ func TestUntrackStopsLossCallbacks(t *testing.T) {
 		untrackKept := r.Track(func(err error) { kept = append(kept, err) }, l, nil)
 		defer untrackKept()
 		untrackGone()
-		untrackGone() // twice is fine
+		untrackGone()               // twice is fine
 		time.Sleep(2 * time.Second) // not renewed (no loop): the lease expires
 		synctest.Wait()
 		if len(gone) != 0 {
