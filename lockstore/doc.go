@@ -104,7 +104,11 @@
 //
 // Keys live under a prefix (PrefixDefault, "jobrunner") with the user key as
 // a Cluster hash tag, so that every key of one lock or dedupe key shares a
-// slot: jobrunner:{invoice:123}:lock, :fence, :inflight and :done. Fence
+// slot: jobrunner:{invoice:123}:lock, :fence, :inflight and :done. The
+// :inflight key holds the marker while a job runs and its completed record
+// after it succeeded (the record replaces the marker); :done holds a record
+// only in the rare case described in complete.lua, or as written by older
+// versions, and admission reads both. Fence
 // keys have no TTL (an expired counter would restart at 1); there is one per
 // lock key ever used.
 //

@@ -37,8 +37,10 @@ func (k keys) lock(key string) string { return k.prefix + ":{" + escapeTag(key) 
 // promise that fences only grow.
 func (k keys) fence(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:fence" }
 
-// inflight is the in-flight marker of a dedupe key; its value is the
-// admission's token and the task ID (see markerValue).
+// inflight is the state key of a dedupe key: its in-flight marker while the
+// job runs (the admission's token and the task ID, see markerValue), then
+// its completed record (byte 1, then the result bytes), which replaces the
+// marker without a key being created or deleted.
 func (k keys) inflight(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:inflight" }
 
 // lease is the key a lease holds: its marker's, its lock's or its slot
@@ -66,8 +68,10 @@ func (k keys) starts(key string) string { return k.prefix + ":{limit:" + escapeT
 // rate is a rate limit's state: the queue of refused starts and a pause.
 func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:rate" }
 
-// done is the completed record of a dedupe key; its value is the job's
-// result bytes, kept for the dedupe window.
+// done is a separate completed record of a dedupe key (the job's result
+// bytes, kept for the dedupe window): where versions before the state key
+// wrote it, and where a success goes when another task's marker holds the
+// state key. Admission reads it beside the state key, in the same command.
 func (k keys) done(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:done" }
 
 // markerValue is the value of an in-flight marker: the admission's own

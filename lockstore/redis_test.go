@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,13 +63,18 @@ func TestRedisKeyLayout(t *testing.T) {
 	if _, err := s.Complete(ctx(t), lockstore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("r")}); err != nil {
 		t.Fatal(err)
 	}
+	// The record replaces the marker in its key: no key is created or
+	// deleted by the completion but the lock.
 	keys, _ := c.Keys(ctx(t), "*").Result()
-	if strings.Join(keys, " ") != "jobrunner:{invoice:123}:fence jobrunner:{invoice:123}:done" &&
-		strings.Join(keys, " ") != "jobrunner:{invoice:123}:done jobrunner:{invoice:123}:fence" {
+	slices.Sort(keys)
+	if strings.Join(keys, " ") != "jobrunner:{invoice:123}:fence jobrunner:{invoice:123}:inflight" {
 		t.Errorf("keys after completion = %v", keys)
 	}
-	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:done").Val(); ttl < 23*time.Hour {
-		t.Errorf("done record TTL = %s, want the 24h window", ttl)
+	if got := c.Get(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); got != "\x01r" {
+		t.Errorf("record = %q, want byte 1 then the result", got)
+	}
+	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); ttl < 23*time.Hour {
+		t.Errorf("record TTL = %s, want the 24h window", ttl)
 	}
 	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:fence").Val(); ttl != -1 {
 		t.Errorf("fence TTL = %s, want none", ttl)
@@ -341,5 +347,39 @@ func TestRenewerOnePipeline(t *testing.T) {
 	// A renewal every ttl/3 = 100ms: about 10 pipelines of 10 renewals.
 	if pipes < 5 || pipes > 14 || cmds != pipes*n {
 		t.Errorf("%d pipelines carrying %d renewals in 1s, want ~10 of %d each", pipes, cmds, n)
+	}
+}
+
+// TestRedisRecordsBesideAnotherMarker covers the separate record key: a
+// record written by an older version (":done") still skips a duplicate,
+// and a success that finds another task's marker in the state key records
+// beside it, leaving that marker alone.
+func TestRedisRecordsBesideAnotherMarker(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockstore.NewRedisStore(c, lockstore.RedisConfig{})
+
+	c.Set(ctx(t), "jobrunner:{old}:done", "old result", time.Hour)
+	a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "old", TaskID: "t1"})
+	if err != nil || a.Verdict != lockstore.Done || string(a.Result) != "old result" {
+		t.Fatalf("admission over an old record = %v %q, %v; want Done with its result", a.Verdict, a.Result, err)
+	}
+
+	a, err = s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "k", TaskID: "t1", MarkerTTL: time.Minute})
+	if err != nil || a.Verdict != lockstore.Admitted {
+		t.Fatalf("admit: %v, %v", a.Verdict, err)
+	}
+	// Our marker expired and a duplicate (another task ID) was admitted.
+	c.Set(ctx(t), "jobrunner:{k}:inflight", "0123456789abcdef0123456789abcdef:t2", time.Minute)
+	done, err := s.Complete(ctx(t), lockstore.CompleteRequest{Marker: a.Marker, Result: []byte("ours")})
+	if err != nil || done.Marker != lockstore.NotOwner {
+		t.Fatalf("complete = %v, %v; want the marker left to its owner", done.Marker, err)
+	}
+	if got := c.Get(ctx(t), "jobrunner:{k}:inflight").Val(); got != "0123456789abcdef0123456789abcdef:t2" {
+		t.Errorf("the duplicate's marker became %q", got)
+	}
+	a, err = s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "k", TaskID: "t3"})
+	if err != nil || a.Verdict != lockstore.Done || string(a.Result) != "ours" {
+		t.Fatalf("a third duplicate = %v %q, %v; want Done with our result", a.Verdict, a.Result, err)
 	}
 }

@@ -1,9 +1,12 @@
 -- admit.lua admits a job under a dedupe key and, optionally, takes its lock
 -- in the same step: one round trip for marker, lock and fence.
 --
--- KEYS[1]: the in-flight marker key of the dedupe key (value: the
---          admission token, ':', the task ID).
--- KEYS[2]: the completed record key of the dedupe key (value: result bytes).
+-- KEYS[1]: the state key of the dedupe key: while the job runs, its
+--          in-flight marker (the admission token, ':', the task ID); once it
+--          succeeded, its completed record (byte 1, then the result bytes).
+-- KEYS[2]: the separate record key of the dedupe key (value: result bytes),
+--          written by older versions and when a success finds another task
+--          holding the marker.
 -- KEYS[3]: optional, the lock key (value: owner token).
 -- KEYS[4]: optional (present with KEYS[3]), the fence key of the lock.
 --          On Redis Cluster all four keys must share a slot; the caller
@@ -46,6 +49,9 @@ local v = redis.call('MGET', KEYS[2], KEYS[1])
 local done, cur = v[1], v[2]
 if done then
   return {4, done}
+end
+if cur and string.byte(cur, 1) == 1 then
+  return {4, string.sub(cur, 2)}
 end
 if cur then
   -- The task ID follows the token's ':'; a value without one is a task ID.
