@@ -1,6 +1,8 @@
 package lockstore_test
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +73,27 @@ func TestRedisFenceAheadOfTheClock(t *testing.T) {
 	a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t", LockKey: "k", LockTTL: time.Second})
 	if err != nil || a.Lock == nil || a.Lock.Fence() != ahead+2 {
 		t.Fatalf("admit: %+v, %v; want fence %d", a, err, int64(ahead+2))
+	}
+}
+
+// TestNextFenceIsOneFunction: acquire.lua and admit.lua each carry
+// nextFence (a script cannot call another); the two copies must stay the
+// same, or the two ways to take a lock would hand out fences differently.
+func TestNextFenceIsOneFunction(t *testing.T) {
+	fn := func(file string) string {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(src)
+		start := strings.Index(s, "local function nextFence")
+		end := strings.Index(s[max(start, 0):], "\nend\n")
+		if start < 0 || end < 0 {
+			t.Fatalf("%s: no nextFence", file)
+		}
+		return s[start : start+end]
+	}
+	if a, b := fn("lua/acquire.lua"), fn("lua/admit.lua"); a != b {
+		t.Errorf("nextFence differs:\nacquire.lua:\n%s\nadmit.lua:\n%s", a, b)
 	}
 }

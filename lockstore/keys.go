@@ -27,21 +27,27 @@ func newKeys(prefix string) keys {
 }
 
 // tag returns the hash tag of key, braces included.
-func (k keys) tag(key string) string { return k.prefix + ":{" + escapeTag(key) + "}" }
+func (k keys) tag(key string) string { return k.tagged(key, "") }
+
+// tagged returns the key of kind suffix under key's hash tag, in one
+// concatenation.
+func (k keys) tagged(key, suffix string) string {
+	return k.prefix + ":{" + escapeTag(key) + "}" + suffix
+}
 
 // lock is the key holding a lock's owner token, with the lock's TTL.
-func (k keys) lock(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:lock" }
+func (k keys) lock(key string) string { return k.tagged(key, ":lock") }
 
-// fence is the INCR counter handing out fencing tokens for a lock. It has no
-// TTL: a counter that expired would start again at 1 and break the
-// promise that fences only grow.
-func (k keys) fence(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:fence" }
+// fence holds the last fencing token handed out for a lock (see nextFence
+// in acquire.lua). It has no TTL: a token forgotten on the same server
+// could be handed out again if the clock stepped back.
+func (k keys) fence(key string) string { return k.tagged(key, ":fence") }
 
 // inflight is the state key of a dedupe key: its in-flight marker while the
 // job runs (the admission's token and the task ID, see markerValue), then
 // its completed record (byte 1, then the result bytes), which replaces the
 // marker without a key being created or deleted.
-func (k keys) inflight(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:inflight" }
+func (k keys) inflight(key string) string { return k.tagged(key, ":inflight") }
 
 // lease is the key a lease holds: its marker's, its lock's or its slot
 // set's.
@@ -72,7 +78,7 @@ func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag
 // bytes, kept for the dedupe window): where versions before the state key
 // wrote it, and where a success goes when another task's marker holds the
 // state key. Admission reads it beside the state key, in the same command.
-func (k keys) done(key string) string { return k.prefix + ":{" + escapeTag(key) + "}:done" }
+func (k keys) done(key string) string { return k.tagged(key, ":done") }
 
 // markerValue is the value of an in-flight marker: the admission's own
 // token, then the task ID. The task ID lets a redelivery of the same task

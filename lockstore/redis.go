@@ -187,6 +187,7 @@ func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
 		var again []*scriptCall
 		var loaded map[*redis.Script]error
 		for _, c := range pending {
+			// Err first: HasErrorPrefix allocates even for a nil error.
 			if try > 0 || c.cmd.Err() == nil || !redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
 				continue
 			}
