@@ -184,13 +184,11 @@ func (s *shape) check(data []byte, i int) (int, bool) {
 	if i >= len(data) {
 		return i, true
 	}
+	var ok bool
 	switch data[i] {
 	case '{':
-		i = skipSpace(data, i+1)
-		if i < len(data) && data[i] == '}' {
-			return i + 1, true
-		}
-		for i < len(data) {
+		i, end := open(data, i, '}')
+		for !end && i < len(data) {
 			start := i
 			var esc bool
 			i, esc = skipString(data, i)
@@ -204,22 +202,17 @@ func (s *shape) check(data []byte, i int) (int, bool) {
 				if esc {
 					key = []byte(keyText(data, keySpan{start: start, end: i, esc: true}))
 				}
-				f, ok := s.lookup(key)
-				if !ok {
+				f, known := s.lookup(key)
+				if !known {
 					return i, false
 				}
 				sub = f.shape
 			}
 			i = skipSpace(data, skipSpace(data, i)+1) // ':'
-			var ok bool
 			if i, ok = sub.check(data, i); !ok {
 				return i, false
 			}
-			i = skipSpace(data, i)
-			if i >= len(data) || data[i] == '}' {
-				return i + 1, true
-			}
-			i = skipSpace(data, i+1) // ','
+			i, end = after(data, i, '}')
 		}
 		return i, true
 	case '[':
@@ -227,20 +220,12 @@ func (s *shape) check(data []byte, i int) (int, bool) {
 		if s != nil {
 			elem = s.elem
 		}
-		i = skipSpace(data, i+1)
-		if i < len(data) && data[i] == ']' {
-			return i + 1, true
-		}
-		for i < len(data) {
-			var ok bool
+		i, end := open(data, i, ']')
+		for !end && i < len(data) {
 			if i, ok = elem.check(data, i); !ok {
 				return i, false
 			}
-			i = skipSpace(data, i)
-			if i >= len(data) || data[i] == ']' {
-				return i + 1, true
-			}
-			i = skipSpace(data, i+1) // ','
+			i, end = after(data, i, ']')
 		}
 		return i, true
 	case '"':
@@ -251,4 +236,26 @@ func (s *shape) check(data []byte, i int) (int, bool) {
 		i++
 	}
 	return i, true
+}
+
+// open steps into the container that starts at data[i] and ends with
+// closer: it returns the offset of its first member, or the offset after
+// it and true when it is empty.
+func open(data []byte, i int, closer byte) (int, bool) {
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == closer {
+		return i + 1, true
+	}
+	return i, false
+}
+
+// after steps over what follows a member of a container that ends with
+// closer: it returns the offset of the next member, or the offset after
+// the container and true.
+func after(data []byte, i int, closer byte) (int, bool) {
+	i = skipSpace(data, i)
+	if i >= len(data) || data[i] == closer {
+		return i + 1, true
+	}
+	return skipSpace(data, i+1), false // ','
 }
