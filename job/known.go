@@ -17,7 +17,7 @@ import (
 // accept (a syntax error, a wrong type, an unknown field) is decoded again
 // by the Decoder, whose error names the problem. A type whose field
 // matching this check cannot mirror (embedded structs, two fields with one
-// name) has no fast path.
+// name, a tag name encoding/json would not take) has no fast path.
 
 // shape is what a JSON value must look like to decode into a Go type without
 // an unknown field: the keys an object may have and the shapes of what they
@@ -40,7 +40,7 @@ type field struct {
 
 // shapes caches the shape of each payload type. A type's shape is a pure
 // function of the type, like encoding/json's own field cache, so it is
-// never invalidated; nil stands for "no fast path".
+// never invalidated.
 var shapes sync.Map // reflect.Type -> *shapeEntry
 
 type shapeEntry struct {
@@ -106,7 +106,7 @@ func (b *shapeBuilder) buildStruct(t reflect.Type) *shape {
 	if s, ok := b.seen[t]; ok {
 		return s
 	}
-	s := &shape{fields: []field{}} // non-nil: a struct's keys are checked
+	s := &shape{} // a non-nil shape with no anyKey: every key must name a field
 	b.seen[t] = s
 	names := map[string]bool{}
 	for i := range t.NumField() {
