@@ -38,7 +38,10 @@ const (
 // Config configures a Runner. Only Redis is required.
 type Config struct {
 	// Redis is the client shared by asynq's server, client and inspector
-	// and by the lock store. The runner does not close it.
+	// and by the lock store. The runner does not close it. A go-redis
+	// client must have ContextTimeoutEnabled (setup.NewRedisClient sets
+	// it): New refuses one without, since every deadline the runner sets
+	// would otherwise be ignored by a Redis that hangs.
 	Redis redis.UniversalClient
 
 	// Concurrency is the number of jobs run at once. Defaults to 10.
@@ -193,6 +196,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.Redis == nil {
 		return errors.New("runner: Config.Redis is nil")
+	}
+	if err := checkContextTimeouts(c.Redis); err != nil {
+		return err
 	}
 	if c.Concurrency < 0 {
 		return fmt.Errorf("runner: Config.Concurrency %d is negative", c.Concurrency)

@@ -35,7 +35,7 @@ func Example_gracefulShutdown() {
 		panic(err)
 	}
 	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 
 	r, err := runner.New(runner.Config{Redis: rdb, ShutdownTimeout: 10 * time.Second})
 	if err != nil {

@@ -217,7 +217,7 @@ func TestRedisKilledMidJobDefersAndCompletes(t *testing.T) {
 	if srv.Embedded {
 		t.Skip("lock expiry needs real TTLs; CI runs this on redis-server")
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	logs := &logtest.Buffer{}
 	log := zerolog.New(logs)

@@ -21,7 +21,7 @@ import (
 // tracer provider (nil: the global one).
 func chainRunner(tb testing.TB, tp trace.TracerProvider) *Runner {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}) // never dialled
 	tb.Cleanup(func() { _ = rdb.Close() })
 	r, err := New(Config{Redis: rdb, Metrics: prometheus.NewRegistry(), TracerProvider: tp})
 	if err != nil {

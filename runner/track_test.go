@@ -119,7 +119,7 @@ func TestDrainErrorMessage(t *testing.T) {
 // chain after the drain began and must not run.
 func TestTrackDefersJobsFetchedWhileDraining(t *testing.T) {
 	t.Parallel()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}) // never dialled
 	t.Cleanup(func() { _ = rdb.Close() })
 	r, err := New(Config{Redis: rdb})
 	if err != nil {

@@ -91,3 +91,99 @@ func TestNewRedisClientKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlinesHoldWhenRedisHangs: with the primary stopped (SIGSTOP: the
+// kernel still accepts connections, nothing answers), a call with a 100ms
+// deadline returns by about then, on every topology: a command on a pooled
+// connection, a pipeline, a script, and the first command of a new client
+// (dial and handshake). go-redis on its own waits its ReadTimeout.
+func TestDeadlinesHoldWhenRedisHangs(t *testing.T) {
+	const key = "hang-key"
+	const deadline = 100 * time.Millisecond
+	// Generous for a loaded CI machine; the point is "by the deadline", not
+	// "after the 2s ReadTimeout".
+	const within = deadline + 150*time.Millisecond
+	script := redis.NewScript(`return redis.call("GET", KEYS[1])`)
+	for _, topo := range redistest.Topologies() {
+		t.Run(topo.Name, func(t *testing.T) {
+			t.Parallel()
+			env := topo.Start(t)
+			opts, err := setup.ParseRedisURL(env.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			warm := setup.NewRedisClient(opts)
+			defer warm.Close()
+			cold := setup.NewRedisClient(opts)
+			defer cold.Close()
+			ctx := context.Background()
+			if err := warm.Set(ctx, key, "v", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := script.Load(ctx, warm).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if c, ok := cold.(*redis.ClusterClient); ok {
+				// The cold client knows the slots, as a worker does once
+				// it runs; it has no connection to the primary yet.
+				c.ReloadState(ctx)
+				for range 100 {
+					if c.ClusterShards(ctx).Err() == nil {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			calls := []struct {
+				name string
+				call func(ctx context.Context) error
+			}{
+				{"get", func(ctx context.Context) error { return warm.Get(ctx, key).Err() }},
+				{"pipeline", func(ctx context.Context) error {
+					_, err := warm.Pipelined(ctx, func(p redis.Pipeliner) error {
+						p.Get(ctx, key)
+						p.Set(ctx, key, "w", 0)
+						return nil
+					})
+					return err
+				}},
+				{"script", func(ctx context.Context) error { return script.Run(ctx, warm, []string{key}).Err() }},
+				{"new connection", func(ctx context.Context) error { return cold.Get(ctx, key).Err() }},
+			}
+			p := env.PrimaryFor(key)
+			p.Pause()
+			resumed := false
+			defer func() {
+				if !resumed {
+					p.Resume()
+				}
+			}()
+			// Keep the pause well under the test topologies' 1s failure
+			// detection, so that nothing fails over meanwhile.
+			took := make([]time.Duration, len(calls))
+			errs := make([]error, len(calls))
+			for i, c := range calls {
+				cctx, cancel := context.WithTimeout(ctx, deadline)
+				start := time.Now()
+				errs[i] = c.call(cctx)
+				took[i] = time.Since(start)
+				cancel()
+			}
+			p.Resume()
+			resumed = true
+			for i, c := range calls {
+				t.Logf("%s: returned after %v: %v", c.name, took[i].Round(time.Millisecond), errs[i])
+				if errs[i] == nil {
+					t.Errorf("%s: succeeded against a stopped Redis", c.name)
+				}
+				if took[i] > within {
+					t.Errorf("%s: returned after %v, want within %v of a %v deadline", c.name, took[i], within-deadline, deadline)
+				}
+			}
+			// And the client works again once Redis answers.
+			if err := warm.Get(ctx, key).Err(); err != nil {
+				t.Errorf("after resume: %v", err)
+			}
+		})
+	}
+}

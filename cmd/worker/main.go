@@ -212,7 +212,7 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 	if a := os.Getenv("JOBRUNNER_LOCAL_REDIS_ADDR"); a != "" {
 		local = a // tests only: the shared 6379 is not theirs to take
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: local})
+	rdb := redis.NewClient(&redis.Options{Addr: local, ContextTimeoutEnabled: true})
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err == nil {

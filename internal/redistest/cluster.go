@@ -114,7 +114,7 @@ func (c *Cluster) URL() string {
 // keeps dialing the dead primary for up to a minute unless told
 // (ReloadState).
 func (c *Cluster) Client() *redis.ClusterClient {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true})
 	c.tb.Cleanup(func() { _ = cc.Close() })
 	return cc
 }

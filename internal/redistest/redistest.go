@@ -168,8 +168,10 @@ func (s *Server) start() error {
 func (s *Server) URL() string { return "redis://" + s.Addr }
 
 // Client returns a new client for the server, closed when the test ends.
+// Like every client of redistest it has ContextTimeoutEnabled, as
+// runner.New requires.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
 	s.tb.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -131,7 +131,7 @@ func (s *Sentinel) URL() string {
 // primary and follows failovers), closed when the test ends.
 func (s *Sentinel) Client() *redis.Client {
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName: s.MasterName, SentinelAddrs: s.SentinelAddrs(),
+		MasterName: s.MasterName, SentinelAddrs: s.SentinelAddrs(), ContextTimeoutEnabled: true,
 	})
 	s.tb.Cleanup(func() { _ = c.Close() })
 	return c
