@@ -34,7 +34,7 @@ type Attempt struct {
 	prepared  job.Prepared // the decoded payload with its keys; set by decode
 	runner    *Runner
 	admission *lockstore.Admission    // marker and lock held, set by dedupe
-	result    []byte                  // written by job.WriteResult
+	result    atomic.Pointer[[]byte]  // written by job.WriteResult, from any goroutine of the handler
 	tracked   atomic.Pointer[tracked] // set by the track layer
 	span      trace.Span              // the attempt's span; nil while tracing is off (trace.go)
 

@@ -20,7 +20,14 @@ import (
 //     (honouring a job.RetryAfter hint) until MaxRetry.
 func (r *Runner) classify(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
-		err := next(ctx, a)
+		e := a.tracked.Load()
+		if e != nil {
+			e.inHandler.Store(true)
+		}
+		err := next(ctx, a) // panics are recovered inside
+		if e != nil {
+			e.inHandler.Store(false)
+		}
 		if err == nil {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -88,7 +89,7 @@ var errUnfinished = errors.New("runner: attempt did not finish")
 // admitRequest builds the admission of a, if it needs one.
 func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 	req := lockstore.AdmitRequest{
-		TaskID:    a.TaskID,
+		TaskID:    a.admissionID(),
 		MarkerTTL: r.cfg.MarkerTTL,
 		LockKey:   a.prepared.Lock.Key,
 		LockTTL:   a.prepared.Lock.TTL,
@@ -106,14 +107,16 @@ func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 
 // admitFailed handles an admission that could not be decided.
 func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.AdmitRequest, err error, next HandlerFunc) error {
+	if ctx.Err() != nil {
+		// The attempt itself was cancelled (a drain's hard phase) or timed
+		// out while it waited: not a busy lock, whatever the wait says.
+		return fmt.Errorf("runner: admission cut short: %w", context.Cause(ctx))
+	}
 	if errors.Is(err, lockstore.ErrNotObtained) {
 		r.metrics.lockContended.Inc()
 		d := newDeferral(reasonLockBusy, jitter(max(cmp.Or(req.LockTTL, lockstore.LockTTLDefault)/3, time.Second)), err)
 		d.Attrs = map[string]string{"lock_key": req.LockKey}
 		return d
-	}
-	if ctx.Err() != nil {
-		return err // the attempt itself was cancelled or timed out
 	}
 	var se *lockstore.StoreError
 	if errors.As(err, &se) && a.prepared.Lock.FailOpen && req.DedupeKey == "" {
@@ -134,14 +137,13 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 // duplicate.
 func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	adm := a.admission
-	ctx = context.WithoutCancel(ctx)
 	deadline := r.cfg.Now().Add(storeRetryMax)
 	if adm.Marker != nil && adm.Marker.Deadline().Before(deadline) {
 		deadline = adm.Marker.Deadline()
 	}
 	var c lockstore.Completion
 	var ferr error
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+	for wait := storeRetryFirst; ; wait = min(2*wait, storeRetryPause) {
 		c, ferr = r.finishOnce(ctx, a, err)
 		var se *lockstore.StoreError
 		if ferr == nil || !errors.As(ferr, &se) {
@@ -150,10 +152,9 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 		a.storeTrouble = true
 		// Only a success must be recorded; after a failure the marker and
 		// lock expire on their own and a retry takes its marker over.
-		if err != nil || r.cfg.Now().Add(wait).After(deadline) {
+		if err != nil || r.cfg.Now().Add(wait).After(deadline) || !r.pause(wait) {
 			break
 		}
-		time.Sleep(wait)
 	}
 	if ferr != nil {
 		r.log.Error().Str("event", "lock.release_failed").Str("task_id", a.TaskID).Err(ferr).
@@ -174,11 +175,15 @@ const storeRetryMax = 20 * time.Second
 
 func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (lockstore.Completion, error) {
 	adm := a.admission
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := r.detached(ctx, 5*time.Second)
 	defer cancel()
 	if err == nil {
+		var result []byte
+		if p := a.result.Load(); p != nil {
+			result = *p
+		}
 		return r.store.Complete(ctx, lockstore.CompleteRequest{
-			Marker: adm.Marker, Lock: adm.Lock, Result: a.result, Window: r.cfg.DedupeWindow,
+			Marker: adm.Marker, Lock: adm.Lock, Result: result, Window: r.cfg.DedupeWindow,
 		})
 	}
 	return r.store.Abandon(ctx, adm.Marker, adm.Lock)

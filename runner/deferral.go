@@ -72,7 +72,7 @@ func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *deferral) erro
 	}
 	ttl := limit + 2*max(d.After, time.Hour)
 	key := "jobrunner:deferral:{" + a.OriginID() + "}:" + strconv.Itoa(a.MaxRetry-a.Retried)
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferralTimeout)
+	nctx, cancel := r.detached(ctx, deferralTimeout)
 	defer cancel()
 	v, err := deferralScript.Run(nctx, r.cfg.Redis, []string{key}, now.UnixMilli(), ttl.Milliseconds()).Int64Slice()
 	if err != nil || len(v) != 2 {

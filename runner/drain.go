@@ -28,15 +28,27 @@ const asynqShutdownTimeout = 250 * time.Millisecond
 type DrainError struct {
 	// Abandoned lists the task IDs whose handlers had not returned at the
 	// end of the hard phase's grace, although their contexts were
-	// cancelled. asynq pushed those tasks back to the head of their queues
-	// with the attempt count unchanged, but it never joins the handler
-	// goroutines: until the process exits, the old handler and a requeued
-	// copy may overlap (the lock and in-flight marker layers keep the copy
-	// from running meanwhile).
+	// cancelled. Each was marked as handed over in Redis and pushed back to
+	// its queue by asynq with the attempt count unchanged, while the old
+	// handler may still run until the process exits: the next run takes
+	// the job under a new admission, so its in-flight marker and lock keep
+	// it waiting until the old handler's expire (AbandonedExpiry after the
+	// drain). A job with neither a dedupe key nor a lock has no such
+	// protection.
 	Abandoned []string
 
+	// Unsettled lists the task IDs whose handlers had returned but whose
+	// outcome the runner could not write to Redis before the drain's
+	// budget ran out (Redis unreachable or not answering): their completed
+	// records, releases or deferrals may be missing. Such a task stays
+	// active in Redis until asynq's lease recovery runs it again, one to two
+	// minutes after Redis answers; a job whose success was not recorded
+	// runs again then.
+	Unsettled []string
+
 	// AsynqErrors are the errors asynq logged during the drain, typically
-	// Redis unreachable: an outcome or a requeue may not have been written.
+	// Redis unreachable, and a note when asynq's own shutdown did not end
+	// within its bound: an outcome or a requeue may not have been written.
 	// Such a task stays active in Redis until asynq's lease recovery
 	// retries it, one to two minutes later, with an attempt counted.
 	AsynqErrors []string
@@ -45,8 +57,12 @@ type DrainError struct {
 func (e *DrainError) Error() string {
 	var parts []string
 	if n := len(e.Abandoned); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d handler(s) ignored cancellation and were requeued while still running (%s)",
+		parts = append(parts, fmt.Sprintf("%d handler(s) ignored cancellation and were handed over while still running (%s)",
 			n, strings.Join(e.Abandoned, ", ")))
+	}
+	if n := len(e.Unsettled); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d finished job(s) could not write their outcome to Redis in time (%s)",
+			n, strings.Join(e.Unsettled, ", ")))
 	}
 	if n := len(e.AsynqErrors); n > 0 {
 		parts = append(parts, fmt.Sprintf("asynq reported %d error(s), so some jobs may not have been settled or requeued (first: %s)",
@@ -91,17 +107,25 @@ func (c *coordinator) watch(on bool) []string {
 	return c.asynqErrs
 }
 
-// drain is the shutdown coordinator:
+// drain is the shutdown coordinator. Every step has a bound that holds
+// when Redis hangs, and MaxDrain is their sum:
 //
-//  1. Readiness turns 503 "draining", Draining channels close, the tracker
-//     refuses new attempts and asynq stops fetching.
+//  1. The scheduler stops (tickStopGrace). Readiness turns 503
+//     "draining", Draining channels close, the tracker refuses new
+//     attempts and asynq stops fetching (in the background: asynq's Stop
+//     waits for a fetch in progress).
 //  2. Soft phase: in-flight jobs run on until they return, the deadline
-//     passes or ctx is done.
+//     passes or ctx is done (ShutdownTimeout).
 //  3. Hard phase: the remaining jobs' contexts are cancelled with cause
 //     job.ErrShutdown; they get HardStopGrace to return, and are requeued
 //     without counting an attempt.
-//  4. asynq shuts down, pushing back whatever still runs (attempt count
-//     unchanged), then the cleanup callbacks run.
+//  4. Hand-over: the jobs whose handlers still run are marked as handed
+//     over; attempts still writing their outcome to Redis are given the
+//     rest of handOverTimeout, then cut short.
+//  5. asynq shuts down, pushing back whatever still runs (attempt count
+//     unchanged), within asynqShutdownMax; then the cleanup callbacks run
+//     (CleanupTimeout) and the abandoned jobs' leases are handed over to
+//     expiry (expireTimeout).
 func (r *Runner) drain(ctx context.Context) error {
 	r.mu.Lock()
 	srv := r.srv
@@ -112,8 +136,8 @@ func (r *Runner) drain(ctx context.Context) error {
 	if !r.draining.CompareAndSwap(false, true) {
 		return errors.New("runner: already shutting down")
 	}
-	r.stopScheduler() // first thing: the other replicas enqueue the next ticks
 	start := r.cfg.Now()
+	r.stopScheduler() // first thing: the other replicas enqueue the next ticks
 	log := r.log
 	if l := zerolog.Ctx(ctx); l != zerolog.Ctx(context.Background()) {
 		log = *l
@@ -129,9 +153,10 @@ func (r *Runner) drain(ctx context.Context) error {
 	log.Info().Str("event", "drain.started").Int("in_flight", len(inFlight)).Strs("task_ids", inFlight).
 		Time("deadline", deadline).Int64("shutdown_timeout_ms", ms(r.cfg.ShutdownTimeout)).Int64("hard_stop_grace_ms", ms(r.cfg.HardStopGrace)).
 		Msg("draining: no new jobs; in-flight jobs may finish until the deadline, then they are cancelled and requeued")
-	// Stop can take a poll interval to return; the tracker already refuses
-	// anything fetched meanwhile.
-	srv.Stop()
+	// asynq's Stop returns once a fetch in progress does, which on a Redis
+	// that hangs is the client's read timeout: it runs aside, and the
+	// tracker already refuses anything fetched meanwhile.
+	go srv.Stop()
 
 	soft := time.NewTimer(deadline.Sub(r.cfg.Now()))
 	defer soft.Stop()
@@ -155,29 +180,42 @@ func (r *Runner) drain(ctx context.Context) error {
 		grace.Stop()
 	}
 	stats, gaveUp := r.tracker.endDrain()
-	abandoned := make([]string, len(gaveUp))
-	for i, e := range gaveUp {
-		abandoned[i] = e.id
+	var abandoned, unsettled []string
+	for _, e := range gaveUp {
+		if e.inHandler.Load() {
+			abandoned = append(abandoned, e.id)
+		} else {
+			unsettled = append(unsettled, e.id)
+		}
 	}
 	if len(abandoned) > 0 {
 		log.Error().Str("event", "drain.abandoned").Strs("task_ids", abandoned).
-			Msg("handlers ignored cancellation: their jobs are handed to copies that their locks and markers keep waiting")
+			Msg("handlers ignored cancellation: their jobs are handed over; their locks and markers keep the next run waiting until they expire")
+	}
+	if len(unsettled) > 0 {
+		log.Error().Str("event", "drain.unsettled").Strs("task_ids", unsettled).Err(r.redisTrouble()).
+			Msg("handlers returned but their outcomes are still being written to Redis, which does not answer: waiting at most the hand-over time, then they come back through asynq's lease recovery")
 	}
 	close(r.abandon)
 	r.waitHandOvers(handOverTimeout)
-	srv.Shutdown()
+	r.tail.cut() // cut short the writes still settling attempts
+	asynqDone := r.shutdownAsynq(srv, asynqShutdownMax)
 	r.pool.stop()
 	r.stopped.Store(true)
 	r.stopRenewer()
+	r.health.stop()
 	asynqErrs := r.coord.watch(false)
+	if !asynqDone {
+		asynqErrs = append(asynqErrs, fmt.Sprintf("asynq's shutdown did not end within %v (Redis not answering?): tasks it had not requeued come back through lease recovery", asynqShutdownMax))
+	}
 
 	elapsed := r.cfg.Now().Sub(start)
 	requeued := stats.requeued + stats.refused + len(abandoned)
 	r.metrics.drainTime.Observe(elapsed.Seconds())
 	r.metrics.requeued.Add(float64(requeued))
 	var err error
-	if len(abandoned) > 0 || len(asynqErrs) > 0 {
-		err = &DrainError{Abandoned: abandoned, AsynqErrors: asynqErrs}
+	if len(gaveUp) > 0 || len(asynqErrs) > 0 {
+		err = &DrainError{Abandoned: abandoned, Unsettled: unsettled, AsynqErrors: asynqErrs}
 	}
 	e := log.Info()
 	if err != nil {
@@ -185,7 +223,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	}
 	e.Str("event", "drain.done").Bool("clean", err == nil).Int("in_flight", stats.inFlight).
 		Int("finished", stats.finished).Int("requeued", requeued).Int("refused", stats.refused).
-		Int("abandoned", len(abandoned)).Int64("duration_ms", ms(elapsed)).
+		Int("abandoned", len(abandoned)).Int("unsettled", len(unsettled)).Int64("duration_ms", ms(elapsed)).
 		Msg("drain done")
 
 	r.runCleanups(context.WithoutCancel(ctx), log)
@@ -193,60 +231,95 @@ func (r *Runner) drain(ctx context.Context) error {
 	return err
 }
 
+// shutdownAsynq runs asynq's Shutdown and waits for it at most d. On a
+// Redis that hangs its last writes (requeues, the server's state) each wait
+// for the client's read timeout; what it had not written by then is
+// recovered by asynq's lease recovery on another worker.
+func (r *Runner) shutdownAsynq(srv interface{ Shutdown() }, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { srv.Shutdown(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// redisTrouble returns why Redis does not serve the worker, as health
+// sees it, or nil.
+func (r *Runner) redisTrouble() error {
+	if why := r.health.notReady(); why != "" {
+		return errors.New(why)
+	}
+	return nil
+}
+
 // AbandonedExpiry is how long the locks and in-flight markers of handlers a
 // drain abandoned outlive the drain: long enough for the process to exit,
-// short enough that the copies carrying their jobs start within seconds
+// short enough that the next run of their jobs starts within seconds
 // instead of waiting out the full TTLs.
 const AbandonedExpiry = time.Second
 
 // expireAbandoned is the very last step of a drain: the process is about to
 // exit, and with it the handlers the drain abandoned, so their locks and
 // in-flight markers (renewed until now) are handed over to expiry in
-// AbandonedExpiry, and their copies are run now: a copy waits for that
-// expiry (its admission sees the marker's remaining TTL), then runs. A late
-// write of a dying handler is refused by its fencing token.
+// AbandonedExpiry. The next run of each job (asynq requeued it) waits for
+// that expiry (its admission sees the marker's remaining TTL), then runs.
+// A late write of a dying handler is refused by its fencing token.
 func (r *Runner) expireAbandoned(ctx context.Context, log zerolog.Logger, gaveUp []*tracked) {
 	if len(gaveUp) == 0 {
 		return
 	}
 	r.renewer.Shutdown()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, expireTimeout)
 	defer cancel()
 	var ids []string
 	for _, e := range gaveUp {
-		if adm := e.admission.Load(); adm != nil {
-			for _, l := range adm.Leases() {
-				if err := l.ExpireAfter(ctx, AbandonedExpiry); err != nil {
-					log.Warn().Str("event", "drain.expire_failed").Str("task_id", e.id).Err(err).
-						Msg("could not hand an abandoned job's lock or marker over to expiry; its copy waits for the TTL")
-				}
+		adm := e.admission.Load()
+		if adm == nil {
+			continue
+		}
+		for _, l := range adm.Leases() {
+			if err := l.ExpireAfter(ctx, AbandonedExpiry); err != nil {
+				log.Warn().Str("event", "drain.expire_failed").Str("task_id", e.id).Err(err).
+					Msg("could not hand an abandoned job's lock or marker over to expiry; its next run waits for the TTL")
 			}
 		}
-		if id := e.copyID.Load(); id != nil {
-			r.wake(ctx, e.queue, *id) // it may have run already, or be running: then it is left alone
-			ids = append(ids, *id)
-		}
+		ids = append(ids, e.id)
 	}
-	log.Info().Str("event", "drain.expired").Strs("copy_ids", ids).Int64("expiry_ms", ms(AbandonedExpiry)).
-		Msg("abandoned jobs' locks and markers expire as this process exits; their copies run after that")
+	log.Info().Str("event", "drain.expired").Strs("task_ids", ids).Int64("expiry_ms", ms(AbandonedExpiry)).
+		Msg("abandoned jobs' locks and markers expire as this process exits; their next runs start after that")
 }
 
-// handOverTimeout bounds how long a drain waits for abandoned jobs to be
-// handed over before asynq's shutdown requeues whatever is left.
-const handOverTimeout = 5 * time.Second
+// Bounds of the drain's steps after the hard phase; MaxDrain adds them up.
+const (
+	// handOverTimeout bounds the hand-over: marking the jobs whose handlers
+	// ignore cancellation, and the attempts still writing their outcomes.
+	handOverTimeout = 2 * time.Second
+	// asynqShutdownMax bounds asynq's shutdown: its own wait
+	// (asynqShutdownTimeout) and its last writes.
+	asynqShutdownMax = 2 * time.Second
+	// expireTimeout bounds handing abandoned jobs' leases over to expiry.
+	expireTimeout = time.Second
+)
 
 // MaxDrain returns the longest a drain of a runner with this configuration
-// can take, from the first signal to the return of Shutdown: the shutdown
-// timeout, the hard-stop grace, the hand-over of handlers that ignore
-// cancellation (5s at most), asynq's own shutdown (250ms) and the cleanup
-// callbacks (CleanupTimeout). A Kubernetes terminationGracePeriodSeconds
+// can take, from the first signal to the return of Shutdown, whatever
+// Redis does (down, or not answering at all): the scheduler's stop (1s),
+// the shutdown timeout, the hard-stop grace, the hand-over (2s), asynq's
+// shutdown (2s), the cleanup callbacks (CleanupTimeout) and the expiry of
+// abandoned jobs' leases (1s). A Kubernetes terminationGracePeriodSeconds
 // must exceed it by a margin for signal delivery and process exit.
 func (c Config) MaxDrain() time.Duration {
 	c = c.withTimeouts()
-	return c.ShutdownTimeout + c.HardStopGrace + handOverTimeout + asynqShutdownTimeout + CleanupTimeout
+	return tickStopGrace + c.ShutdownTimeout + c.HardStopGrace + handOverTimeout + asynqShutdownMax + CleanupTimeout + expireTimeout
 }
 
-// waitHandOvers waits until every processTask call has returned.
+// waitHandOvers waits until every processTask call has returned or handed
+// its job over, at most d.
 func (r *Runner) waitHandOvers(d time.Duration) {
 	done := make(chan struct{})
 	go func() { r.busy.Wait(); close(done) }()
@@ -282,7 +355,7 @@ func (r *Runner) Quiet() {
 	if srv == nil || r.draining.Load() {
 		return
 	}
-	srv.Stop()
+	go srv.Stop() // it waits for a fetch in progress
 	r.log.Info().Str("event", "worker.quiet").Int("in_flight", r.tracker.len()).
 		Msg("quiet: no new jobs; in-flight jobs run on; send SIGTERM to drain and exit")
 }

@@ -303,14 +303,16 @@ func TestDrainAbandonedHandler(t *testing.T) {
 	if el < timeout+grace || el > timeout+grace+700*time.Millisecond {
 		t.Errorf("drain took %v, want timeout+grace (%v) plus a little, not the grace twice", el, timeout+grace)
 	}
-	// The job was handed to a copy under a new ID (so it cannot take over
-	// the old handler's marker), with its attempt count unchanged.
-	if _, err := b.inspector.GetTaskInfo("default", id); err == nil {
-		t.Errorf("abandoned task %s still exists beside its copy", id)
+	// The job was marked as handed over (so that its next run cannot take
+	// over the old handler's marker) and pushed back by asynq with its
+	// attempt count unchanged; there is no second task to run it twice.
+	info := taskInfo(t, b, "default", id)
+	if info.State != asynq.TaskStatePending || info.Retried != 0 || info.MaxRetry != job.MaxRetryDefault || info.Headers["jobrunner-handed-over"] != "1" {
+		t.Errorf("handed-over task: state %v retried %d max %d headers %v, want pending, 0, %d, jobrunner-handed-over=1",
+			info.State, info.Retried, info.MaxRetry, info.Headers, job.MaxRetryDefault)
 	}
-	info := taskInfo(t, b, "default", id+"~1")
-	if info.State != asynq.TaskStatePending || info.Retried != 0 || info.MaxRetry != job.MaxRetryDefault {
-		t.Errorf("copy: state %v retried %d max %d, want pending, 0, %d", info.State, info.Retried, info.MaxRetry, job.MaxRetryDefault)
+	if tasks, _ := b.inspector.ListPendingTasks("default"); len(tasks) != 1 {
+		t.Errorf("%d pending tasks, want the one handed over", len(tasks))
 	}
 	if d := lastEvent(t, b, "drain.done"); num(d, "abandoned") != 1 || num(d, "requeued") != 1 || d["clean"] != false {
 		t.Errorf("drain.done = %v, want abandoned 1, requeued 1, not clean", d)
@@ -421,8 +423,8 @@ func BenchmarkIdleDrain(b *testing.B) {
 
 // TestAbandonedHandlerIsNeverRunTwiceAtOnce: a handler that ignores the
 // drain's cancellation keeps its in-flight marker for as long as it runs;
-// the copy of its job that another worker picks up is deferred until the
-// old handler returns, then completes without running again.
+// the next run of its job, which another worker picks up, is deferred until
+// the old handler returns, then completes without running again.
 func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 	t.Parallel()
 	r, b, bl := drainSetup(t, runner.Config{ShutdownTimeout: 100 * time.Millisecond, HardStopGrace: 200 * time.Millisecond})
@@ -433,7 +435,7 @@ func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 		t.Fatalf("Shutdown = %v, want a DrainError", err)
 	}
 
-	// A second worker on the same Redis picks up the copy.
+	// A second worker on the same Redis picks up the handed-over task.
 	r2, err := runner.New(runner.Config{Redis: b.rdb, Logger: r2Log(b), PollInterval: 10 * time.Millisecond,
 		DelayedCheckInterval: 50 * time.Millisecond, DuplicateDelay: 50 * time.Millisecond})
 	if err != nil {
@@ -444,9 +446,9 @@ func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, r2)
-	waitFor(t, 5*time.Second, "copy deferred", func() bool {
+	waitFor(t, 5*time.Second, "next run deferred", func() bool {
 		for _, l := range b.logs.Events("job.deferred") {
-			if l["task_id"] == id+"~1" && l["reason"] == "duplicate_in_flight" {
+			if l["task_id"] == id && l["reason"] == "duplicate_in_flight" {
 				return true
 			}
 		}
@@ -454,13 +456,13 @@ func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 	})
 	select {
 	case got := <-bl2.started:
-		t.Fatalf("copy %s ran while the abandoned handler still runs", got)
+		t.Fatalf("%s ran again while the abandoned handler still runs", got)
 	case <-time.After(300 * time.Millisecond):
 	}
 	close(bl.release) // the old handler finally returns, successfully
-	waitFor(t, 10*time.Second, "copy settled", func() bool {
+	waitFor(t, 10*time.Second, "next run settled", func() bool {
 		for _, l := range b.logs.Events("job.skipped") {
-			if l["task_id"] == id+"~1" && l["reason"] == "duplicate_done" {
+			if l["task_id"] == id && l["reason"] == "duplicate_done" {
 				return true
 			}
 		}
@@ -468,7 +470,7 @@ func TestAbandonedHandlerIsNeverRunTwiceAtOnce(t *testing.T) {
 	})
 	select {
 	case got := <-bl2.started:
-		t.Fatalf("copy %s ran after the job was done", got)
+		t.Fatalf("%s ran again after the job was done", got)
 	default:
 	}
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jobrunner/jobrunner/internal/jobctx"
 )
@@ -18,9 +19,11 @@ var _ jobctx.Attempt = (*handlerView)(nil)
 func (v *handlerView) Draining() <-chan struct{} { return v.runner.drainCh }
 
 // WriteResult keeps b as the job's result: with the task in asynq (when the
-// task has a retention) and in the dedupe record.
+// task has a retention) and in the dedupe record. It is safe to call from
+// the handler's goroutines; the last call wins.
 func (v *handlerView) WriteResult(b []byte) error {
-	v.result = append(v.result[:0], b...)
+	kept := slices.Clone(b)
+	v.result.Store(&kept)
 	if w := v.Task.ResultWriter(); w != nil {
 		if _, err := w.Write(b); err != nil {
 			return fmt.Errorf("runner: write result: %w", err)

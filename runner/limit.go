@@ -147,7 +147,7 @@ func (r *Runner) slowDown(ctx context.Context, a *Attempt, limited []string, err
 		return err
 	}
 	d = min(d, r.cfg.MaxRetryAfter)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferralTimeout)
+	pctx, cancel := r.detached(ctx, deferralTimeout)
 	defer cancel()
 	if perr := r.store.PauseRate(pctx, limited[0], lim.Rate, d); perr != nil {
 		r.log.Warn().Str("event", "limit.pause_failed").Str("dependency", limited[0]).Err(perr).
@@ -166,7 +166,7 @@ func (r *Runner) releaseSlots(ctx context.Context, a *Attempt, slots []*lockstor
 	for _, s := range slots {
 		r.noteHold(s.Key(), held)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := r.detached(ctx, 5*time.Second)
 	defer cancel()
 	for _, s := range slots {
 		waiter, err := r.store.ReleaseSlot(ctx, s)

@@ -54,7 +54,13 @@ func TestReadyzChecksEveryClusterPrimary(t *testing.T) {
 	}
 	victim.Kill()
 	killed := time.Now()
-	for n := 0; time.Since(killed) < time.Second; n++ {
+	waitFor(t, time.Second, "readyz 503 after a primary died", func() bool { // the health loop pings every 200ms
+		code, _ := get(t, ops.URL+"/readyz")
+		return code == 503
+	})
+	noticed := time.Now()
+	t.Logf("readyz 503 %v after the kill", noticed.Sub(killed).Round(time.Millisecond))
+	for n := 0; time.Since(noticed) < time.Second; n++ {
 		code, body := get(t, ops.URL+"/readyz")
 		if code != 503 || !strings.HasPrefix(body, "redis unreachable") {
 			t.Fatalf("readyz %v after a primary died (probe %d) = %d %q, want 503 redis unreachable", time.Since(killed), n, code, body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -33,6 +35,8 @@ type Runner struct {
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
 	tracer    *tracectx.Tracer
+	health    *health // Redis as readiness sees it, health.go
+	hookOnce  sync.Once
 
 	mu      sync.Mutex
 	srv     *asynq.Server
@@ -49,6 +53,7 @@ type Runner struct {
 	draining atomic.Bool
 	drainCh  chan struct{}  // closed when a drain starts
 	abandon  chan struct{}  // closed when a drain gives up on running handlers
+	tail     tail           // ends the Redis writes settling attempts, detach.go
 	busy     sync.WaitGroup // processTask calls in progress
 }
 
@@ -70,11 +75,15 @@ func New(cfg Config) (*Runner, error) {
 		store:     cfg.Locks,
 		tracer:    tracectx.NewTracer(cfg.TracerProvider, tracerName),
 	}
+	r.tail.init()
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}
 	r.metrics = m
+	if r.health, err = newHealth(cfg.Redis, r.log, cfg.PollInterval, cfg.Metrics); err != nil {
+		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+	}
 	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
 		r.log.Warn().Str("event", "lock.renew_failed").Err(err).Msg("could not renew locks and markers; retrying until they expire")
 	}})
@@ -123,6 +132,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.started.Store(false)
 		return fmt.Errorf("runner: redis: %w", err)
 	}
+	r.hookOnce.Do(func() { r.cfg.Redis.AddHook(r.health.hook()) })
 	r.handler = r.chain()
 	r.pool = newPool(r.handler)
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
@@ -141,8 +151,10 @@ func (r *Runner) Start(ctx context.Context) error {
 	// and is stopped again if asynq fails to start; a Renewer can start
 	// again after Shutdown, so a retried Start renews leases too.
 	r.renewer.Start()
+	r.health.start()
 	if err := srv.Start(asynq.HandlerFunc(r.processTask)); err != nil {
 		r.renewer.Shutdown()
+		r.health.stop()
 		r.started.Store(false)
 		return fmt.Errorf("runner: start: %w", err)
 	}
@@ -192,7 +204,9 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	// ignores cancellation can be handed over at the end of a drain (see
 	// handOver).
 	r.busy.Add(1)
-	defer r.busy.Done()
+	var once sync.Once
+	release := func() { once.Do(r.busy.Done) }
+	defer release()
 	done := make(chan error, 1)
 	r.pool.run(ctx, a, done)
 	select {
@@ -202,12 +216,24 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return r.settle(ctx, a, err)
 	case <-r.abandon:
-		if !r.tracker.isAbandoned(a.tracked.Load()) {
-			// It returned in time and is on its way out.
-			return r.settle(ctx, a, <-done)
-		}
-		return r.handOver(ctx, a, done)
 	}
+	e, tail := a.tracked.Load(), r.tail.current()
+	switch {
+	case !r.tracker.isAbandoned(e):
+		// It returned in time and is on its way out.
+		return r.settle(ctx, a, <-done)
+	case !e.inHandler.Load():
+		// The handler returned; the layers are still writing its outcome
+		// to Redis, which does not answer. They end with the drain's
+		// hand-over phase (r.tail).
+		select {
+		case err := <-done:
+			return r.settle(ctx, a, err)
+		case <-tail.Done():
+			return &deferral{Reason: reasonShutdown}
+		}
+	}
+	return r.handOver(ctx, a, release)
 }
 
 // awaitRedis waits, up to storeRetryMax, until Redis answers a PING. asynq
@@ -215,41 +241,83 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 // reuses a cancelled context), so an outcome handed to it while Redis is
 // away leaves the task active until lease recovery, which counts a failed
 // attempt and runs it again. Attempts that met a Redis error wait here
-// first.
+// first; a drain that abandons its running jobs ends the wait.
 func (r *Runner) awaitRedis(ctx context.Context) {
 	deadline := time.Now().Add(storeRetryMax)
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	for wait := storeRetryFirst; ; wait = min(2*wait, storeRetryPause) {
+		pctx, cancel := r.detached(ctx, time.Second)
 		err := pingRedis(pctx, r.cfg.Redis)
 		cancel()
-		if err == nil || time.Now().Add(wait).After(deadline) {
-			return
-		}
-		select {
-		case <-time.After(wait):
-		case <-r.abandon:
+		if err == nil || time.Now().Add(wait).After(deadline) || !r.pause(wait) {
 			return
 		}
 	}
 }
 
-// handOver gives up on a handler that ignored the drain's cancellation. It
-// enqueues a copy of the task under a new ID and revokes the original, so
-// the copy cannot take over the old handler's in-flight marker: the marker
-// and the lock (renewed for as long as the old handler runs in this
-// process) keep the copy deferred until the old handler really returns,
-// or until their TTL once this process is gone. A job with neither a dedupe
-// key nor a lock has no such protection. If the copy cannot be enqueued,
-// asynq's own requeue at shutdown is the fallback.
-func (r *Runner) handOver(ctx context.Context, a *Attempt, done <-chan error) error {
-	err := r.requeueCopy(ctx, a, &deferral{Reason: reasonShutdown})
-	if errors.Is(err, asynq.RevokeTask) {
-		return err
-	}
+// Pauses between the tries of a write that settles an attempt while Redis
+// is unreachable: 50ms, doubling up to 1s.
+const (
+	storeRetryFirst = 50 * time.Millisecond
+	storeRetryPause = time.Second
+)
+
+// pause waits d and reports true, or reports false at once when a drain
+// has abandoned the jobs still running (or does meanwhile): a retry loop
+// stops there instead of holding the drain.
+func (r *Runner) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case err := <-done:
-		return r.settle(ctx, a, err)
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-t.C:
+		return true
+	case <-r.abandon:
+		return false
 	}
+}
+
+// handOver gives up on a handler that ignored the drain's cancellation. It
+// marks the task in Redis as handed over (the headerHandedOver header) and
+// leaves it to asynq, whose shutdown pushes it back to its queue without
+// rewriting it, while the old handler may run on until the process exits.
+// The mark makes the next run take the job under an admission of its own
+// (admissionID), so that it does not take the old handler's in-flight
+// marker over as a redelivery would: the marker and the lock, renewed for
+// as long as the old handler runs in this process and expiring
+// AbandonedExpiry after the drain, keep the next run deferred until the old
+// handler is gone. A job with neither a dedupe key nor a lock has no such
+// protection.
+//
+// There is one task throughout, so a crash at any point cannot make the job
+// run twice: unmarked, asynq's lease recovery retries it as a redelivery
+// (the old handler died with the process); marked, as a hand-over. release
+// tells the drain that the hand-over is done; handOver then waits for
+// asynq, which stops waiting for it at its shutdown (the returned outcome
+// is not used).
+func (r *Runner) handOver(ctx context.Context, a *Attempt, release func()) error {
+	n, _ := strconv.Atoi(a.Task.Headers()[headerHandedOver])
+	mctx, cancel := r.detached(ctx, handOverTimeout)
+	err := asynqdb.AddHeader(mctx, r.cfg.Redis, a.Queue, a.TaskID, headerHandedOver, strconv.Itoa(n+1))
+	cancel()
+	if err != nil {
+		r.log.Warn().Str("event", "drain.handover_failed").Str("task_id", a.TaskID).Err(err).
+			Msg("could not mark an abandoned job as handed over: its next run may take the old handler's marker over while it still runs; fencing tokens protect the resource")
+	}
+	r.traceHandedOver(a)
+	release()
+	<-ctx.Done()
+	return &deferral{Reason: reasonShutdown}
+}
+
+// headerHandedOver is the task header a drain adds to a job whose handler
+// it abandoned: how many times that happened to the task.
+const headerHandedOver = "jobrunner-handed-over"
+
+// admissionID is the task ID under which a's job is admitted: the task ID,
+// with "~h<n>" added once a drain handed the task over n times, so that a
+// run after a hand-over is not taken for a redelivery of the abandoned run.
+func (a *Attempt) admissionID() string {
+	if n := a.Task.Headers()[headerHandedOver]; n != "" {
+		return a.TaskID + "~h" + n
+	}
+	return a.TaskID
 }

@@ -213,9 +213,17 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		t.Fatalf("readyz = %d", code)
 	}
 	b.redis.Kill()
-	code, body := get("/readyz")
+	killed := time.Now()
+	var code int
+	var body string
+	for time.Since(killed) < time.Second { // the health loop pings every 200ms
+		if code, body = get("/readyz"); code == 503 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if code != 503 || !strings.HasPrefix(body, "redis unreachable") || strings.Contains(body, "\n") {
-		t.Fatalf("redis down: %d %q", code, body)
+		t.Fatalf("redis down for %v: %d %q", time.Since(killed), code, body)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Fatalf("healthz with redis down = %d, want 200 (liveness must not follow Redis)", code)
@@ -374,5 +382,83 @@ func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("no line had %s", k)
 		}
+	}
+}
+
+// TestReadyzWhenRedisHangs: with Redis stopped (SIGSTOP: connections are
+// accepted, nothing answers), /readyz answers at once and turns 503 within
+// a second, saying Redis does not answer; it is 200 again within a second
+// of Redis answering. jobrunner_redis_up follows.
+func TestReadyzWhenRedisHangs(t *testing.T) {
+	r, b := setup(t, runner.Config{})
+	ops := httptest.NewServer(r.Handler())
+	defer ops.Close()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) (int, string, time.Duration) {
+		t0 := time.Now()
+		resp, err := hc.Get(ops.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body)), time.Since(t0)
+	}
+	start(t, r)
+	if code, body, _ := get("/readyz"); code != 200 {
+		t.Fatalf("readyz = %d %q", code, body)
+	}
+	// Watch one poll in flight to Redis too, as a working worker has.
+	b.redis.Pause()
+	paused := time.Now()
+	resumed := false
+	defer func() {
+		if !resumed {
+			b.redis.Resume()
+		}
+	}()
+	var slowest time.Duration
+	for {
+		code, body, took := get("/readyz")
+		slowest = max(slowest, took)
+		if code == 503 {
+			t.Logf("readyz 503 %v after the pause: %q", time.Since(paused).Round(time.Millisecond), body)
+			if !strings.Contains(body, "not answering") {
+				t.Errorf("readyz body %q, want it to say Redis is not answering", body)
+			}
+			break
+		}
+		if time.Since(paused) > time.Second {
+			t.Fatalf("readyz still %d %q %v after Redis stopped answering", code, body, time.Since(paused))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, body, _ := get("/metrics"); !strings.Contains(body, "jobrunner_redis_up 0") {
+		t.Errorf("jobrunner_redis_up is not 0 while Redis hangs")
+	}
+	b.redis.Resume()
+	resumed = true
+	back := time.Now()
+	for {
+		code, body, took := get("/readyz")
+		slowest = max(slowest, took)
+		if code == 200 {
+			t.Logf("readyz 200 %v after Redis answered again", time.Since(back).Round(time.Millisecond))
+			break
+		}
+		if time.Since(back) > time.Second {
+			t.Fatalf("readyz still %d %q %v after Redis answered again", code, body, time.Since(back))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if slowest > 200*time.Millisecond {
+		t.Errorf("a /readyz request took %v: readiness must not wait on Redis", slowest)
+	}
+	logs := b.logs.Events("redis.unhealthy")
+	if len(logs) != 1 || !strings.Contains(fmt.Sprint(logs[0]["reason"]), "not answering") {
+		t.Errorf("redis.unhealthy lines = %v, want one saying Redis is not answering", logs)
+	}
+	if len(b.logs.Events("redis.healthy")) != 1 {
+		t.Errorf("want one redis.healthy line")
 	}
 }

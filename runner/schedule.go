@@ -66,7 +66,7 @@ func (r *Runner) startScheduler(ctx context.Context) {
 		return
 	}
 	r.sched = newScheduler(schedulerParams{
-		client: r.client, inspector: r.inspector, redis: r.cfg.Redis, registry: r.registry,
+		client: r.client, redis: r.cfg.Redis, registry: r.registry,
 		log: r.log, lastTick: r.metrics.scheduleLastTick, now: r.cfg.Now, entries: r.schedules,
 	})
 	r.sched.start(ctx)

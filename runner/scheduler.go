@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/schedule"
 )
@@ -71,13 +72,12 @@ var (
 // crash between an enqueue and its record makes a later start try that
 // tick again, which conflicts while the task is retained.
 type scheduler struct {
-	client    *asynq.Client
-	inspector *asynq.Inspector
-	redis     redis.UniversalClient
-	log       zerolog.Logger
-	lastTick  *prometheus.GaugeVec
-	now       func() time.Time
-	ticks     []*ticker
+	client   *asynq.Client
+	redis    redis.UniversalClient
+	log      zerolog.Logger
+	lastTick *prometheus.GaugeVec
+	now      func() time.Time
+	ticks    []*ticker
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -87,14 +87,13 @@ type scheduler struct {
 
 // schedulerParams are newScheduler's inputs.
 type schedulerParams struct {
-	client    *asynq.Client
-	inspector *asynq.Inspector
-	redis     redis.UniversalClient
-	registry  *job.Registry
-	log       zerolog.Logger
-	lastTick  *prometheus.GaugeVec // jobrunner_schedule_last_tick_timestamp_seconds
-	now       func() time.Time
-	entries   []*schedule.Entry
+	client   *asynq.Client
+	redis    redis.UniversalClient
+	registry *job.Registry
+	log      zerolog.Logger
+	lastTick *prometheus.GaugeVec // jobrunner_schedule_last_tick_timestamp_seconds
+	now      func() time.Time
+	entries  []*schedule.Entry
 }
 
 // ticker is one schedule's state in the loop.
@@ -108,7 +107,7 @@ type ticker struct {
 
 func newScheduler(p schedulerParams) *scheduler {
 	s := &scheduler{
-		client: p.client, inspector: p.inspector, redis: p.redis, lastTick: p.lastTick, now: p.now,
+		client: p.client, redis: p.redis, lastTick: p.lastTick, now: p.now,
 		log:  p.log.With().Str("component", "scheduler").Logger(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -329,17 +328,19 @@ func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Tim
 		return "", true, nil
 	}
 	id := t.e.TaskID(last)
-	info, err := s.inspector.GetTaskInfo(t.opts.Queue, id)
+	ctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
+	defer cancel()
+	info, err := asynqdb.Read(ctx, s.redis, t.opts.Queue, id)
 	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+	case errors.Is(err, asynqdb.ErrNotFound):
 		return "", false, nil
 	case err != nil:
 		return "", false, err
 	}
 	switch info.State {
-	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateAggregating:
+	case asynqdb.StatePending, asynqdb.StateScheduled, asynqdb.StateAggregating:
 		return id, false, nil
-	case asynq.TaskStateRetry:
+	case asynqdb.StateRetry:
 		if info.Retried == 0 {
 			return id, false, nil
 		}

@@ -60,7 +60,7 @@ func TestSchedulerNoOverlapDefersTheNextTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newScheduler(schedulerParams{client: r.client, inspector: r.inspector, redis: rdb, registry: r.registry,
+	s := newScheduler(schedulerParams{client: r.client, redis: rdb, registry: r.registry,
 		log: log, lastTick: r.metrics.scheduleLastTick, now: time.Now, entries: []*schedule.Entry{e}})
 	ctx := context.Background()
 	at := func(sec int) time.Time { return t0.Add(time.Duration(sec)*time.Second + 10*time.Millisecond) }
@@ -144,7 +144,7 @@ func TestSchedulerNoOverlapFailedTickDoesNotHoldBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newScheduler(schedulerParams{client: r.client, inspector: r.inspector, redis: rdb, registry: r.registry,
+	s := newScheduler(schedulerParams{client: r.client, redis: rdb, registry: r.registry,
 		log: log, lastTick: r.metrics.scheduleLastTick, now: time.Now, entries: []*schedule.Entry{e}})
 	ctx := context.Background()
 	s.pass(ctx, t0.Add(10*time.Millisecond))

@@ -69,7 +69,7 @@ func (b *schedBundle) replica(t *testing.T, now func() time.Time, ss ...schedule
 		entries = append(entries, e)
 	}
 	log := zerolog.New(b.logs).Level(zerolog.DebugLevel)
-	return newScheduler(schedulerParams{client: b.client, inspector: b.inspector, redis: b.rdb, registry: b.reg,
+	return newScheduler(schedulerParams{client: b.client, redis: b.rdb, registry: b.reg,
 		log: log, lastTick: b.gauge, now: now, entries: entries})
 }
 

@@ -85,7 +85,7 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error
 	headers = injectTrace(ctx, headers)
 	id := origin + "~" + strconv.Itoa(n)
 
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := r.detached(ctx, 10*time.Second)
 	defer cancel()
 	opts := append(r.carriedOptions(ctx, a), asynq.Queue(a.Queue), asynq.MaxRetry(max(a.MaxRetry-a.Retried, 0)),
 		asynq.ProcessIn(d.After), asynq.TaskID(id))
@@ -94,9 +94,6 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		_, err = r.client.EnqueueContext(ctx, task)
 		if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
-			if e := a.tracked.Load(); e != nil {
-				e.copyID.Store(&id)
-			}
 			r.traceRequeued(a, id)
 			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
 		}

@@ -52,6 +52,7 @@ const (
 	eventLockBusy         = "lock.busy"
 	eventBreakerCheck     = "breaker.check"
 	eventRequeued         = "requeued"
+	eventHandedOver       = "handed_over"
 	eventStoreUnavailable = "store.unavailable"
 )
 
@@ -196,7 +197,10 @@ func (r *Runner) traceAdmission(a *Attempt, req lockstore.AdmitRequest, adm lock
 	if req.LockKey != "" {
 		span.SetAttributes(attrLockKey.String(req.LockKey))
 	}
+	var ne *lockstore.NotObtainedError
 	switch {
+	case errors.As(err, &ne) && ne.Err != nil:
+		return // the attempt's context ended while it waited: not busy
 	case errors.Is(err, lockstore.ErrNotObtained):
 		span.AddEvent(eventLockBusy, trace.WithAttributes(attrLockKey.String(req.LockKey), attrLockWait.Int64(ms(took))))
 		return
@@ -238,6 +242,13 @@ func (r *Runner) traceBreakers(ctx context.Context, a *Attempt, deps []string) {
 func (r *Runner) traceRequeued(a *Attempt, copyID string) {
 	if span := a.recording(); span != nil {
 		span.AddEvent(eventRequeued, trace.WithAttributes(attrCopyID.String(copyID)))
+	}
+}
+
+// traceHandedOver notes on a's span that a drain handed its job over.
+func (r *Runner) traceHandedOver(a *Attempt) {
+	if span := a.recording(); span != nil {
+		span.AddEvent(eventHandedOver)
 	}
 }
 

@@ -37,12 +37,13 @@ type tracked struct {
 	cancel    context.CancelCauseFunc
 	abandoned bool // still running when the drain ended; guarded by tracker.mu
 
-	// admission is what the dedupe layer admitted, and copyID the task
-	// that carries the job on once a drain hands the attempt over: the end
-	// of a drain hands an abandoned attempt's leases over to expiry and
-	// runs its copy.
+	// admission is what the dedupe layer admitted: the end of a drain
+	// hands an abandoned attempt's leases over to expiry.
 	admission atomic.Pointer[lockstore.Admission]
-	copyID    atomic.Pointer[string]
+	// inHandler is true while the job's handler (with the middleware
+	// added by Use) runs: a drain tells a handler that ignores
+	// cancellation from layers still writing an outcome to Redis.
+	inHandler atomic.Bool
 }
 
 // drainStats counts how the attempts of one drain ended.
