@@ -3,9 +3,40 @@ package runner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// startPing bounds one ping of awaitStart. go-redis honours a context's
+// deadline on a socket read but not its cancellation, so short pings are
+// what lets a cancelled start return soon.
+const startPing = 500 * time.Millisecond
+
+// awaitStart pings Redis until it answers, StartTimeout passes or ctx ends.
+func awaitStart(ctx context.Context, rdb redis.UniversalClient) error {
+	deadline := time.Now().Add(StartTimeout)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, min(time.Until(deadline), startPing))
+		err := pingRedis(pctx, rdb)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("no answer within %v: %w", StartTimeout, err)
+		}
+		t := time.NewTimer(min(100*time.Millisecond, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
 
 // pingRedis checks that Redis can serve the worker. On Redis Cluster it
 // pings every primary (reloading the slot map first, which also points the

@@ -122,13 +122,20 @@ func (r *Runner) Register(specs ...job.Spec) error {
 // Client returns an asynq client on the runner's Redis connection.
 func (r *Runner) Client() *asynq.Client { return r.client }
 
+// StartTimeout bounds how long Start waits for Redis to answer (less when
+// Start's context ends sooner).
+const StartTimeout = 10 * time.Second
+
 // Start starts fetching and running jobs in the background. Use Shutdown
-// (or Run) to stop. It never installs signal handlers.
+// (or Run) to stop. It never installs signal handlers. It first waits for
+// Redis to answer, at most StartTimeout or until ctx ends: a program that is
+// told to stop while it starts cancels ctx, and Start returns within half a
+// second.
 func (r *Runner) Start(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("runner: already started")
 	}
-	if err := pingRedis(ctx, r.cfg.Redis); err != nil {
+	if err := awaitStart(ctx, r.cfg.Redis); err != nil {
 		r.started.Store(false)
 		return fmt.Errorf("runner: redis: %w", err)
 	}

@@ -33,7 +33,8 @@ func TestDrain(t *testing.T) {
 					ExclusiveAfterAbandon: true,
 				},
 				// demo.sleep with ignore_cancel and a lock: the lock keeps the
-				// handed-over copy from running beside the abandoned handler.
+				// handed-over job's next run from running beside the abandoned
+				// handler.
 				StubbornJob: func(ms int) *asynq.Task {
 					return asynq.NewTask("demo.sleep", fmt.Appendf(nil, `{"ms":%d,"ignore_cancel":true,"lock":"stubborn"}`, ms))
 				},
@@ -56,7 +57,7 @@ func TestDrain(t *testing.T) {
 // Sentinel: the ones that write to Redis while draining. Finished jobs are
 // settled and unstarted ones stay pending (asynq's queue in its slot); the
 // hard phase requeues through asynq's shutdown; and an abandoned handler's
-// copy is enqueued and the original revoked while its lock and marker,
+// task is marked as handed over and requeued while its lock and marker,
 // whose keys hash to other slots than the queue's, are handed to expiry.
 var drainOnReplicated = []string{
 	"InFlightFinishUnstartedStayPending",

@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -101,8 +102,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 }
 
 func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal, tracing trace.TracerProvider) error {
-	ctx := context.Background()
+	// A signal while the worker connects ends the start at once: on a
+	// Redis that does not answer it would otherwise wait its timeouts.
+	ctx, endWatch := watchStart(sig)
+	defer endWatch()
 	rdb, closeRedis, err := connect(ctx, cfg, log)
+	if s, _ := endWatch(); s != nil {
+		return interrupted(log, s, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -145,22 +152,75 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal, tracing trace.T
 	r.OnShutdown(stopHTTP)
 	log.Info().Str("event", "http.listening").Str("addr", ln.Addr().String()).Msg("operations endpoints up")
 
-	if err := r.Start(ctx); err != nil {
+	ctx, endWatch = watchStart(sig)
+	defer endWatch()
+	err = r.Start(ctx)
+	first, quiet := endWatch()
+	if first != nil && err != nil {
+		return interrupted(log, first, err)
+	}
+	if err != nil {
 		return err
 	}
-	return drainOnSignal(r, log, sig, func() { os.Exit(1) })
+	if quiet {
+		r.Quiet()
+	}
+	return drainOnSignal(r, log, sig, first, func() { os.Exit(1) })
+}
+
+// watchStart returns a context that the first SIGTERM or SIGINT on sig
+// cancels, noting a SIGTSTP meanwhile, until end is called; end returns
+// what it saw and may be called again.
+func watchStart(sig <-chan os.Signal) (ctx context.Context, end func() (stop os.Signal, quiet bool)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	quit, done := make(chan struct{}), make(chan struct{})
+	var stop os.Signal
+	var quiet bool
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case s := <-sig:
+				if s == syscall.SIGTSTP {
+					quiet = true
+					continue
+				}
+				stop = s
+				cancel()
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return ctx, func() (os.Signal, bool) {
+		once.Do(func() { close(quit); <-done; cancel() })
+		return stop, quiet
+	}
+}
+
+// interrupted ends a start cut short by a signal: nothing ran, so there is
+// nothing to drain.
+func interrupted(log zerolog.Logger, s os.Signal, cause error) error {
+	ev := log.Info().Str("event", "worker.interrupted").Str("signal", s.String())
+	if cause != nil {
+		ev = ev.AnErr("cause", cause)
+	}
+	ev.Msg("signal while starting: exiting; no job had started")
+	return nil
 }
 
 // escalation is what the drain.started line tells the operator.
 const escalation = "send SIGTERM or SIGINT again to cancel in-flight jobs now (they are requeued, no attempt counted); a third time to exit at once with status 1"
 
-// drainOnSignal waits for SIGTERM or SIGINT, then drains r. A second signal
-// goes to the hard phase at once (in-flight jobs are cancelled and
-// requeued); a third logs event=drain.aborted and calls exit, which must not
-// return: jobs still running stay active in Redis until asynq's lease
-// recovery retries them. SIGTSTP before that quiets the worker.
-func drainOnSignal(r *runner.Runner, log zerolog.Logger, sig <-chan os.Signal, exit func()) error {
-	var first os.Signal
+// drainOnSignal waits for SIGTERM or SIGINT (unless first is one already
+// received), then drains r. A second signal goes to the hard phase at once
+// (in-flight jobs are cancelled and requeued); a third logs
+// event=drain.aborted and calls exit, which must not return: jobs still
+// running stay active in Redis until asynq's lease recovery retries them.
+// SIGTSTP before that quiets the worker.
+func drainOnSignal(r *runner.Runner, log zerolog.Logger, sig <-chan os.Signal, first os.Signal, exit func()) error {
 	for first == nil {
 		if s := <-sig; s == syscall.SIGTSTP {
 			r.Quiet()
@@ -196,6 +256,22 @@ func drainOnSignal(r *runner.Runner, log zerolog.Logger, sig <-chan os.Signal, e
 	}
 }
 
+// closeBounded closes rdb, waiting at most closeWait: a client whose
+// dials hang (a Sentinel that does not answer) waits for them to time out
+// before Close returns, and the process is exiting anyway.
+func closeBounded(rdb redis.UniversalClient) {
+	done := make(chan struct{})
+	go func() { _ = rdb.Close(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+const closeWait = 200 * time.Millisecond
+
 // connect returns the Redis client: REDIS_URL's, else 127.0.0.1:6379 if a
 // Redis answers there, else an embedded in-memory Redis on that address.
 func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.UniversalClient, func(), error) {
@@ -206,7 +282,7 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 		}
 		rdb := setup.NewRedisClient(opts) // follows a cluster failover within a second
 		log.Info().Str("event", "redis.connecting").Str("url", setup.RedactURL(cfg.RedisURL)).Msg("using REDIS_URL")
-		return rdb, func() { _ = rdb.Close() }, nil
+		return rdb, func() { closeBounded(rdb) }, nil
 	}
 	local := "127.0.0.1:6379"
 	if a := os.Getenv("JOBRUNNER_LOCAL_REDIS_ADDR"); a != "" {

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"sync"
 	"syscall"
 )
 
@@ -48,4 +49,39 @@ func (e *Env) ReplicaOf(primary *Server) *Server {
 		}
 	}
 	return nil
+}
+
+// Servers returns every server of the topology: the one server, the
+// cluster's nodes, or the Sentinel setup's data nodes and sentinels.
+func (e *Env) Servers() []*Server {
+	switch {
+	case e.Cluster != nil:
+		return e.Cluster.Nodes
+	case e.Sentinel != nil:
+		return append(append([]*Server(nil), e.Sentinel.Data...), e.Sentinel.Sentinels...)
+	default:
+		return []*Server{e.Server}
+	}
+}
+
+// PauseAll pauses every server of the topology (Pause), as a network
+// partition that drops packets or a frozen host would look to a client,
+// and returns a function that resumes them; it is also called when the
+// test ends. On a cluster or behind Sentinel, a pause longer than the
+// failure detection (1s) may be followed by a failover once resumed.
+func (e *Env) PauseAll() (resume func()) {
+	servers := e.Servers()
+	for _, s := range servers {
+		s.Pause()
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			for _, s := range servers {
+				s.Resume()
+			}
+		})
+	}
+	e.tb.Cleanup(resume)
+	return resume
 }
