@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -144,8 +145,11 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %v", c.cfg.DialTimeout)
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			// A Redis that accepts connections and answers nothing (a
+			// paused host, a partition that drops packets) is not down.
+			return nil, fmt.Errorf("redis %s not answering: no answer within %v (paused, overloaded or cut off)", setup.RedactURL(raw), c.cfg.DialTimeout)
 		}
 		return nil, fmt.Errorf("redis %s unreachable: %v", setup.RedactURL(raw), err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -181,5 +182,29 @@ func TestSIGINTWhileWaiting(t *testing.T) {
 	}
 	if info, err := asynq.NewInspectorFromRedisClient(s.Client()).GetTaskInfo("idle", "int1"); err != nil || info.State != asynq.TaskStatePending {
 		t.Fatalf("task after SIGINT: %+v, %v", info, err)
+	}
+}
+
+// TestHungRedis: against a Redis that accepts connections and answers
+// nothing (SIGSTOP), the CLI gives up after its dial timeout with one clear
+// line and exit 1, on one server, behind Sentinel and on a cluster, instead
+// of waiting for go-redis's own timeouts.
+func TestHungRedis(t *testing.T) {
+	for _, topo := range redistest.Topologies() {
+		t.Run(topo.Name, func(t *testing.T) {
+			t.Parallel()
+			env := topo.Start(t)
+			env.PauseAll()
+			start := time.Now()
+			code, _, errOut := runCmd(t, []string{"REDIS_URL=" + env.URL}, "demo.sleep", `{"ms":1}`)
+			took := time.Since(start)
+			t.Logf("exit %d after %v: %s", code, took.Round(time.Millisecond), strings.TrimSpace(errOut))
+			if code != 1 || !strings.Contains(errOut, "not answering: no answer within 3s") || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 1 and one line saying Redis gave no answer within 3s", code, errOut)
+			}
+			if took > 5*time.Second {
+				t.Errorf("took %v against a hung Redis, want about the 3s dial timeout", took)
+			}
+		})
 	}
 }

@@ -307,6 +307,6 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 	}
 	log.Warn().Str("event", "redis.embedded").Str("addr", local).
 		Msg("REDIS_URL unset and no local Redis answers: started an embedded in-memory Redis; NOTHING PERSISTS when the worker exits")
-	rdb = redis.NewClient(&redis.Options{Addr: local})
+	rdb = redis.NewClient(&redis.Options{Addr: local, ContextTimeoutEnabled: true})
 	return rdb, func() { _ = rdb.Close(); stop() }, nil
 }

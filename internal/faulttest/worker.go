@@ -61,12 +61,13 @@ func NewWorker(cfg WorkerConfig) (*runner.Runner, error) {
 // well under a lock's TTL instead of after go-redis's 3s defaults.
 func RedisOptions(addr string) *redis.Options {
 	return &redis.Options{
-		Addr:         addr,
-		DialTimeout:  300 * time.Millisecond,
-		ReadTimeout:  400 * time.Millisecond,
-		WriteTimeout: 400 * time.Millisecond,
-		PoolTimeout:  500 * time.Millisecond,
-		MaxRetries:   1,
+		Addr:                  addr,
+		ContextTimeoutEnabled: true, // as runner.New requires
+		DialTimeout:           300 * time.Millisecond,
+		ReadTimeout:           400 * time.Millisecond,
+		WriteTimeout:          400 * time.Millisecond,
+		PoolTimeout:           500 * time.Millisecond,
+		MaxRetries:            1,
 		// go-redis dials 5 times 100ms apart by default: a dead Redis
 		// would take half a second to notice per request.
 		DialerRetries:      1,
