@@ -60,7 +60,13 @@
 // none acknowledges, would cost a round trip per job and stop every lock
 // while a replica is away; it still would not cover a replica that
 // acknowledged and then lost the write. MemoryStore, which has no replicas,
-// keeps a plain counter from 1.
+// keeps one plain counter from 1 for all its keys.
+//
+// A fence key expires 24 hours after the last grant of its lock: by then
+// the server's clock has passed the last fence, so the next grant, which
+// follows the clock, is larger still. Only a clock set back by more than
+// a day could repeat a fence. The TTL comes with the SET that writes the
+// fence, so it costs no command.
 //
 // # Losing a lease
 //
@@ -108,9 +114,9 @@
 // :inflight key holds the marker while a job runs and its completed record
 // after it succeeded (the record replaces the marker); :done holds a record
 // only in the rare case described in complete.lua, or as written by older
-// versions, and admission reads both. Fence
-// keys have no TTL (an expired counter would restart at 1); there is one per
-// lock key ever used.
+// versions, and admission reads both. A fence key lives a day after the
+// last grant of its lock (see Fencing), so there is one per lock key used
+// within the last day.
 //
 // # Testing
 //

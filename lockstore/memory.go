@@ -36,7 +36,7 @@ type MemoryStore struct {
 
 	mu      sync.Mutex
 	vals    map[string]memValue
-	fences  map[string]int64
+	fence   int64                           // the last fence handed out, for any key
 	slots   map[string]map[string]time.Time // slot set key -> token -> lease expiry
 	rates   map[string]*memRate
 	waiters map[string][]string
@@ -60,7 +60,6 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		now:     cfg.Now,
 		keys:    newKeys(cfg.Prefix),
 		vals:    make(map[string]memValue),
-		fences:  make(map[string]int64),
 		slots:   make(map[string]map[string]time.Time),
 		rates:   make(map[string]*memRate),
 		waiters: make(map[string][]string),
@@ -128,9 +127,11 @@ func (m *MemoryStore) takeLock(key, token string, ttl time.Duration) (int64, tim
 		return 0, m.pttl(lk), false
 	}
 	m.set(lk, token, ttl)
-	fk := m.keys.fence(key)
-	m.fences[fk]++
-	return m.fences[fk], 0, true
+	// One counter for every key: the fences of each key strictly
+	// increase, and nothing is kept per key. (RedisStore keeps one per
+	// lock key, in the key's slot, where a script on Cluster can reach it.)
+	m.fence++
+	return m.fence, 0, true
 }
 
 // Acquire implements Store.
