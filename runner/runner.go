@@ -74,6 +74,7 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}
+	m.types = r.registry
 	r.metrics = m
 	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
 		r.log.Warn().Str("event", "lock.renew_failed").Err(err).Msg("could not renew locks and markers; retrying until they expire")
