@@ -79,6 +79,20 @@
 // ErrLockLost) as its cause. ErrLockLost and *LostError are neutral: their
 // Neutral method returns true, so circuit breakers ignore them.
 //
+// A renewal that fails or times out loses nothing: only the deadline does,
+// so a lease is lost when it really may have expired in Redis, not because
+// Redis was slow. Failed renewals are retried until then (a timed-out one
+// at once). Each round trip runs on its own, up to
+// RenewerConfig.MaxInFlight per store, so one that hangs (a stuck
+// connection, a hung cluster node) does not hold up the renewal of other
+// leases; a lease is never in two at once. A reply that comes late extends
+// the deadline from the time its request was sent, never moving it back.
+// Redis stopped for less than about two thirds of the TTL (the time left
+// after the last renewal) costs no lease; stopped longer, each lease is
+// lost at its deadline. Give the go-redis client ContextTimeoutEnabled, or
+// a round trip on a hung Redis waits for the client's read timeout instead
+// of its deadline.
+//
 // # Deduplication
 //
 // A dedupe key has two states. While a job runs, an in-flight marker holds

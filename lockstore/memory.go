@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +42,8 @@ type MemoryStore struct {
 	rates   map[string]*memRate
 	waiters map[string][]string
 	err     error
+
+	delay atomic.Int64 // see SetDelay
 }
 
 type memValue struct {
@@ -74,8 +77,28 @@ func (m *MemoryStore) SetError(err error) {
 	m.mu.Unlock()
 }
 
-// lock takes the mutex and checks the injected error and ctx.
+// SetDelay makes every later operation wait d before it runs, or until
+// its context ends (it then fails with a *StoreError wrapping the
+// context's error), as over a stuck connection or a stalled Redis; zero
+// ends the delay for operations started from then on. An operation
+// already waiting keeps waiting. Renewals take effect from the time they
+// were sent, as on Redis.
+func (m *MemoryStore) SetDelay(d time.Duration) {
+	m.delay.Store(int64(d))
+}
+
+// lock waits out the injected delay, takes the mutex and checks the
+// injected error and ctx.
 func (m *MemoryStore) lock(ctx context.Context, op, key string) error {
+	if d := time.Duration(m.delay.Load()); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return storeErr(op, key, ctx.Err())
+		}
+	}
 	m.mu.Lock()
 	err := m.err
 	if err == nil {
