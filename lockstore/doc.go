@@ -60,7 +60,13 @@
 // none acknowledges, would cost a round trip per job and stop every lock
 // while a replica is away; it still would not cover a replica that
 // acknowledged and then lost the write. MemoryStore, which has no replicas,
-// keeps a plain counter from 1.
+// keeps one plain counter from 1 for all its keys.
+//
+// A fence key expires 24 hours after the last grant of its lock: by then
+// the server's clock has passed the last fence, so the next grant, which
+// follows the clock, is larger still. Only a clock set back by more than
+// a day could repeat a fence. The TTL comes with the SET that writes the
+// fence, so it costs no command.
 //
 // # Losing a lease
 //
@@ -72,6 +78,20 @@
 // typically a context's cancel function with the loss (matching
 // ErrLockLost) as its cause. ErrLockLost and *LostError are neutral: their
 // Neutral method returns true, so circuit breakers ignore them.
+//
+// A renewal that fails or times out loses nothing: only the deadline does,
+// so a lease is lost when it really may have expired in Redis, not because
+// Redis was slow. Failed renewals are retried until then (a timed-out one
+// at once). Each round trip runs on its own, up to
+// RenewerConfig.MaxInFlight per store, so one that hangs (a stuck
+// connection, a hung cluster node) does not hold up the renewal of other
+// leases; a lease is never in two at once. A reply that comes late extends
+// the deadline from the time its request was sent, never moving it back.
+// Redis stopped for less than about two thirds of the TTL (the time left
+// after the last renewal) costs no lease; stopped longer, each lease is
+// lost at its deadline. Give the go-redis client ContextTimeoutEnabled, or
+// a round trip on a hung Redis waits for the client's read timeout instead
+// of its deadline.
 //
 // # Deduplication
 //
@@ -108,9 +128,9 @@
 // :inflight key holds the marker while a job runs and its completed record
 // after it succeeded (the record replaces the marker); :done holds a record
 // only in the rare case described in complete.lua, or as written by older
-// versions, and admission reads both. Fence
-// keys have no TTL (an expired counter would restart at 1); there is one per
-// lock key ever used.
+// versions, and admission reads both. A fence key lives a day after the
+// last grant of its lock (see Fencing), so there is one per lock key used
+// within the last day.
 //
 // # Testing
 //

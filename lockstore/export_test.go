@@ -13,3 +13,6 @@ func Queued(s *RedisStore) int {
 // MaxInline is how many callers send their own pipelines before calls
 // queue.
 const MaxInline = maxInline
+
+// FenceTTL is how long a fence key outlives the last grant of its lock.
+const FenceTTL = fenceTTL

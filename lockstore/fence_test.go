@@ -1,6 +1,7 @@
 package lockstore_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -46,6 +47,74 @@ func TestRedisFenceOutlivesItsCounter(t *testing.T) {
 		if err := c.Del(ctx(t), "fc:{k}:fence").Err(); err != nil { // the counter is lost
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRedisFenceKeyExpires: every grant, through Acquire and through
+// Admit, and on the path where the key is ahead of the clock, leaves the
+// fence key with a TTL of a day, so that a lock key used once does not
+// keep a key forever; and a grant after the key expired (for real, in
+// Redis) still hands out a larger fence.
+func TestRedisFenceKeyExpires(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockstore.NewRedisStore(c, lockstore.RedisConfig{Prefix: "fx"})
+	const fenceKey = "fx:{k}:fence"
+	grant := func(admit bool) int64 {
+		t.Helper()
+		if admit {
+			a, err := s.Admit(ctx(t), lockstore.AdmitRequest{DedupeKey: "d", TaskID: "t", LockKey: "k", LockTTL: time.Second})
+			if err != nil || a.Lock == nil {
+				t.Fatalf("admit: %+v, %v", a, err)
+			}
+			if _, err := s.Abandon(ctx(t), a.Marker, a.Lock); err != nil {
+				t.Fatal(err)
+			}
+			return a.Lock.Fence()
+		}
+		l, err := s.Acquire(ctx(t), "k", time.Second, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Release(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		return l.Fence()
+	}
+	wantDay := func(when string) {
+		t.Helper()
+		if ttl := c.PTTL(ctx(t), fenceKey).Val(); ttl < lockstore.FenceTTL-time.Minute || ttl > lockstore.FenceTTL {
+			t.Fatalf("%s: fence key TTL %s, want %s", when, ttl, lockstore.FenceTTL)
+		}
+	}
+	var last int64
+	for i, admit := range []bool{false, true, false, true} {
+		fence := grant(admit)
+		if fence <= last {
+			t.Fatalf("grant %d (admit %v): fence %d after %d", i, admit, fence, last)
+		}
+		last = fence
+		wantDay(fmt.Sprintf("grant %d (admit %v)", i, admit))
+		// The key expires: the next grant still follows the clock.
+		if err := c.PExpire(ctx(t), fenceKey, time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if n := c.Exists(ctx(t), fenceKey).Val(); n != 0 {
+			t.Fatalf("fence key still there after its TTL")
+		}
+	}
+	// Ahead of the clock, the key counts on by INCRBY, which keeps the TTL
+	// the SET before it gave.
+	const ahead = 8_000_000_000_000_000
+	for _, admit := range []bool{false, true} {
+		if err := c.Set(ctx(t), fenceKey, ahead, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if f := grant(admit); f != ahead+1 {
+			t.Fatalf("admit %v: fence %d, want %d", admit, f, int64(ahead+1))
+		}
+		wantDay(fmt.Sprintf("ahead of the clock, admit %v", admit))
 	}
 }
 

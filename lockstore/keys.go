@@ -1,6 +1,9 @@
 package lockstore
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // PrefixDefault is the key prefix used when a config leaves Prefix empty.
 const PrefixDefault = "jobrunner"
@@ -39,9 +42,19 @@ func (k keys) tagged(key, suffix string) string {
 func (k keys) lock(key string) string { return k.tagged(key, ":lock") }
 
 // fence holds the last fencing token handed out for a lock (see nextFence
-// in acquire.lua). It has no TTL: a token forgotten on the same server
-// could be handed out again if the clock stepped back.
+// in acquire.lua), for fenceTTL after the last grant.
 func (k keys) fence(key string) string { return k.tagged(key, ":fence") }
+
+// fenceTTL is how long a fence key outlives the last grant of its lock
+// (the PX of nextFence in acquire.lua and admit.lua, which must agree). A
+// fence is the larger of the last one + 1 and the server's clock in
+// microseconds, so a key may go once the clock has passed its value: the
+// next grant then follows the clock and is larger still. The value is
+// ahead of the clock only by the grants of one microsecond, or by a clock
+// set back; a day covers any step back short of a day, and keeps one key
+// per lock key used within the last day, as completed records are kept
+// for the default dedupe window.
+const fenceTTL = 24 * time.Hour
 
 // inflight is the state key of a dedupe key: its in-flight marker while the
 // job runs (the admission's token and the task ID, see markerValue), then

@@ -228,7 +228,11 @@ func (l *Lease) releaseResult() ReleaseResult {
 	return Released
 }
 
-// extended records a successful renewal sent at start.
+// extended records a successful renewal sent at start. The deadline only
+// moves forward: the reply of a renewal sent earlier than another (a
+// Lease.Extend beside the Renewer's) may come last, but the key's TTL in
+// the store runs from whichever was applied last, so from the later send
+// at least.
 func (l *Lease) extended(start time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -236,8 +240,10 @@ func (l *Lease) extended(start time.Time) {
 		return
 	}
 	l.lastErr = nil
-	l.deadline = start.Add(validity(l.ttl))
-	l.timer.Reset(time.Until(l.deadline))
+	if d := start.Add(validity(l.ttl)); d.After(l.deadline) {
+		l.deadline = d
+		l.timer.Reset(time.Until(d))
+	}
 }
 
 // renewFailed records a renewal that did not reach the store.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,11 +37,13 @@ type MemoryStore struct {
 
 	mu      sync.Mutex
 	vals    map[string]memValue
-	fences  map[string]int64
+	fence   int64                           // the last fence handed out, for any key
 	slots   map[string]map[string]time.Time // slot set key -> token -> lease expiry
 	rates   map[string]*memRate
 	waiters map[string][]string
 	err     error
+
+	delay atomic.Int64 // see SetDelay
 }
 
 type memValue struct {
@@ -60,7 +63,6 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		now:     cfg.Now,
 		keys:    newKeys(cfg.Prefix),
 		vals:    make(map[string]memValue),
-		fences:  make(map[string]int64),
 		slots:   make(map[string]map[string]time.Time),
 		rates:   make(map[string]*memRate),
 		waiters: make(map[string][]string),
@@ -75,8 +77,28 @@ func (m *MemoryStore) SetError(err error) {
 	m.mu.Unlock()
 }
 
-// lock takes the mutex and checks the injected error and ctx.
+// SetDelay makes every later operation wait d before it runs, or until
+// its context ends (it then fails with a *StoreError wrapping the
+// context's error), as over a stuck connection or a stalled Redis; zero
+// ends the delay for operations started from then on. An operation
+// already waiting keeps waiting. Renewals take effect from the time they
+// were sent, as on Redis.
+func (m *MemoryStore) SetDelay(d time.Duration) {
+	m.delay.Store(int64(d))
+}
+
+// lock waits out the injected delay, takes the mutex and checks the
+// injected error and ctx.
 func (m *MemoryStore) lock(ctx context.Context, op, key string) error {
+	if d := time.Duration(m.delay.Load()); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return storeErr(op, key, ctx.Err())
+		}
+	}
 	m.mu.Lock()
 	err := m.err
 	if err == nil {
@@ -128,9 +150,11 @@ func (m *MemoryStore) takeLock(key, token string, ttl time.Duration) (int64, tim
 		return 0, m.pttl(lk), false
 	}
 	m.set(lk, token, ttl)
-	fk := m.keys.fence(key)
-	m.fences[fk]++
-	return m.fences[fk], 0, true
+	// One counter for every key: the fences of each key strictly
+	// increase, and nothing is kept per key. (RedisStore keeps one per
+	// lock key, in the key's slot, where a script on Cluster can reach it.)
+	m.fence++
+	return m.fence, 0, true
 }
 
 // Acquire implements Store.

@@ -1,6 +1,7 @@
 package lockstore
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -9,15 +10,28 @@ import (
 // RenewerConfig configures a Renewer. The zero value is ready to use.
 type RenewerConfig struct {
 	// Timeout bounds one renewal round trip. Zero means a third of the
-	// shortest TTL among the leases being renewed, so that a stuck round
-	// trip still leaves time for another attempt before the leases expire.
+	// shortest TTL among the leases it renews, so that a stuck round trip
+	// still leaves time for another attempt before the leases expire. A
+	// round trip never outlasts the last local deadline of its leases: a
+	// reply after that is of no use. For the bound to hold when Redis
+	// hangs, the go-redis client needs ContextTimeoutEnabled.
 	Timeout time.Duration
-	// OnError, when set, is called from the renewal loop with the error of
-	// each renewal round trip that failed (a *StoreError). Leases are kept
-	// until their local deadline; renewal is retried meanwhile. It must not
-	// block. Defaults to ignoring the error.
+	// MaxInFlight bounds the renewal round trips in flight at once, per
+	// store. Leases due while a round trip is in flight go in another, so
+	// that a round trip that hangs (a stuck connection, a hung cluster
+	// node) does not hold up the renewal of the others; a lease is never
+	// in two at once. Defaults to MaxInFlightDefault (4).
+	MaxInFlight int
+	// OnError, when set, is called with the error of each renewal round
+	// trip that failed (a *StoreError). Leases are kept until their local
+	// deadline; renewal is retried meanwhile. It may be called from
+	// several goroutines at once and must not block. Defaults to ignoring
+	// the error.
 	OnError func(error)
 }
+
+// MaxInFlightDefault is the default of RenewerConfig.MaxInFlight.
+const MaxInFlightDefault = 4
 
 // Renewer keeps leases alive for as long as their work runs: one loop per
 // process renews every tracked lease (locks and in-flight markers alike) at
@@ -25,11 +39,16 @@ type RenewerConfig struct {
 // per store, rather than running a goroutine per lease.
 //
 // Leases due within a sixth of their TTL of each other are renewed together
-// so that a busy worker sends few round trips. When a renewal finds a lease
-// gone or owned by another, or the lease's local deadline passes before a
-// renewal succeeds (Redis unreachable), the lease is lost: its Lost channel
-// closes and the callback given to Track runs with a *LostError, which
-// matches ErrLockLost.
+// so that a busy worker sends few round trips. Each round trip runs in its
+// own goroutine, up to MaxInFlight per store, so that one that hangs does
+// not delay the others. A round trip that fails or times out marks nothing
+// lost: the lease is retried, a ninth of its TTL after the failed attempt
+// was sent (at once after a timeout), until its local deadline, the time
+// of the request of its last successful renewal plus its TTL, less a drift
+// allowance. When a renewal finds a lease gone or owned by another, or the
+// lease's local deadline passes before a renewal succeeds, the lease is
+// lost: its Lost channel closes and the callback given to Track runs with
+// a *LostError, which matches ErrLockLost.
 //
 // Start starts the loop and Shutdown stops it; Shutdown releases nothing.
 type Renewer struct {
@@ -37,6 +56,10 @@ type Renewer struct {
 
 	mu      sync.Mutex
 	entries map[*Lease]*renewEntry
+	// busy holds the leases in a renewal round trip, and calls counts the
+	// round trips in flight per store.
+	busy  map[*Lease]struct{}
+	calls map[Store]int
 	// wakeAt is when the loop looks at its schedule again, set by due
 	// together with the schedule it read, so that Track wakes the loop
 	// only for a lease due before: a lease Track adds later than due's
@@ -57,9 +80,12 @@ type renewEntry struct {
 
 // NewRenewer returns a Renewer; call Start to run it.
 func NewRenewer(cfg RenewerConfig) *Renewer {
+	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, MaxInFlightDefault)
 	return &Renewer{
 		cfg:     cfg,
 		entries: make(map[*Lease]*renewEntry),
+		busy:    make(map[*Lease]struct{}),
+		calls:   make(map[Store]int),
 		wake:    make(chan struct{}, 1),
 	}
 }
@@ -78,9 +104,10 @@ func (r *Renewer) Start() {
 	go r.loop(r.quit, r.stopped)
 }
 
-// Shutdown stops the loop and waits for it to end. Tracked leases are left
-// as they are: no longer renewed, still held until released or expired.
-// Calling it again, or without Start, does nothing.
+// Shutdown stops the loop, cancels the renewal round trips in flight and
+// waits for them to return. Tracked leases are left as they are: no longer
+// renewed, still held until released or expired. Calling it again, or
+// without Start, does nothing.
 func (r *Renewer) Shutdown() {
 	r.mu.Lock()
 	quit, stopped := r.quit, r.stopped
@@ -183,13 +210,22 @@ const idleWait = time.Minute
 
 func (r *Renewer) loop(quit, stopped chan struct{}) {
 	defer close(stopped)
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls sync.WaitGroup
+	defer func() {
+		cancel()
+		calls.Wait()
+	}()
 	timer := time.NewTimer(idleWait)
 	defer timer.Stop()
 	for {
-		due, next := r.due(time.Now())
-		if len(due) > 0 {
-			r.renew(due)
-			continue
+		batches, next := r.due(time.Now())
+		for _, leases := range batches {
+			calls.Add(1)
+			go func() {
+				defer calls.Done()
+				r.renew(ctx, leases)
+			}()
 		}
 		timer.Reset(max(time.Until(next), 0))
 		select {
@@ -201,19 +237,25 @@ func (r *Renewer) loop(quit, stopped chan struct{}) {
 	}
 }
 
-// due returns the leases to renew at now, and when to look again otherwise.
-// A lease is due when its renewal time is within a sixth of its TTL, so
-// that leases taken at about the same time travel together; a lease whose
-// last renewal failed is due only at its retry time. Leases that need no
-// more renewal are dropped.
-func (r *Renewer) due(now time.Time) ([]*Lease, time.Time) {
+// due returns the leases to renew at now, one batch per store, marked
+// busy, and when to look again. A lease is due when its renewal time is
+// within a sixth of its TTL, so that leases taken at about the same time
+// travel together; a lease whose last renewal failed is due only at its
+// retry time. A lease already in a round trip waits for it to end, and so
+// does a due lease whose store has MaxInFlight round trips in flight: the
+// end of a round trip wakes the loop. Leases that need no more renewal
+// are dropped.
+func (r *Renewer) due(now time.Time) ([][]*Lease, time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := now.Add(idleWait)
-	var due []*Lease
+	var byStore map[Store][]*Lease
 	for l, e := range r.entries {
 		if l.done() {
 			delete(r.entries, l)
+			continue
+		}
+		if _, busy := r.busy[l]; busy {
 			continue
 		}
 		slack := l.ttl / 6
@@ -221,56 +263,78 @@ func (r *Renewer) due(now time.Time) ([]*Lease, time.Time) {
 			slack = 0 // a retry waits its full pause
 		}
 		if !e.next.After(now.Add(slack)) {
-			due = append(due, l)
+			if r.calls[l.store] < r.cfg.MaxInFlight {
+				if byStore == nil {
+					byStore = make(map[Store][]*Lease)
+				}
+				byStore[l.store] = append(byStore[l.store], l)
+			}
 			continue
 		}
 		if e.next.Before(next) {
 			next = e.next
 		}
 	}
-	if len(due) == 0 {
-		r.wakeAt = next
-	} else {
-		r.wakeAt = now // the loop scans again after renewing: no poke needed
+	batches := make([][]*Lease, 0, len(byStore))
+	for store, leases := range byStore {
+		r.calls[store]++
+		for _, l := range leases {
+			r.busy[l] = struct{}{}
+		}
+		batches = append(batches, leases)
 	}
-	return due, next
+	r.wakeAt = next
+	return batches, next
 }
 
-// renew renews due, one round trip per store, and schedules the next
-// renewals: a third of the TTL after a success, a ninth after a failure.
-func (r *Renewer) renew(due []*Lease) {
-	byStore := make(map[Store][]*Lease)
-	for _, l := range due {
-		byStore[l.store] = append(byStore[l.store], l)
-	}
-	for store, leases := range byStore {
-		timeout := r.cfg.Timeout
-		if timeout <= 0 {
-			timeout = leases[0].ttl
-			for _, l := range leases {
-				timeout = min(timeout, l.ttl)
-			}
-			timeout /= 3
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := store.Renew(ctx, leases...)
-		cancel()
-		if err != nil && r.cfg.OnError != nil {
-			r.cfg.OnError(err)
-		}
-		now := time.Now()
-		r.mu.Lock()
+// renew renews leases, all of one store, in one round trip, and schedules
+// their next renewals: a third of the TTL after a success, a ninth of the
+// TTL after the failed attempt was sent (at once if it took longer). ctx
+// ends when the loop stops.
+func (r *Renewer) renew(ctx context.Context, leases []*Lease) {
+	store := leases[0].store
+	timeout := r.cfg.Timeout
+	if timeout <= 0 {
+		timeout = leases[0].ttl
 		for _, l := range leases {
-			e := r.entries[l]
-			if e == nil {
-				continue
-			}
-			if l.Err() == nil && time.Until(l.Deadline()) > l.ttl/2 {
-				e.next, e.retry = now.Add(l.ttl/3), false
-			} else {
-				e.next, e.retry = now.Add(max(l.ttl/9, time.Millisecond)), true
-			}
+			timeout = min(timeout, l.ttl)
 		}
-		r.mu.Unlock()
+		timeout /= 3
 	}
+	start := time.Now()
+	end := start.Add(timeout)
+	var last time.Time
+	for _, l := range leases {
+		if d := l.Deadline(); d.After(last) {
+			last = d
+		}
+	}
+	if last.Before(end) {
+		end = last
+	}
+	cctx, cancel := context.WithDeadline(ctx, end)
+	err := store.Renew(cctx, leases...)
+	cancel()
+	if err != nil && ctx.Err() == nil && r.cfg.OnError != nil { // not cut short by Shutdown
+		r.cfg.OnError(err)
+	}
+	now := time.Now()
+	r.mu.Lock()
+	if r.calls[store]--; r.calls[store] <= 0 {
+		delete(r.calls, store)
+	}
+	for _, l := range leases {
+		delete(r.busy, l)
+		e := r.entries[l]
+		if e == nil {
+			continue
+		}
+		if l.Err() == nil && time.Until(l.Deadline()) > l.ttl/2 {
+			e.next, e.retry = now.Add(l.ttl/3), false
+		} else {
+			e.next, e.retry = start.Add(max(l.ttl/9, time.Millisecond)), true
+		}
+	}
+	r.mu.Unlock()
+	r.poke()
 }

@@ -52,17 +52,9 @@ type Breaker struct {
 	// notifyMu is held by the goroutine delivering pending transitions.
 	notifyMu sync.Mutex
 
-	// used is set by every Allow and Check and cleared by the Registry's
-	// sweep, which drops closed breakers nobody used between two sweeps.
-	used atomic.Bool
-}
-
-// touch marks the breaker used. It reads before it writes, so that the
-// closed path does not write a shared cache line on every call.
-func (b *Breaker) touch() {
-	if !b.used.Load() {
-		b.used.Store(true)
-	}
+	// use is marked by every Allow and Check, for the Registry holding the
+	// breaker, if any, to tell when it was last used.
+	use useMark
 }
 
 // NewBreaker returns a closed breaker named after the dependency it guards.
@@ -83,7 +75,6 @@ func newBreaker(name string, cfg BreakerConfig) *Breaker {
 		b.win = newWindow(cfg.Window, cfg.WindowBuckets, cfg.Now())
 	}
 	b.word.Store(1<<genShift | uint64(StateClosed))
-	b.used.Store(true) // a new breaker is about to be used
 	return b
 }
 
@@ -99,7 +90,7 @@ func (b *Breaker) Name() string { return b.name }
 // performs the lazy transitions (open to half-open when the open period is
 // over, half-open back to open when the probes are stuck).
 func (b *Breaker) Allow() (Ticket, error) {
-	b.touch()
+	b.use.touch()
 	if w := b.word.Load(); stateOf(w) == StateClosed {
 		return Ticket{gen: w >> genShift}, nil
 	}
@@ -111,7 +102,7 @@ func (b *Breaker) Allow() (Ticket, error) {
 // dependency before starting it, when the calls themselves go through Allow
 // (or Call) later.
 func (b *Breaker) Check() error {
-	b.touch()
+	b.use.touch()
 	if stateOf(b.word.Load()) == StateClosed {
 		return nil
 	}
@@ -278,13 +269,6 @@ func (b *Breaker) State() State {
 		b.flush()
 	}
 	return s
-}
-
-// idle reports whether the breaker holds nothing worth keeping: closed with
-// no failure streak, as a fresh breaker is.
-func (b *Breaker) idle() bool {
-	w := b.word.Load()
-	return stateOf(w) == StateClosed && w&cfMask == 0
 }
 
 // Reset closes the breaker and starts a new generation: counts are cleared

@@ -62,8 +62,11 @@
 //
 // A Registry gets or creates the breaker of a dependency by name, with a
 // default config and per-dependency overrides; it logs transitions with
-// zerolog, reports them to an OnStateChange hook, and drops breakers that
-// stayed closed and unused for IdleTimeout. Registry.Call(ctx, dep, fn)
+// zerolog, reports them to an OnStateChange hook, drops breakers whose
+// dependency was not called for IdleTimeout (after the end of its open
+// period, if it opened), and holds at most MaxBreakers (10,000), evicting
+// the least recently used, those that hold nothing first, when a new one
+// would pass the cap. Registry.Call(ctx, dep, fn)
 // guards fn with dep's breaker and records its result; nested Calls for the
 // same dependency are recorded once.
 //

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,14 +36,30 @@ type RegistryConfig struct {
 	// info level otherwise. Defaults to the zero zerolog.Logger, which
 	// discards everything.
 	Logger zerolog.Logger
-	// IdleTimeout bounds how long an unused breaker is kept: when a new
-	// breaker is created, breakers that are closed with no failure streak
-	// and saw no call since the previous sweep (at least IdleTimeout ago)
-	// are dropped; the next call to their dependency starts a fresh closed
-	// breaker, which is what they were. It keeps the registry bounded when
-	// dependency names come from payloads (webhook hosts). Negative keeps
-	// every breaker. Defaults to 10 minutes.
+	// IdleTimeout bounds how long an unused breaker is kept: a breaker
+	// whose dependency saw no call (Allow, Check, Call) for IdleTimeout,
+	// counted from the end of its open period if it opened, is dropped,
+	// whatever its state; the next call to its dependency starts a fresh
+	// closed breaker. A failure streak or an open period that old says
+	// nothing about the dependency now. The registry drops breakers in
+	// sweeps, run when a breaker is created, at most every IdleTimeout/4,
+	// and learns of calls when it looks (at sweeps and evictions), so a
+	// breaker goes at least IdleTimeout after its last call, and usually
+	// within 1.5 IdleTimeout. Negative keeps breakers until MaxBreakers
+	// evicts them. Defaults to 10 minutes.
 	IdleTimeout time.Duration
+	// MaxBreakers caps the breakers held, local and shared together, so
+	// that dependency names taken from payloads (webhook hosts) cannot
+	// grow the registry whatever the breakers' states. When creating a
+	// breaker would pass the cap, the registry first drops the breakers
+	// past their IdleTimeout, then those holding nothing a fresh breaker
+	// would not (closed, no failure streak, no outcomes in the window),
+	// least recently used first, then the others, least recently used
+	// first, until it holds nine tenths of the cap. A breaker in use is
+	// evicted only when more than MaxBreakers dependencies are in use at
+	// once; its dependency then starts again from a closed breaker.
+	// Negative means no cap. Defaults to MaxBreakersDefault (10,000).
+	MaxBreakers int
 
 	// Shared names the dependencies whose breaker state is shared by every
 	// replica through Redis: each gets a SharedBreaker (configured from
@@ -64,22 +81,32 @@ const IdleTimeoutDefault = 10 * time.Minute
 // Registry holds the breaker of each dependency, creating it on first use. It
 // is owned by the runner (there is no package-level registry), and it is safe
 // for concurrent use: Get is a lock-free map lookup once the breaker exists.
-// Idle closed breakers are dropped (see RegistryConfig.IdleTimeout), so
-// dependency names taken from payloads do not grow it without bound.
+// It holds at most MaxBreakers breakers and drops unused ones (see
+// RegistryConfig.IdleTimeout and MaxBreakers), so dependency names taken
+// from payloads do not grow it without bound.
 type Registry struct {
 	cfg            RegistryConfig
 	breakers       sync.Map   // Dependency name to *Breaker.
-	sharedBreakers sync.Map   // Dependency name to *SharedBreaker.
-	mu             sync.Mutex // Serialises creation so each breaker is built once.
-	swept          time.Time  // Last sweep for idle breakers; guarded by mu.
+	sharedBreakers sync.Map   // Dependency name to *sharedEntry.
+	mu             sync.Mutex // Serialises creation and eviction so each breaker is built once.
+	// held maps every breaker held to the last time a look found it used
+	// (or its creation); guarded by mu.
+	held map[heldKey]time.Time
+	// ticks counts the breakers created: the clock of their use marks.
+	ticks atomic.Uint64
+	// looked is the tick of the last look at every breaker (a sweep or an
+	// eviction); guarded by mu.
+	looked uint64
+	swept  time.Time // Last sweep for idle breakers; guarded by mu.
 }
 
 // NewRegistry returns an empty registry. It validates the default config and
 // every override up front, so Get never fails; the error names the
 // dependency and the field.
 func NewRegistry(cfg RegistryConfig) (*Registry, error) {
-	r := &Registry{cfg: cfg}
+	r := &Registry{cfg: cfg, held: make(map[heldKey]time.Time)}
 	r.cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, IdleTimeoutDefault)
+	r.cfg.MaxBreakers = cmp.Or(cfg.MaxBreakers, MaxBreakersDefault)
 	r.swept = r.now()
 	if err := cfg.Default.Validate(); err != nil {
 		return nil, fmt.Errorf("resilience: RegistryConfig.Default: %w", err)
@@ -148,8 +175,9 @@ func (r *Registry) Get(dep string) *Breaker {
 	if b, ok := r.breakers.Load(dep); ok {
 		return b.(*Breaker)
 	}
-	r.sweepLocked()
 	b := newBreaker(dep, r.configFor(dep))
+	b.use.ticks = &r.ticks
+	b.use.last.Store(r.addLocked(heldKey{dep: dep}, r.now()))
 	r.breakers.Store(dep, b)
 	return b
 }
@@ -160,27 +188,6 @@ func (r *Registry) now() time.Time {
 		return now()
 	}
 	return time.Now()
-}
-
-// sweepLocked drops the breakers that were idle since the previous sweep,
-// once per IdleTimeout at most. A caller that got a breaker just before it
-// was dropped records into it harmlessly: it was closed and stays so.
-func (r *Registry) sweepLocked() {
-	if r.cfg.IdleTimeout < 0 {
-		return
-	}
-	now := r.now()
-	if now.Sub(r.swept) < r.cfg.IdleTimeout {
-		return
-	}
-	r.swept = now
-	r.breakers.Range(func(k, v any) bool {
-		b := v.(*Breaker)
-		if !b.used.Swap(false) && b.idle() {
-			r.breakers.Delete(k)
-		}
-		return true
-	})
 }
 
 // Lookup returns the breaker of dep if it has been created.
@@ -207,8 +214,8 @@ func (r *Registry) Snapshot() []Snapshot {
 		out = append(out, b.Snapshot())
 		return true
 	})
-	r.sharedBreakers.Range(func(_, b any) bool {
-		out = append(out, b.(*SharedBreaker).snapshot())
+	r.sharedBreakers.Range(func(_, e any) bool {
+		out = append(out, e.(*sharedEntry).b.snapshot())
 		return true
 	})
 	slices.SortFunc(out, func(a, b Snapshot) int { return strings.Compare(a.Dependency, b.Dependency) })

@@ -14,13 +14,15 @@ func (r *Registry) isShared(dep string) bool {
 // shared returns dep's SharedBreaker, creating it on first use with dep's
 // configuration.
 func (r *Registry) shared(dep string) *SharedBreaker {
-	if b, ok := r.sharedBreakers.Load(dep); ok {
-		return b.(*SharedBreaker)
+	if e, ok := r.sharedBreakers.Load(dep); ok {
+		e.(*sharedEntry).use.touch()
+		return e.(*sharedEntry).b
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if b, ok := r.sharedBreakers.Load(dep); ok {
-		return b.(*SharedBreaker)
+	if e, ok := r.sharedBreakers.Load(dep); ok {
+		e.(*sharedEntry).use.touch()
+		return e.(*sharedEntry).b
 	}
 	cfg := r.cfg.SharedConfig
 	cfg.BreakerConfig = r.configFor(dep)
@@ -29,7 +31,10 @@ func (r *Registry) shared(dep string) *SharedBreaker {
 		// NewRegistry validated this configuration.
 		panic(fmt.Sprintf("resilience: shared breaker %q: %v", dep, err))
 	}
-	r.sharedBreakers.Store(dep, b)
+	e := &sharedEntry{b: b}
+	e.use.ticks = &r.ticks
+	e.use.last.Store(r.addLocked(heldKey{dep: dep, shared: true}, r.now()))
+	r.sharedBreakers.Store(dep, e)
 	return b
 }
 

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 // DependencyLabelsMax caps the distinct values of the dependency label of
@@ -14,6 +16,28 @@ const DependencyLabelsMax = 100
 
 // dependencyOther is the label value of the dependencies past the cap.
 const dependencyOther = "other"
+
+// ReasonLabelsMax caps the distinct reasons, besides the runner's own, that
+// the reason label takes. Handlers name reasons too (job.Defer), and a
+// reason built from data would add a series per value, so the first
+// ReasonLabelsMax such reasons seen get their own label value and the rest
+// are counted together as "other".
+const ReasonLabelsMax = 20
+
+// typeUnknown is the type label of every job type not registered with the
+// runner: task types come from whoever enqueues, and each unknown one
+// would otherwise add series.
+const typeUnknown = "unknown"
+
+// runnerReasons are the reasons the runner gives itself: always their own
+// label value, outside ReasonLabelsMax.
+var runnerReasons = map[string]bool{
+	reasonBreakerOpen: true, reasonDuplicateDone: true, reasonDuplicateInFlight: true,
+	reasonLockBusy: true, reasonLockLost: true, reasonStoreUnavailable: true,
+	reasonDeferredTooLong: true, reasonRateLimited: true, reasonConcurrencyLimited: true,
+	reasonInterrupted: true, reasonInvalidPayload: true, reasonUnknownType: true,
+	reasonPanic: true, reasonShutdown: true,
+}
 
 // labelCap hands out label values, at most max distinct ones.
 type labelCap struct {
@@ -39,15 +63,51 @@ func (c *labelCap) label(v string) string {
 	return v
 }
 
+// labelValues rewrites the values of a vector's labels, in place, by
+// position: a nil function keeps the value.
+type labelValues []func(string) string
+
+func (lv labelValues) apply(vals []string) []string {
+	for i, f := range lv {
+		if f != nil && i < len(vals) {
+			vals[i] = f(vals[i])
+		}
+	}
+	return vals
+}
+
+// cappedCounterVec is a CounterVec whose label values pass through caps
+// first, so that no caller can add a series past them.
+type cappedCounterVec struct {
+	vec  *prometheus.CounterVec
+	caps labelValues
+}
+
+func (c cappedCounterVec) WithLabelValues(vals ...string) prometheus.Counter {
+	return c.vec.WithLabelValues(c.caps.apply(vals)...)
+}
+
+// cappedHistogramVec is cappedCounterVec for a HistogramVec.
+type cappedHistogramVec struct {
+	vec  *prometheus.HistogramVec
+	caps labelValues
+}
+
+func (c cappedHistogramVec) WithLabelValues(vals ...string) prometheus.Observer {
+	return c.vec.WithLabelValues(c.caps.apply(vals)...)
+}
+
 // metrics are the runner's Prometheus collectors, registered on the
-// runner's own registry (never the global one).
+// runner's own registry (never the global one). The type label takes the
+// registered types and "unknown", the reason label the runner's reasons,
+// ReasonLabelsMax more and "other".
 type metrics struct {
-	jobs             *prometheus.CounterVec
-	duration         *prometheus.HistogramVec
+	jobs             cappedCounterVec
+	duration         cappedHistogramVec
 	inFlight         prometheus.Gauge
-	deferred         *prometheus.CounterVec
-	deferralsExpired *prometheus.CounterVec
-	retries          *prometheus.CounterVec
+	deferred         cappedCounterVec
+	deferralsExpired cappedCounterVec
+	retries          cappedCounterVec
 	requeued         prometheus.Counter
 	drainTime        prometheus.Histogram
 	transitions      *prometheus.CounterVec
@@ -63,30 +123,19 @@ type metrics struct {
 	scheduleLastTick *prometheus.GaugeVec
 
 	dependencies *labelCap // values of the dependency label
+	reasons      *labelCap // values of the reason label past runnerReasons
+	// types holds the registered job types, the values of the type label;
+	// nil (a test's metrics without a runner) keeps every type.
+	types *job.Registry
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		dependencies: newLabelCap(DependencyLabelsMax),
-		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobrunner_jobs_total", Help: "Job attempts by outcome (done, failed, skipped, deferred).",
-		}, []string{"type", "queue", "outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "jobrunner_job_duration_seconds", Help: "Duration of job attempts.",
-			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
-		}, []string{"type", "queue"}),
+		reasons:      newLabelCap(ReasonLabelsMax),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jobrunner_jobs_in_flight", Help: "Job attempts running now.",
 		}),
-		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobrunner_jobs_deferred_total", Help: "Jobs rescheduled without running, by reason.",
-		}, []string{"type", "reason"}),
-		deferralsExpired: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobrunner_deferrals_expired_total", Help: "Jobs archived because they were deferred for longer than MaxDeferral, by the reason of the last deferral.",
-		}, []string{"type", "reason"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
-		}, []string{"type"}),
 		requeued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jobrunner_jobs_requeued_on_shutdown_total", Help: "Jobs pushed back to their queue by a drain.",
 		}),
@@ -120,7 +169,38 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "jobrunner_schedule_last_tick_timestamp_seconds", Help: "Time of the last tick of each schedule known to be enqueued (by this replica or another), in Unix seconds.",
 		}, []string{"schedule"}),
 	}
-	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs, m.duration, m.inFlight, m.deferred, m.deferralsExpired, m.retries, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.scheduleLastTick} {
+	typ := func(t string) string {
+		if m.types == nil {
+			return t
+		}
+		if _, ok := m.types.Lookup(t); ok {
+			return t
+		}
+		return typeUnknown
+	}
+	reason := func(r string) string {
+		if runnerReasons[r] {
+			return r
+		}
+		return m.reasons.label(r)
+	}
+	m.jobs = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobrunner_jobs_total", Help: "Job attempts by outcome (done, failed, skipped, deferred).",
+	}, []string{"type", "queue", "outcome"}), labelValues{typ}}
+	m.duration = cappedHistogramVec{prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "jobrunner_job_duration_seconds", Help: "Duration of job attempts.",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"type", "queue"}), labelValues{typ}}
+	m.deferred = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobrunner_jobs_deferred_total", Help: "Jobs rescheduled without running, by reason.",
+	}, []string{"type", "reason"}), labelValues{typ, reason}}
+	m.deferralsExpired = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobrunner_deferrals_expired_total", Help: "Jobs archived because they were deferred for longer than MaxDeferral, by the reason of the last deferral.",
+	}, []string{"type", "reason"}), labelValues{typ, reason}}
+	m.retries = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
+	}, []string{"type"}), labelValues{typ}}
+	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs.vec, m.duration.vec, m.inFlight, m.deferred.vec, m.deferralsExpired.vec, m.retries.vec, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.scheduleLastTick} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

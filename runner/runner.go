@@ -80,6 +80,7 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}
+	m.types = r.registry
 	r.metrics = m
 	if r.health, err = newHealth(cfg.Redis, r.log, cfg.PollInterval, cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
