@@ -45,6 +45,7 @@ type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	tracer         *tracectx.Tracer
+	redisSecrets   []string // the passwords of the Redis URL, set by connect
 }
 
 // exitError carries an exit status with its message.
@@ -136,6 +137,7 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, usageErr("%s %s: %v", from, setup.RedactURL(raw), err)
 	}
+	c.redisSecrets = setup.RedisSecrets(opts)
 	opts.DialTimeout = c.cfg.DialTimeout
 	opts.DialerRetries = 1 // fail fast: one dial per connection
 	opts.MaxRetries = -1   // and one attempt per command

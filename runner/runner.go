@@ -132,7 +132,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		DelayedTaskCheckInterval: r.cfg.DelayedCheckInterval,
 		RetryDelayFunc:           r.retryDelay,
 		IsFailure:                isFailure,
-		Logger:                   r.watchAsynq(newAsynqLogger(r.log)),
+		Logger:                   r.watchAsynq(newAsynqLogger(r.log, r.sanitizeText)),
 		LogLevel:                 min(asynqLevel(r.log.GetLevel()), asynq.ErrorLevel), // drain.go watches errors
 		ShutdownTimeout:          asynqShutdownTimeout,                                // the drain's own grace has already elapsed
 		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
@@ -242,7 +242,8 @@ func (r *Runner) awaitRedis(ctx context.Context) {
 // key nor a lock has no such protection. If the copy cannot be enqueued,
 // asynq's own requeue at shutdown is the fallback.
 func (r *Runner) handOver(ctx context.Context, a *Attempt, done <-chan error) error {
-	err := r.requeueCopy(ctx, a, &deferral{Reason: reasonShutdown})
+	d := &deferral{Reason: reasonShutdown}
+	err := r.requeueCopy(ctx, a, d, d)
 	if errors.Is(err, asynq.RevokeTask) {
 		return err
 	}
