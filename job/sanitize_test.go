@@ -11,8 +11,8 @@ import (
 
 func ExampleSanitizer() {
 	s := job.NewSanitizer(job.SanitizerConfig{
-		Secrets:  []string{"hunter22"},                                  // a password this program holds
-		Keys:     []string{"tenant_sig"},                                // tenant_sig=... is blanked too
+		Secrets:  []string{"hunter22"},                                 // a password this program holds
+		Keys:     []string{"tenant_sig"},                               // tenant_sig=... is blanked too
 		Patterns: []*regexp.Regexp{regexp.MustCompile(`\bacct_(\w+)`)}, // only the group is blanked
 	})
 	fmt.Println(s.Sanitize(`Get "https://bob:pw@api.example.com/v1/charges?api_key=k1&limit=5": EOF`))
