@@ -3,12 +3,14 @@ package runner_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,4 +276,70 @@ func findLine(t *testing.T, lines []map[string]any, id string) map[string]any {
 	}
 	t.Fatalf("no log line for task %s", id)
 	return nil
+}
+
+// TestSanitizeReplacedFunction: Config.Sanitize replaces the default; it
+// is called once for each attempt that ends in an error (and for asynq's
+// warnings), never for one that succeeds; its result is cut to 2 KB, and one that panics withholds the
+// text instead of crashing the worker.
+func TestSanitizeReplacedFunction(t *testing.T) {
+	t.Parallel()
+	var calls, okCalls atomic.Int64
+	sanitize := func(msg string) string {
+		switch {
+		case strings.HasPrefix(msg, "failed at"):
+			calls.Add(1)
+		case strings.Contains(msg, "ok"): // any text about the job that succeeds
+			okCalls.Add(1)
+		}
+		switch {
+		case strings.Contains(msg, "explode"):
+			panic("sanitizer bug")
+		case strings.Contains(msg, "grow"):
+			return strings.Repeat("y", 1<<20)
+		}
+		return strings.ReplaceAll(msg, "internal-codename", "***")
+	}
+	r, b := setup(t, runner.Config{Sanitize: sanitize})
+	if err := r.Register(&job.Definition[leak]{Type: "e2e.custom", Handle: func(_ context.Context, p leak) error {
+		if p.Kind == "ok" {
+			return nil
+		}
+		return errors.New("failed at internal-codename: " + p.Kind)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	for _, k := range []string{"ok", "plain", "explode", "grow"} {
+		if _, err := b.client.Enqueue(asynq.NewTask("e2e.custom", []byte(`{"kind":"`+k+`"}`)), asynq.TaskID(k), asynq.MaxRetry(0), asynq.Retention(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]func(string) bool{
+		"plain":   func(s string) bool { return s == "failed at ***: plain" },
+		"explode": func(s string) bool { return s == "error text withheld: Config.Sanitize panicked" },
+		"grow": func(s string) bool {
+			return len(s) < 2<<10+64 && strings.HasSuffix(s, fmt.Sprintf("…[truncated: %d bytes in all]", 1<<20))
+		},
+	}
+	waitFor(t, 10*time.Second, "the failed tasks archived", func() bool {
+		for k := range want {
+			if info, err := b.inspector.GetTaskInfo("default", k); err != nil || info.State != asynq.TaskStateArchived {
+				return false
+			}
+		}
+		return true
+	})
+	for k, ok := range want {
+		if got := taskInfo(t, b, "default", k).LastErr; !ok(got) {
+			t.Errorf("stored error of %s = %.200q", k, got)
+		}
+	}
+	waitFor(t, 10*time.Second, "ok completed", func() bool {
+		info, err := b.inspector.GetTaskInfo("default", "ok")
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
+	if n, ok := calls.Load(), okCalls.Load(); n != 3 || ok != 0 {
+		t.Errorf("Sanitize called %d times for the failed attempts, want 3 (once each), and %d times for the job that succeeded, want 0", n, ok)
+	}
 }
