@@ -7,8 +7,10 @@
 // percent-encoded, quoted and JSON-escaped forms), URL userinfo and query
 // and fragment values, values of secret-named keys (key=value, key: value,
 // "key": "value"), Bearer and Basic credentials, and extra patterns. Each
-// secret becomes [Marker]. The rules are compiled once, in [New]; package
-// variables hold only immutable compiled expressions.
+// secret becomes [Marker]. The built-in rules are plain scans, several
+// times faster than equivalent case-insensitive regular expressions; [New]
+// prepares a Redactor's literals and extra key names once, and package
+// variables are never changed.
 //
 // [Truncate] caps a text at a length with a marker saying how long the
 // whole was.

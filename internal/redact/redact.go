@@ -24,7 +24,7 @@ type Config struct {
 	// MinSecret bytes are ignored.
 	Secrets []string
 	// Keys are more key names whose values are blanked, matched like the
-	// built-in ones: case-insensitively, anywhere in a key name.
+	// built-in ones: without regard to ASCII case, anywhere in a key name.
 	Keys []string
 	// Patterns are more expressions: each match is blanked, or only its
 	// capture groups when it has any.
