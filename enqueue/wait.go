@@ -113,11 +113,11 @@ func (c *cli) errorCleaner() func(string) string {
 	san := job.NewSanitizer(cfg)
 	var raw, clean string
 	return func(s string) string {
-		if s != "" && s != raw {
-			raw, clean = s, redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
-		}
 		if s == "" {
 			return ""
+		}
+		if s != raw {
+			raw, clean = s, redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
 		}
 		return clean
 	}

@@ -112,8 +112,8 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral, fallb
 		}
 		select {
 		case <-ctx.Done():
-			// Returning the deferral lets asynq archive the task: better
-			// visible in the archive than lost.
+			// Returning the attempt's error (a deferral) lets asynq
+			// archive the task: better visible in the archive than lost.
 			r.log.Error().Str("event", "job.requeue_failed").Str("task_id", a.TaskID).Err(r.sanitize(err)).
 				Msg("could not re-enqueue a job deferred on its last attempt; asynq will archive it")
 			return fallback
