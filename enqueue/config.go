@@ -103,6 +103,12 @@ type Config struct {
 	// passed on. Defaults to the global provider.
 	TracerProvider trace.TracerProvider
 
+	// Sanitizer adds rules to those that blank secrets in the error texts
+	// --wait prints (see job.Sanitizer); the passwords of the Redis URL in
+	// use are added to its Secrets. cmd/enqueue adds the values of its
+	// OTLP headers. The zero value adds nothing.
+	Sanitizer job.SanitizerConfig
+
 	// Test hooks; nil means the real thing.
 	now        func() time.Time
 	isTerminal func(w io.Writer) bool

@@ -115,6 +115,12 @@
 // status 1. A cancelled context (SIGINT in cmd/enqueue) ends the wait with
 // status 130 (ExitInterrupted); the task stays queued.
 //
+// The error texts --wait prints (text and JSON) pass through a
+// job.Sanitizer (the default rules, [Config.Sanitizer]'s, and the Redis
+// URL's passwords) and are cut to 2 KB, although a jobrunner worker has
+// sanitized them already: the task may have run on an older or a plain
+// asynq worker.
+//
 // # Schedules
 //
 // --schedules lists the periodic jobs of the WORKER_SCHEDULES environment

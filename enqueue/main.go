@@ -46,6 +46,7 @@ type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	tracer         *tracectx.Tracer
+	redisSecrets   []string // the passwords of the Redis URL, set by connect
 }
 
 // exitError carries an exit status with its message.
@@ -137,6 +138,7 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, usageErr("%s %s: %v", from, setup.RedactURL(raw), err)
 	}
+	c.redisSecrets = setup.RedisSecrets(opts)
 	opts.DialTimeout = c.cfg.DialTimeout
 	opts.DialerRetries = 1 // fail fast: one dial per connection
 	opts.MaxRetries = -1   // and one attempt per command

@@ -5,10 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/redact"
+	"github.com/jobrunner/jobrunner/job"
 )
 
 // pollMin is the first interval between two looks at a waited-for task;
@@ -32,11 +36,15 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		defer cancel()
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	clean := c.errorCleaner()
 	last := enqueued
 	interval := pollMin
 	seenFailures := 0
 	for {
 		info, err := insp.GetTaskInfo(enqueued.Queue, enqueued.ID)
+		if err == nil {
+			info.LastErr = clean(info.LastErr)
+		}
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 			return c.fail(ExitError, fmt.Errorf("task %s vanished from queue %s while waiting: deleted, or its retention expired", enqueued.ID, enqueued.Queue))
@@ -91,6 +99,29 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 }
 
 var errWaitTimeout = errors.New("wait timeout")
+
+// errorTextMax caps the error text --wait prints, as the runner caps what
+// it stores.
+const errorTextMax = 2 << 10
+
+// errorCleaner returns the function that sanitizes a task's last error
+// for --wait; it remembers the last text, so a poll that sees the same
+// error again costs nothing.
+func (c *cli) errorCleaner() func(string) string {
+	cfg := c.cfg.Sanitizer
+	cfg.Secrets = append(slices.Clip(cfg.Secrets), c.redisSecrets...)
+	san := job.NewSanitizer(cfg)
+	var raw, clean string
+	return func(s string) string {
+		if s == "" {
+			return ""
+		}
+		if s != raw {
+			raw, clean = s, redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
+		}
+		return clean
+	}
+}
 
 // attempts returns "1 attempt" or "n attempts".
 func attempts(n int) string {

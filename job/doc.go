@@ -53,4 +53,12 @@
 // (the fencing token of its lock), Call (record a call to a dependency
 // through its circuit breaker) and Draining. The runner puts what these
 // read in the job's context; outside a job they do nothing harmful.
+//
+// # Error text
+//
+// Error texts leave the worker through a [Sanitizer] (the runner's
+// Config.Sanitize), which blanks the secrets Go's errors commonly carry:
+// URL userinfo and query values, Bearer and Basic credentials, values of
+// secret-named keys. Payloads and results are never rewritten, so keep
+// secrets out of them: pass a reference and look the secret up.
 package job

@@ -54,7 +54,7 @@ func (r *Runner) runCleanups(ctx context.Context, log zerolog.Logger) {
 		}
 		cancel()
 		if err != nil {
-			log.Error().Str("event", "cleanup.failed").Int("callback", i).Err(err).
+			log.Error().Str("event", "cleanup.failed").Int("callback", i).Err(r.sanitize(err)).
 				Msg("shutdown cleanup callback failed; carrying on")
 		}
 	}

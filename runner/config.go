@@ -135,6 +135,20 @@ type Config struct {
 	// nothing. Defaults to the global provider.
 	TracerProvider trace.TracerProvider
 
+	// Sanitize rewrites every error text the runner lets out of the
+	// process, to blank the secrets it may hold: the error asynq stores
+	// with a failed or deferred task (which asynqmon, the asynq CLI and
+	// enqueue --wait show), the error and cause fields of the runner's log
+	// lines and asynq's warnings, and the status of an attempt's span. It
+	// runs only on errors, never for a job that succeeds, and must be safe
+	// for concurrent use. The runner cuts its result to 2 KB, ending with
+	// "…[truncated: N bytes in all]"; a panic's stack goes to the log line
+	// only, never to the stored error. Payloads and results are not error
+	// text and are never rewritten. Build one with job.NewSanitizer to add
+	// literal secrets, key names or patterns, or wrap one in your own
+	// function. Defaults to job.NewSanitizer(job.SanitizerConfig{}).Sanitize.
+	Sanitize func(msg string) string
+
 	// Now tells the time; tests inject a fake clock's Now to drive the
 	// deferral bound and durations without sleeping. Defaults to time.Now.
 	Now func() time.Time
@@ -181,6 +195,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBackoff == nil {
 		c.RetryBackoff = job.RetryLong
+	}
+	if c.Sanitize == nil {
+		c.Sanitize = job.NewSanitizer(job.SanitizerConfig{}).Sanitize
 	}
 	c.MaxRetryAfter = cmp.Or(c.MaxRetryAfter, RetryAfterMaxDefault)
 	c.MaxDeferral = cmp.Or(c.MaxDeferral, MaxDeferralDefault)

@@ -10,7 +10,8 @@
 //
 //  1. observe: logs the attempt (job.started at debug, then exactly one of
 //     job.done, job.failed, job.skipped, job.deferred), records metrics,
-//     and recovers a panic raised by a layer.
+//     recovers a panic raised by a layer, and sanitizes the attempt's
+//     error (see Error text below).
 //  2. bound: a job deferred for longer than its MaxDeferral is archived
 //     (deferred_too_long).
 //  3. track: counts the attempt as in flight for the shutdown coordinator.
@@ -93,6 +94,19 @@
 // breaker.check, requeued) and the outcome as attributes; a copy the
 // runner re-enqueues carries the context of the attempt that made it.
 // The baggage in the headers reaches the handler's context.
+//
+// # Error text
+//
+// An attempt's error text leaves the process in three places: the error
+// asynq stores with the task, the log line and the span's status. All three
+// get the same text, passed once through Config.Sanitize (by default a
+// job.Sanitizer, which blanks URL userinfo and query values, Bearer and
+// Basic credentials and the values of secret-named keys) and cut to 2 KB;
+// the runner's other error logs and asynq's warnings pass through it too.
+// It runs only when an attempt ends in an error or a deferral. The error
+// the handler returned is kept underneath, so its classification (retry,
+// archive, deferral, retry-after hint) is unchanged. A panic's stack goes to
+// the log line only.
 //
 // # Example
 //

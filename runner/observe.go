@@ -9,8 +9,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// observe is the outermost layer: it recovers panics, writes the attempt's
-// log lines and records its metrics.
+// observe is the outermost layer: it recovers panics, sanitizes the
+// attempt's error (Config.Sanitize), writes the attempt's log lines and
+// records its metrics.
 func (r *Runner) observe(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) (err error) {
 		r.metrics.inFlight.Inc()
@@ -20,6 +21,11 @@ func (r *Runner) observe(next HandlerFunc) HandlerFunc {
 		defer func() {
 			if p := recover(); p != nil {
 				err = &panicError{Value: p, Stack: debug.Stack()}
+			}
+			if err != nil && !isSkip(err) {
+				// From here on, every way out (the log line, the span,
+				// asynq's stored error) has the sanitized text.
+				err = r.sanitize(err)
 			}
 			r.metrics.inFlight.Dec()
 			r.record(a, err)
@@ -61,8 +67,8 @@ func (r *Runner) record(a *Attempt, err error) {
 		for k, v := range d.Attrs {
 			e = e.Str(k, v)
 		}
-		if d.Err != nil {
-			e = e.AnErr("cause", d.Err)
+		if d.Err != nil && e.Enabled() {
+			e = e.Str("cause", r.sanitizeText(d.Err.Error()))
 		}
 	default:
 		e = r.log.Info()

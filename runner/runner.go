@@ -150,7 +150,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		DelayedTaskCheckInterval: r.cfg.DelayedCheckInterval,
 		RetryDelayFunc:           r.retryDelay,
 		IsFailure:                isFailure,
-		Logger:                   r.watchAsynq(newAsynqLogger(r.log)),
+		Logger:                   r.watchAsynq(newAsynqLogger(r.log, r.sanitizeText)),
 		LogLevel:                 min(asynqLevel(r.log.GetLevel()), asynq.ErrorLevel), // drain.go watches errors
 		ShutdownTimeout:          asynqShutdownTimeout,                                // the drain's own grace has already elapsed
 		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },

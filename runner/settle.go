@@ -18,7 +18,8 @@ import (
 )
 
 // settle translates an attempt's outcome into what asynq must do with the
-// task.
+// task. err comes from the chain, sanitized by observe: what settle
+// returns keeps that text, since asynq stores it with the task.
 func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
 	if err == nil {
 		return nil
@@ -29,9 +30,9 @@ func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
 	}
 	if d, ok := asDeferral(err); ok {
 		if !a.Last() {
-			return d // not a failure: retried after d.After, no attempt counted
+			return err // not a failure: retried after d.After, no attempt counted
 		}
-		return r.requeueCopy(ctx, a, d)
+		return r.requeueCopy(ctx, a, d, err)
 	}
 	if permanent(err) && !errors.Is(err, asynq.SkipRetry) {
 		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
@@ -71,8 +72,10 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 // the original's, so a repeated enqueue conflicts instead of duplicating.
 // If the worker dies between the two steps, asynq's lease recovery
 // archives the original (its retries are exhausted) and the copy runs:
-// nothing is lost and nothing runs twice.
-func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error {
+// nothing is lost and nothing runs twice. When the copy cannot be enqueued
+// it returns fallback (the attempt's sanitized error), which asynq
+// archives.
+func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral, fallback error) error {
 	origin := a.OriginID()
 	n, _ := strconv.Atoi(a.Task.Headers()[headerRequeues])
 	n++
@@ -106,11 +109,11 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral) error
 		}
 		select {
 		case <-ctx.Done():
-			// Returning the deferral lets asynq archive the task: better
-			// visible in the archive than lost.
-			r.log.Error().Str("event", "job.requeue_failed").Str("task_id", a.TaskID).Err(err).
+			// Returning the attempt's error (a deferral) lets asynq
+			// archive the task: better visible in the archive than lost.
+			r.log.Error().Str("event", "job.requeue_failed").Str("task_id", a.TaskID).Err(r.sanitize(err)).
 				Msg("could not re-enqueue a job deferred on its last attempt; asynq will archive it")
-			return d
+			return fallback
 		case <-time.After(wait):
 		}
 	}

@@ -49,6 +49,9 @@ func main() {
 		os.Exit(enqueue.ExitUsage)
 	}
 	cfg := enqueue.Config{Registry: builtin.Registry(bcfg)}
+	// --wait blanks the Redis URL's passwords itself; the OTLP header
+	// values are this binary's other secrets.
+	cfg.Sanitizer.Secrets = otlp.HeaderSecrets(os.Getenv)
 	if bcfg.WebhookDenyPrivate {
 		checkWebhook := builtin.CheckWebhookDestination(bcfg)
 		cfg.Check = func(ctx context.Context, _ string, payload any) error {

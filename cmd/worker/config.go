@@ -35,6 +35,9 @@ type config struct {
 	// InKubernetes is set when KUBERNETES_SERVICE_HOST is: the embedded
 	// Redis fallback is refused there.
 	InKubernetes bool
+	// Secrets are blanked in every error text the worker lets out:
+	// REDIS_URL's passwords and the OTLP header values (workerSecrets).
+	Secrets []string
 }
 
 // concurrencyMax bounds WORKER_CONCURRENCY. Each slot is a goroutine with

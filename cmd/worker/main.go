@@ -50,6 +50,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/job/builtin"
 	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/runner"
@@ -73,6 +74,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 2
 	}
+	cfg.Secrets = workerSecrets(cfg.RedisURL, getenv)
 	log, _ := setup.NewLogger(stdout, cfg.LogLevel, cfg.LogFormat)
 	setup.RouteRedisLogs(log) // go-redis's own lines: JSON, rate-limited
 	tp, err := otlp.TracerProvider(context.Background(), getenv, "jobrunner-worker")
@@ -120,7 +122,7 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal, tracing trace.T
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
 		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
 		Limits: cfg.Limits, Breakers: resilience.RegistryConfig{Shared: cfg.SharedBreakers},
-		TracerProvider: tracing,
+		TracerProvider: tracing, Sanitize: job.NewSanitizer(job.SanitizerConfig{Secrets: cfg.Secrets}).Sanitize,
 	})
 	if err != nil {
 		return err

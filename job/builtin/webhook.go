@@ -258,7 +258,7 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 	if err != nil { // Validate has run, so only a direct call gets here
 		return &job.PayloadError{Type: WebhookType, Field: "url", Err: errors.New("is not a valid URL")}
 	}
-	method, origin, secrets := p.method(), webhookOrigin(u), webhookSecrets(p, u)
+	method, origin := p.method(), webhookOrigin(u)
 	reqCtx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 
@@ -286,7 +286,7 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return requestError(ctx, reqCtx, method, origin, p.timeout(), secrets, err)
+		return requestError(ctx, reqCtx, method, origin, p.timeout(), func() *job.Sanitizer { return webhookSanitizer(p, u) }, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -298,7 +298,7 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 		Method:     method,
 		Origin:     origin,
 		StatusCode: resp.StatusCode,
-		Excerpt:    webhookExcerpt(string(b), secrets),
+		Excerpt:    webhookExcerpt(string(b), webhookSanitizer(p, u)),
 	}
 	if !se.Permanent() {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), w.now()); ok {
@@ -310,8 +310,9 @@ func (w *webhook) deliver(ctx context.Context, p WebhookPayload) error {
 }
 
 // requestError turns a failed Client.Do into the job's error. The
-// *url.Error is dropped: it repeats the URL, which may carry secrets.
-func requestError(ctx, reqCtx context.Context, method, origin string, timeout time.Duration, secrets []string, err error) error {
+// *url.Error is dropped: it repeats the URL, which may carry secrets. san
+// builds the delivery's sanitizer, for the cause's text.
+func requestError(ctx, reqCtx context.Context, method, origin string, timeout time.Duration, san func() *job.Sanitizer, err error) error {
 	var de *WebhookDestinationError
 	if errors.As(err, &de) {
 		return de
@@ -331,7 +332,7 @@ func requestError(ctx, reqCtx context.Context, method, origin string, timeout ti
 	}
 	we := &webhookError{permanent: isPermanent(err)}
 	msg := err.Error()
-	if clean := scrub(msg, secrets); clean != msg {
+	if clean := san().Sanitize(msg); clean != msg {
 		// The cause quotes a secret (e.g. a Location header echoing the
 		// query): keep only its scrubbed text.
 		msg, err = clean, errors.New(clean)

@@ -1,19 +1,18 @@
 package builtin
 
 import (
-	"cmp"
 	"net/url"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 const (
-	// redacted replaces a secret in error text.
-	redacted = "[redacted]"
 	// secretMin is the shortest value blanked: shorter ones are not secrets
-	// and would blank innocent text.
+	// and would blank innocent text. (job.Sanitizer ignores shorter
+	// literals too.)
 	secretMin = 4
 	// secretPartMin is the shortest part of a header value blanked on its
 	// own, such as the token of "Bearer <token>".
@@ -24,11 +23,18 @@ const (
 	secretSegmentMin = 16
 )
 
+// webhookSanitizer returns the sanitizer of a delivery's errors: the
+// default rules of job.Sanitizer (which the runner applies to every error
+// again) plus the delivery's own secrets as literals. It is built only
+// when a delivery fails.
+func webhookSanitizer(p WebhookPayload, u *url.URL) *job.Sanitizer {
+	return job.NewSanitizer(job.SanitizerConfig{Secrets: webhookSecrets(p, u)})
+}
+
 // webhookSecrets lists the strings that must never appear in a delivery's
-// errors, longest first: every header value and its long parts, and the
-// URL's userinfo, path (and its long segments) and query values. The URL
-// itself is never printed, but a receiver may echo them in a body or a
-// Location header.
+// errors: every header value and its long parts, and the URL's userinfo,
+// path (and its long segments) and query values. The URL itself is never
+// printed, but a receiver may echo them in a body or a Location header.
 func webhookSecrets(p WebhookPayload, u *url.URL) []string {
 	var s []string
 	add := func(v string, minLen int) {
@@ -58,27 +64,18 @@ func webhookSecrets(p WebhookPayload, u *url.URL) []string {
 			add(v, secretMin)
 		}
 	}
-	slices.SortFunc(s, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	return slices.Compact(s)
-}
-
-// scrub replaces every secret in msg.
-func scrub(msg string, secrets []string) string {
-	for _, v := range secrets {
-		msg = strings.ReplaceAll(msg, v, redacted)
-	}
-	return msg
+	return s
 }
 
 // webhookExcerpt returns the start of a response body for an error: secrets
-// blanked, valid UTF-8 on one line (control characters and runs of space
-// folded to one space), at most WebhookExcerptBytes long.
-func webhookExcerpt(body string, secrets []string) string {
-	s := strings.ToValidUTF8(scrub(body, secrets), "\uFFFD")
+// blanked by san, valid UTF-8 on one line (control characters and runs of
+// space folded to one space), at most WebhookExcerptBytes long.
+func webhookExcerpt(body string, san *job.Sanitizer) string {
+	s := strings.ToValidUTF8(san.Sanitize(body), "\uFFFD")
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
-	s = scrub(s, secrets) // a secret that spanned folded space
+	s = san.Sanitize(s) // a secret that spanned folded space
 	if len(s) <= WebhookExcerptBytes {
 		return s
 	}

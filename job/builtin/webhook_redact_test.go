@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 func TestWebhookSecretsList(t *testing.T) {
@@ -14,8 +16,8 @@ func TestWebhookSecretsList(t *testing.T) {
 		"Authorization": "Basic Ym9iOmh1bnRlcjIy",
 		"X-Short":       "1",
 	}}
-	msg := scrub("got Basic Ym9iOmh1bnRlcjIy and Ym9iOmh1bnRlcjIy, user bob, hunter22, sig 0123456789, "+
-		"token abcdefghijklmnopqrstuvwx, 1 item", webhookSecrets(p, u))
+	msg := webhookSanitizer(p, u).Sanitize("got Basic Ym9iOmh1bnRlcjIy and Ym9iOmh1bnRlcjIy, user bob, hunter22, sig 0123456789, " +
+		"token abcdefghijklmnopqrstuvwx, 1 item")
 	for _, s := range []string{"Ym9iOmh1bnRlcjIy", "hunter22", "0123456789", "abcdefghijklmnopqrstuvwx"} {
 		if strings.Contains(msg, s) {
 			t.Errorf("%q survives in %q", s, msg)
@@ -33,14 +35,16 @@ func TestWebhookExcerpt(t *testing.T) {
 		{"  plain  ", "plain"},
 		{"a\r\nb\tc\x00d\x1b[0m", "a b c d [0m"},
 		{"bad \xff utf8", "bad \uFFFD utf8"},
-		{"token=SECRETVALUE1", "token=" + redacted},
+		{"the key is SECRETVALUE1", "the key is [redacted]"},
+		{`{"error":"bad","password":"pw-echoed"}`, `{"error":"bad","password":"[redacted]"}`},
 	}
+	san := job.NewSanitizer(job.SanitizerConfig{Secrets: []string{"SECRETVALUE1"}})
 	for _, tt := range tests {
-		if got := webhookExcerpt(tt.in, []string{"SECRETVALUE1"}); got != tt.want {
+		if got := webhookExcerpt(tt.in, san); got != tt.want {
 			t.Errorf("webhookExcerpt(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	long := webhookExcerpt(strings.Repeat("€", 1000), nil)
+	long := webhookExcerpt(strings.Repeat("€", 1000), san)
 	if !utf8.ValidString(long) || len(long) > WebhookExcerptBytes+len("…") || !strings.HasSuffix(long, "…") {
 		t.Errorf("long excerpt: %d bytes, valid %v", len(long), utf8.ValidString(long))
 	}
