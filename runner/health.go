@@ -161,6 +161,7 @@ func (h *health) pinged(err error, at time.Time) {
 			Msg("Redis answers again: ready")
 		h.downSince = time.Time{}
 	}
+	h.refusingLocked(at) // a refusal that has passed ends here too
 	h.setUpLocked()
 }
 

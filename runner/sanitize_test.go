@@ -137,7 +137,7 @@ func TestSanitizeEndToEnd(t *testing.T) {
 		if err := rdb.ConfigSet(ctx, "requirepass", leakRedisPW).Err(); err != nil {
 			t.Fatal(err)
 		}
-		rdb = redis.NewClient(&redis.Options{Addr: srv.Addr, Password: leakRedisPW})
+		rdb = redis.NewClient(&redis.Options{Addr: srv.Addr, Password: leakRedisPW, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { rdb.Close() })
 		redisURL = "redis://:" + leakRedisPW + "@" + srv.Addr
 	}
