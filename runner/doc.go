@@ -60,12 +60,13 @@
 // fetching stops, in-flight jobs run on until Config.ShutdownTimeout, then
 // their contexts are cancelled with cause job.ErrShutdown and they get
 // Config.HardStopGrace to return; they are requeued without counting an
-// attempt. A handler that ignores cancellation is handed over to a copy of
-// its job under a new task ID, which its marker and lock keep deferred
-// until it returns, or until AbandonedExpiry after Shutdown returns;
-// Shutdown then returns a *DrainError. Cleanup callbacks registered with
-// OnShutdown run last, in reverse order. Config.MaxDrain is the longest a
-// drain can take.
+// attempt. A handler that ignores cancellation is handed over: its task is
+// marked in Redis and requeued, and its marker and lock keep the next run
+// deferred until it returns, or until AbandonedExpiry after Shutdown
+// returns; Shutdown then returns a *DrainError. Cleanup callbacks
+// registered with OnShutdown run last, in reverse order. Config.MaxDrain is
+// the longest a drain can take, whatever Redis does: every step is bounded
+// also when Redis hangs.
 //
 // # Periodic jobs
 //
