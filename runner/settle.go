@@ -2,9 +2,6 @@ package runner
 
 import (
 	"context"
-	"crypto/md5"
-	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -128,34 +125,23 @@ func (r *Runner) carriedOptions(ctx context.Context, a *Attempt) []asynq.Option 
 	if a.spec != nil {
 		opts = append(opts, asynq.Timeout(a.spec.Options().Timeout))
 	}
-	if info, err := r.inspector.GetTaskInfo(a.Queue, a.TaskID); err == nil {
+	if info, err := asynqdb.Read(ctx, r.cfg.Redis, a.Queue, a.TaskID); err == nil {
 		if info.Timeout > 0 {
-			opts = append(opts, asynq.Timeout(info.Timeout))
+			opts = append(opts, asynq.Timeout(time.Duration(info.Timeout)*time.Second))
 		}
-		if !info.Deadline.IsZero() {
-			opts = append(opts, asynq.Deadline(info.Deadline))
+		if info.Deadline > 0 {
+			opts = append(opts, asynq.Deadline(time.Unix(info.Deadline, 0)))
 		}
 		if info.Retention > 0 {
-			opts = append(opts, asynq.Retention(info.Retention))
+			opts = append(opts, asynq.Retention(time.Duration(info.Retention)*time.Second))
 		}
 	}
-	key := "asynq:{" + a.Queue + "}:unique:" + a.Type + ":"
-	if p := a.Task.Payload(); p != nil {
-		sum := md5.Sum(p)
-		key += hex.EncodeToString(sum[:])
-	}
-	ms, err := uniqueHandoverScript.Run(ctx, r.cfg.Redis, []string{key}, a.TaskID).Int64()
-	if err == nil && ms > 0 {
+	left, err := asynqdb.ReleaseUnique(ctx, r.cfg.Redis, a.Queue, a.Type, a.Task.Payload(), a.TaskID)
+	if err == nil && left > 0 {
 		// asynq's Unique takes whole seconds, at least one.
-		opts = append(opts, asynq.Unique(max(time.Duration(ms)*time.Millisecond, time.Second).Round(time.Second)))
+		opts = append(opts, asynq.Unique(max(left, time.Second).Round(time.Second)))
 	}
 	return opts
 }
-
-var (
-	//go:embed lua/unique_handover.lua
-	uniqueHandoverLua    string
-	uniqueHandoverScript = redis.NewScript(uniqueHandoverLua)
-)
 
 const headerRequeues = "jobrunner-requeues"

@@ -13,11 +13,6 @@ import (
 // Version is the asynq release whose layout this package matches.
 const Version = "v0.26.0"
 
-// TaskKey is the hash holding a task: its state, its message and more
-// (asynq's base.TaskKey). The {queue} hash tag keeps a queue's keys in
-// one Redis Cluster slot.
-func TaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
-
 // States of a task, as asynq stores them in the task hash's "state" field.
 const (
 	StatePending     = "pending"

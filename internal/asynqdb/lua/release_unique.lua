@@ -1,5 +1,5 @@
--- unique_handover.lua frees a task's asynq uniqueness lock for the copy that
--- replaces it (a deferral on the last attempt, a drain's hand-over), so the
+-- release_unique.lua frees a task's asynq uniqueness lock for the copy that
+-- replaces it (a deferral on the last attempt), so the
 -- copy can take it with asynq's own Unique option.
 --
 -- KEYS[1]: asynq's unique key of the task, asynq:{<queue>}:unique:<type>:<md5>.
