@@ -26,6 +26,12 @@ const (
 	// the idle enqueue-to-start latency (about half of it at the median)
 	// and the idle Redis cost (one script call per queue per poll).
 	PollIntervalDefault = 50 * time.Millisecond
+	// PollIntervalMin is the shortest PollInterval accepted: each poll is a
+	// dequeue script per queue, so an idle worker polling every 10ms already
+	// sends about 100 scripts a second per queue, and shorter intervals
+	// only burn Redis CPU (1ns made an idle worker send ~46,000 commands a
+	// second). asynq's own default is 1s.
+	PollIntervalMin = 10 * time.Millisecond
 	// DelayedCheckIntervalDefault is how often scheduled and retry tasks
 	// are moved to their queues, so it bounds how late a deferred or
 	// retried job starts.
@@ -55,7 +61,8 @@ type Config struct {
 	// phase of a drain. Defaults to 3s.
 	HardStopGrace time.Duration
 
-	// PollInterval is how often idle queues are polled. Defaults to 50ms.
+	// PollInterval is how often idle queues are polled, at least
+	// PollIntervalMin (10ms). Defaults to 50ms.
 	PollInterval time.Duration
 
 	// DelayedCheckInterval is how often due scheduled and retry tasks are
@@ -213,6 +220,9 @@ func (c Config) validate() error {
 		if q == "" || p <= 0 {
 			return fmt.Errorf("runner: Config.Queues: queue %q has priority %d; want a name and a priority >= 1", q, p)
 		}
+	}
+	if c.PollInterval != 0 && c.PollInterval < PollIntervalMin {
+		return fmt.Errorf("runner: Config.PollInterval %v is below the floor of %v (each poll is a Redis script per queue)", c.PollInterval, PollIntervalMin)
 	}
 	for name, d := range map[string]time.Duration{
 		"ShutdownTimeout": c.ShutdownTimeout, "HardStopGrace": c.HardStopGrace,

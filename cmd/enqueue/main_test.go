@@ -183,3 +183,21 @@ func TestSIGINTWhileWaiting(t *testing.T) {
 		t.Fatalf("task after SIGINT: %+v, %v", info, err)
 	}
 }
+
+// TestRedisURLWithoutHost: a Redis URL that names no host is refused with
+// exit 2 and one line, instead of go-redis quietly dialing localhost.
+// (Only URLs that could not write to a Redis on localhost, were they
+// accepted: tests must not touch 127.0.0.1:6379. setup's tests cover
+// redis://.)
+func TestRedisURLWithoutHost(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]string{
+		"redis-sentinel://?master=mm": "enqueue: REDIS_URL redis-sentinel://?master=mm: no host; want redis-sentinel://host:port[,host:port]?master=NAME\n",
+		"redis-cluster://":            "enqueue: REDIS_URL redis-cluster://: no host; want redis-cluster://host:port[?addr=host:port]\n",
+	} {
+		code, out, errOut := runCmd(t, []string{"REDIS_URL=" + url}, "demo.sleep", `{"ms":1}`)
+		if code != 2 || out != "" || errOut != want {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", url, code, out, errOut, want)
+		}
+	}
+}

@@ -104,8 +104,16 @@ var settings = []setting{
 			}
 			return err
 		}},
-	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), "how often idle queues are polled",
-		func(v string, c *config) (err error) { c.PollInterval, err = parseDuration(v, false); return err }},
+	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), fmt.Sprintf("how often idle queues are polled, at least %v", runner.PollIntervalMin),
+		func(v string, c *config) (err error) {
+			if c.PollInterval, err = parseDuration(v, false); err != nil {
+				return err
+			}
+			if c.PollInterval < runner.PollIntervalMin {
+				return fmt.Errorf("want at least %v (each poll of an idle worker is a Redis script per queue; asynq's default is 1s)", runner.PollIntervalMin)
+			}
+			return nil
+		}},
 	{"LOG_LEVEL", "log-level", "info", "trace, debug, info, warn or error",
 		func(v string, c *config) error {
 			if _, err := setup.NewLogger(io.Discard, v, ""); err != nil {
