@@ -97,7 +97,8 @@ func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 	switch {
 	case a.prepared.DedupeKey != "":
 		// Dedupe keys are per job type; lock keys name shared resources.
-		req.DedupeKey = a.Type + ":" + a.prepared.DedupeKey
+		// A schedule's tick is a run of its own (see tickDedupeKey).
+		req.DedupeKey = tickDedupeKey(a, a.Type+":"+a.prepared.DedupeKey)
 	case a.prepared.DedupeByTaskID:
 		req.DedupeKey = a.Type + ":task:" + a.OriginID()
 	}
