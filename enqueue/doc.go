@@ -88,7 +88,8 @@
 //	5    with --wait: --wait-timeout passed first; the task stays queued
 //	130  interrupted: ctx was cancelled (SIGINT in cmd/enqueue); with
 //	     --wait the task stays queued, with --file the summary says how
-//	     many tasks were enqueued
+//	     many tasks were enqueued (none while the input is still read and
+//	     checked)
 //
 // Every error is one line on stderr starting with "enqueue: " (the
 // Config.Name); passwords in Redis URLs are never printed.

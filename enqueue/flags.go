@@ -213,7 +213,8 @@ Exit status:
   4    with --wait: the task was archived (failed for good)
   5    with --wait: --wait-timeout passed first; the task stays queued
   130  interrupted (SIGINT): with --wait the task stays queued; with --file
-       the summary says how many tasks were enqueued
+       the summary says how many tasks were enqueued (none while the input
+       is still read and checked)
 `
 
 func (f *flags) help(w io.Writer, name string, kinds []string) {

@@ -122,6 +122,15 @@ func (c *cli) open(name string) (io.Reader, func(), error) {
 	return fh, func() { fh.Close() }, nil
 }
 
+// failConnect reports a failed connect: an interruption (exit 130) when
+// ctx was cancelled meanwhile, else connect's error.
+func (c *cli) failConnect(ctx context.Context, err error) int {
+	if ctx.Err() != nil {
+		return c.fail(ExitInterrupted, errors.New("interrupted while connecting to Redis: nothing enqueued"))
+	}
+	return c.failErr(err)
+}
+
 // connect opens a Redis client for --redis-url, $REDIS_URL or the default
 // and checks that it answers within DialTimeout.
 func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {

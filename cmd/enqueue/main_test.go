@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -199,5 +200,47 @@ func TestRedisURLWithoutHost(t *testing.T) {
 		if code != 2 || out != "" || errOut != want {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", url, code, out, errOut, want)
 		}
+	}
+}
+
+// TestSIGINTWhileCheckingBulkInput: SIGINT while a bulk run still reads and
+// checks its input exits 130, like every other interruption, and enqueues
+// nothing (it used to go on to connect with the cancelled context and exit
+// 1 with "context canceled").
+func TestSIGINTWhileCheckingBulkInput(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	cmd := exec.Command(os.Args[0], "--file", "-")
+	cmd.Env = append(os.Environ(), "ENQUEUE_TEST_MAIN=1", "REDIS_URL="+s.URL())
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// More than a pipe holds: once these writes return, the command is
+	// reading its input, so its signal handler is in place.
+	line := []byte(`{"type":"demo.sleep","payload":{"ms":1}}` + "\n")
+	for range 8000 {
+		if _, err := in.Write(line); err != nil {
+			_ = cmd.Process.Kill()
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	in.Close()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || errOut.String() != "enqueue: interrupted while reading and checking stdin: nothing enqueued\n" {
+		t.Fatalf("exit %v, stdout %q, stderr %q; want 130", err, out.String(), errOut.String())
+	}
+	if n, _ := s.Client().DBSize(t.Context()).Result(); n != 0 {
+		t.Fatalf("%d keys written", n)
 	}
 }
