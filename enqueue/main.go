@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/setup"
 )
@@ -155,6 +156,9 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 		rdb.Close()
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %v", c.cfg.DialTimeout)
+		}
+		if rediserr.IsAuth(err) {
+			return nil, fmt.Errorf("redis %s: authentication failed (check the user and password of the URL): %v", setup.RedactURL(raw), err)
 		}
 		return nil, fmt.Errorf("redis %s unreachable: %v", setup.RedactURL(raw), err)
 	}

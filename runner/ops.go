@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 )
 
 // Handler returns the operations endpoints: /healthz (liveness: 200 while
@@ -44,7 +46,7 @@ func (r *Runner) notReady(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if err := pingRedis(ctx, r.cfg.Redis); err != nil {
-		return "redis unreachable: " + err.Error()
+		return rediserr.Describe(err) // "redis unreachable: …", or "redis authentication failed …"
 	}
 	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -121,6 +122,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	if err := pingRedis(ctx, r.cfg.Redis); err != nil {
 		r.started.Store(false)
+		if rediserr.IsAuth(err) {
+			return fmt.Errorf("runner: redis authentication failed (check the user and password of the URL): %w", err)
+		}
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.handler = r.chain()

@@ -244,3 +244,21 @@ func TestSIGINTWhileCheckingBulkInput(t *testing.T) {
 		t.Fatalf("%d keys written", n)
 	}
 }
+
+// TestWrongRedisPassword: a refused password says "authentication failed",
+// not "unreachable: WRONGPASS".
+func TestWrongRedisPassword(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	if s.Embedded {
+		t.Skip("miniredis has no CONFIG SET; CI runs this on redis-server")
+	}
+	if err := s.Client().ConfigSet(t.Context(), "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCmd(t, []string{"REDIS_URL=redis://:wrong@" + s.Addr}, "demo.sleep", `{"ms":1}`)
+	want := "enqueue: redis redis://:xxxxx@" + s.Addr + ": authentication failed (check the user and password of the URL): WRONGPASS"
+	if code != 1 || !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+}
