@@ -109,7 +109,10 @@
 // "failed ID in 1.2s (attempt 1), retrying: ERROR" for each failed attempt
 // a poll sees, then the outcome: "completed ID in 512ms" followed by the
 // bytes the handler wrote with its ResultWriter, verbatim (plus a newline
-// if they lack one), or "archived ID in 3s after 2 attempts", with the
+// if they lack one); "skipped ID in 12ms (duplicate_done: ...)" instead
+// when the jobrunner worker completed the task without running it (a job
+// with the same dedupe key already ran; its stored result follows, and
+// JSON output has "skipped"); or "archived ID in 3s after 2 attempts", with the
 // last error on stderr. The times run from the enqueue to the poll that
 // saw the change, so they can overstate by one poll interval. A task that
 // disappears while waited on (deleted, or revoked by its handler) is exit

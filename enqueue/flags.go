@@ -200,7 +200,9 @@ counted in the summary and are not errors.
 --wait sets --retention to 1h unless given and polls the task's state.
 Text output then prints a line per failed attempt seen ("failed ID in 1.2s
 (attempt 1), retrying: ERROR") and the outcome: "completed ID in 512ms"
-followed by the result (the bytes the handler wrote, verbatim), or
+followed by the result (the bytes the handler wrote, verbatim), "skipped
+ID in 12ms (duplicate_done: ...)" when a job with the same dedupe key had
+already run (exit status 0), or
 "archived ID in 3s after 2 attempts" with the last error on stderr. The
 times run from the enqueue to the poll that saw the change.
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/taskmark"
 )
 
 // pollMin is the first interval between two looks at a waited-for task;
@@ -48,10 +50,17 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		took := time.Since(start).Round(time.Millisecond)
 		switch last.State {
 		case asynq.TaskStateCompleted:
+			skipped := c.skipReason(ctx, rdb, last)
 			if !text {
-				return c.printJSON(taskJSONOf(last))
+				j := taskJSONOf(last)
+				j.Skipped = skipped
+				return c.printJSON(j)
 			}
-			fmt.Fprintf(c.stdout, "completed %s in %v\n", last.ID, took)
+			if skipped != "" {
+				fmt.Fprintf(c.stdout, "skipped %s in %v (%s: a job with the same dedupe key already ran; this task completed without running)\n", last.ID, took, skipped)
+			} else {
+				fmt.Fprintf(c.stdout, "completed %s in %v\n", last.ID, took)
+			}
 			if len(last.Result) > 0 {
 				c.stdout.Write(last.Result)
 				if !bytes.HasSuffix(last.Result, []byte("\n")) {
@@ -91,6 +100,16 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 }
 
 var errWaitTimeout = errors.New("wait timeout")
+
+// skipReason returns why a completed task did not run (the runner notes a
+// duplicate skipped by its dedupe key on the task), or "" when it ran. A
+// failed read counts as ran: the task did complete.
+func (c *cli) skipReason(ctx context.Context, rdb redis.UniversalClient, info *asynq.TaskInfo) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DialTimeout)
+	defer cancel()
+	reason, _ := rdb.HGet(ctx, taskmark.TaskKey(info.Queue, info.ID), taskmark.SkippedField).Result()
+	return reason
+}
 
 // attempts returns "1 attempt" or "n attempts".
 func attempts(n int) string {
