@@ -56,6 +56,8 @@
 // duration strings ("90s") and times in RFC 3339. Unknown keys, in the
 // line or in its options, are errors. Flags are defaults for every line
 // and a line's options override them (--task-id is refused with --file).
+// A UTF-8 byte-order mark at the start of the input (or of a
+// --payload-file) is ignored, and lines may end in \r\n.
 //
 // All lines are read and validated before anything is written, so the
 // whole input is held in memory. With --fail-fast the first invalid line

@@ -89,7 +89,7 @@ func (c *cli) readPayload() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--payload-file: %v", err)
 	}
-	return bytes.TrimSpace(b), nil
+	return bytes.TrimSpace(bytes.TrimPrefix(b, utf8BOM)), nil
 }
 
 func (c *cli) printDryRun(t task) int {

@@ -262,3 +262,27 @@ func TestWrongRedisPassword(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
 	}
 }
+
+// TestByteOrderMarkAccepted: a JSONL file (or a payload file) saved with a
+// UTF-8 byte-order mark, as editors on Windows write them, is read as if
+// the mark were not there; it used to fail the first line.
+func TestByteOrderMarkAccepted(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	dir := t.TempDir()
+	jobs := filepath.Join(dir, "jobs.jsonl")
+	if err := os.WriteFile(jobs, []byte("\xef\xbb\xbf"+`{"type":"demo.sleep","payload":{"ms":1}}`+"\r\n"+`{"type":"demo.sleep"}`+"\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, []string{"REDIS_URL=" + s.URL()}, "--file", jobs)
+	if code != 0 || out != "enqueued 2, duplicates 0, invalid 0\n" || errOut != "" {
+		t.Fatalf("--file with a BOM: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	payload := filepath.Join(dir, "payload.json")
+	if err := os.WriteFile(payload, []byte("\xef\xbb\xbf"+`{"ms":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(t, nil, "--dry-run", "--payload-file", payload, "demo.sleep"); code != 0 || !strings.Contains(out, `payload: {"ms":1}`) {
+		t.Fatalf("--payload-file with a BOM: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
