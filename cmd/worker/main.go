@@ -212,14 +212,20 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 	if a := os.Getenv("JOBRUNNER_LOCAL_REDIS_ADDR"); a != "" {
 		local = a // tests only: the shared 6379 is not theirs to take
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: local})
+	// A plain TCP probe first: when nothing listens (the usual case on a
+	// laptop) go-redis is not asked, so it does not warn "failed to dial"
+	// before the embedded Redis starts.
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err == nil {
-		log.Info().Str("event", "redis.connecting").Str("url", "redis://"+local).Msg("REDIS_URL unset; using the local Redis")
-		return rdb, func() { _ = rdb.Close() }, nil
+	if conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", local); err == nil {
+		_ = conn.Close()
+		rdb := redis.NewClient(&redis.Options{Addr: local})
+		if err := rdb.Ping(pctx).Err(); err == nil {
+			log.Info().Str("event", "redis.connecting").Str("url", "redis://"+local).Msg("REDIS_URL unset; using the local Redis")
+			return rdb, func() { _ = rdb.Close() }, nil
+		}
+		_ = rdb.Close()
 	}
-	_ = rdb.Close()
 	if cfg.InKubernetes {
 		return nil, nil, &configError{fmt.Sprintf("REDIS_URL is unset and no Redis answers on %s; inside Kubernetes "+
 			"(KUBERNETES_SERVICE_HOST is set) the worker does not start an embedded in-memory Redis, which would report "+
@@ -231,6 +237,6 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 	}
 	log.Warn().Str("event", "redis.embedded").Str("addr", local).
 		Msg("REDIS_URL unset and no local Redis answers: started an embedded in-memory Redis; NOTHING PERSISTS when the worker exits")
-	rdb = redis.NewClient(&redis.Options{Addr: local})
+	rdb := redis.NewClient(&redis.Options{Addr: local})
 	return rdb, func() { _ = rdb.Close(); stop() }, nil
 }
