@@ -274,7 +274,8 @@ func (r *Runner) stopRenewer() {
 
 // Quiet stops fetching jobs but keeps running those in flight, like
 // Sidekiq's TSTP: use it ahead of a planned stop. It cannot be undone; a
-// later Shutdown drains as usual. Readiness is not affected.
+// later Shutdown drains as usual. /readyz answers 503 "quiet" from then on:
+// a worker that fetches nothing is not ready for work.
 func (r *Runner) Quiet() {
 	r.mu.Lock()
 	srv := r.srv
@@ -283,6 +284,7 @@ func (r *Runner) Quiet() {
 		return
 	}
 	srv.Stop()
+	r.quiet.Store(true)
 	r.log.Info().Str("event", "worker.quiet").Int("in_flight", r.tracker.len()).
 		Msg("quiet: no new jobs; in-flight jobs run on; send SIGTERM to drain and exit")
 }

@@ -11,7 +11,7 @@
 // cancelled, given 3s to return, and requeued with their attempt count
 // unchanged. A second signal cancels and requeues at once; a third exits
 // with status 1 at once. SIGTSTP before that quiets the worker: it stops
-// fetching but keeps running what it has.
+// fetching but keeps running what it has, and /readyz answers 503 "quiet".
 //
 // # Traces
 //
