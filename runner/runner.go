@@ -48,7 +48,7 @@ type Runner struct {
 	started  atomic.Bool
 	stopped  atomic.Bool
 	draining atomic.Bool
-	quiet    atomic.Bool // Quiet was called: no fetching, not ready
+	quiet    atomic.Bool    // Quiet was called: no fetching, not ready
 	drainCh  chan struct{}  // closed when a drain starts
 	abandon  chan struct{}  // closed when a drain gives up on running handlers
 	busy     sync.WaitGroup // processTask calls in progress
