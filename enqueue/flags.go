@@ -17,6 +17,7 @@ type flags struct {
 	file, payloadFile, redisURL, output  string
 	failFast, dryRun, wait, allowUnknown bool
 	schedules                            bool // list $WORKER_SCHEDULES, schedules.go
+	version                              bool
 	waitTimeout                          time.Duration
 	maxPayload                           int
 	raw                                  rawOptions
@@ -82,6 +83,7 @@ func newFlags(cfg Config) *flags {
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")
 	fs.BoolVar(&f.schedules, "schedules", false, "list the schedules of $"+SchedulesEnv+" with their next run; enqueue nothing")
+	fs.BoolVar(&f.version, "version", false, "print the version (module version, commit, Go version) and exit")
 	return f
 }
 

@@ -91,6 +91,10 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		}
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
 	}
+	if c.f.version {
+		fmt.Fprintln(c.stdout, c.cfg.Name, setup.Version())
+		return ExitOK
+	}
 	if err := c.f.check(); err != nil {
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,5 +285,16 @@ func TestByteOrderMarkAccepted(t *testing.T) {
 	}
 	if code, out, errOut := runCmd(t, nil, "--dry-run", "--payload-file", payload, "demo.sleep"); code != 0 || !strings.Contains(out, `payload: {"ms":1}`) {
 		t.Fatalf("--payload-file with a BOM: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestVersionFlag: --version prints one line from the build information
+// (module version, commit or "commit unknown", Go version) and exits 0.
+func TestVersionFlag(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCmd(t, nil, "--version")
+	re := regexp.MustCompile(`^enqueue \S+ \(commit (unknown|[0-9a-f]{12})[^)]*\) go1\.\d+\S*\n$`)
+	if code != 0 || errOut != "" || !re.MatchString(out) {
+		t.Fatalf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

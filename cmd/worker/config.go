@@ -149,7 +149,11 @@ type configError struct{ msg string }
 
 func (e *configError) Error() string { return e.msg }
 
-// loadConfig reads args and the environment. -h gives flag.ErrHelp.
+// errVersion is loadConfig's answer to -version.
+var errVersion = errors.New("version requested")
+
+// loadConfig reads args and the environment. -h gives flag.ErrHelp,
+// -version errVersion.
 func loadConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -157,11 +161,15 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 	for _, s := range settings {
 		vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
 	}
+	version := fs.Bool("version", false, "print the version (module version, commit, Go version) and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
 		}
 		return config{}, &configError{err.Error()}
+	}
+	if *version {
+		return config{}, errVersion
 	}
 	if fs.NArg() > 0 {
 		return config{}, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}

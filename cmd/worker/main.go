@@ -68,6 +68,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintln(stdout, "worker", setup.Version())
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 2
