@@ -139,6 +139,14 @@ type Config struct {
 	// nothing. Defaults to the global provider.
 	TracerProvider trace.TracerProvider
 
+	// QueueStatsInterval is how often the depth and the oldest pending
+	// task's age of each of Queues are read for the metrics
+	// (jobrunner_queue_tasks, jobrunner_queue_oldest_pending_age_seconds,
+	// jobrunner_queue_stats_age_seconds): one small script per queue, in
+	// the background, so that a scrape never waits for Redis. Negative
+	// turns the reading and those metrics off. Defaults to 5s.
+	QueueStatsInterval time.Duration
+
 	// Now tells the time; tests inject a fake clock's Now to drive the
 	// deferral bound and durations without sleeping. Defaults to time.Now.
 	Now func() time.Time
@@ -191,6 +199,7 @@ func (c Config) withDefaults() Config {
 	c.MarkerTTL = cmp.Or(c.MarkerTTL, MarkerTTLDefault)
 	c.DedupeWindow = cmp.Or(c.DedupeWindow, DedupeWindowDefault)
 	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
+	c.QueueStatsInterval = cmp.Or(c.QueueStatsInterval, QueueStatsIntervalDefault)
 	if c.Locks == nil {
 		c.Locks = lockstore.NewRedisStore(c.Redis, lockstore.RedisConfig{})
 	}

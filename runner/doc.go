@@ -87,6 +87,13 @@
 // jobrunner_schedule_ticks_skipped_total have the last tick and the
 // skipped ticks of each schedule.
 //
+// # Queue metrics
+//
+// A background loop reads each configured queue's task counts by state
+// and the age of its oldest pending task every Config.QueueStatsInterval
+// (5s), one script per queue; /metrics exports the last reading and its
+// age, and never waits for Redis.
+//
 // # Tracing
 //
 // Each attempt is an OpenTelemetry span, "job <type>", from Config.TracerProvider

@@ -169,6 +169,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	r.pool.stop()
 	r.stopped.Store(true)
 	r.stopRenewer()
+	r.queues.shutdown()
 	asynqErrs := r.coord.watch(false)
 
 	elapsed := r.cfg.Now().Sub(start)

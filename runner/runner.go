@@ -34,6 +34,7 @@ type Runner struct {
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
 	tracer    *tracectx.Tracer
+	queues    *queueStats // the queue metrics' background reads, queuestats.go
 
 	mu      sync.Mutex
 	srv     *asynq.Server
@@ -98,6 +99,12 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.Metrics.Register(newBreakerCollector(breakers, r.metrics.dependencies)); err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}
+	r.queues = newQueueStats(cfg.Redis, cfg.Queues, cfg.QueueStatsInterval, cfg.Now)
+	if cfg.QueueStatsInterval > 0 {
+		if err := cfg.Metrics.Register(r.queues); err != nil {
+			return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+		}
+	}
 	return r, nil
 }
 
@@ -155,6 +162,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.srv = srv
 	r.mu.Unlock()
 	r.startScheduler(ctx)
+	r.queues.start(ctx)
 	r.log.Info().Str("event", "worker.started").Int("concurrency", r.cfg.Concurrency).
 		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Kinds()).Msg("worker started")
 	return nil
