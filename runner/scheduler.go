@@ -266,9 +266,12 @@ func (s *scheduler) enqueue(ctx context.Context, t *ticker, tick, now time.Time,
 		if err != nil {
 			return err
 		}
-		if done {
+		switch done {
+		case doneEnqueued:
 			s.recorded(t, tick, id)
 			return nil
+		case doneSkipped:
+			return nil // another replica skipped it, and said so
 		}
 		if waiting != "" {
 			s.log.Info().Str("event", "schedule.skipped").Str("schedule", e.Name).Str("type", e.Type).
@@ -316,41 +319,52 @@ func (s *scheduler) recorded(t *ticker, tick time.Time, id string) {
 		Str("tick", tickString(tick)).Msg("tick already enqueued by another replica")
 }
 
+// tickDone says whether another replica handled a tick already.
+type tickDone int
+
+const (
+	notDone      tickDone = iota
+	doneEnqueued          // the tick, or a later one, is enqueued
+	doneSkipped           // the tick was skipped on purpose (overlap)
+)
+
 // earlierWaiting reports, for a NoOverlap schedule, the task ID of the last
 // enqueued tick when it has not run yet (pending, scheduled, or deferred by
-// the schedule's busy lock), or done when tick itself is already enqueued
-// or skipped by another replica.
+// the schedule's busy lock), or that tick itself is already handled:
+// enqueued, or skipped by another replica.
 // A tick waiting for a retry after a failure (asynq counts deferrals as no
 // retry) does not hold the next ticks back: with the long retry schedule
 // that could be days.
-func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time) (waiting string, done bool, err error) {
+func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time) (waiting string, done tickDone, err error) {
 	rec, err := s.readRecord(ctx, t.e)
 	if err != nil || rec.handled.IsZero() {
-		return "", false, err
+		return "", notDone, err
 	}
-	if !rec.handled.Before(tick) {
-		return "", true, nil
-	}
-	if rec.enqueued.IsZero() {
-		return "", false, nil
+	switch {
+	case !rec.enqueued.Before(tick):
+		return "", doneEnqueued, nil
+	case !rec.handled.Before(tick):
+		return "", doneSkipped, nil
+	case rec.enqueued.IsZero():
+		return "", notDone, nil
 	}
 	id := t.e.TaskID(rec.enqueued)
 	info, err := s.inspector.GetTaskInfo(t.opts.Queue, id)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-		return "", false, nil
+		return "", notDone, nil
 	case err != nil:
-		return "", false, err
+		return "", notDone, err
 	}
 	switch info.State {
 	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateAggregating:
-		return id, false, nil
+		return id, notDone, nil
 	case asynq.TaskStateRetry:
 		if info.Retried == 0 {
-			return id, false, nil
+			return id, notDone, nil
 		}
 	}
-	return "", false, nil
+	return "", notDone, nil
 }
 
 // countSkipped counts n ticks of e skipped for reason.
