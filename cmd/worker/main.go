@@ -1,7 +1,8 @@
 // Command worker is the reference jobrunner worker: it runs the built-in
 // jobs (demo.sleep, webhook.deliver) and the periodic jobs of
 // WORKER_SCHEDULES, and serves /healthz, /readyz and /metrics. Configuration comes from flags or environment variables; see
-// `worker -h` and the README.
+// `worker -h` and the README. `worker -version` prints the module version
+// and commit it was built from.
 //
 // # Signals
 //
@@ -26,8 +27,8 @@
 // cleanly. 1 on a runtime error, on a third signal, or when the drain was
 // not clean (runner.DrainError: a handler ignored cancellation, or asynq
 // reported an error, such as Redis unreachable, while settling or requeueing
-// jobs). 2 on a bad configuration value (OTEL_EXPORTER_OTLP_PROTOCOL other
-// than http/protobuf included), or when REDIS_URL is unset inside
+// jobs). 2 on a bad configuration value (an OTEL_* value setup/otlp
+// refuses included), or when REDIS_URL is unset inside
 // Kubernetes and no Redis answers on 127.0.0.1:6379 (the embedded Redis is
 // for local trials only).
 package main
