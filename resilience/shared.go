@@ -413,35 +413,6 @@ func (b *SharedBreaker) store(v []int64, now time.Time) sharedSnap {
 	return s
 }
 
-// report delivers queued state changes to OnStateChange, outside b.mu and
-// one goroutine at a time, in order; like Breaker.flush, a goroutine that
-// finds another delivering leaves its changes to it.
-func (b *SharedBreaker) report() {
-	for b.notifyMu.TryLock() {
-		func() {
-			defer b.notifyMu.Unlock() // A panicking callback must not block later ones.
-			for {
-				b.mu.Lock()
-				batch := b.pending
-				b.pending = nil
-				b.mu.Unlock()
-				if len(batch) == 0 {
-					return
-				}
-				for _, tr := range batch {
-					b.cfg.OnStateChange(b.name, tr.from, tr.to)
-				}
-			}
-		}()
-		b.mu.Lock()
-		more := len(b.pending) > 0
-		b.mu.Unlock()
-		if !more {
-			return
-		}
-	}
-}
-
 // openPeriod returns OpenTimeout spread by OpenJitter, at least 1ms.
 func (b *SharedBreaker) openPeriod() time.Duration {
 	d, j := b.cfg.OpenTimeout, b.cfg.OpenJitter
