@@ -57,7 +57,11 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 				return c.printJSON(j)
 			}
 			if skipped != "" {
-				fmt.Fprintf(c.stdout, "skipped %s in %v (%s: a job with the same dedupe key already ran; this task completed without running)\n", last.ID, took, skipped)
+				why := skipped
+				if skipped == "duplicate_done" {
+					why += ": a job with the same dedupe key already ran"
+				}
+				fmt.Fprintf(c.stdout, "skipped %s in %v (%s; this task completed without running)\n", last.ID, took, why)
 			} else {
 				fmt.Fprintf(c.stdout, "completed %s in %v\n", last.ID, took)
 			}
