@@ -50,6 +50,10 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 		src = "stdin"
 	}
 	tasks, lines, invalid, err := c.readTasks(ctx, r, opts)
+	if ctx.Err() != nil {
+		// Lines checked after the interruption failed for that reason alone.
+		return c.fail(ExitInterrupted, fmt.Errorf("interrupted while reading and checking %s: nothing enqueued", src))
+	}
 	if err != nil {
 		return c.fail(ExitError, fmt.Errorf("read %s: %v", src, err))
 	}
@@ -73,7 +77,7 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 	}
 	rdb, err := c.connect(ctx)
 	if err != nil {
-		return c.failErr(err)
+		return c.failConnect(ctx, err)
 	}
 	defer rdb.Close()
 	w := &bulkWriter{rdb: rdb, batch: c.cfg.BatchSize, now: c.cfg.now}
@@ -127,7 +131,7 @@ func (c *cli) readTasks(ctx context.Context, r io.Reader, opts optionSet) ([]tas
 	}
 	var entries []entry
 	lr := newLineReader(r, c.f.maxPayload+lineOverhead)
-	for {
+	for ctx.Err() == nil {
 		line, err := lr.next()
 		switch {
 		case errors.Is(err, io.EOF):
@@ -147,7 +151,7 @@ func (c *cli) readTasks(ctx context.Context, r io.Reader, opts optionSet) ([]tas
 	}
 	v := c.validator()
 	validate := func(e *entry) {
-		if e.err != nil {
+		if e.err != nil || ctx.Err() != nil {
 			return
 		}
 		typ, payload, lopts, err := parseLine(e.line)

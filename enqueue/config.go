@@ -51,7 +51,8 @@ const (
 	ExitWaitTimeout = 5
 	// ExitInterrupted: Main's context was cancelled (SIGINT or SIGTERM in
 	// cmd/enqueue) during a --wait, which leaves the task queued, or
-	// during a bulk run, whose summary says how many tasks were written.
+	// during a bulk run, whose summary says how many tasks were written
+	// (none while the input is still read and checked).
 	// 130 is the shell's code for a process ended by SIGINT.
 	ExitInterrupted = 130
 )

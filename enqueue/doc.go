@@ -56,6 +56,8 @@
 // duration strings ("90s") and times in RFC 3339. Unknown keys, in the
 // line or in its options, are errors. Flags are defaults for every line
 // and a line's options override them (--task-id is refused with --file).
+// A UTF-8 byte-order mark at the start of the input (or of a
+// --payload-file) is ignored, and lines may end in \r\n.
 //
 // All lines are read and validated before anything is written, so the
 // whole input is held in memory. With --fail-fast the first invalid line
@@ -88,7 +90,8 @@
 //	5    with --wait: --wait-timeout passed first; the task stays queued
 //	130  interrupted: ctx was cancelled (SIGINT in cmd/enqueue); with
 //	     --wait the task stays queued, with --file the summary says how
-//	     many tasks were enqueued
+//	     many tasks were enqueued (none while the input is still read and
+//	     checked)
 //
 // Every error is one line on stderr starting with "enqueue: " (the
 // Config.Name); passwords in Redis URLs are never printed.
@@ -108,7 +111,10 @@
 // "failed ID in 1.2s (attempt 1), retrying: ERROR" for each failed attempt
 // a poll sees, then the outcome: "completed ID in 512ms" followed by the
 // bytes the handler wrote with its ResultWriter, verbatim (plus a newline
-// if they lack one), or "archived ID in 3s after 2 attempts", with the
+// if they lack one); "skipped ID in 12ms (duplicate_done: ...)" instead
+// when the jobrunner worker completed the task without running it (a job
+// with the same dedupe key already ran; its stored result follows, and
+// JSON output has "skipped"); or "archived ID in 3s after 2 attempts", with the
 // last error on stderr. The times run from the enqueue to the poll that
 // saw the change, so they can overstate by one poll interval. A task that
 // disappears while waited on (deleted, or revoked by its handler) is exit

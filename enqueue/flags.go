@@ -17,6 +17,7 @@ type flags struct {
 	file, payloadFile, redisURL, output  string
 	failFast, dryRun, wait, allowUnknown bool
 	schedules                            bool // list $WORKER_SCHEDULES, schedules.go
+	version                              bool
 	waitTimeout                          time.Duration
 	maxPayload                           int
 	raw                                  rawOptions
@@ -82,6 +83,7 @@ func newFlags(cfg Config) *flags {
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")
 	fs.BoolVar(&f.schedules, "schedules", false, "list the schedules of $"+SchedulesEnv+" with their next run; enqueue nothing")
+	fs.BoolVar(&f.version, "version", false, "print the version (module version, commit, Go version) and exit")
 	return f
 }
 
@@ -200,7 +202,9 @@ counted in the summary and are not errors.
 --wait sets --retention to 1h unless given and polls the task's state.
 Text output then prints a line per failed attempt seen ("failed ID in 1.2s
 (attempt 1), retrying: ERROR") and the outcome: "completed ID in 512ms"
-followed by the result (the bytes the handler wrote, verbatim), or
+followed by the result (the bytes the handler wrote, verbatim), "skipped
+ID in 12ms (duplicate_done: ...)" when a job with the same dedupe key had
+already run (exit status 0), or
 "archived ID in 3s after 2 attempts" with the last error on stderr. The
 times run from the enqueue to the poll that saw the change.
 
@@ -213,7 +217,8 @@ Exit status:
   4    with --wait: the task was archived (failed for good)
   5    with --wait: --wait-timeout passed first; the task stays queued
   130  interrupted (SIGINT): with --wait the task stays queued; with --file
-       the summary says how many tasks were enqueued
+       the summary says how many tasks were enqueued (none while the input
+       is still read and checked)
 `
 
 func (f *flags) help(w io.Writer, name string, kinds []string) {

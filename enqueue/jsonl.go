@@ -64,6 +64,9 @@ func newLineReader(r io.Reader, max int) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
+// utf8BOM is the UTF-8 byte-order mark, accepted at the start of input.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // errLineTooLong is returned by next for a line over the limit.
 var errLineTooLong = errors.New("line too long")
 
@@ -96,6 +99,10 @@ func (lr *lineReader) next() ([]byte, error) {
 			return nil, errLineTooLong
 		}
 		line := bytes.TrimRight(lr.buf, "\r\n")
+		if lr.n == 1 {
+			// Editors on Windows start UTF-8 files with a byte-order mark.
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
 		if len(line) > lr.max {
 			return nil, errLineTooLong
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/setup"
 )
@@ -92,6 +93,10 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		}
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
 	}
+	if c.f.version {
+		fmt.Fprintln(c.stdout, c.cfg.Name, setup.Version())
+		return ExitOK
+	}
 	if err := c.f.check(); err != nil {
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))
 	}
@@ -124,6 +129,15 @@ func (c *cli) open(name string) (io.Reader, func(), error) {
 	return fh, func() { fh.Close() }, nil
 }
 
+// failConnect reports a failed connect: an interruption (exit 130) when
+// ctx was cancelled meanwhile, else connect's error.
+func (c *cli) failConnect(ctx context.Context, err error) int {
+	if ctx.Err() != nil {
+		return c.fail(ExitInterrupted, errors.New("interrupted while connecting to Redis: nothing enqueued"))
+	}
+	return c.failErr(err)
+}
+
 // connect opens a Redis client for --redis-url, $REDIS_URL or the default
 // and checks that it answers within DialTimeout.
 func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
@@ -152,6 +166,9 @@ func (c *cli) connect(ctx context.Context) (redis.UniversalClient, error) {
 			// A Redis that accepts connections and answers nothing (a
 			// paused host, a partition that drops packets) is not down.
 			return nil, fmt.Errorf("redis %s not answering: no answer within %v (paused, overloaded or cut off)", setup.RedactURL(raw), c.cfg.DialTimeout)
+		}
+		if rediserr.IsAuth(err) {
+			return nil, fmt.Errorf("redis %s: authentication failed (check the user and password of the URL): %v", setup.RedactURL(raw), err)
 		}
 		return nil, fmt.Errorf("redis %s unreachable: %v", setup.RedactURL(raw), err)
 	}

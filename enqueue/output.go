@@ -29,6 +29,7 @@ type taskJSON struct {
 	LastFailedAt  string          `json:"last_failed_at,omitempty"`
 	CompletedAt   string          `json:"completed_at,omitempty"`
 	Result        *string         `json:"result,omitempty"`
+	Skipped       string          `json:"skipped,omitempty"` // --wait: why a completed task did not run (duplicate_done)
 	DryRun        bool            `json:"dry_run,omitempty"`
 }
 

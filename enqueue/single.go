@@ -26,6 +26,9 @@ func (c *cli) single(ctx context.Context, opts optionSet) int {
 		opts.Retention = &r
 	}
 	t, err := c.validator().newTask(ctx, typ, payload, opts)
+	if err != nil && ctx.Err() != nil {
+		return c.fail(ExitInterrupted, fmt.Errorf("interrupted while checking the %s job: nothing enqueued", typ))
+	}
 	if err != nil {
 		return c.fail(ExitUsage, err)
 	}
@@ -34,7 +37,7 @@ func (c *cli) single(ctx context.Context, opts optionSet) int {
 	}
 	rdb, err := c.connect(ctx)
 	if err != nil {
-		return c.failErr(err)
+		return c.failConnect(ctx, err)
 	}
 	defer rdb.Close()
 	start := time.Now()
@@ -86,7 +89,7 @@ func (c *cli) readPayload() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--payload-file: %v", err)
 	}
-	return bytes.TrimSpace(b), nil
+	return bytes.TrimSpace(bytes.TrimPrefix(b, utf8BOM)), nil
 }
 
 func (c *cli) printDryRun(t task) int {

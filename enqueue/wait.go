@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/redact"
+	"github.com/jobrunner/jobrunner/internal/taskmark"
 	"github.com/jobrunner/jobrunner/job"
 )
 
@@ -56,10 +57,21 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		took := time.Since(start).Round(time.Millisecond)
 		switch last.State {
 		case asynq.TaskStateCompleted:
+			skipped := c.skipReason(ctx, rdb, last)
 			if !text {
-				return c.printJSON(taskJSONOf(last))
+				j := taskJSONOf(last)
+				j.Skipped = skipped
+				return c.printJSON(j)
 			}
-			fmt.Fprintf(c.stdout, "completed %s in %v\n", last.ID, took)
+			if skipped != "" {
+				why := skipped
+				if skipped == "duplicate_done" {
+					why += ": a job with the same dedupe key already ran"
+				}
+				fmt.Fprintf(c.stdout, "skipped %s in %v (%s; this task completed without running)\n", last.ID, took, why)
+			} else {
+				fmt.Fprintf(c.stdout, "completed %s in %v\n", last.ID, took)
+			}
 			if len(last.Result) > 0 {
 				c.stdout.Write(last.Result)
 				if !bytes.HasSuffix(last.Result, []byte("\n")) {
@@ -121,6 +133,16 @@ func (c *cli) errorCleaner() func(string) string {
 		}
 		return clean
 	}
+}
+
+// skipReason returns why a completed task did not run (the runner notes a
+// duplicate skipped by its dedupe key on the task), or "" when it ran. A
+// failed read counts as ran: the task did complete.
+func (c *cli) skipReason(ctx context.Context, rdb redis.UniversalClient, info *asynq.TaskInfo) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DialTimeout)
+	defer cancel()
+	reason, _ := rdb.HGet(ctx, taskmark.TaskKey(info.Queue, info.ID), taskmark.SkippedField).Result()
+	return reason
 }
 
 // attempts returns "1 attempt" or "n attempts".

@@ -50,7 +50,9 @@ type Definition[P any] struct {
 	// is skipped (for the runner's dedupe window, 24h by default). Keys are
 	// per job type. A nil func or an empty result means no dedupe; ByTaskID
 	// dedupes on the task ID (the original's, for a copy the runner
-	// re-enqueued), for producers that set their own task IDs.
+	// re-enqueued), for producers that set their own task IDs. On a
+	// schedule's tick the key is scoped to the tick: every tick runs, and a
+	// duplicate of one tick is skipped.
 	DedupeKey func(p P) string
 
 	// Lock derives the distributed lock held while the handler runs. A nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jobrunner/jobrunner/internal/logkey"
 )
 
 // ErrNotObtained reports that a lock was still held by another owner when
@@ -43,9 +45,9 @@ type NotObtainedError struct {
 
 func (e *NotObtainedError) Error() string {
 	if e.Err != nil {
-		return fmt.Sprintf("lockstore: lock %q not obtained: %v", e.Key, e.Err)
+		return fmt.Sprintf("lockstore: lock %q not obtained: %v", logkey.Cap(e.Key), e.Err)
 	}
-	return fmt.Sprintf("lockstore: lock %q not obtained within %s", e.Key, e.Wait)
+	return fmt.Sprintf("lockstore: lock %q not obtained within %s", logkey.Cap(e.Key), e.Wait)
 }
 
 // Is makes errors.Is(err, ErrNotObtained) true.
@@ -104,7 +106,7 @@ func (e *LostError) Error() string {
 	case e.Slot:
 		what = "concurrency slot"
 	}
-	s := fmt.Sprintf("lockstore: %s %q lost (%s)", what, e.Key, e.Reason)
+	s := fmt.Sprintf("lockstore: %s %q lost (%s)", what, logkey.Cap(e.Key), e.Reason)
 	if e.Err != nil {
 		s += ": last renewal error: " + e.Err.Error()
 	}
@@ -137,7 +139,7 @@ func (e *StoreError) Error() string {
 	if e.Key == "" {
 		return fmt.Sprintf("lockstore: %s: %v", e.Op, e.Err)
 	}
-	return fmt.Sprintf("lockstore: %s %q: %v", e.Op, e.Key, e.Err)
+	return fmt.Sprintf("lockstore: %s %q: %v", e.Op, logkey.Cap(e.Key), e.Err)
 }
 
 // Unwrap returns the store's error.

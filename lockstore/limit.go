@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jobrunner/jobrunner/internal/logkey"
 )
 
 // Limits keep a fleet of workers within what a dependency accepts: a
@@ -75,9 +77,9 @@ type LimitedError struct {
 
 func (e *LimitedError) Error() string {
 	if e.Rate {
-		return fmt.Sprintf("lockstore: rate limit of %q reached; next start in %s", e.Key, e.RetryIn)
+		return fmt.Sprintf("lockstore: rate limit of %q reached; next start in %s", logkey.Cap(e.Key), e.RetryIn)
 	}
-	return fmt.Sprintf("lockstore: concurrency limit of %q reached: every slot is held", e.Key)
+	return fmt.Sprintf("lockstore: concurrency limit of %q reached: every slot is held", logkey.Cap(e.Key))
 }
 
 // Is reports whether target is ErrLimited.

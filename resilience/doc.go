@@ -46,7 +46,8 @@
 // (the default) falls back to a local Breaker, FailClosed refuses. Its key
 // is jobrunner:{breaker:<name>}. A Registry keeps the dependencies named in
 // RegistryConfig.Shared in shared breakers (the runner's
-// WORKER_SHARED_BREAKERS).
+// WORKER_SHARED_BREAKERS), and logs and reports the transitions each
+// replica sees in Redis as it does a local breaker's.
 //
 // # Results and error contracts
 //

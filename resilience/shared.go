@@ -154,9 +154,17 @@ func sharedKey(name string) string { return "jobrunner:{breaker:" + name + "}" }
 // State is read through a local cache (CacheTTL), so Allow on a closed
 // breaker usually costs no round trip; Done costs one, except for a success
 // while the cached state is closed with no failure streak. When Redis is
-// unreachable, OnRedisError decides. OnStateChange callbacks are not
-// supported, because transitions happen in whichever replica's script makes
-// them. A SharedBreaker is safe for concurrent use.
+// unreachable, OnRedisError decides.
+//
+// A transition happens in whichever replica's script makes it, so each
+// replica reports the transitions it sees: BreakerConfig.OnStateChange is
+// called when a state read from Redis differs from the last one this
+// replica saw (replies of an older generation, which can arrive late, are
+// not), outside the breaker's lock and in order. A replica that makes no
+// call between two transitions reports one change from the first state to
+// the last. The FailOpenLocal fallback breaker reports its own transitions
+// through the same callback while Redis is unreachable. A SharedBreaker is
+// safe for concurrent use.
 type SharedBreaker struct {
 	rdb   redis.Scripter
 	name  string
@@ -165,8 +173,12 @@ type SharedBreaker struct {
 	local *Breaker // The FailOpenLocal fallback.
 
 	mu        sync.Mutex
-	snap      sharedSnap // Last state read from Redis.
-	downUntil time.Time  // Redis is not tried again before this.
+	snap      sharedSnap   // Last state read from Redis.
+	downUntil time.Time    // Redis is not tried again before this.
+	seen      State        // Last state reported to OnStateChange; a new breaker is closed.
+	seenGen   int64        // Generation of seen.
+	pending   []transition // Changes of seen not yet reported.
+	notifyMu  sync.Mutex   // Held while reporting, so reports stay in order.
 }
 
 // sharedSnap is a state read from Redis, at local time at.
@@ -377,13 +389,27 @@ func (b *SharedBreaker) allow(ctx context.Context, take bool) (sharedAllowResult
 	return sharedAllowResult{admitted: vals[0] == 1, snap: snap}, nil
 }
 
-// store caches a state reply {state, gen, fails, retry ms} read at now. A
-// Redis that answers also ends a fallback period.
+// store caches a state reply {state, gen, fails, retry ms} read at now and
+// reports a change of state. A Redis that answers also ends a fallback
+// period.
 func (b *SharedBreaker) store(v []int64, now time.Time) sharedSnap {
 	s := sharedSnap{state: State(v[0]), gen: v[1], fails: v[2], retry: time.Duration(v[3]) * time.Millisecond, at: now}
 	b.mu.Lock()
 	b.snap, b.downUntil = s, time.Time{}
+	// Generations only grow (a lost hash restarts them at the server
+	// time), so a reply older than what was seen is stale.
+	changed := false
+	if s.gen != 0 && s.gen >= b.seenGen {
+		if s.state != b.seen && b.cfg.OnStateChange != nil {
+			b.pending = append(b.pending, transition{from: b.seen, to: s.state})
+			changed = true
+		}
+		b.seen, b.seenGen = s.state, s.gen
+	}
 	b.mu.Unlock()
+	if changed {
+		b.report()
+	}
 	return s
 }
 
@@ -418,9 +444,29 @@ func (b *SharedBreaker) Check(ctx context.Context) error {
 	return oe
 }
 
-// snapshot returns the last state read from Redis, without a round trip.
+// snapshot returns the state this replica acts on, without a round trip
+// (a metrics scrape must never wait for Redis): the last state read from
+// Redis, half-open once a known open period is over (as Redis will say at
+// the next call), or, while Redis is unreachable, the fallback's: the
+// local breaker's under FailOpenLocal, open under FailClosed.
 func (b *SharedBreaker) snapshot() Snapshot {
+	now := b.cfg.Now()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return Snapshot{Dependency: b.name, State: b.snap.state, Generation: uint64(max(b.snap.gen, 0))}
+	s := Snapshot{Dependency: b.name, State: b.seen, Generation: uint64(max(b.seenGen, 0))}
+	down := now.Before(b.downUntil)
+	if snap := b.snap; !down && snap.gen == b.seenGen && snap.state == StateOpen {
+		if left := snap.retry - now.Sub(snap.at); left > 0 {
+			s.RetryAfter = left
+		} else {
+			s.State = StateHalfOpen
+		}
+	}
+	b.mu.Unlock()
+	if down {
+		s.State = StateOpen
+		if b.cfg.OnRedisError == FailOpenLocal {
+			s.State = b.local.State()
+		}
+	}
+	return s
 }

@@ -1,11 +1,16 @@
 package resilience_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/resilience"
@@ -315,5 +320,85 @@ func TestRegistrySharedBreakers(t *testing.T) {
 	}
 	if _, err := resilience.NewRegistry(resilience.RegistryConfig{Shared: []string{"*"}}); err == nil {
 		t.Fatal("Shared without Redis accepted")
+	}
+}
+
+// TestSharedTransitionsReportedByEachReplica: a shared breaker reports the
+// transitions each replica sees to OnStateChange and the registry's log
+// (event=breaker.transition), like a local breaker; its Snapshot, what
+// the runner's jobrunner_breaker_state exports, follows without a round
+// trip, half-open once the open period is over.
+func TestSharedTransitionsReportedByEachReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	type replica struct {
+		reg  *resilience.Registry
+		log  *transitionLog
+		logs *bytes.Buffer
+	}
+	newReplica := func() replica {
+		r := replica{log: &transitionLog{}, logs: &bytes.Buffer{}}
+		var err error
+		r.reg, err = resilience.NewRegistry(resilience.RegistryConfig{
+			Default:       resilience.BreakerConfig{FailureThreshold: 2, SuccessThreshold: 1, OpenTimeout: 200 * time.Millisecond, OpenJitter: -1},
+			Shared:        []string{"payment-api"},
+			Redis:         srv.Client(),
+			SharedConfig:  resilience.SharedConfig{CacheTTL: -1},
+			OnStateChange: r.log.record,
+			Logger:        zerolog.New(r.logs),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := newReplica(), newReplica()
+	state := func(r replica) resilience.State {
+		for _, s := range r.reg.Snapshot() {
+			if s.Dependency == "payment-api" {
+				return s.State
+			}
+		}
+		t.Fatal("no snapshot of payment-api")
+		return 0
+	}
+	boom := errors.New("503")
+	for range 2 {
+		_ = a.reg.Call(t.Context(), "payment-api", func(context.Context) error { return boom })
+	}
+	if got := a.log.get(); !slices.Equal(got, []string{"payment-api:closed>open"}) {
+		t.Fatalf("replica A reported %v", got)
+	}
+	if !strings.Contains(a.logs.String(), `"level":"warn","event":"breaker.transition","dependency":"payment-api","from":"closed","to":"open"`) {
+		t.Fatalf("replica A's log: %s", a.logs.String())
+	}
+	if s := state(a); s != resilience.StateOpen {
+		t.Fatalf("A's snapshot %v, want open", s)
+	}
+	// B learns of the trip at its next call and reports it too.
+	if err := b.reg.Check(t.Context(), "payment-api"); err == nil {
+		t.Fatal("B's check passed an open breaker")
+	}
+	if got := b.log.get(); !slices.Equal(got, []string{"payment-api:closed>open"}) {
+		t.Fatalf("replica B reported %v", got)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if s := state(a); s != resilience.StateHalfOpen {
+		t.Fatalf("A's snapshot after the open period %v, want half-open", s)
+	}
+	// B probes and closes the breaker; A sees it closed at its next call.
+	if err := b.reg.Call(t.Context(), "payment-api", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.log.get(); !slices.Equal(got, []string{"payment-api:closed>open", "payment-api:open>half-open", "payment-api:half-open>closed"}) {
+		t.Fatalf("replica B reported %v", got)
+	}
+	if err := a.reg.Check(t.Context(), "payment-api"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.log.get(); !slices.Equal(got, []string{"payment-api:closed>open", "payment-api:open>closed"}) {
+		t.Fatalf("replica A reported %v", got)
+	}
+	if s := state(a); s != resilience.StateClosed {
+		t.Fatalf("A's snapshot %v, want closed", s)
 	}
 }

@@ -26,6 +26,12 @@ const (
 	// the idle enqueue-to-start latency (about half of it at the median)
 	// and the idle Redis cost (one script call per queue per poll).
 	PollIntervalDefault = 50 * time.Millisecond
+	// PollIntervalMin is the shortest PollInterval accepted: each poll is a
+	// dequeue script per queue, so an idle worker polling every 10ms already
+	// sends about 100 scripts a second per queue, and shorter intervals
+	// only burn Redis CPU (1ns made an idle worker send ~46,000 commands a
+	// second). asynq's own default is 1s.
+	PollIntervalMin = 10 * time.Millisecond
 	// DelayedCheckIntervalDefault is how often scheduled and retry tasks
 	// are moved to their queues, so it bounds how late a deferred or
 	// retried job starts.
@@ -58,7 +64,8 @@ type Config struct {
 	// phase of a drain. Defaults to 3s.
 	HardStopGrace time.Duration
 
-	// PollInterval is how often idle queues are polled. Defaults to 50ms.
+	// PollInterval is how often idle queues are polled, at least
+	// PollIntervalMin (10ms). Defaults to 50ms.
 	PollInterval time.Duration
 
 	// DelayedCheckInterval is how often due scheduled and retry tasks are
@@ -148,6 +155,13 @@ type Config struct {
 	// literal secrets, key names or patterns, or wrap one in your own
 	// function. Defaults to job.NewSanitizer(job.SanitizerConfig{}).Sanitize.
 	Sanitize func(msg string) string
+	// QueueStatsInterval is how often the depth and the oldest pending
+	// task's age of each of Queues are read for the metrics
+	// (jobrunner_queue_tasks, jobrunner_queue_oldest_pending_age_seconds,
+	// jobrunner_queue_stats_age_seconds): one small script per queue, in
+	// the background, so that a scrape never waits for Redis. Negative
+	// turns the reading and those metrics off. Defaults to 5s.
+	QueueStatsInterval time.Duration
 
 	// Now tells the time; tests inject a fake clock's Now to drive the
 	// deferral bound and durations without sleeping. Defaults to time.Now.
@@ -204,6 +218,7 @@ func (c Config) withDefaults() Config {
 	c.MarkerTTL = cmp.Or(c.MarkerTTL, MarkerTTLDefault)
 	c.DedupeWindow = cmp.Or(c.DedupeWindow, DedupeWindowDefault)
 	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
+	c.QueueStatsInterval = cmp.Or(c.QueueStatsInterval, QueueStatsIntervalDefault)
 	if c.Locks == nil {
 		c.Locks = lockstore.NewRedisStore(c.Redis, lockstore.RedisConfig{})
 	}
@@ -236,6 +251,9 @@ func (c Config) validate() error {
 		if q == "" || p <= 0 {
 			return fmt.Errorf("runner: Config.Queues: queue %q has priority %d; want a name and a priority >= 1", q, p)
 		}
+	}
+	if c.PollInterval != 0 && c.PollInterval < PollIntervalMin {
+		return fmt.Errorf("runner: Config.PollInterval %v is below the floor of %v (each poll is a Redis script per queue)", c.PollInterval, PollIntervalMin)
 	}
 	for name, d := range map[string]time.Duration{
 		"ShutdownTimeout": c.ShutdownTimeout, "HardStopGrace": c.HardStopGrace,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/backoff"
+	"github.com/jobrunner/jobrunner/internal/logkey"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
@@ -66,7 +67,7 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 		case lockstore.InFlightElsewhere:
 			grow := r.duplicateDelay(adm.HolderTTL)
 			d := &deferral{Reason: reasonDuplicateInFlight, After: grow(1), grow: grow,
-				Attrs: map[string]string{"dedupe_key": req.DedupeKey, "holder": adm.Holder}}
+				Attrs: map[string]string{"dedupe_key": logkey.Cap(req.DedupeKey), "holder": adm.Holder}}
 			return d
 		}
 		a.admission = &adm
@@ -98,7 +99,8 @@ func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 	switch {
 	case a.prepared.DedupeKey != "":
 		// Dedupe keys are per job type; lock keys name shared resources.
-		req.DedupeKey = a.Type + ":" + a.prepared.DedupeKey
+		// A schedule's tick is a run of its own (see tickDedupeKey).
+		req.DedupeKey = tickDedupeKey(a, a.Type+":"+a.prepared.DedupeKey)
 	case a.prepared.DedupeByTaskID:
 		req.DedupeKey = a.Type + ":task:" + a.OriginID()
 	}
@@ -115,13 +117,13 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 	if errors.Is(err, lockstore.ErrNotObtained) {
 		r.metrics.lockContended.Inc()
 		d := newDeferral(reasonLockBusy, jitter(max(cmp.Or(req.LockTTL, lockstore.LockTTLDefault)/3, time.Second)), err)
-		d.Attrs = map[string]string{"lock_key": req.LockKey}
+		d.Attrs = map[string]string{"lock_key": logkey.Cap(req.LockKey)}
 		return d
 	}
 	var se *lockstore.StoreError
 	if errors.As(err, &se) && a.prepared.Lock.FailOpen && req.DedupeKey == "" {
 		r.log.Warn().Str("event", "lock.fail_open").Str("task_id", a.TaskID).Str("type", a.Type).
-			Str("lock_key", req.LockKey).Err(err).Msg("lock store unreachable: running WITHOUT the lock (FailOpen)")
+			Str("lock_key", logkey.Cap(req.LockKey)).Err(err).Msg("lock store unreachable: running WITHOUT the lock (FailOpen)")
 		return next(ctx, a)
 	}
 	a.storeTrouble = true
@@ -163,7 +165,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	}
 	if adm.Lock != nil && c.Lock != lockstore.Released {
 		r.log.Warn().Str("event", "lock.overlap_possible").Str("task_id", a.TaskID).
-			Str("lock_key", adm.Lock.Key()).Int64("fence", adm.Lock.Fence()).Str("release", c.Lock.String()).
+			Str("lock_key", logkey.Cap(adm.Lock.Key())).Int64("fence", adm.Lock.Fence()).Str("release", c.Lock.String()).
 			Msg("the lock was no longer ours when the job ended: another holder may have overlapped; fencing tokens protect the resource")
 	}
 }

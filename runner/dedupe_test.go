@@ -99,10 +99,16 @@ func TestDedupeSameKeyRunsOnce(t *testing.T) {
 			t.Fatalf("deferred line = %v", l)
 		}
 	}
-	// Every copy completed with the first run's result.
+	// Every copy completed with the first run's result; the skipped ones
+	// say so on asynq's hash of the task, for enqueue --wait.
+	ran := b.logs.Events("job.done")[0]["task_id"]
 	for _, id := range []string{"first", "second", "third"} {
 		if info := taskInfo(t, b, "default", id); string(info.Result) != "result:order-1" {
 			t.Errorf("%s: result %q", id, info.Result)
+		}
+		mark := b.rdb.HGet(t.Context(), "asynq:{default}:t:"+id, "jobrunner_skipped").Val()
+		if want := map[bool]string{true: "", false: "duplicate_done"}[id == ran]; mark != want {
+			t.Errorf("%s: skip mark %q, want %q", id, mark, want)
 		}
 	}
 }

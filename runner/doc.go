@@ -80,9 +80,21 @@
 // most recent Schedule.CatchUp of them. A NoOverlap schedule's ticks hold a
 // lock on its name, so a tick due during a long run is deferred, and later
 // ones skipped while it waits. A drain stops the loop before anything else.
-// The logs say schedule.enqueued and schedule.skipped with the tick; the
-// metric jobrunner_schedule_last_tick_timestamp_seconds has the last tick
-// of each schedule.
+// A dedupe key of a tick's job is scoped to the tick (its payload, fixed
+// by the schedule, gives every tick the same key): each tick runs once, a
+// duplicate of a tick is skipped. The logs say schedule.enqueued and
+// schedule.skipped with the tick, and schedule.tick_skipped (warn) when a
+// tick's task ends skipped; the metrics
+// jobrunner_schedule_last_tick_timestamp_seconds and
+// jobrunner_schedule_ticks_skipped_total have the last tick and the
+// skipped ticks of each schedule.
+//
+// # Queue metrics
+//
+// A background loop reads each configured queue's task counts by state
+// and the age of its oldest pending task every Config.QueueStatsInterval
+// (5s), one script per queue; /metrics exports the last reading and its
+// age, and never waits for Redis.
 //
 // # Tracing
 //

@@ -204,6 +204,7 @@ func (r *Runner) drain(ctx context.Context) error {
 	r.stopped.Store(true)
 	r.stopRenewer()
 	r.health.stop()
+	r.queues.shutdown()
 	asynqErrs := r.coord.watch(false)
 	if !asynqDone {
 		asynqErrs = append(asynqErrs, fmt.Sprintf("asynq's shutdown did not end within %v (Redis not answering?): tasks it had not requeued come back through lease recovery", asynqShutdownMax))
@@ -347,7 +348,8 @@ func (r *Runner) stopRenewer() {
 
 // Quiet stops fetching jobs but keeps running those in flight, like
 // Sidekiq's TSTP: use it ahead of a planned stop. It cannot be undone; a
-// later Shutdown drains as usual. Readiness is not affected.
+// later Shutdown drains as usual. /readyz answers 503 "quiet" from then on:
+// a worker that fetches nothing is not ready for work.
 func (r *Runner) Quiet() {
 	r.mu.Lock()
 	srv := r.srv
@@ -356,6 +358,7 @@ func (r *Runner) Quiet() {
 		return
 	}
 	go srv.Stop() // it waits for a fetch in progress
+	r.quiet.Store(true)
 	r.log.Info().Str("event", "worker.quiet").Int("in_flight", r.tracker.len()).
 		Msg("quiet: no new jobs; in-flight jobs run on; send SIGTERM to drain and exit")
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 )
 
 // Health watching: how /readyz knows within a second that Redis hangs or
@@ -170,6 +172,9 @@ func (h *health) notReady() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.pingErr != nil {
+		if rediserr.IsAuth(h.pingErr) {
+			return rediserr.Describe(h.pingErr)
+		}
 		return "redis " + describeRedisErr(h.pingErr) + ": " + h.pingErr.Error()
 	}
 	if r := h.refusingLocked(time.Now()); r != "" {
@@ -210,6 +215,8 @@ func (h *health) setUpLocked() {
 func describeRedisErr(err error) string {
 	var ne net.Error
 	switch {
+	case rediserr.IsAuth(err):
+		return "refuses the credentials (check the user and password of the URL)"
 	case refusal(err) != "":
 		return "refuses commands"
 	case errors.As(err, &ne) && !ne.Timeout():

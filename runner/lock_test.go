@@ -87,7 +87,7 @@ func TestLockMutualExclusionAcrossWorkers(t *testing.T) {
 	for i := range 2 {
 		log := zerolog.Nop()
 		r, err := runner.New(runner.Config{Redis: rdb, Concurrency: 6, Logger: &log,
-			PollInterval: 5 * time.Millisecond, DelayedCheckInterval: 50 * time.Millisecond})
+			PollInterval: runner.PollIntervalMin, DelayedCheckInterval: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -121,6 +121,7 @@ type metrics struct {
 	depLimited  *prometheus.CounterVec
 
 	scheduleLastTick *prometheus.GaugeVec
+	ticksSkipped     *prometheus.CounterVec // schedule, reason; schedules are configured, so few
 
 	dependencies *labelCap // values of the dependency label
 	reasons      *labelCap // values of the reason label past runnerReasons
@@ -168,6 +169,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		scheduleLastTick: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "jobrunner_schedule_last_tick_timestamp_seconds", Help: "Time of the last tick of each schedule known to be enqueued (by this replica or another), in Unix seconds.",
 		}, []string{"schedule"}),
+		ticksSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jobrunner_schedule_ticks_skipped_total", Help: "Ticks of each schedule that did not run, by reason: missed (no replica ran the schedule), overlap (no_overlap, an earlier tick still waited), duplicate_done (the tick's task ended skipped: it had run already).",
+		}, []string{"schedule", "reason"}),
 	}
 	typ := func(t string) string {
 		if m.types == nil {
@@ -200,7 +204,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.retries = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
 	}, []string{"type"}), labelValues{typ}}
-	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs.vec, m.duration.vec, m.inFlight, m.deferred.vec, m.deferralsExpired.vec, m.retries.vec, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.scheduleLastTick} {
+	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs.vec, m.duration.vec, m.inFlight, m.deferred.vec, m.deferralsExpired.vec, m.retries.vec, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.scheduleLastTick, m.ticksSkipped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

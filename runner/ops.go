@@ -9,8 +9,8 @@ import (
 
 // Handler returns the operations endpoints: /healthz (liveness: 200 while
 // the worker's loops run), /readyz (200 only when Redis answers, on a
-// cluster every primary, and the worker is not draining; otherwise 503
-// with a one-line reason) and /metrics (Prometheus).
+// cluster every primary, and the worker is neither draining nor quiet;
+// otherwise 503 with a one-line reason) and /metrics (Prometheus).
 func (r *Runner) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -39,6 +39,8 @@ func (r *Runner) notReady() string {
 	switch {
 	case r.draining.Load():
 		return "draining"
+	case r.quiet.Load():
+		return "quiet" // fetches nothing: a quiet worker is not ready for work
 	case !r.started.Load():
 		return "starting"
 	}

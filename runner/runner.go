@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -37,6 +38,7 @@ type Runner struct {
 	tracer    *tracectx.Tracer
 	health    *health // Redis as readiness sees it, health.go
 	hookOnce  sync.Once
+	queues    *queueStats // the queue metrics' background reads, queuestats.go
 
 	mu      sync.Mutex
 	srv     *asynq.Server
@@ -51,6 +53,7 @@ type Runner struct {
 	started  atomic.Bool
 	stopped  atomic.Bool
 	draining atomic.Bool
+	quiet    atomic.Bool    // Quiet was called: no fetching, not ready
 	drainCh  chan struct{}  // closed when a drain starts
 	abandon  chan struct{}  // closed when a drain gives up on running handlers
 	tail     tail           // ends the Redis writes settling attempts, detach.go
@@ -106,6 +109,12 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.Metrics.Register(newBreakerCollector(breakers, r.metrics.dependencies)); err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}
+	r.queues = newQueueStats(cfg.Redis, cfg.Queues, cfg.QueueStatsInterval, cfg.Now)
+	if cfg.QueueStatsInterval > 0 {
+		if err := cfg.Metrics.Register(r.queues); err != nil {
+			return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+		}
+	}
 	return r, nil
 }
 
@@ -138,6 +147,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	if err := awaitStart(ctx, r.cfg.Redis); err != nil {
 		r.started.Store(false)
+		if rediserr.IsAuth(err) {
+			return fmt.Errorf("runner: redis authentication failed (check the user and password of the URL): %w", err)
+		}
 		return fmt.Errorf("runner: redis: %w", err)
 	}
 	r.hookOnce.Do(func() { r.cfg.Redis.AddHook(r.health.hook()) })
@@ -170,6 +182,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.srv = srv
 	r.mu.Unlock()
 	r.startScheduler(ctx)
+	r.queues.start(ctx)
 	r.log.Info().Str("event", "worker.started").Int("concurrency", r.cfg.Concurrency).
 		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Kinds()).Msg("worker started")
 	return nil

@@ -327,6 +327,10 @@ func TestConfigValidation(t *testing.T) {
 		!strings.Contains(err.Error(), `queue "x" has priority 0`) {
 		t.Fatalf("bad queue: %v", err)
 	}
+	if _, err := runner.New(runner.Config{Redis: b.rdb, PollInterval: time.Nanosecond}); err == nil ||
+		!strings.Contains(err.Error(), "PollInterval 1ns is below the floor of 10ms") {
+		t.Fatalf("1ns poll interval: %v", err)
+	}
 }
 
 // TestLogDurationsAreIntegerMilliseconds: every duration in the runner's

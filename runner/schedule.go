@@ -67,8 +67,14 @@ func (r *Runner) startScheduler(ctx context.Context) {
 	}
 	r.sched = newScheduler(schedulerParams{
 		client: r.client, redis: r.cfg.Redis, registry: r.registry,
-		log: r.log, lastTick: r.metrics.scheduleLastTick, now: r.cfg.Now, entries: r.schedules,
+		log: r.log, lastTick: r.metrics.scheduleLastTick, skipped: r.metrics.ticksSkipped, now: r.cfg.Now, entries: r.schedules,
 	})
+	for _, e := range r.schedules {
+		// From zero, so that an alert on increase() sees the first skip.
+		for _, reason := range []string{skipMissed, skipOverlap, reasonDuplicateDone} {
+			r.metrics.ticksSkipped.WithLabelValues(e.Name, reason)
+		}
+	}
 	r.sched.start(ctx)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
@@ -52,12 +51,6 @@ const (
 	skipOverlap = "overlap" // NoOverlap: an earlier tick still waits to run
 )
 
-var (
-	//go:embed lua/schedule_last.lua
-	scheduleLastLua    string
-	scheduleLastScript = redis.NewScript(scheduleLastLua)
-)
-
 // scheduler is the background loop that enqueues the ticks of the runner's
 // schedules. Every replica runs one, without a leader: a tick's task ID is
 // the same on every replica, so all but the first enqueue conflict
@@ -76,6 +69,7 @@ type scheduler struct {
 	redis    redis.UniversalClient
 	log      zerolog.Logger
 	lastTick *prometheus.GaugeVec
+	skipped  *prometheus.CounterVec // may be nil
 	now      func() time.Time
 	ticks    []*ticker
 
@@ -91,7 +85,8 @@ type schedulerParams struct {
 	redis    redis.UniversalClient
 	registry *job.Registry
 	log      zerolog.Logger
-	lastTick *prometheus.GaugeVec // jobrunner_schedule_last_tick_timestamp_seconds
+	lastTick *prometheus.GaugeVec   // jobrunner_schedule_last_tick_timestamp_seconds
+	skipped  *prometheus.CounterVec // jobrunner_schedule_ticks_skipped_total; nil counts nothing
 	now      func() time.Time
 	entries  []*schedule.Entry
 }
@@ -107,7 +102,7 @@ type ticker struct {
 
 func newScheduler(p schedulerParams) *scheduler {
 	s := &scheduler{
-		client: p.client, redis: p.redis, lastTick: p.lastTick, now: p.now,
+		client: p.client, redis: p.redis, lastTick: p.lastTick, skipped: p.skipped, now: p.now,
 		log:  p.log.With().Str("component", "scheduler").Logger(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -192,11 +187,14 @@ func (s *scheduler) advance(ctx context.Context, t *ticker, now time.Time) time.
 	edge := now.Add(-grace)
 	if !t.started || !t.e.Next(t.cursor).After(edge) {
 		// Ticks may have been missed: learn what the other replicas did.
-		last, ok, err := s.readLast(ctx, t.e)
+		// Ticks up to the last one enqueued or skipped on purpose were
+		// handled; only those after it passed while no replica ran.
+		rec, err := s.readRecord(ctx, t.e)
 		if err != nil {
 			s.failed(t, time.Time{}, "read_last_tick", err)
 			return now.Add(tickRetry)
 		}
+		last, ok := rec.handled, !rec.handled.IsZero()
 		if !t.started {
 			t.cursor, t.started = edge, true
 			if ok {
@@ -214,6 +212,8 @@ func (s *scheduler) advance(ctx context.Context, t *ticker, now time.Time) time.
 			Str("reason", skipMissed).Str("tick", tickString(lastSkipped)).Str("first_tick", tickString(first)).
 			Int("skipped", skipped).Int("catch_up", t.e.CatchUp).
 			Msg("ticks missed while no replica ran the schedule were skipped")
+		s.countSkipped(t.e, skipMissed, skipped)
+		s.recordSkipped(ctx, t, lastSkipped)
 		t.cursor = lastSkipped
 	}
 	caughtUp := len(due)
@@ -265,14 +265,19 @@ func (s *scheduler) enqueue(ctx context.Context, t *ticker, tick, now time.Time,
 		if err != nil {
 			return err
 		}
-		if done {
+		switch done {
+		case doneEnqueued:
 			s.recorded(t, tick, id)
 			return nil
+		case doneSkipped:
+			return nil // another replica skipped it, and said so
 		}
 		if waiting != "" {
 			s.log.Info().Str("event", "schedule.skipped").Str("schedule", e.Name).Str("type", e.Type).
 				Str("reason", skipOverlap).Str("tick", tickString(tick)).Str("task_id", id).Str("waiting_task_id", waiting).
 				Msg("tick skipped: the schedule does not overlap and an earlier tick still waits to run")
+			s.countSkipped(e, skipOverlap, 1)
+			s.recordSkipped(ctx, t, tick)
 			return nil
 		}
 	}
@@ -313,39 +318,70 @@ func (s *scheduler) recorded(t *ticker, tick time.Time, id string) {
 		Str("tick", tickString(tick)).Msg("tick already enqueued by another replica")
 }
 
+// tickDone says whether another replica handled a tick already.
+type tickDone int
+
+const (
+	notDone      tickDone = iota
+	doneEnqueued          // the tick, or a later one, is enqueued
+	doneSkipped           // the tick was skipped on purpose (overlap)
+)
+
 // earlierWaiting reports, for a NoOverlap schedule, the task ID of the last
 // enqueued tick when it has not run yet (pending, scheduled, or deferred by
-// the schedule's busy lock), or done when tick itself is already enqueued.
+// the schedule's busy lock), or that tick itself is already handled:
+// enqueued, or skipped by another replica.
 // A tick waiting for a retry after a failure (asynq counts deferrals as no
 // retry) does not hold the next ticks back: with the long retry schedule
 // that could be days.
-func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time) (waiting string, done bool, err error) {
-	last, ok, err := s.readLast(ctx, t.e)
-	if err != nil || !ok {
-		return "", false, err
+func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time) (waiting string, done tickDone, err error) {
+	rec, err := s.readRecord(ctx, t.e)
+	if err != nil || rec.handled.IsZero() {
+		return "", notDone, err
 	}
-	if !last.Before(tick) {
-		return "", true, nil
+	switch {
+	case !rec.enqueued.Before(tick):
+		return "", doneEnqueued, nil
+	case !rec.handled.Before(tick):
+		return "", doneSkipped, nil
+	case rec.enqueued.IsZero():
+		return "", notDone, nil
 	}
-	id := t.e.TaskID(last)
+	id := t.e.TaskID(rec.enqueued)
 	ctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
 	defer cancel()
 	info, err := asynqdb.Read(ctx, s.redis, t.opts.Queue, id)
 	switch {
 	case errors.Is(err, asynqdb.ErrNotFound):
-		return "", false, nil
+		return "", notDone, nil
 	case err != nil:
-		return "", false, err
+		return "", notDone, err
 	}
 	switch info.State {
 	case asynqdb.StatePending, asynqdb.StateScheduled, asynqdb.StateAggregating:
-		return id, false, nil
+		return id, notDone, nil
 	case asynqdb.StateRetry:
 		if info.Retried == 0 {
-			return id, false, nil
+			return id, notDone, nil
 		}
 	}
-	return "", false, nil
+	return "", notDone, nil
+}
+
+// countSkipped counts n ticks of e skipped for reason.
+func (s *scheduler) countSkipped(e *schedule.Entry, reason string, n int) {
+	if s.skipped != nil {
+		s.skipped.WithLabelValues(e.Name, reason).Add(float64(n))
+	}
+}
+
+// recordSkipped records tick, skipped on purpose, as handled, so that a
+// replica starting later does not count it as missed.
+func (s *scheduler) recordSkipped(ctx context.Context, t *ticker, tick time.Time) {
+	if err := s.writeSkipped(ctx, t.e, tick, t.e.Period(tick)); err != nil {
+		s.log.Warn().Str("event", "schedule.record_failed").Str("schedule", t.e.Name).Str("tick", tickString(tick)).
+			Err(err).Msg("tick skipped but not recorded as handled; a replica starting now may call it missed")
+	}
 }
 
 func (s *scheduler) failed(t *ticker, tick time.Time, op string, err error) {
@@ -355,34 +391,6 @@ func (s *scheduler) failed(t *ticker, tick time.Time, op string, err error) {
 		ev = ev.Str("tick", tickString(tick))
 	}
 	ev.Msg("schedule could not be served; retrying")
-}
-
-// lastKey is the Redis key of a schedule's last enqueued tick.
-func lastKey(name string) string { return "jobrunner:schedule:{" + name + "}:last" }
-
-// readLast returns the schedule's last enqueued tick, if one is recorded.
-func (s *scheduler) readLast(ctx context.Context, e *schedule.Entry) (time.Time, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
-	defer cancel()
-	v, err := s.redis.Get(ctx, lastKey(e.Name)).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	sec, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return time.Time{}, false, nil // not ours to read: as if unset
-	}
-	return time.Unix(sec, 0).UTC(), true, nil
-}
-
-// writeLast records tick as the schedule's last enqueued tick unless a
-// later one is recorded.
-func (s *scheduler) writeLast(ctx context.Context, e *schedule.Entry, tick time.Time, period time.Duration) error {
-	ttl := max(lastTickTTLMin, time.Duration(e.CatchUp+2)*period)
-	return scheduleLastScript.Run(ctx, s.redis, []string{lastKey(e.Name)}, tick.Unix(), ttl.Milliseconds()).Err()
 }
 
 // tickRetention is how long a tick's completed task is kept, holding its

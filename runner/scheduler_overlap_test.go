@@ -3,11 +3,14 @@ package runner
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/logtest"
@@ -152,5 +155,51 @@ func TestSchedulerNoOverlapFailedTickDoesNotHoldBack(t *testing.T) {
 	s.pass(ctx, t0.Add(1010*time.Millisecond))
 	if _, err := r.inspector.GetTaskInfo("default", e.TaskID(t0.Add(time.Second))); err != nil {
 		t.Fatalf("the tick after a failed one was not enqueued: %v", err)
+	}
+}
+
+// TestSchedulerOverlapSkipIsNotMissed: ticks a NoOverlap schedule skipped
+// because an earlier tick still waited were handled; a replica starting
+// afterwards must not warn that they were missed (only ticks no replica
+// saw are). Its own overlap skips are counted, none as missed.
+func TestSchedulerOverlapSkipIsNotMissed(t *testing.T) {
+	b := setupSched(t)
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := schedule.Schedule{Spec: "@every 1s", Type: "tick", Payload: []byte(`{}`), NoOverlap: true}
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec)*time.Second + 10*time.Millisecond) }
+	ctx := context.Background()
+	// No worker fetches here, so tick 0 stays pending: ticks 1 and 2 are
+	// skipped behind it.
+	a := b.replica(t, time.Now, sc)
+	a.skipped = m.ticksSkipped
+	for sec := range 3 {
+		a.pass(ctx, at(sec))
+	}
+	if n := len(b.logs.Events("schedule.skipped")); n != 2 {
+		t.Fatalf("%d schedule.skipped lines, want 2 (ticks 1 and 2)", n)
+	}
+	late := b.replica(t, time.Now, sc)
+	late.skipped = m.ticksSkipped
+	late.pass(ctx, at(3))
+	for _, l := range b.logs.Events("schedule.skipped") {
+		if l["reason"] != skipOverlap {
+			t.Fatalf("a replica starting after overlap skips logged %v", l)
+		}
+	}
+	e := a.ticks[0].e
+	for reason, want := range map[string]float64{skipOverlap: 3, skipMissed: 0} {
+		var mm dto.Metric
+		if err := m.ticksSkipped.WithLabelValues(e.Name, reason).Write(&mm); err != nil {
+			t.Fatal(err)
+		}
+		if got := mm.GetCounter().GetValue(); got != want {
+			t.Errorf("ticks skipped (%s) = %v, want %v", reason, got, want)
+		}
+	}
+	if got := b.taskIDs(t); !slices.Equal(got, []string{e.TaskID(t0)}) {
+		t.Fatalf("tasks %v, want tick 0's only", got)
 	}
 }

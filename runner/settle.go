@@ -23,6 +23,8 @@ func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
 	}
 	var s *skipError
 	if errors.As(err, &s) {
+		r.markSkipped(ctx, a, s.Reason)
+		r.tickSkipped(a, s.Reason)
 		return nil // completes the task without running it
 	}
 	if d, ok := asDeferral(err); ok {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobrunner/jobrunner/internal/logkey"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -195,28 +196,28 @@ func (r *Runner) traceAdmission(a *Attempt, req lockstore.AdmitRequest, adm lock
 	}
 	took := r.cfg.Now().Sub(start)
 	if req.LockKey != "" {
-		span.SetAttributes(attrLockKey.String(req.LockKey))
+		span.SetAttributes(attrLockKey.String(logkey.Cap(req.LockKey)))
 	}
 	var ne *lockstore.NotObtainedError
 	switch {
 	case errors.As(err, &ne) && ne.Err != nil:
 		return // the attempt's context ended while it waited: not busy
 	case errors.Is(err, lockstore.ErrNotObtained):
-		span.AddEvent(eventLockBusy, trace.WithAttributes(attrLockKey.String(req.LockKey), attrLockWait.Int64(ms(took))))
+		span.AddEvent(eventLockBusy, trace.WithAttributes(attrLockKey.String(logkey.Cap(req.LockKey)), attrLockWait.Int64(ms(took))))
 		return
 	case err != nil:
 		span.AddEvent(eventStoreUnavailable)
 		return
 	}
 	if req.DedupeKey != "" {
-		attrs := []attribute.KeyValue{attrDedupeKey.String(req.DedupeKey), attrDedupeVerdict.String(adm.Verdict.String())}
+		attrs := []attribute.KeyValue{attrDedupeKey.String(logkey.Cap(req.DedupeKey)), attrDedupeVerdict.String(adm.Verdict.String())}
 		if adm.Holder != "" {
 			attrs = append(attrs, attrDedupeHolder.String(adm.Holder))
 		}
 		span.AddEvent(eventDedupe, trace.WithAttributes(attrs...))
 	}
 	if adm.Lock != nil {
-		span.AddEvent(eventLockAcquired, trace.WithAttributes(attrLockKey.String(req.LockKey),
+		span.AddEvent(eventLockAcquired, trace.WithAttributes(attrLockKey.String(logkey.Cap(req.LockKey)),
 			attrLockWait.Int64(ms(took)), attrLockFence.Int64(adm.Lock.Fence())))
 	}
 }

@@ -135,8 +135,12 @@ func (e *Entry) Next(t time.Time) time.Time { return e.clock.next(t) }
 // every replica, so that all but the first enqueue of a tick conflict
 // (asynq.ErrTaskIDConflict) and do nothing. It is
 // "schedule:<name>:<tick in UTC, RFC 3339>".
-func (e *Entry) TaskID(tick time.Time) string {
-	return "schedule:" + e.Name + ":" + tick.UTC().Format(time.RFC3339)
+func (e *Entry) TaskID(tick time.Time) string { return TaskID(e.Name, tick) }
+
+// TaskID returns the task ID of the tick at tick of the schedule named
+// name: "schedule:<name>:<tick in UTC, RFC 3339>".
+func TaskID(name string, tick time.Time) string {
+	return "schedule:" + name + ":" + tick.UTC().Format(time.RFC3339)
 }
 
 // Period returns the time from tick to the next tick: for cron fields it

@@ -39,6 +39,9 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, whyUnparsable(raw, err)
 	}
+	if err := checkHosts(u); err != nil {
+		return nil, err
+	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		o, err := redis.ParseURL(raw)
@@ -85,6 +88,9 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err == nil {
+		if _, ok := u.User.Password(); !ok {
+			return raw // nothing to hide; u.String() would drop the "//" of a URL without a host
+		}
 		return u.Redacted()
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
@@ -121,6 +127,12 @@ func whyUnparsable(raw string, perr error) error {
 		if err := checkHostPort(hp); err != nil {
 			return err
 		}
+		switch {
+		case hp == "":
+			return errors.New("an empty address in the list of hosts; want host:port[,host:port]")
+		case hostOf(hp) == "":
+			return fmt.Errorf("no host in %q; want host:port", hp)
+		}
 	}
 	switch {
 	case hasUser && strings.ContainsAny(userinfo, "/?#@%[] "):
@@ -133,6 +145,53 @@ func whyUnparsable(raw string, perr error) error {
 		return fmt.Errorf("not a URL: %v", ue.Err)
 	}
 	return errors.New("not a URL; want redis://host:port")
+}
+
+// checkHosts refuses a URL that names no host, or an empty one in a list:
+// go-redis would quietly dial localhost:6379 in its place, and asynq a
+// sentinel at ":26379", which is never what the operator meant.
+func checkHosts(u *url.URL) error {
+	want := map[string]string{
+		"redis":          "redis://host:port",
+		"rediss":         "rediss://host:port",
+		"redis-sentinel": "redis-sentinel://host:port[,host:port]?master=NAME",
+		"redis-cluster":  "redis-cluster://host:port[?addr=host:port]",
+	}[u.Scheme]
+	if want == "" {
+		return nil // the scheme's own error says more
+	}
+	hosts := []string{u.Host}
+	switch u.Scheme {
+	case "redis-sentinel":
+		hosts = strings.Split(u.Host, ",")
+	case "redis-cluster":
+		hosts = append(hosts, u.Query()["addr"]...)
+	}
+	for i, hp := range hosts {
+		if hostOf(hp) != "" {
+			continue
+		}
+		switch {
+		case i == 0 && u.Host == "":
+			return fmt.Errorf("no host; want %s", want)
+		case hp == "":
+			return fmt.Errorf("an empty address in the list of hosts; want %s", want)
+		}
+		return fmt.Errorf("no host in %q; want %s", hp, want)
+	}
+	return nil
+}
+
+// hostOf returns the host of host[:port] or [IPv6]:port.
+func hostOf(hp string) string {
+	if strings.HasPrefix(hp, "[") {
+		if end := strings.Index(hp, "]"); end > 0 {
+			return hp[1:end]
+		}
+		return hp
+	}
+	h, _, _ := cutLast(hp, ":")
+	return strings.TrimSpace(h)
 }
 
 // checkHostPort checks one host[:port] of a URL's authority.

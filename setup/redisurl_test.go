@@ -23,6 +23,8 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "rediss://user:pw@h:6380", addrs: "h:6380", tls: true},
 		{url: "redis-sentinel://:pw@s1:26379,s2:26379?master=mymaster", addrs: "s1:26379,s2:26379", master: "mymaster"},
 		{url: "redis-cluster://n1:7000?addr=n2:7000", addrs: "n1:7000,n2:7000", cluster: true},
+		{url: "redis://[::1]:6379", addrs: "[::1]:6379"},
+		{url: "redis://h", addrs: "h:6379"},
 		{url: "http://h:1", err: `scheme "http"`},
 		{url: "127.0.0.1:6379", err: "want redis://host:port"},
 		{url: "redis://:pw@h:1/x", err: "invalid database"},
@@ -34,6 +36,17 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "redis://u:pw@h:99999", err: "port 99999 is out of range"},
 		{url: "redis://u:p/w@h:1", err: "must be percent-encoded"},
 		{url: "redis://u:pw@h o:1", err: `host "h o"`},
+		// No host: go-redis and asynq would dial localhost instead.
+		{url: "redis://", err: "no host; want redis://host:port"},
+		{url: "redis://:pw@/0", err: "no host; want redis://host:port"},
+		{url: "rediss://:6380", err: `no host in ":6380"`},
+		{url: "redis-sentinel://?master=mm", err: "no host; want redis-sentinel://host:port[,host:port]?master=NAME"},
+		{url: "redis-sentinel://:pw@s1:26379,?master=mm", err: "an empty address in the list of hosts"},
+		{url: "redis-sentinel://s1:26379,:26380?master=mm", err: `no host in ":26380"`},
+		{url: "redis-cluster://", err: "no host; want redis-cluster://host:port[?addr=host:port]"},
+		{url: "redis-cluster://u:pw@?addr=n2:7000", err: "no host; want redis-cluster://"},
+		{url: "redis-cluster://n1:7000?addr=", err: "an empty address in the list of hosts"},
+		{url: "redis-cluster://n1:7000?addr=:7001", err: `no host in ":7001"`},
 	}
 	for _, tt := range tests {
 		o, err := setup.ParseRedisURL(tt.url)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,5 +207,118 @@ func TestHungRedis(t *testing.T) {
 				t.Errorf("took %v against a hung Redis, want about the 3s dial timeout", took)
 			}
 		})
+	}
+}
+
+// TestRedisURLWithoutHost: a Redis URL that names no host is refused with
+// exit 2 and one line, instead of go-redis quietly dialing localhost.
+// (Only URLs that could not write to a Redis on localhost, were they
+// accepted: tests must not touch 127.0.0.1:6379. setup's tests cover
+// redis://.)
+func TestRedisURLWithoutHost(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]string{
+		"redis-sentinel://?master=mm": "enqueue: REDIS_URL redis-sentinel://?master=mm: no host; want redis-sentinel://host:port[,host:port]?master=NAME\n",
+		"redis-cluster://":            "enqueue: REDIS_URL redis-cluster://: no host; want redis-cluster://host:port[?addr=host:port]\n",
+	} {
+		code, out, errOut := runCmd(t, []string{"REDIS_URL=" + url}, "demo.sleep", `{"ms":1}`)
+		if code != 2 || out != "" || errOut != want {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", url, code, out, errOut, want)
+		}
+	}
+}
+
+// TestSIGINTWhileCheckingBulkInput: SIGINT while a bulk run still reads and
+// checks its input exits 130, like every other interruption, and enqueues
+// nothing (it used to go on to connect with the cancelled context and exit
+// 1 with "context canceled").
+func TestSIGINTWhileCheckingBulkInput(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	cmd := exec.Command(os.Args[0], "--file", "-")
+	cmd.Env = append(os.Environ(), "ENQUEUE_TEST_MAIN=1", "REDIS_URL="+s.URL())
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// More than a pipe holds: once these writes return, the command is
+	// reading its input, so its signal handler is in place.
+	line := []byte(`{"type":"demo.sleep","payload":{"ms":1}}` + "\n")
+	for range 8000 {
+		if _, err := in.Write(line); err != nil {
+			_ = cmd.Process.Kill()
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	in.Close()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || errOut.String() != "enqueue: interrupted while reading and checking stdin: nothing enqueued\n" {
+		t.Fatalf("exit %v, stdout %q, stderr %q; want 130", err, out.String(), errOut.String())
+	}
+	if n, _ := s.Client().DBSize(t.Context()).Result(); n != 0 {
+		t.Fatalf("%d keys written", n)
+	}
+}
+
+// TestWrongRedisPassword: a refused password says "authentication failed",
+// not "unreachable: WRONGPASS".
+func TestWrongRedisPassword(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	if s.Embedded {
+		t.Skip("miniredis has no CONFIG SET; CI runs this on redis-server")
+	}
+	if err := s.Client().ConfigSet(t.Context(), "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCmd(t, []string{"REDIS_URL=redis://:wrong@" + s.Addr}, "demo.sleep", `{"ms":1}`)
+	want := "enqueue: redis redis://:xxxxx@" + s.Addr + ": authentication failed (check the user and password of the URL): WRONGPASS"
+	if code != 1 || !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+}
+
+// TestByteOrderMarkAccepted: a JSONL file (or a payload file) saved with a
+// UTF-8 byte-order mark, as editors on Windows write them, is read as if
+// the mark were not there; it used to fail the first line.
+func TestByteOrderMarkAccepted(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	dir := t.TempDir()
+	jobs := filepath.Join(dir, "jobs.jsonl")
+	if err := os.WriteFile(jobs, []byte("\xef\xbb\xbf"+`{"type":"demo.sleep","payload":{"ms":1}}`+"\r\n"+`{"type":"demo.sleep"}`+"\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, []string{"REDIS_URL=" + s.URL()}, "--file", jobs)
+	if code != 0 || out != "enqueued 2, duplicates 0, invalid 0\n" || errOut != "" {
+		t.Fatalf("--file with a BOM: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	payload := filepath.Join(dir, "payload.json")
+	if err := os.WriteFile(payload, []byte("\xef\xbb\xbf"+`{"ms":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(t, nil, "--dry-run", "--payload-file", payload, "demo.sleep"); code != 0 || !strings.Contains(out, `payload: {"ms":1}`) {
+		t.Fatalf("--payload-file with a BOM: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestVersionFlag: --version prints one line from the build information
+// (module version, commit or "commit unknown", Go version) and exits 0.
+func TestVersionFlag(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCmd(t, nil, "--version")
+	re := regexp.MustCompile(`^enqueue \S+ \(commit (unknown|[0-9a-f]{12})[^)]*\) go1\.\d+\S*\n$`)
+	if code != 0 || errOut != "" || !re.MatchString(out) {
+		t.Fatalf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

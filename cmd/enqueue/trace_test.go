@@ -71,3 +71,22 @@ func TestNoExportUnlessAsked(t *testing.T) {
 		t.Fatalf("exported %d spans without being asked", len(got))
 	}
 }
+
+// TestBadTracingSettingsExit2: a bad OTEL_* value is a usage error (exit
+// 2, one line naming the variable), not a plain-text line from the SDK
+// followed by an enqueue without a span.
+func TestBadTracingSettingsExit2(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318"}, `enqueue: OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318": want an http:// or https:// URL`},
+		{[]string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER=sometimes"}, `enqueue: OTEL_TRACES_SAMPLER="sometimes": want one of`},
+	} {
+		code, out, errOut := runCmd(t, c.env, "--dry-run", "demo.sleep", `{"ms":1}`)
+		if code != 2 || out != "" || !strings.HasPrefix(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and one line starting %q", c.env, code, out, errOut, c.want)
+		}
+	}
+}

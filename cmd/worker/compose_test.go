@@ -88,8 +88,55 @@ func TestClusterComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if worst := (runner.Config{ShutdownTimeout: shutdown}).MaxDrain(); grace < worst {
-		t.Errorf("stop_grace_period %v < the worst-case drain %v", grace, worst)
+	if worst := (runner.Config{ShutdownTimeout: shutdown}).MaxDrain(); grace < worst+drainMargin {
+		t.Errorf("stop_grace_period %v < the worst-case drain %v + margin %v", grace, worst, drainMargin)
+	}
+	if w.Env["WEBHOOK_DENY_PRIVATE"] != "true" {
+		t.Errorf("worker WEBHOOK_DENY_PRIVATE = %q, want \"true\"", w.Env["WEBHOOK_DENY_PRIVATE"])
+	}
+}
+
+// drainMargin is what a grace period must leave beyond the worst-case
+// drain (runner.Config.MaxDrain) for signal delivery and process exit.
+const drainMargin = 2 * time.Second
+
+// TestRootComposeFile checks docker-compose.yml (Docker is not needed):
+// the worker's stop_grace_period covers the worst-case drain of its
+// WORKER_SHUTDOWN_TIMEOUT plus the margin, as the Kubernetes example's
+// terminationGracePeriodSeconds does (it was 35s, below the 35.25s
+// worst case), and webhooks may not reach private ranges.
+func TestRootComposeFile(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f composeFile
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	w, ok := f.Services["worker"]
+	if !ok {
+		t.Fatal("no worker service")
+	}
+	shutdown := runner.ShutdownTimeoutDefault
+	if v := w.Env["WORKER_SHUTDOWN_TIMEOUT"]; v != "" {
+		if shutdown, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("WORKER_SHUTDOWN_TIMEOUT=%q: %v", v, err)
+		}
+	}
+	grace, err := time.ParseDuration(w.StopGrace)
+	if err != nil {
+		t.Fatalf("stop_grace_period %q: %v", w.StopGrace, err)
+	}
+	if worst := (runner.Config{ShutdownTimeout: shutdown}).MaxDrain(); grace < worst+drainMargin {
+		t.Errorf("stop_grace_period %v < the worst-case drain %v + margin %v", grace, worst, drainMargin)
+	}
+	if _, err := setup.ParseRedisURL(w.Env["REDIS_URL"]); err != nil {
+		t.Errorf("worker REDIS_URL: %v", err)
+	}
+	if w.Env["WEBHOOK_DENY_PRIVATE"] != "true" {
+		t.Errorf("worker WEBHOOK_DENY_PRIVATE = %q, want \"true\"", w.Env["WEBHOOK_DENY_PRIVATE"])
 	}
 }
 

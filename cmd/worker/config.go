@@ -107,8 +107,16 @@ var settings = []setting{
 			}
 			return err
 		}},
-	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), "how often idle queues are polled",
-		func(v string, c *config) (err error) { c.PollInterval, err = parseDuration(v, false); return err }},
+	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), fmt.Sprintf("how often idle queues are polled, at least %v", runner.PollIntervalMin),
+		func(v string, c *config) (err error) {
+			if c.PollInterval, err = parseDuration(v, false); err != nil {
+				return err
+			}
+			if c.PollInterval < runner.PollIntervalMin {
+				return fmt.Errorf("want at least %v (each poll of an idle worker is a Redis script per queue; asynq's default is 1s)", runner.PollIntervalMin)
+			}
+			return nil
+		}},
 	{"LOG_LEVEL", "log-level", "info", "trace, debug, info, warn or error",
 		func(v string, c *config) error {
 			if _, err := setup.NewLogger(io.Discard, v, ""); err != nil {
@@ -144,7 +152,11 @@ type configError struct{ msg string }
 
 func (e *configError) Error() string { return e.msg }
 
-// loadConfig reads args and the environment. -h gives flag.ErrHelp.
+// errVersion is loadConfig's answer to -version.
+var errVersion = errors.New("version requested")
+
+// loadConfig reads args and the environment. -h gives flag.ErrHelp,
+// -version errVersion.
 func loadConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -152,11 +164,15 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 	for _, s := range settings {
 		vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
 	}
+	version := fs.Bool("version", false, "print the version (module version, commit, Go version) and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
 		}
 		return config{}, &configError{err.Error()}
+	}
+	if *version {
+		return config{}, errVersion
 	}
 	if fs.NArg() > 0 {
 		return config{}, &configError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}

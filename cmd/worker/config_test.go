@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,30 @@ func TestConfigErrorsExit2(t *testing.T) {
 		}
 		if strings.Contains(errOut.String(), "s3cret") {
 			t.Errorf("password leaked: %q", errOut.String())
+		}
+	}
+}
+
+// TestConfigRefusesURLWithoutHostAndTinyPoll checks loadConfig only: were
+// these values accepted, run would start a worker on the Redis at
+// 127.0.0.1:6379, which tests must never touch. TestBadSettingsExit2 runs
+// the binary on the cases that are safe to run.
+func TestConfigRefusesURLWithoutHostAndTinyPoll(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, map[string]string{"WORKER_POLL_INTERVAL": "1ns"}, `WORKER_POLL_INTERVAL="1ns": want at least 10ms`},
+		{[]string{"-poll-interval", "9ms"}, nil, `-poll-interval="9ms": want at least 10ms`},
+		{nil, map[string]string{"REDIS_URL": "redis-sentinel://?master=mm"}, `REDIS_URL="redis-sentinel://?master=mm": no host; want redis-sentinel://host:port[,host:port]?master=NAME`},
+		{nil, map[string]string{"REDIS_URL": "redis-cluster://"}, `REDIS_URL="redis-cluster://": no host; want redis-cluster://host:port[?addr=host:port]`},
+		{nil, map[string]string{"REDIS_URL": "redis://:s3cret@/0"}, `REDIS_URL="redis://:xxxxx@/0": no host; want redis://host:port`},
+	} {
+		_, err := loadConfig(tt.args, env(tt.env), &bytes.Buffer{})
+		var ce *configError
+		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%v %v: %v; want a configError %q", tt.args, tt.env, err, tt.want)
 		}
 	}
 }

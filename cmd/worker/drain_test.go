@@ -147,7 +147,7 @@ func TestDeploymentManifest(t *testing.T) {
 		t.Fatal("terminationGracePeriodSeconds unset: Kubernetes' default 30s is too short for the default 25s drain plus its hard phase")
 	}
 	grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
-	const margin = 2 * time.Second // signal delivery, process exit
+	const margin = drainMargin // signal delivery, process exit
 	// Every term of the worst case: soft phase, hard grace, hand-over of
 	// handlers that ignore cancellation, asynq's shutdown, cleanups.
 	worst := runner.Config{ShutdownTimeout: shutdown}.MaxDrain()
@@ -205,5 +205,8 @@ func TestDeploymentManifest(t *testing.T) {
 	}
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
 		t.Error("a preStop hook delays SIGTERM and eats the grace period; the worker needs none")
+	}
+	if env["WEBHOOK_DENY_PRIVATE"] != "true" {
+		t.Errorf("WEBHOOK_DENY_PRIVATE = %q, want \"true\": webhooks must not reach the cluster's private ranges", env["WEBHOOK_DENY_PRIVATE"])
 	}
 }

@@ -140,7 +140,10 @@ func TestDependencyLimitsAcrossWorkers(t *testing.T) {
 
 // TestSharedBreakerAcrossWorkers: with the receiver failing, three workers
 // sharing one breaker stop calling it after the threshold, fleet-wide;
-// with breakers per process, each process pays the threshold itself.
+// with breakers per process, each process pays the threshold itself. Both
+// kinds say so the same way: every worker logs breaker.transition closed
+// to open for the receiver and reports jobrunner_breaker_state 2 and the
+// transition (a shared breaker used to do neither).
 func TestSharedBreakerAcrossWorkers(t *testing.T) {
 	run := func(shared bool) int {
 		srv := redistest.Start(t)
@@ -158,6 +161,25 @@ func TestSharedBreakerAcrossWorkers(t *testing.T) {
 		// the open period is 60s, so what reaches the receiver by then is
 		// what the breakers let through.
 		time.Sleep(4 * time.Second)
+		dep := strings.TrimPrefix(rc.srv.URL, "http://")
+		for i, w := range ws {
+			var opened bool
+			for _, l := range w.Lines("breaker.transition") {
+				opened = opened || l.Str("dependency") == dep && l.Str("from") == "closed" && l.Str("to") == "open" && l.Str("level") == "warn"
+			}
+			if !opened {
+				t.Errorf("shared %v: worker %d logged no breaker.transition closed to open for %s: %v", shared, i, dep, w.Lines("breaker.transition"))
+			}
+			_, body := w.Get("/metrics")
+			for _, want := range []string{
+				`jobrunner_breaker_state{dependency="` + dep + `"} 2`,
+				`jobrunner_breaker_transitions_total{dependency="` + dep + `",from="closed",to="open"} 1`,
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("shared %v: worker %d's /metrics lacks %s", shared, i, want)
+				}
+			}
+		}
 		return rc.calls()
 	}
 	shared, local := run(true), run(false)

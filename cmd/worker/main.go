@@ -1,7 +1,8 @@
 // Command worker is the reference jobrunner worker: it runs the built-in
 // jobs (demo.sleep, webhook.deliver) and the periodic jobs of
 // WORKER_SCHEDULES, and serves /healthz, /readyz and /metrics. Configuration comes from flags or environment variables; see
-// `worker -h` and the README.
+// `worker -h` and the README. `worker -version` prints the module version
+// and commit it was built from.
 //
 // # Signals
 //
@@ -11,7 +12,7 @@
 // cancelled, given 3s to return, and requeued with their attempt count
 // unchanged. A second signal cancels and requeues at once; a third exits
 // with status 1 at once. SIGTSTP before that quiets the worker: it stops
-// fetching but keeps running what it has.
+// fetching but keeps running what it has, and /readyz answers 503 "quiet".
 //
 // # Traces
 //
@@ -26,8 +27,8 @@
 // cleanly. 1 on a runtime error, on a third signal, or when the drain was
 // not clean (runner.DrainError: a handler ignored cancellation, or asynq
 // reported an error, such as Redis unreachable, while settling or requeueing
-// jobs). 2 on a bad configuration value (OTEL_EXPORTER_OTLP_PROTOCOL other
-// than http/protobuf included), or when REDIS_URL is unset inside
+// jobs). 2 on a bad configuration value (an OTEL_* value setup/otlp
+// refuses included), or when REDIS_URL is unset inside
 // Kubernetes and no Redis answers on 127.0.0.1:6379 (the embedded Redis is
 // for local trials only).
 package main
@@ -68,6 +69,10 @@ func main() {
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	cfg, err := loadConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintln(stdout, "worker", setup.Version())
 		return 0
 	}
 	if err != nil {
@@ -290,14 +295,20 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 	if a := os.Getenv("JOBRUNNER_LOCAL_REDIS_ADDR"); a != "" {
 		local = a // tests only: the shared 6379 is not theirs to take
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: local, ContextTimeoutEnabled: true})
+	// A plain TCP probe first: when nothing listens (the usual case on a
+	// laptop) go-redis is not asked, so it does not warn "failed to dial"
+	// before the embedded Redis starts.
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err == nil {
-		log.Info().Str("event", "redis.connecting").Str("url", "redis://"+local).Msg("REDIS_URL unset; using the local Redis")
-		return rdb, func() { _ = rdb.Close() }, nil
+	if conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", local); err == nil {
+		_ = conn.Close()
+		rdb := redis.NewClient(&redis.Options{Addr: local, ContextTimeoutEnabled: true})
+		if err := rdb.Ping(pctx).Err(); err == nil {
+			log.Info().Str("event", "redis.connecting").Str("url", "redis://"+local).Msg("REDIS_URL unset; using the local Redis")
+			return rdb, func() { _ = rdb.Close() }, nil
+		}
+		_ = rdb.Close()
 	}
-	_ = rdb.Close()
 	if cfg.InKubernetes {
 		return nil, nil, &configError{fmt.Sprintf("REDIS_URL is unset and no Redis answers on %s; inside Kubernetes "+
 			"(KUBERNETES_SERVICE_HOST is set) the worker does not start an embedded in-memory Redis, which would report "+
@@ -309,6 +320,6 @@ func connect(ctx context.Context, cfg config, log zerolog.Logger) (redis.Univers
 	}
 	log.Warn().Str("event", "redis.embedded").Str("addr", local).
 		Msg("REDIS_URL unset and no local Redis answers: started an embedded in-memory Redis; NOTHING PERSISTS when the worker exits")
-	rdb = redis.NewClient(&redis.Options{Addr: local, ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: local, ContextTimeoutEnabled: true})
 	return rdb, func() { _ = rdb.Close(); stop() }, nil
 }

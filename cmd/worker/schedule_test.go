@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/internal/workertest"
 )
@@ -135,4 +137,87 @@ func TestSchedulesOncePerTickAcrossReplicas(t *testing.T) {
 		t.Fatalf("only %d ticks checked", n)
 	}
 	t.Logf("%d ticks, each enqueued and run exactly once, across %d workers", n, len(workers))
+}
+
+// TestScheduledDedupeKeyRunsEveryTick is the newcomer's report: two
+// workers with `@every 1s demo.sleep {"ms":1,"dedupe":"nightly"}` ran the
+// first tick and skipped every later one for the dedupe window (24h),
+// silently. A tick is a new run: every tick runs exactly once, nothing is
+// skipped. A duplicate of a tick that ran (a copy carrying the tick's ID as
+// its origin) is still skipped, and that shows: schedule.tick_skipped at
+// warn and jobrunner_schedule_ticks_skipped_total.
+func TestScheduledDedupeKeyRunsEveryTick(t *testing.T) {
+	srv := redistest.Start(t)
+	env := []string{`WORKER_SCHEDULES=@every 1s demo.sleep {"ms":1,"dedupe":"nightly"} name=nightly`, "WORKER_SHUTDOWN_TIMEOUT=5s"}
+	workers := []*workertest.Worker{workertest.Start(t, srv, env), workertest.Start(t, srv, env)}
+	begin := time.Now()
+	time.Sleep(7 * time.Second)
+
+	// A copy of a tick that ran, as a drain's hand-over would enqueue it.
+	ran := workers[0].Lines("job.done")
+	if len(ran) == 0 {
+		ran = workers[1].Lines("job.done")
+	}
+	if len(ran) == 0 {
+		t.Fatal("no tick ran in 7s")
+	}
+	origin := ran[0].Str("task_id")
+	tick := strings.TrimPrefix(origin, "schedule:nightly:")
+	client := asynq.NewClientFromRedisClient(srv.Client())
+	t.Cleanup(func() { _ = client.Close() })
+	copyTask := asynq.NewTaskWithHeaders("demo.sleep", []byte(`{"ms":1,"dedupe":"nightly"}`), map[string]string{
+		"jobrunner-schedule": "nightly", "jobrunner-tick": tick, "jobrunner-origin": origin})
+	if _, err := client.Enqueue(copyTask, asynq.TaskID(origin+"~1")); err != nil {
+		t.Fatal(err)
+	}
+	var skippedOn *workertest.Worker
+	deadline := time.Now().Add(10 * time.Second)
+	for skippedOn == nil && time.Now().Before(deadline) {
+		for _, w := range workers {
+			if len(w.Lines("schedule.tick_skipped")) > 0 {
+				skippedOn = w
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if skippedOn == nil {
+		t.Fatal("the copy of a tick that ran logged no schedule.tick_skipped")
+	}
+	if l := skippedOn.Lines("schedule.tick_skipped")[0]; l.Str("level") != "warn" || l.Str("schedule") != "nightly" ||
+		l.Str("tick") != tick || l.Str("reason") != "duplicate_done" || l.Str("task_id") != origin+"~1" {
+		t.Fatalf("schedule.tick_skipped = %v", l)
+	}
+	if _, body := skippedOn.Get("/metrics"); !strings.Contains(body, `jobrunner_schedule_ticks_skipped_total{reason="duplicate_done",schedule="nightly"} 1`) {
+		t.Fatalf("/metrics lacks the skipped tick:\n%s", body)
+	}
+	end := time.Now()
+	for _, w := range workers {
+		w.Stop(20 * time.Second)
+	}
+
+	done := map[string]int{}
+	skipped := 0
+	for _, w := range workers {
+		for _, l := range w.Lines("job.done") {
+			done[l.Str("task_id")]++
+		}
+		for _, l := range w.Lines("job.skipped") {
+			if l.Str("task_id") != origin+"~1" {
+				skipped++
+				t.Errorf("tick skipped: %v", l)
+			}
+		}
+	}
+	n := 0
+	for at := begin.Truncate(time.Second).Add(time.Second); at.Before(end.Add(-2 * time.Second)); at = at.Add(time.Second) {
+		id := "schedule:nightly:" + at.UTC().Format(time.RFC3339)
+		if done[id] != 1 {
+			t.Errorf("tick %s ran %d times, want once", id, done[id])
+		}
+		n++
+	}
+	if n < 4 {
+		t.Fatalf("only %d ticks checked", n)
+	}
+	t.Logf("%d ticks with one dedupe key, each run once across 2 workers; %d skipped", n, skipped)
 }

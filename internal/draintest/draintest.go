@@ -542,6 +542,10 @@ func testQuiet(t *testing.T, cfg Config) {
 	if code, _ := w.Get("/healthz"); code != http.StatusOK {
 		t.Errorf("healthz = %d on a quiet worker", code)
 	}
+	// A quiet worker takes no work: it is not ready (it used to stay 200).
+	if code, body := w.Get("/readyz"); code != http.StatusServiceUnavailable || body != "quiet\n" {
+		t.Errorf("readyz = %d %q on a quiet worker, want 503 \"quiet\"", code, body)
+	}
 	w.Signal(syscall.SIGTERM)
 	waitExit(t, w, 0, 10*time.Second)
 	requireDoneOnce(t, first, w)

@@ -18,6 +18,16 @@
 // environment itself. The protocol is http/protobuf, the specification's
 // default; OTEL_EXPORTER_OTLP_PROTOCOL=grpc is refused with an error.
 //
+// TracerProvider checks these variables before anything starts, as the
+// mains check their other settings: an endpoint that is not an http(s)
+// URL with a host, an unknown sampler or a ratio outside 0..1, a timeout
+// that is not whole milliseconds, a malformed header list (its values,
+// which carry API keys, are never quoted), an unknown compression or
+// exporter, an unreadable certificate file, is an error naming the
+// variable (the mains exit with status 2). Left to the SDK, such a value is
+// ignored or reported as a plain-text line on stderr while the program runs
+// without the traces it was asked for.
+//
 //	tp, err := otlp.TracerProvider(ctx, os.Getenv, "jobrunner-worker")
 //	if err != nil {
 //		return err // a bad variable: exit status 2
@@ -63,6 +73,9 @@ func Enabled(getenv func(string) string) bool {
 func TracerProvider(ctx context.Context, getenv func(string) string, service string) (*sdktrace.TracerProvider, error) {
 	if !Enabled(getenv) {
 		return nil, nil
+	}
+	if err := check(getenv); err != nil {
+		return nil, err
 	}
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 		if p := strings.TrimSpace(getenv(name)); p != "" {

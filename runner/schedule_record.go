@@ -1,0 +1,88 @@
+package runner
+
+import (
+	"context"
+	_ "embed"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/schedule"
+)
+
+var (
+	//go:embed lua/schedule_last.lua
+	scheduleLastLua    string
+	scheduleLastScript = redis.NewScript(scheduleLastLua)
+)
+
+// A schedule's record in Redis is two small keys in one hash slot, each
+// holding a tick in Unix seconds that only moves forward:
+//
+//   - lastKey: the last tick enqueued. A NoOverlap schedule reads it to
+//     find the task of the tick that may still wait to run.
+//   - skippedKey: the last tick skipped on purpose, because an earlier
+//     tick of a NoOverlap schedule still waited, or because the tick was
+//     missed and the schedule's policy dropped it (and logged it).
+//
+// The ticks up to the later of the two were handled by some replica: a
+// replica starting counts as missed only the ticks after both.
+
+// lastKey is the Redis key of a schedule's last enqueued tick.
+func lastKey(name string) string { return "jobrunner:schedule:{" + name + "}:last" }
+
+// skippedKey is the Redis key of a schedule's last tick skipped on purpose.
+func skippedKey(name string) string { return "jobrunner:schedule:{" + name + "}:skipped" }
+
+// record is what a schedule's keys say.
+type record struct {
+	enqueued time.Time // the last tick enqueued; zero if none is recorded
+	handled  time.Time // the last tick enqueued or skipped; zero if none
+}
+
+// readRecord reads the schedule's record in one round trip.
+func (s *scheduler) readRecord(ctx context.Context, e *schedule.Entry) (record, error) {
+	ctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
+	defer cancel()
+	vs, err := s.redis.MGet(ctx, lastKey(e.Name), skippedKey(e.Name)).Result()
+	if err != nil {
+		return record{}, err
+	}
+	var rec record
+	rec.enqueued = tickValue(vs[0])
+	rec.handled = laterOf(rec.enqueued, tickValue(vs[1]))
+	return rec, nil
+}
+
+// tickValue reads a tick in Unix seconds; anything else reads as unset.
+func tickValue(v any) time.Time {
+	str, ok := v.(string)
+	if !ok {
+		return time.Time{}
+	}
+	sec, err := strconv.ParseInt(str, 10, 64)
+	if err != nil || sec <= 0 {
+		return time.Time{} // not ours to read: as if unset
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+// writeLast records tick as the schedule's last enqueued tick unless a
+// later one is recorded.
+func (s *scheduler) writeLast(ctx context.Context, e *schedule.Entry, tick time.Time, period time.Duration) error {
+	return s.writeTick(ctx, lastKey(e.Name), e, tick, period)
+}
+
+// writeSkipped records tick as the schedule's last tick skipped on purpose
+// unless a later one is recorded.
+func (s *scheduler) writeSkipped(ctx context.Context, e *schedule.Entry, tick time.Time, period time.Duration) error {
+	return s.writeTick(ctx, skippedKey(e.Name), e, tick, period)
+}
+
+func (s *scheduler) writeTick(ctx context.Context, key string, e *schedule.Entry, tick time.Time, period time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
+	defer cancel()
+	ttl := max(lastTickTTLMin, time.Duration(e.CatchUp+2)*period)
+	return scheduleLastScript.Run(ctx, s.redis, []string{key}, tick.Unix(), ttl.Milliseconds()).Err()
+}
