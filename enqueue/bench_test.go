@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 )
 
 var benchJobs = flag.Int("enqueue.jobs", 10_000, "jobs per operation in BenchmarkBulkEnqueue")
@@ -62,7 +64,7 @@ func BenchmarkBulkEnqueue(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		if got := tb.rdb.LLen(ctx, pendingKey("default")).Val(); got != int64(n) {
+		if got := tb.rdb.LLen(ctx, asynqdb.PendingKey("default")).Val(); got != int64(n) {
 			b.Fatalf("%d pending, want %d", got, n)
 		}
 		report(b)

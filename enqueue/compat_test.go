@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 )
 
@@ -149,7 +150,7 @@ func TestBulkTasksReadAndRunByAsynq(t *testing.T) {
 			t.Errorf("%s: info = %+v", tk.TaskID, info)
 		}
 		if tk.Unique > 0 {
-			ttl := b.rdb.TTL(ctx, uniqueKey(tk.Queue, tk.Type, tk.Payload)).Val()
+			ttl := b.rdb.TTL(ctx, asynqdb.UniqueKey(tk.Queue, tk.Type, tk.Payload)).Val()
 			want := tk.Unique
 			if !tk.ProcessAt.IsZero() {
 				want += time.Until(tk.ProcessAt)
@@ -189,7 +190,7 @@ func TestBulkTasksReadAndRunByAsynq(t *testing.T) {
 		t.Fatalf("soon after run: %+v, %v", info, err)
 	}
 	// asynq released the unique locks on success, as it does for its own.
-	if n := b.rdb.Exists(ctx, uniqueKey("run", "demo.sleep", []byte(`{"ms":5}`))).Val(); n != 0 {
+	if n := b.rdb.Exists(ctx, asynqdb.UniqueKey("run", "demo.sleep", []byte(`{"ms":5}`))).Val(); n != 0 {
 		t.Fatal("unique lock kept after success")
 	}
 }

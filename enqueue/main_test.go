@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/job/builtin"
@@ -171,7 +172,7 @@ func TestEnqueueVisibleInInspector(t *testing.T) {
 		info.MaxRetry != 3 || info.Timeout != 90*time.Second || !info.Deadline.Equal(deadline) || info.Retention != 2*time.Hour {
 		t.Fatalf("info = %+v", info)
 	}
-	if n, _ := b.rdb.Exists(context.Background(), uniqueKey("critical", "demo.sleep", []byte(`{"ms": 5}`))).Result(); n != 1 {
+	if n, _ := b.rdb.Exists(context.Background(), asynqdb.UniqueKey("critical", "demo.sleep", []byte(`{"ms": 5}`))).Result(); n != 1 {
 		t.Fatal("no unique lock")
 	}
 	// Scheduled, with the definition's defaults, JSON output.
@@ -303,14 +304,14 @@ func TestRedisURLFromEnv(t *testing.T) {
 	if r := b.run(t, "", "demo.sleep", "--task-id", "db3"); r.code != ExitOK {
 		t.Fatalf("run = %+v", r)
 	}
-	if n, _ := b.rdb.Exists(context.Background(), taskKey("default", "db3")).Result(); n != 0 {
+	if n, _ := b.rdb.Exists(context.Background(), asynqdb.TaskKey("default", "db3")).Result(); n != 0 {
 		t.Fatal("task written to db 0, not 3")
 	}
 	// --redis-url wins over REDIS_URL.
 	if r := b.run(t, "", "--redis-url", b.srv.URL(), "demo.sleep", "--task-id", "db0"); r.code != ExitOK {
 		t.Fatalf("run = %+v", r)
 	}
-	if n, _ := b.rdb.Exists(context.Background(), taskKey("default", "db0")).Result(); n != 1 {
+	if n, _ := b.rdb.Exists(context.Background(), asynqdb.TaskKey("default", "db0")).Result(); n != 1 {
 		t.Fatal("task not in db 0")
 	}
 }

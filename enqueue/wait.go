@@ -11,8 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/redact"
-	"github.com/jobrunner/jobrunner/internal/taskmark"
 	"github.com/jobrunner/jobrunner/job"
 )
 
@@ -141,7 +141,7 @@ func (c *cli) errorCleaner() func(string) string {
 func (c *cli) skipReason(ctx context.Context, rdb redis.UniversalClient, info *asynq.TaskInfo) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DialTimeout)
 	defer cancel()
-	reason, _ := rdb.HGet(ctx, taskmark.TaskKey(info.Queue, info.ID), taskmark.SkippedField).Result()
+	reason, _ := asynqdb.SkippedReason(ctx, rdb, info.Queue, info.ID)
 	return reason
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	_ "embed"
 	"fmt"
 	"io"
 	"strings"
@@ -12,22 +11,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 )
 
-// enqueueBatchScript writes a batch of one queue's tasks with the bodies
-// of asynq v0.26's enqueue scripts, so each task gets exactly the keys and
-// values asynq's Client writes; see the script's header.
-var (
-	//go:embed lua/enqueue_batch.lua
-	enqueueBatchLua    string
-	enqueueBatchScript = redis.NewScript(enqueueBatchLua)
-)
-
-// Outcomes of one task write, as the scripts return them.
+// Outcomes of one task write: asynqdb's, and one of ours.
 const (
-	wrote       = 1
-	idConflict  = 0
-	notUnique   = -1
+	wrote       = asynqdb.Wrote
+	idConflict  = asynqdb.IDConflict
+	notUnique   = asynqdb.NotUnique
 	outcomeNone = -2 // not written: the run stopped first
 )
 
@@ -42,20 +34,15 @@ type bulkWriter struct {
 	ids io.Reader // buffered crypto/rand for task IDs; set by write
 }
 
-// batchCall accumulates the KEYS and ARGV of one queue's batch; see
-// lua/enqueue_batch.lua.
+// batchCall is one queue's batch and the indexes of its tasks.
 type batchCall struct {
-	idx  []int // indexes of the tasks in the batch
-	keys []string
-	args []any
+	idx   []int
+	batch *asynqdb.Batch
 }
 
-func newBatchCall(queue string, now time.Time) *batchCall {
-	return &batchCall{keys: []string{pendingKey(queue), scheduledKey(queue)}, args: []any{now.UnixNano()}}
-}
-
-// add appends the keys and arguments that write t, as asynq's
-// Client.EnqueueContext and internal/rdb do.
+// add adds t (the ith task of the batch), writing it as asynq's
+// Client.EnqueueContext would; a task without an ID gets a random UUID as
+// asynq makes them.
 func (c *batchCall) add(i int, t task, now time.Time, ids io.Reader) error {
 	c.idx = append(c.idx, i)
 	id := t.TaskID
@@ -66,32 +53,13 @@ func (c *batchCall) add(i int, t task, now time.Time, ids io.Reader) error {
 		}
 		id = u.String()
 	}
-	m := taskMessage{Type: t.Type, Payload: t.Payload, ID: id, Queue: t.Queue,
+	m := asynqdb.Message{Type: t.Type, Payload: t.Payload, ID: id, Queue: t.Queue,
 		Retry: int32(t.MaxRetry), Timeout: int64(t.Timeout.Seconds()), Retention: int64(t.Retention.Seconds()),
 		Headers: t.Headers}
 	if !t.Deadline.IsZero() {
 		m.Deadline = t.Deadline.Unix()
 	}
-	if t.Unique > 0 {
-		m.UniqueKey = uniqueKey(t.Queue, t.Type, t.Payload)
-	}
-	msg := appendTaskMessage(make([]byte, 0, messageSize(&m)), &m)
-	tk := taskKey(t.Queue, id)
-	switch {
-	case t.ProcessAt.After(now) && t.Unique > 0:
-		ttl := t.ProcessAt.Add(t.Unique).Sub(now)
-		c.keys = append(c.keys, m.UniqueKey, tk)
-		c.args = append(c.args, "su", id, msg, int(ttl.Seconds()), t.ProcessAt.Unix())
-	case t.ProcessAt.After(now):
-		c.keys = append(c.keys, tk)
-		c.args = append(c.args, "s", id, msg, t.ProcessAt.Unix())
-	case t.Unique > 0:
-		c.keys = append(c.keys, m.UniqueKey, tk)
-		c.args = append(c.args, "eu", id, msg, int(t.Unique.Seconds()))
-	default:
-		c.keys = append(c.keys, tk)
-		c.args = append(c.args, "e", id, msg)
-	}
+	c.batch.Add(&m, t.ProcessAt, now, t.Unique)
 	return nil
 }
 
@@ -120,10 +88,10 @@ func (w *bulkWriter) write(ctx context.Context, tasks []task, progress func(done
 			queues = append(queues, t.Queue)
 		}
 	}
-	if err := w.rdb.SAdd(ctx, allQueuesKey, queues...).Err(); err != nil {
+	if err := w.rdb.SAdd(ctx, asynqdb.AllQueues, queues...).Err(); err != nil {
 		return out, fmt.Errorf("register queues: %w", err)
 	}
-	if err := enqueueBatchScript.Load(ctx, w.rdb).Err(); err != nil {
+	if err := asynqdb.LoadScript(ctx, w.rdb); err != nil {
 		return out, fmt.Errorf("load script: %w", err)
 	}
 	// Build batch k+1 (IDs, protobuf, arguments) while batch k runs.
@@ -179,7 +147,7 @@ func (w *bulkWriter) build(tasks []task) ([]*batchCall, error) {
 	for i, t := range tasks {
 		c := byQueue[t.Queue]
 		if c == nil {
-			c = newBatchCall(t.Queue, now)
+			c = &batchCall{batch: asynqdb.NewBatch(t.Queue, now)}
 			byQueue[t.Queue] = c
 			calls = append(calls, c)
 		}
@@ -195,7 +163,7 @@ func (w *bulkWriter) send(ctx context.Context, calls []*batchCall, out []int) er
 	cmds := make([]*redis.Cmd, len(calls))
 	pipe := w.rdb.Pipeline()
 	for i, c := range calls {
-		cmds[i] = pipe.EvalSha(ctx, enqueueBatchScript.Hash(), c.keys, c.args...)
+		cmds[i] = c.batch.EvalSha(ctx, pipe)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
 	var firstErr error
@@ -203,9 +171,9 @@ func (w *bulkWriter) send(ctx context.Context, calls []*batchCall, out []int) er
 		cmd := cmds[i]
 		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 			// The script cache was flushed mid-run: send the source.
-			cmd = enqueueBatchScript.Eval(ctx, w.rdb, c.keys, c.args...)
+			cmd = c.batch.Eval(ctx, w.rdb)
 		}
-		if err := record(cmd, c.idx, out); err != nil && firstErr == nil {
+		if err := record(cmd, c, out); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -213,21 +181,13 @@ func (w *bulkWriter) send(ctx context.Context, calls []*batchCall, out []int) er
 }
 
 // record stores the outcomes a batch call returned.
-func record(cmd *redis.Cmd, idx []int, out []int) error {
-	res, err := cmd.Int64Slice()
+func record(cmd *redis.Cmd, c *batchCall, out []int) error {
+	res, err := c.batch.Outcomes(cmd)
 	if err != nil {
 		return fmt.Errorf("write tasks: %w", err)
 	}
-	if len(res) != len(idx) {
-		return fmt.Errorf("write tasks: %d results for %d tasks", len(res), len(idx))
-	}
 	for j, n := range res {
-		switch n {
-		case wrote, idConflict, notUnique:
-			out[idx[j]] = int(n)
-		default:
-			return fmt.Errorf("write tasks: unexpected script result %d", n)
-		}
+		out[c.idx[j]] = int(n)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
@@ -106,7 +107,7 @@ func TestDedupeSameKeyRunsOnce(t *testing.T) {
 		if info := taskInfo(t, b, "default", id); string(info.Result) != "result:order-1" {
 			t.Errorf("%s: result %q", id, info.Result)
 		}
-		mark := b.rdb.HGet(t.Context(), "asynq:{default}:t:"+id, "jobrunner_skipped").Val()
+		mark := b.rdb.HGet(t.Context(), asynqdb.TaskKey("default", id), asynqdb.SkippedField).Val()
 		if want := map[bool]string{true: "", false: "duplicate_done"}[id == ran]; mark != want {
 			t.Errorf("%s: skip mark %q, want %q", id, mark, want)
 		}

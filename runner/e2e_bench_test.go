@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/runner"
@@ -143,7 +144,7 @@ func benchThroughput(b *testing.B, topology string, concurrencies []int) {
 				b.ReportMetric(per((total1.cpu-total0.cpu)*1e6), "redis-cpu-µs/op")
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 				if env.Cluster != nil {
-					queue := env.PrimaryFor("asynq:{default}:pending").Addr
+					queue := env.PrimaryFor(asynqdb.PendingKey("default")).Addr
 					others := 1
 					for _, addr := range slices.Sorted(maps.Keys(after)) {
 						name := "queue-node"

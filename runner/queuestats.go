@@ -2,29 +2,22 @@ package runner
 
 import (
 	"context"
-	_ "embed"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-)
 
-var (
-	//go:embed lua/queue_stats.lua
-	queueStatsLua    string
-	queueStatsScript = redis.NewScript(queueStatsLua)
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 )
 
 // QueueStatsIntervalDefault is how often the queue metrics are read.
 const QueueStatsIntervalDefault = 5 * time.Second
 
-// queueStates are the state label values of jobrunner_queue_tasks, in the
-// order queue_stats.lua returns their counts.
-var queueStates = [...]string{"pending", "active", "scheduled", "retry", "archived", "completed"}
+// queueStates are the state label values of jobrunner_queue_tasks.
+var queueStates = asynqdb.QueueStates
 
 // queueReading is one reading of a queue.
 type queueReading struct {
@@ -110,25 +103,17 @@ func (q *queueStats) loop(ctx context.Context) {
 func (q *queueStats) read(ctx context.Context, name string) {
 	ctx, cancel := context.WithTimeout(ctx, min(q.interval, 2*time.Second))
 	defer cancel()
-	prefix := "asynq:{" + name + "}:"
-	keys := make([]string, len(queueStates))
-	for i, s := range queueStates {
-		keys[i] = prefix + s
-	}
-	vals, err := queueStatsScript.Run(ctx, q.rdb, keys, prefix+"t:").Slice()
+	c, err := asynqdb.ReadQueue(ctx, q.rdb, name)
 	at := q.now()
-	if err != nil || len(vals) != len(queueStates)+1 {
+	if err != nil {
 		return
 	}
 	r := queueReading{at: at}
-	for i := range queueStates {
-		n, _ := vals[i].(int64)
+	for i, n := range c.Tasks {
 		r.counts[i] = float64(n)
 	}
-	if s, _ := vals[len(queueStates)].(string); s != "0" {
-		if ns, err := strconv.ParseInt(s, 10, 64); err == nil && ns > 0 {
-			r.oldest = max(at.Sub(time.Unix(0, ns)), 0)
-		}
+	if !c.OldestPending.IsZero() {
+		r.oldest = max(at.Sub(c.OldestPending), 0)
 	}
 	q.mu.Lock()
 	q.last[name] = r

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/runner"
@@ -44,7 +45,7 @@ func TestReadyzChecksEveryClusterPrimary(t *testing.T) {
 
 	// Not the queue's primary: readiness must not depend on which node a
 	// PING happens to reach.
-	queue := c.PrimaryFor("asynq:{default}:pending")
+	queue := c.PrimaryFor(asynqdb.PendingKey("default"))
 	var victim *redistest.Server
 	for _, p := range c.Primaries() {
 		if p != queue {

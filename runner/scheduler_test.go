@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/clock"
 	"github.com/jobrunner/jobrunner/internal/logtest"
 	"github.com/jobrunner/jobrunner/internal/redistest"
@@ -375,7 +376,7 @@ func TestSchedulerRedisDown(t *testing.T) {
 	// register its queue again, so look for the task keys themselves.
 	e := s.ticks[0].e
 	for _, i := range []int{1, 2} {
-		key := "asynq:{default}:t:" + e.TaskID(t0.Add(time.Duration(i)*time.Second))
+		key := asynqdb.TaskKey("default", e.TaskID(t0.Add(time.Duration(i)*time.Second)))
 		if n, err := rdb.Exists(ctx, key).Result(); err != nil || n != 1 {
 			t.Fatalf("tick %d: %s exists %d, %v; want the failed tick and the next enqueued", i, key, n, err)
 		}

@@ -2,18 +2,9 @@ package runner
 
 import (
 	"context"
-	_ "embed"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/jobrunner/jobrunner/internal/taskmark"
-)
-
-var (
-	//go:embed lua/skip_mark.lua
-	skipMarkLua    string
-	skipMarkScript = redis.NewScript(skipMarkLua)
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 )
 
 // skipMarkTimeout bounds the note of a skip; it is informational.
@@ -24,7 +15,7 @@ const skipMarkTimeout = 2 * time.Second
 // says "skipped" instead of "completed". One script, on skips only; a
 // failure is ignored (the task completes all the same).
 func (r *Runner) markSkipped(ctx context.Context, a *Attempt, reason string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), skipMarkTimeout)
+	ctx, cancel := r.detached(ctx, skipMarkTimeout)
 	defer cancel()
-	_ = skipMarkScript.Run(ctx, r.cfg.Redis, []string{taskmark.TaskKey(a.Queue, a.TaskID)}, taskmark.SkippedField, reason).Err()
+	_ = asynqdb.MarkSkipped(ctx, r.cfg.Redis, a.Queue, a.TaskID, reason)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/redistest"
 	"github.com/jobrunner/jobrunner/internal/workertest"
 )
@@ -53,7 +54,7 @@ func TestFailover(t *testing.T) {
 // that /readyz turns 200 again by itself.
 func failover(t *testing.T, env *redistest.Env, ws []*workertest.Worker) {
 	t.Helper()
-	dead := env.KillPrimary("asynq:{default}:pending")
+	dead := env.KillPrimary(asynqdb.PendingKey("default"))
 	killed := time.Now()
 	// waitReady probes every worker at once until each has answered want,
 	// and returns when the last did. A probe answers within about a second

@@ -189,7 +189,7 @@ func expireLeases(t *testing.T, srv *redistest.Server, queue string) {
 	t.Helper()
 	rdb := srv.Client()
 	ctx := context.Background()
-	key := strings.TrimSuffix(asynqdb.TaskKey(queue, ""), "t:") + "lease"
+	key := asynqdb.LeaseKey(queue)
 	ids, err := rdb.ZRange(ctx, key, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)

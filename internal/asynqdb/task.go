@@ -58,15 +58,6 @@ func Read(ctx context.Context, rdb redis.Cmdable, queue, id string) (Task, error
 	return t, nil
 }
 
-// Field numbers of asynq v0.26's TaskMessage (internal/proto/asynq.proto).
-const (
-	fieldRetried   protowire.Number = 6  // int32
-	fieldTimeout   protowire.Number = 8  // int64, seconds
-	fieldDeadline  protowire.Number = 9  // int64, Unix seconds
-	fieldRetention protowire.Number = 12 // int64, seconds
-	fieldHeaders   protowire.Number = 15 // map<string, string>: entries of key = 1, value = 2
-)
-
 // decode reads the fields Task holds from a TaskMessage, skipping the rest.
 func decode(b []byte) (Task, error) {
 	var t Task

@@ -1,4 +1,4 @@
-package enqueue
+package asynqdb
 
 import (
 	"maps"
@@ -8,24 +8,25 @@ import (
 )
 
 // Field numbers of asynq v0.26's TaskMessage (internal/proto/asynq.proto).
-// Bulk mode writes the fields an enqueue sets; the others (retried,
-// error_msg, last_failed_at, completed_at, group_key) are zero at enqueue
-// time and proto3 omits zero fields.
+// An enqueue writes the fields it sets; the others (retried, error_msg,
+// last_failed_at, completed_at, group_key) are zero at enqueue time and
+// proto3 omits zero fields. Read decodes retried too.
 const (
-	fieldType      protowire.Number = 1 // string
-	fieldPayload   protowire.Number = 2 // bytes
-	fieldID        protowire.Number = 3 // string
-	fieldQueue     protowire.Number = 4 // string
-	fieldRetry     protowire.Number = 5 // int32
-	fieldTimeout   protowire.Number = 8 // int64, seconds
-	fieldDeadline  protowire.Number = 9 // int64, Unix seconds
-	fieldUniqueKey protowire.Number = 10
+	fieldType      protowire.Number = 1  // string
+	fieldPayload   protowire.Number = 2  // bytes
+	fieldID        protowire.Number = 3  // string
+	fieldQueue     protowire.Number = 4  // string
+	fieldRetry     protowire.Number = 5  // int32
+	fieldRetried   protowire.Number = 6  // int32
+	fieldTimeout   protowire.Number = 8  // int64, seconds
+	fieldDeadline  protowire.Number = 9  // int64, Unix seconds
+	fieldUniqueKey protowire.Number = 10 // string
 	fieldRetention protowire.Number = 12 // int64, seconds
 	fieldHeaders   protowire.Number = 15 // map<string, string>: entries of key = 1, value = 2
 )
 
-// taskMessage is the subset of asynq's TaskMessage that an enqueue sets.
-type taskMessage struct {
+// Message is the subset of asynq's TaskMessage that an enqueue sets.
+type Message struct {
 	Type      string
 	Payload   []byte
 	ID        string
@@ -38,9 +39,9 @@ type taskMessage struct {
 	Headers   map[string]string // the trace context, when there is one
 }
 
-// appendTaskMessage appends m's protobuf encoding to b, fields in number
+// AppendMessage appends m's protobuf encoding to b, fields in number
 // order and zero values omitted, as proto.Marshal produces it.
-func appendTaskMessage(b []byte, m *taskMessage) []byte {
+func AppendMessage(b []byte, m *Message) []byte {
 	str := func(b []byte, n protowire.Number, s string) []byte {
 		if s == "" {
 			return b
@@ -87,8 +88,8 @@ func entrySize(k, v string) int {
 	return 2 + protowire.SizeBytes(len(k)) + protowire.SizeBytes(len(v))
 }
 
-// messageSize is an upper bound of m's encoded size, to size buffers.
-func messageSize(m *taskMessage) int {
+// MessageSize is an upper bound of m's encoded size, to size buffers.
+func MessageSize(m *Message) int {
 	// Nine fields, each at most a 1-byte tag and a 10-byte varint
 	// (value or length).
 	n := len(m.Type) + len(m.Payload) + len(m.ID) + len(m.Queue) + len(m.UniqueKey) + 9*11

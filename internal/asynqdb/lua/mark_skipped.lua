@@ -1,4 +1,4 @@
--- skip_mark.lua notes on asynq's hash of a task that the task completes
+-- mark_skipped.lua notes on asynq's hash of a task that the task completes
 -- without running (a duplicate skipped by its dedupe key), for the
 -- producer's enqueue --wait.
 --
