@@ -88,7 +88,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	c.f = newFlags(c.cfg)
 	if err := c.f.parse(args); err != nil {
 		if errors.Is(err, errHelp) {
-			c.f.help(c.stdout, c.cfg.Name, c.cfg.Registry.Kinds())
+			c.f.help(c.stdout, c.cfg.Name, c.cfg.Registry.Types())
 			return ExitOK
 		}
 		return c.fail(ExitUsage, fmt.Errorf("%v (see --help)", err))

@@ -235,7 +235,7 @@ func (v validator) newTask(ctx context.Context, typ string, payload []byte, o op
 		t.Queue, t.MaxRetry, t.Timeout = so.Queue, max(so.MaxRetry, 0), so.Timeout // NoRetry: none
 	case !v.allowUnknown:
 		known := "none"
-		if k := v.reg.Kinds(); len(k) > 0 {
+		if k := v.reg.Types(); len(k) > 0 {
 			known = strings.Join(k, ", ")
 		}
 		return t, fmt.Errorf("%w %q (known: %s); pass --allow-unknown for types only your workers know", errUnknownType, typ, known)

@@ -151,7 +151,7 @@ func TestRegistry(t *testing.T) {
 	if s, ok := r.Lookup("a"); !ok || s != a {
 		t.Fatal("Lookup(a)")
 	}
-	if got := strings.Join(r.Kinds(), ","); got != "a,b" {
+	if got := strings.Join(r.Types(), ","); got != "a,b" {
 		t.Fatalf("Kinds = %s", got)
 	}
 }

@@ -129,8 +129,8 @@ type Prepared struct {
 // Spec is the type-erased view of a definition that the runner and the
 // enqueue CLI use. *Definition[P] implements it.
 type Spec interface {
-	// Kind returns the task type name.
-	Kind() string
+	// TypeName returns the task type name (Definition.Type).
+	TypeName() string
 	// Options returns the queue, timeout, retry budget and backoff with
 	// defaults applied.
 	Options() Options
@@ -141,8 +141,8 @@ type Spec interface {
 
 var _ Spec = (*Definition[struct{}])(nil)
 
-// Kind returns d.Type.
-func (d *Definition[P]) Kind() string { return d.Type }
+// TypeName returns d.Type.
+func (d *Definition[P]) TypeName() string { return d.Type }
 
 // Options returns d's settings with defaults applied.
 func (d *Definition[P]) Options() Options {

@@ -34,7 +34,7 @@ func (r *Registry) Register(specs ...Spec) error {
 				return err
 			}
 		}
-		k := s.Kind()
+		k := s.TypeName()
 		if k == "" {
 			return fmt.Errorf("job: register spec with an empty type")
 		}
@@ -44,21 +44,21 @@ func (r *Registry) Register(specs ...Spec) error {
 		seen[k] = true
 	}
 	for _, s := range specs {
-		r.specs[s.Kind()] = s
+		r.specs[s.TypeName()] = s
 	}
 	return nil
 }
 
 // Lookup returns the spec for a task type.
-func (r *Registry) Lookup(kind string) (Spec, bool) {
+func (r *Registry) Lookup(typ string) (Spec, bool) {
 	r.mu.RLock()
-	s, ok := r.specs[kind]
+	s, ok := r.specs[typ]
 	r.mu.RUnlock()
 	return s, ok
 }
 
-// Kinds returns the registered type names in sorted order.
-func (r *Registry) Kinds() []string {
+// Types returns the registered type names in sorted order.
+func (r *Registry) Types() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]string, 0, len(r.specs))

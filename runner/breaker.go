@@ -65,12 +65,9 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 // spread with jitter so that a backlog does not stampede the half-open
 // probe when the period ends.
 func deferOpen(oe *resilience.OpenError) *deferral {
-	return &deferral{
-		Reason: reasonBreakerOpen,
-		After:  backoff.Add(oe.RetryAfter, max(oe.RetryAfter/2, time.Second), rand.Float64()),
-		Attrs:  map[string]string{"dependency": oe.Dependency},
-		Err:    oe,
-	}
+	d := newDeferral(reasonBreakerOpen, backoff.Add(oe.RetryAfter, max(oe.RetryAfter/2, time.Second), rand.Float64()), oe)
+	d.Attrs = map[string]string{"dependency": oe.Dependency}
+	return d
 }
 
 // neutralError marks an error that says nothing about the dependency's

@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 // decode resolves the task's job type and decodes its payload strictly. A
@@ -15,8 +17,7 @@ import (
 func (r *Runner) decode(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
 		if a.spec == nil {
-			return &deferral{Reason: reasonUnknownType, After: unknownTypeDelay(1), grow: unknownTypeDelay,
-				Err: fmt.Errorf("runner: no handler registered for task type %q", a.Type)}
+			return &deferral{DeferError: job.DeferError{Reason: reasonUnknownType, After: unknownTypeDelay(1), Err: fmt.Errorf("runner: no handler registered for task type %q", a.Type)}, grow: unknownTypeDelay}
 		}
 		p, err := a.spec.Prepare(a.Task.Payload())
 		if err != nil {

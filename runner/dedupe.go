@@ -10,6 +10,7 @@ import (
 
 	"github.com/jobrunner/jobrunner/internal/backoff"
 	"github.com/jobrunner/jobrunner/internal/logkey"
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
@@ -66,8 +67,7 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 			return skip(reasonDuplicateDone)
 		case lockstore.InFlightElsewhere:
 			grow := r.duplicateDelay(adm.HolderTTL)
-			d := &deferral{Reason: reasonDuplicateInFlight, After: grow(1), grow: grow,
-				Attrs: map[string]string{"dedupe_key": logkey.Cap(req.DedupeKey), "holder": adm.Holder}}
+			d := &deferral{DeferError: job.DeferError{Reason: reasonDuplicateInFlight, After: grow(1)}, grow: grow, Attrs: map[string]string{"dedupe_key": logkey.Cap(req.DedupeKey), "holder": adm.Holder}}
 			return d
 		}
 		a.admission = &adm

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/backoff"
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
@@ -93,7 +94,7 @@ func (r *Runner) limit(next HandlerFunc) HandlerFunc {
 		err = next(ctx, a)
 		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lockstore.ErrLockLost) {
 			a.storeTrouble = true
-			return &deferral{Reason: reasonLockLost, Err: errors.Join(cause, err)}
+			return &deferral{DeferError: job.DeferError{Reason: reasonLockLost, Err: errors.Join(cause, err)}}
 		}
 		return r.slowDown(ctx, a, limited, err)
 	}
@@ -104,7 +105,7 @@ func (r *Runner) limit(next HandlerFunc) HandlerFunc {
 func (r *Runner) limitRefused(ctx context.Context, a *Attempt, dep string, err error) error {
 	var le *lockstore.LimitedError
 	if errors.As(err, &le) {
-		d := &deferral{Reason: reasonConcurrencyLimited, Err: err, Attrs: map[string]string{"dependency": dep}}
+		d := &deferral{DeferError: job.DeferError{Reason: reasonConcurrencyLimited, Err: err}, Attrs: map[string]string{"dependency": dep}}
 		kind := "concurrency"
 		if le.Rate {
 			kind = "rate"
@@ -154,7 +155,7 @@ func (r *Runner) slowDown(ctx context.Context, a *Attempt, limited []string, err
 			Msg("could not pause the dependency's rate limit")
 	}
 	r.metrics.depLimited.WithLabelValues(limited[0], "retry_after").Inc()
-	return &deferral{Reason: reasonRateLimited, After: jitter(d), Err: err, Attrs: map[string]string{"dependency": limited[0]}}
+	return &deferral{DeferError: job.DeferError{Reason: reasonRateLimited, After: jitter(d), Err: err}, Attrs: map[string]string{"dependency": limited[0]}}
 }
 
 // releaseSlots gives the job's slots back, on a detached context so that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
@@ -40,7 +41,7 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 			if _, deferred := asDeferral(err); !deferred {
 				r.log.Warn().Str("event", "lock.lost").Str("task_id", a.TaskID).Str("type", a.Type).
 					AnErr("cause", cause).Msg("lock or marker lost mid-job: the job was cancelled and will run again")
-				return &deferral{Reason: reasonLockLost, After: 0, Err: errors.Join(cause, err)}
+				return &deferral{DeferError: job.DeferError{Reason: reasonLockLost, After: 0, Err: errors.Join(cause, err)}}
 			}
 		}
 		return err

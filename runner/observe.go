@@ -38,7 +38,7 @@ func (r *Runner) observe(next HandlerFunc) HandlerFunc {
 // record logs the one line that ends an attempt and counts it.
 func (r *Runner) record(a *Attempt, err error) {
 	elapsed := r.cfg.Now().Sub(a.Start)
-	outcome, reason := classify(err)
+	outcome, reason := outcomeOf(err)
 	r.metrics.jobs.WithLabelValues(a.Type, a.Queue, string(outcome)).Inc()
 	r.metrics.duration.WithLabelValues(a.Type, a.Queue).Observe(elapsed.Seconds())
 

@@ -35,15 +35,12 @@ const (
 // counted. Handlers defer with job.Defer; the runner's own deferrals carry
 // log attributes and may grow their delay with each deferral.
 type deferral struct {
-	// Reason is a short snake_case word, logged as reason=... and used as
-	// the reason label of jobrunner_jobs_deferred_total.
-	Reason string
-	// After is the delay before the job runs again.
-	After time.Duration
+	// DeferError is what a handler's job.Defer says too: the reason, the
+	// delay and the cause. Its Error, Unwrap and Neutral are the
+	// deferral's.
+	job.DeferError
 	// Attrs are extra log fields, e.g. {"dependency": "payment-api"}.
 	Attrs map[string]string
-	// Err is the cause, if any.
-	Err error
 
 	// grow, when set, computes After from the number of deferrals of the
 	// job so far (1 for the first), which the deferral-bound layer learns.
@@ -52,20 +49,8 @@ type deferral struct {
 
 // newDeferral returns a *deferral.
 func newDeferral(reason string, after time.Duration, err error) *deferral {
-	return &deferral{Reason: reason, After: after, Err: err}
+	return &deferral{DeferError: job.DeferError{Reason: reason, After: after, Err: err}}
 }
-
-func (e *deferral) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("deferred (%s) for %v: %v", e.Reason, e.After, e.Err)
-	}
-	return fmt.Sprintf("deferred (%s) for %v", e.Reason, e.After)
-}
-
-func (e *deferral) Unwrap() error { return e.Err }
-
-// Neutral reports that a deferral says nothing about a dependency's health.
-func (e *deferral) Neutral() bool { return true }
 
 // skipError completes a job without running it, e.g. a duplicate of one
 // already done.
@@ -109,10 +94,10 @@ func asDeferral(err error) (*deferral, bool) {
 	}
 	var jd *job.DeferError
 	if errors.As(err, &jd) {
-		return &deferral{Reason: jd.Reason, After: jd.After, Err: jd.Err}, true
+		return &deferral{DeferError: *jd}, true
 	}
 	if errors.Is(err, job.ErrInterrupted) {
-		return &deferral{Reason: reasonInterrupted, Err: err}, true
+		return &deferral{DeferError: job.DeferError{Reason: reasonInterrupted, Err: err}}, true
 	}
 	return nil, false
 }
@@ -122,8 +107,8 @@ func permanent(err error) bool {
 	return errors.Is(err, asynq.SkipRetry) || resilience.IsPermanent(err)
 }
 
-// classify names the outcome of err and its reason, if any.
-func classify(err error) (outcome, string) {
+// outcomeOf names the outcome of err and its reason, if any.
+func outcomeOf(err error) (outcome, string) {
 	if err == nil {
 		return outcomeDone, ""
 	}

@@ -184,7 +184,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.startScheduler(ctx)
 	r.queues.start(ctx)
 	r.log.Info().Str("event", "worker.started").Int("concurrency", r.cfg.Concurrency).
-		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Kinds()).Msg("worker started")
+		Interface("queues", r.cfg.Queues).Strs("types", r.registry.Types()).Msg("worker started")
 	return nil
 }
 
@@ -251,7 +251,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 		case err := <-done:
 			return r.settle(ctx, a, err)
 		case <-tail.Done():
-			return &deferral{Reason: reasonShutdown}
+			return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 		}
 	}
 	return r.handOver(ctx, a, release)
@@ -326,7 +326,7 @@ func (r *Runner) handOver(ctx context.Context, a *Attempt, release func()) error
 	r.traceHandedOver(a)
 	release()
 	<-ctx.Done()
-	return &deferral{Reason: reasonShutdown}
+	return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 }
 
 // headerHandedOver is the task header a drain adds to a job whose handler

@@ -151,7 +151,7 @@ func (r *Runner) traceOutcome(a *Attempt, err error) {
 	if span == nil {
 		return
 	}
-	outcome, reason := classify(err)
+	outcome, reason := outcomeOf(err)
 	span.SetAttributes(attrOutcome.String(string(outcome)))
 	if reason != "" {
 		span.SetAttributes(attrReason.String(reason))

@@ -182,11 +182,11 @@ func (t *tracker) cancelAll(cause error) {
 // (reason "shutdown", no attempt counted) and runs on another worker.
 func (r *Runner) track(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) (err error) {
-		ctx, cancel := context.WithCancelCause(jobctx.With(ctx, (*handlerView)(a)))
+		ctx, cancel := context.WithCancelCause(jobctx.With(ctx, handlerView{a}))
 		defer cancel(nil)
 		e, ok := r.tracker.begin(a.TaskID, a.Queue, cancel)
 		if !ok {
-			return &deferral{Reason: reasonShutdown}
+			return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 		}
 		a.tracked.Store(e)
 		defer func() {
@@ -199,7 +199,7 @@ func (r *Runner) track(next HandlerFunc) HandlerFunc {
 		if err != nil && errors.Is(context.Cause(ctx), job.ErrShutdown) {
 			if _, deferred := asDeferral(err); !deferred {
 				// Cut short by the drain: requeue, don't count an attempt.
-				err = &deferral{Reason: reasonShutdown, Err: err}
+				err = &deferral{DeferError: job.DeferError{Reason: reasonShutdown, Err: err}}
 			}
 		}
 		return err

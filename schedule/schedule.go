@@ -107,7 +107,7 @@ func Compile(s Schedule, reg *job.Registry) (*Entry, error) {
 	if reg != nil {
 		sp, ok := reg.Lookup(s.Type)
 		if !ok {
-			return nil, fmt.Errorf("job type %q is not registered (known: %s)", s.Type, strings.Join(reg.Kinds(), ", "))
+			return nil, fmt.Errorf("job type %q is not registered (known: %s)", s.Type, strings.Join(reg.Types(), ", "))
 		}
 		if _, err := sp.Prepare(s.Payload); err != nil {
 			return nil, err

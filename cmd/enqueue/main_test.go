@@ -58,7 +58,7 @@ func TestHelp(t *testing.T) {
 	}
 	// The golden file stands BUILTINS for the list of built-in types, so
 	// a new built-in does not break it.
-	known := "Known job types: " + strings.Join(builtin.Registry(builtin.Config{}).Kinds(), ", ") + "\n"
+	known := "Known job types: " + strings.Join(builtin.Registry(builtin.Config{}).Types(), ", ") + "\n"
 	if !strings.Contains(out, known) {
 		t.Fatalf("--help does not list the built-ins (%q):\n%s", known, out)
 	}
