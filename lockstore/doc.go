@@ -27,7 +27,7 @@
 //		return retryLater(err) // Redis down: fail closed, never run unlocked
 //	}
 //	defer lease.Release(context.WithoutCancel(ctx))
-//	ctx = lockstore.WithFence(ctx, lease.Fence())
+//	err = write(ctx, lease.Fence()) // the resource checks the fence
 //
 // # Fencing
 //

@@ -16,31 +16,45 @@ func (r *Runner) chain() HandlerFunc {
 		}
 		h = recoverPanics(h)
 	}
-	layers := []Middleware{
-		r.observe,  // log, metrics, last-resort recover
-		r.bound,    // deferral bound
-		r.track,    // shutdown tracking
-		r.decode,   // strict payload decoding
-		r.dedupe,   // processing-marker dedupe
-		r.lock,     // distributed lock
-		r.breaker,  // per-dependency circuit breaker
-		r.limit,    // per-dependency concurrency and rate limits
-		r.classify, // retry classification
-	}
+	layers := r.layers()
 	for i := len(layers) - 1; i >= 0; i-- {
-		h = layers[i](h)
+		h = layers[i].wrap(h)
 	}
 	return h
+}
+
+// layer is one of the runner's middleware, by name.
+type layer struct {
+	name string
+	wrap Middleware
+}
+
+// layers returns the runner's middleware, outer to inner: the one order,
+// which package doc and Use's doc state (a test holds them to it).
+func (r *Runner) layers() []layer {
+	return []layer{
+		{"observe", r.observe},   // log, metrics, last-resort recover
+		{"bound", r.bound},       // deferral bound
+		{"track", r.track},       // shutdown tracking
+		{"decode", r.decode},     // strict payload decoding
+		{"dedupe", r.dedupe},     // processing-marker dedupe
+		{"lock", r.lock},         // distributed lock
+		{"breaker", r.breaker},   // per-dependency circuit breaker
+		{"limit", r.limit},       // per-dependency concurrency and rate limits
+		{"classify", r.classify}, // retry classification
+	}
 }
 
 // Use adds middleware to every job's chain, in the order given (the first
 // is the outermost of them, as with asynq's mux.Use). It must be called
 // before Start.
 //
-// Your middleware runs at one place in the runner's order: innermost, just
-// around the handler, after the runner has decoded the payload
-// (Attempt.Payload), admitted the job under its dedupe key and lock, and
-// checked its breakers. So it wraps exactly the runs of the handler — a
+// Your middleware runs at one place in the runner's order (observe, bound,
+// track, decode, dedupe, lock, breaker, limit, classify, then yours):
+// innermost, just around the handler, after the runner has decoded the
+// payload (Attempt.Payload), admitted the job under its dedupe key and lock,
+// and checked its breakers and dependency limits. So it wraps exactly the
+// runs of the handler — a
 // deferred or skipped job never reaches it — and the context it receives
 // is the job's own (job.Draining, job.Fence, job.WriteResult work in it).
 // Use it for a tenant or request context taken from the task's headers, a

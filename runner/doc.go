@@ -20,9 +20,11 @@
 //  5. dedupe: a job key runs once; duplicates are deferred or skipped.
 //  6. lock: mutual exclusion per key across replicas, renewed while running.
 //  7. breaker: an open dependency defers the job instead of calling it.
-//  8. classify: maps the handler's error to retry, archive or deferral.
-//  9. the middleware added with Use, in the order given.
-//  10. the job's handler. A panic in it, or in Use's middleware, fails the
+//  8. limit: a dependency's concurrency cap or rate limit across replicas
+//     defers the job instead of exceeding it.
+//  9. classify: maps the handler's error to retry, archive or deferral.
+//  10. the middleware added with Use, in the order given.
+//  11. the job's handler. A panic in it, or in Use's middleware, fails the
 //     attempt like an error.
 //
 // Every layer releases what it took in a deferred call, so no error and no

@@ -63,17 +63,18 @@ func (r *Runner) retryDelay(retried int, err error, t *asynq.Task) time.Duration
 }
 
 // requeueCopy handles a deferral on the last attempt, where asynq would
-// archive any error, and a handler abandoned by a drain: it enqueues a copy
-// of the task that runs after d.After with the retries the original had
-// left, then revokes the original. The copy keeps the original's timeout,
-// deadline and retention, and takes over its uniqueness lock (asynq's
-// Unique option) for the lock's remaining TTL. The copy's ID is derived from
-// the original's, so a repeated enqueue conflicts instead of duplicating.
-// If the worker dies between the two steps, asynq's lease recovery
-// archives the original (its retries are exhausted) and the copy runs:
-// nothing is lost and nothing runs twice. When the copy cannot be enqueued
-// it returns fallback (the attempt's sanitized error), which asynq
-// archives.
+// archive any error: it enqueues a copy of the task that runs after
+// d.After with the retries the original had left, then revokes the
+// original. The copy keeps the original's timeout, deadline and retention,
+// and takes over its uniqueness lock (asynq's Unique option) for the lock's
+// remaining TTL. The copy's ID is derived from the original's, so a
+// repeated enqueue conflicts instead of duplicating. If the worker dies
+// between the two steps, asynq's lease recovery archives the original,
+// since it was on its last attempt (its check is the same as Last), and
+// the copy runs: the job is neither lost nor run twice. (A drain's
+// hand-over of a running handler copies nothing: see handOver.) When the
+// copy cannot be enqueued it returns fallback (the attempt's sanitized
+// error), which asynq archives.
 func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral, fallback error) error {
 	origin := a.OriginID()
 	n, _ := strconv.Atoi(a.Task.Headers()[headerRequeues])

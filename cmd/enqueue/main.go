@@ -5,7 +5,7 @@
 //
 // All behaviour lives in the enqueue package; run enqueue --help for the
 // flags and exit statuses. Besides REDIS_URL (and WORKER_SCHEDULES, which
-// --schedules lists) it reads two environment variables:
+// --schedules lists) it reads these environment variables:
 //
 //   - WEBHOOK_DENY_PRIVATE=true refuses webhook.deliver jobs whose
 //     destination the worker, configured the same way, would refuse
