@@ -9,9 +9,14 @@ import (
 // The Lua scripts; each .lua file starts with a header naming its KEYS,
 // ARGV and replies.
 var (
+	// fenceSrc defines nextFence, which the scripts that grant locks
+	// share: it is put in front of each of them.
+	//go:embed lua/fence.lua
+	fenceSrc string
+
 	//go:embed lua/acquire.lua
 	acquireSrc    string
-	acquireScript = redis.NewScript(acquireSrc)
+	acquireScript = redis.NewScript(fenceSrc + acquireSrc)
 
 	//go:embed lua/extend.lua
 	extendSrc    string
@@ -23,7 +28,7 @@ var (
 
 	//go:embed lua/admit.lua
 	admitSrc    string
-	admitScript = redis.NewScript(admitSrc)
+	admitScript = redis.NewScript(fenceSrc + admitSrc)
 
 	//go:embed lua/complete.lua
 	completeSrc    string
