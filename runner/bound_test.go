@@ -90,6 +90,10 @@ func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the first deferral", func() bool { return len(b.logs.Events("job.deferred")) == 1 })
+	// The line is logged inside the chain; asynq writes the outcome after.
+	waitFor(t, 5*time.Second, "the task waiting for its retry", func() bool {
+		return taskInfo(t, b, "default", "u").State != asynq.TaskStateActive
+	})
 	info := taskInfo(t, b, "default", "u")
 	if info.State != asynq.TaskStateRetry || info.Retried != 0 {
 		t.Fatalf("after a deferral: state %v retried %d, want retry with 0 attempts spent", info.State, info.Retried)

@@ -2,10 +2,13 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/rediserr"
 )
 
 // startPing bounds one ping of awaitStart. go-redis honours a context's
@@ -13,20 +16,27 @@ import (
 // what lets a cancelled start return soon.
 const startPing = 500 * time.Millisecond
 
-// awaitStart pings Redis until it answers, StartTimeout passes or ctx ends.
+// awaitStart pings Redis until it answers, StartTimeout passes or ctx
+// ends. A refused password is final at once: waiting would not change it.
 func awaitStart(ctx context.Context, rdb redis.UniversalClient) error {
 	deadline := time.Now().Add(StartTimeout)
+	var last error // the last error that says more than a ping's own timeout
 	for {
 		pctx, cancel := context.WithTimeout(ctx, min(time.Until(deadline), startPing))
 		err := pingRedis(pctx, rdb)
 		cancel()
+		if err != nil && (last == nil || !errors.Is(err, context.DeadlineExceeded)) {
+			last = err
+		}
 		switch {
 		case err == nil:
 			return nil
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
+		case rediserr.IsAuth(err):
+			return err
 		case !time.Now().Before(deadline):
-			return fmt.Errorf("no answer within %v: %w", StartTimeout, err)
+			return fmt.Errorf("no answer within %v: %w", StartTimeout, last)
 		}
 		t := time.NewTimer(min(100*time.Millisecond, time.Until(deadline)))
 		select {

@@ -17,6 +17,10 @@ func TestMain(m *testing.M) {
 		// requests, or a toxiproxy link whose peer has just closed, can
 		// still be parked in the poller when the last test returns.
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		// toxiproxy v2.5.0 can leave a link's no-op toxic stub blocked on
+		// its channel when a toxic is removed while data flows (seen once
+		// in a loaded full run): the library's goroutine, not ours.
+		goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/toxics.(*NoopToxic).Pipe"),
 	)
 }
 
