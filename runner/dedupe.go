@@ -139,25 +139,23 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 // duplicate.
 func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	adm := a.admission
-	deadline := r.cfg.Now().Add(storeRetryMax)
+	deadline := time.Now().Add(storeRetryMax)
 	if adm.Marker != nil && adm.Marker.Deadline().Before(deadline) {
 		deadline = adm.Marker.Deadline()
 	}
 	var c lockstore.Completion
 	var ferr error
-	for wait := storeRetryFirst; ; wait = min(2*wait, storeRetryPause) {
+	r.retryStore(context.WithoutCancel(ctx), deadline, func() bool {
 		c, ferr = r.finishOnce(ctx, a, err)
 		var se *lockstore.StoreError
 		if ferr == nil || !errors.As(ferr, &se) {
-			break
+			return true
 		}
 		a.storeTrouble = true
 		// Only a success must be recorded; after a failure the marker and
 		// lock expire on their own and a retry takes its marker over.
-		if err != nil || r.cfg.Now().Add(wait).After(deadline) || !r.pause(wait) {
-			break
-		}
-	}
+		return err != nil
+	})
 	if ferr != nil {
 		r.log.Error().Str("event", "lock.release_failed").Str("task_id", a.TaskID).Err(ferr).
 			Msg("could not write the job's completion or release its lock; they expire with their TTL")

@@ -92,9 +92,8 @@ func (r *Runner) limit(next HandlerFunc) HandlerFunc {
 			}
 		}()
 		err = next(ctx, a)
-		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lockstore.ErrLockLost) {
-			a.storeTrouble = true
-			return &deferral{DeferError: job.DeferError{Reason: reasonLockLost, Err: errors.Join(cause, err)}}
+		if err, lost := r.afterLeaseLoss(ctx, a, err); lost {
+			return err
 		}
 		return r.slowDown(ctx, a, limited, err)
 	}

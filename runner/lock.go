@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 
@@ -36,14 +35,26 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 		defer untrack() // a panic in an inner layer must not leave the leases renewed
 		err := next(ctx, a)
 		untrack() // before the release, so that it is not reported as a loss
-		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lockstore.ErrLockLost) {
-			a.storeTrouble = true // maybe Redis is away: check before settling
-			if _, deferred := asDeferral(err); !deferred {
-				r.log.Warn().Str("event", "lock.lost").Str("task_id", a.TaskID).Str("type", a.Type).
-					AnErr("cause", cause).Msg("lock or marker lost mid-job: the job was cancelled and will run again")
-				return &deferral{DeferError: job.DeferError{Reason: reasonLockLost, After: 0, Err: errors.Join(cause, err)}}
-			}
-		}
+		err, _ = r.afterLeaseLoss(ctx, a, err)
 		return err
 	}
+}
+
+// afterLeaseLoss turns err, the outcome of an attempt whose context was
+// cancelled because a lease it held (lock, marker or dependency slot) was
+// lost, into a lock_lost deferral: the job runs again, no attempt counted,
+// neutral for breakers; lost reports that a lease was lost. Any other
+// outcome is returned as it is.
+func (r *Runner) afterLeaseLoss(ctx context.Context, a *Attempt, err error) (_ error, lost bool) {
+	cause := context.Cause(ctx)
+	if err == nil || !errors.Is(cause, lockstore.ErrLockLost) {
+		return err, false
+	}
+	a.storeTrouble = true // maybe Redis is away: check before settling
+	if _, deferred := asDeferral(err); deferred {
+		return err, true
+	}
+	r.log.Warn().Str("event", "lock.lost").Str("task_id", a.TaskID).Str("type", a.Type).
+		AnErr("cause", cause).Msg("lock, marker or dependency slot lost mid-job: the job was cancelled and will run again")
+	return newDeferral(reasonLockLost, 0, errors.Join(cause, err)), true
 }

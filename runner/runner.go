@@ -264,36 +264,11 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 // attempt and runs it again. Attempts that met a Redis error wait here
 // first; a drain that abandons its running jobs ends the wait.
 func (r *Runner) awaitRedis(ctx context.Context) {
-	deadline := time.Now().Add(storeRetryMax)
-	for wait := storeRetryFirst; ; wait = min(2*wait, storeRetryPause) {
+	r.retryStore(context.WithoutCancel(ctx), time.Now().Add(storeRetryMax), func() bool {
 		pctx, cancel := r.detached(ctx, time.Second)
-		err := pingRedis(pctx, r.cfg.Redis)
-		cancel()
-		if err == nil || time.Now().Add(wait).After(deadline) || !r.pause(wait) {
-			return
-		}
-	}
-}
-
-// Pauses between the tries of a write that settles an attempt while Redis
-// is unreachable: 50ms, doubling up to 1s.
-const (
-	storeRetryFirst = 50 * time.Millisecond
-	storeRetryPause = time.Second
-)
-
-// pause waits d and reports true, or reports false at once when a drain
-// has abandoned the jobs still running (or does meanwhile): a retry loop
-// stops there instead of holding the drain.
-func (r *Runner) pause(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.abandon:
-		return false
-	}
+		defer cancel()
+		return pingRedis(pctx, r.cfg.Redis) == nil
+	})
 }
 
 // handOver gives up on a handler that ignored the drain's cancellation. It

@@ -94,29 +94,27 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral, fallb
 		asynq.ProcessIn(d.After), asynq.TaskID(id))
 	task := asynq.NewTaskWithHeaders(a.Type, a.Task.Payload(), headers, opts...)
 	var err error
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+	deadline, _ := ctx.Deadline()
+	r.retryStore(ctx, deadline, func() bool {
 		_, err = r.client.EnqueueContext(ctx, task)
-		if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
-			r.traceRequeued(a, id)
-			return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
-		}
-		if errors.Is(err, asynq.ErrDuplicateTask) {
-			// Another task with the same type and payload took the
-			// uniqueness lock the moment it was freed: it carries the job.
-			r.log.Warn().Str("event", "job.requeue_duplicate").Str("task_id", a.TaskID).
-				Msg("a unique task took this job's uniqueness lock while it was re-enqueued; that task carries the job")
-			return fmt.Errorf("%w: deferred on the last attempt; a unique duplicate carries it", asynq.RevokeTask)
-		}
-		select {
-		case <-ctx.Done():
-			// Returning the attempt's error (a deferral) lets asynq
-			// archive the task: better visible in the archive than lost.
-			r.log.Error().Str("event", "job.requeue_failed").Str("task_id", a.TaskID).Err(r.sanitize(err)).
-				Msg("could not re-enqueue a job deferred on its last attempt; asynq will archive it")
-			return fallback
-		case <-time.After(wait):
-		}
+		return err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask)
+	})
+	switch {
+	case err == nil || errors.Is(err, asynq.ErrTaskIDConflict):
+		r.traceRequeued(a, id)
+		return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
+	case errors.Is(err, asynq.ErrDuplicateTask):
+		// Another task with the same type and payload took the uniqueness
+		// lock the moment it was freed: it carries the job.
+		r.log.Warn().Str("event", "job.requeue_duplicate").Str("task_id", a.TaskID).
+			Msg("a unique task took this job's uniqueness lock while it was re-enqueued; that task carries the job")
+		return fmt.Errorf("%w: deferred on the last attempt; a unique duplicate carries it", asynq.RevokeTask)
 	}
+	// Returning the attempt's error (a deferral) lets asynq archive the
+	// task: better visible in the archive than lost.
+	r.log.Error().Str("event", "job.requeue_failed").Str("task_id", a.TaskID).Err(r.sanitize(err)).
+		Msg("could not re-enqueue a job deferred on its last attempt; asynq will archive it")
+	return fallback
 }
 
 // carriedOptions returns the options of a's task that its copy keeps:
