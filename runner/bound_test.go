@@ -24,7 +24,7 @@ func alwaysDefers(typ string, maxDeferral time.Duration) *job.Definition[greet] 
 
 func TestDeferralIsBounded(t *testing.T) {
 	clk := clock.NewFake()
-	r, b := setup(t, runner.Config{Now: clk.Now})
+	r, b := harness(t, runner.Config{Now: clk.Now})
 	if err := r.Register(alwaysDefers("defers.default", 0), alwaysDefers("defers.hour", time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestDeferralIsBounded(t *testing.T) {
 }
 
 func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	start(t, r)
 	if _, err := b.client.Enqueue(asynq.NewTask("newer.type", []byte(`{"name":"a"}`)), asynq.MaxRetry(3), asynq.TaskID("u")); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestUnknownTypeWaitsWithoutSpendingAttempts(t *testing.T) {
 // so that it lives on as a copy: the copy keeps the original's deadline and
 // retention and holds its uniqueness lock until it completes.
 func TestLastAttemptCopyKeepsTheTasksOptions(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[greet]{Type: "defers.once", Handle: func(context.Context, greet) error {
 		if runs.Add(1) == 1 {

@@ -47,7 +47,7 @@ func newFlakyServer(t *testing.T) *flakyServer {
 
 func TestBreakerDefersDuringOutageAndEveryJobCompletes(t *testing.T) {
 	const openFor = 400 * time.Millisecond
-	r, b := setup(t, runner.Config{
+	r, b := harness(t, runner.Config{
 		Concurrency:  4,
 		Breakers:     resilience.RegistryConfig{Default: resilience.BreakerConfig{OpenTimeout: openFor}},
 		RetryBackoff: func(int, error) time.Duration { return 10 * time.Millisecond },
@@ -125,7 +125,7 @@ func TestBreakerDefersDuringOutageAndEveryJobCompletes(t *testing.T) {
 }
 
 func TestBreakerAttribution(t *testing.T) {
-	r, b := setup(t, runner.Config{
+	r, b := harness(t, runner.Config{
 		Breakers:     resilience.RegistryConfig{Default: resilience.BreakerConfig{FailureThreshold: 2, OpenTimeout: time.Hour}},
 		RetryBackoff: func(int, error) time.Duration { return time.Millisecond },
 	})

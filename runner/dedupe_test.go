@@ -60,7 +60,7 @@ func dedupeDefinition(c *counter) *job.Definition[keyed] {
 }
 
 func TestDedupeSameKeyRunsOnce(t *testing.T) {
-	r, b := setup(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
+	r, b := harness(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
 	c := &counter{runs: map[string]int{}}
 	if err := r.Register(dedupeDefinition(c)); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestDedupeSameKeyRunsOnce(t *testing.T) {
 }
 
 func TestDedupeFailedAttemptDoesNotBlockRetry(t *testing.T) {
-	r, b := setup(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
+	r, b := harness(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
 	c := &counter{runs: map[string]int{}}
 	if err := r.Register(dedupeDefinition(c)); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestDedupeFailedAttemptDoesNotBlockRetry(t *testing.T) {
 }
 
 func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
-	r, b := setup(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
+	r, b := harness(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
 	c := &counter{runs: map[string]int{}}
 	if err := r.Register(dedupeDefinition(c)); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
 
 func TestDedupeByTaskIDAndStoreDownFailsClosed(t *testing.T) {
 	store := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
-	r, b := setup(t, runner.Config{Locks: store})
+	r, b := harness(t, runner.Config{Locks: store})
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[keyed]{
 		Type:      "by.id",

@@ -84,7 +84,7 @@ func (bl *blocker) handle(ctx context.Context, p blockPayload) error {
 // drainSetup returns a started runner with the blocker registered.
 func drainSetup(t *testing.T, cfg runner.Config) (*runner.Runner, *testBundle, *blocker) {
 	t.Helper()
-	r, b := setup(t, cfg)
+	r, b := harness(t, cfg)
 	bl := newBlocker()
 	if err := r.Register(bl.spec()); err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func TestCleanupCallbacksRunInReverseOrder(t *testing.T) {
 
 func TestShutdownMisuse(t *testing.T) {
 	t.Parallel()
-	r, _ := setup(t, runner.Config{})
+	r, _ := harness(t, runner.Config{})
 	if err := r.Shutdown(context.Background()); err == nil {
 		t.Error("Shutdown before Start succeeded")
 	}
@@ -384,7 +384,7 @@ func TestShutdownMisuse(t *testing.T) {
 // well under 200ms from the signal to the exit.
 func TestIdleDrainIsFast(t *testing.T) {
 	t.Parallel()
-	r, _ := setup(t, runner.Config{PollInterval: runner.PollIntervalDefault})
+	r, _ := harness(t, runner.Config{PollInterval: runner.PollIntervalDefault})
 	start(t, r)
 	time.Sleep(200 * time.Millisecond) // let the loops settle into polling
 	t0 := time.Now()

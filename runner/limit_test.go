@@ -73,7 +73,7 @@ func enqueueN(t *testing.T, b *testBundle, typ string, n int) {
 }
 
 func TestLimitRate(t *testing.T) {
-	r, b := setup(t, runner.Config{Concurrency: 8, Limits: map[string]runner.Limit{
+	r, b := harness(t, runner.Config{Concurrency: 8, Limits: map[string]runner.Limit{
 		"dep": {Rate: lockstore.Rate{N: 4, Per: time.Second}},
 	}})
 	lj := &limitedJob{}
@@ -100,7 +100,7 @@ func TestLimitRate(t *testing.T) {
 }
 
 func TestLimitConcurrency(t *testing.T) {
-	r, b := setup(t, runner.Config{Concurrency: 8, Limits: map[string]runner.Limit{"dep": {Concurrency: 2}}})
+	r, b := harness(t, runner.Config{Concurrency: 8, Limits: map[string]runner.Limit{"dep": {Concurrency: 2}}})
 	lj := &limitedJob{hold: 150 * time.Millisecond}
 	if err := r.Register(lj.def("limited.conc")); err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestLimitConcurrency(t *testing.T) {
 // defers the job instead of failing it, and holds every job on the
 // dependency back for that long.
 func TestLimitRetryAfterPausesTheDependency(t *testing.T) {
-	r, b := setup(t, runner.Config{Concurrency: 4, Limits: map[string]runner.Limit{
+	r, b := harness(t, runner.Config{Concurrency: 4, Limits: map[string]runner.Limit{
 		"dep": {Rate: lockstore.Rate{N: 100, Per: time.Second}},
 	}})
 	lj := &limitedJob{fail: func(n int) error {

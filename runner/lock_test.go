@@ -124,7 +124,7 @@ func TestLockMutualExclusionAcrossWorkers(t *testing.T) {
 }
 
 func TestLockLostCancelsJobWithErrLockLost(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var runs atomic.Int32
 	causes := make(chan error, 1)
 	err := r.Register(&job.Definition[locked]{
@@ -169,7 +169,7 @@ func TestLockLostCancelsJobWithErrLockLost(t *testing.T) {
 }
 
 func TestLockBusyDefersAfterWait(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[locked]{
 		Type: "busy",

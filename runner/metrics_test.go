@@ -32,7 +32,7 @@ func TestNewRefusesARegistryThatHasOurMetrics(t *testing.T) {
 // DependencyLabelsMax, as payload-derived names (webhook hosts) can: the
 // metrics keep at most that many dependency label values plus "other".
 func TestDependencyLabelsAreCapped(t *testing.T) {
-	r, b := setup(t, runner.Config{Concurrency: 20})
+	r, b := harness(t, runner.Config{Concurrency: 20})
 	if err := r.Register(builtin.Sleep()); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestDependencyLabelsAreCapped(t *testing.T) {
 // type and "unknown", the reason label the runner's own reasons,
 // ReasonLabelsMax handler reasons and "other".
 func TestTypeAndReasonLabelsAreCapped(t *testing.T) {
-	r, b := setup(t, runner.Config{Concurrency: 20})
+	r, b := harness(t, runner.Config{Concurrency: 20})
 	defers := &job.Definition[greet]{Type: "labels.defer",
 		Handle: func(_ context.Context, g greet) error { return job.Defer(g.Name, time.Hour, nil) }}
 	if err := r.Register(defers); err != nil {

@@ -22,7 +22,7 @@ type tenantKey struct{}
 // handler; a panic in it fails the attempt like a handler's panic and
 // leaves no lock behind.
 func TestUseWrapsTheHandler(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var mu sync.Mutex
 	var trail []string
 	note := func(s string) { mu.Lock(); trail = append(trail, s); mu.Unlock() }

@@ -16,7 +16,7 @@ import (
 // every configured queue, and a scrape while Redis hangs answers at once
 // with the last reading, whose age grows.
 func TestQueueMetrics(t *testing.T) {
-	r, b := setup(t, runner.Config{Queues: map[string]int{"critical": 2, "idle": 1}, QueueStatsInterval: 100 * time.Millisecond})
+	r, b := harness(t, runner.Config{Queues: map[string]int{"critical": 2, "idle": 1}, QueueStatsInterval: 100 * time.Millisecond})
 	// Nothing handles "held": the worker only serves its queues, and these
 	// tasks stay where they are put.
 	for range 3 {

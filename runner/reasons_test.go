@@ -20,7 +20,7 @@ import (
 // lock holder) nor counted as contended.
 func TestDrainDuringLockWaitIsNotLockBusy(t *testing.T) {
 	t.Parallel()
-	r, b := setup(t, runner.Config{ShutdownTimeout: 100 * time.Millisecond, HardStopGrace: time.Second})
+	r, b := harness(t, runner.Config{ShutdownTimeout: 100 * time.Millisecond, HardStopGrace: time.Second})
 	def := &job.Definition[greet]{
 		Type: "wait.lock",
 		Lock: func(greet) job.Lock { return job.Lock{Key: "held", Wait: time.Minute} },
@@ -71,7 +71,7 @@ func TestDrainDuringLockWaitIsNotLockBusy(t *testing.T) {
 // job's result, in asynq and in the dedupe record.
 func TestWriteResultFromGoroutines(t *testing.T) {
 	t.Parallel()
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	def := &job.Definition[greet]{
 		Type:      "write.many",
 		DedupeKey: func(p greet) string { return p.Name },

@@ -50,7 +50,7 @@ func (rc *recorder) count() int {
 }
 
 func TestRegistrationAndRouting(t *testing.T) {
-	r, b := setup(t, runner.Config{Queues: map[string]int{"default": 1, "critical": 2}})
+	r, b := harness(t, runner.Config{Queues: map[string]int{"default": 1, "critical": 2}})
 	var hello, bye recorder
 	helloDef := &job.Definition[greet]{Type: "greet.hello", Handle: hello.handle}
 	byeDef := &job.Definition[greet]{Type: "greet.bye", Queue: "critical", Handle: bye.handle}
@@ -93,7 +93,7 @@ func TestRegistrationAndRouting(t *testing.T) {
 }
 
 func TestInvalidPayloadArchivedAtOnce(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var rc recorder
 	if err := r.Register(&job.Definition[greet]{Type: "greet.hello", Handle: rc.handle}); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestInvalidPayloadArchivedAtOnce(t *testing.T) {
 }
 
 func TestLogLineShape(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var calls atomic.Int32
 	err := r.Register(&job.Definition[greet]{Type: "flaky", MaxRetry: 1, Handle: func(context.Context, greet) error {
 		if calls.Add(1) == 1 {
@@ -175,7 +175,7 @@ func TestLogLineShape(t *testing.T) {
 }
 
 func TestPanicFailsTheAttempt(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	err := r.Register(&job.Definition[greet]{Type: "panics", Handle: func(context.Context, greet) error { panic("kaboom") }})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestPanicFailsTheAttempt(t *testing.T) {
 }
 
 func TestReadyzFollowsRedis(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	ops := httptest.NewServer(r.Handler())
 	defer ops.Close()
 	get := func(path string) (int, string) {
@@ -255,7 +255,7 @@ func (s *snoozer) handle(ctx context.Context, g greet) error {
 }
 
 func TestDeferralNeverArchivesOrCountsAttempts(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	s := &snoozer{runs: map[string]int{}, done: map[string]bool{}, times: 3}
 	if err := r.Register(&job.Definition[greet]{Type: "snooze", Handle: s.handle}); err != nil {
 		t.Fatal(err)
@@ -322,7 +322,7 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := runner.New(runner.Config{}); err == nil || !strings.Contains(err.Error(), "Config.Redis") {
 		t.Fatalf("New without Redis: %v", err)
 	}
-	_, b := setup(t, runner.Config{})
+	_, b := harness(t, runner.Config{})
 	if _, err := runner.New(runner.Config{Redis: b.rdb, Queues: map[string]int{"x": 0}}); err == nil ||
 		!strings.Contains(err.Error(), `queue "x" has priority 0`) {
 		t.Fatalf("bad queue: %v", err)
@@ -337,7 +337,7 @@ func TestConfigValidation(t *testing.T) {
 // log lines is whole milliseconds in a field ending in _ms, so that log
 // pipelines need no unit guessing.
 func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
-	r, b := setup(t, runner.Config{ShutdownTimeout: 200 * time.Millisecond, HardStopGrace: 300 * time.Millisecond})
+	r, b := harness(t, runner.Config{ShutdownTimeout: 200 * time.Millisecond, HardStopGrace: 300 * time.Millisecond})
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[greet]{Type: "slow", Handle: func(ctx context.Context, g greet) error {
 		if runs.Add(1) == 1 {
@@ -394,7 +394,7 @@ func TestLogDurationsAreIntegerMilliseconds(t *testing.T) {
 // a second, saying Redis does not answer; it is 200 again within a second
 // of Redis answering. jobrunner_redis_up follows.
 func TestReadyzWhenRedisHangs(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	ops := httptest.NewServer(r.Handler())
 	defer ops.Close()
 	hc := &http.Client{Timeout: 2 * time.Second}

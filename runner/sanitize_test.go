@@ -300,7 +300,7 @@ func TestSanitizeReplacedFunction(t *testing.T) {
 		}
 		return strings.ReplaceAll(msg, "internal-codename", "***")
 	}
-	r, b := setup(t, runner.Config{Sanitize: sanitize})
+	r, b := harness(t, runner.Config{Sanitize: sanitize})
 	if err := r.Register(&job.Definition[leak]{Type: "e2e.custom", Handle: func(_ context.Context, p leak) error {
 		if p.Kind == "ok" {
 			return nil

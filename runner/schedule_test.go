@@ -27,7 +27,7 @@ func (p pingArgs) Validate() error {
 // ticks are enqueued and run under their tick task IDs, the last tick is a
 // metric, and a drain stops enqueuing before anything else.
 func TestScheduleRunsAndDrainStopsIt(t *testing.T) {
-	r, b := setup(t, runner.Config{})
+	r, b := harness(t, runner.Config{})
 	var mu sync.Mutex
 	var ran []string
 	ping := &job.Definition[pingArgs]{Type: "ping", Handle: func(ctx context.Context, _ pingArgs) error {
@@ -97,7 +97,7 @@ func TestScheduleRunsAndDrainStopsIt(t *testing.T) {
 }
 
 func TestScheduleErrors(t *testing.T) {
-	r, _ := setup(t, runner.Config{})
+	r, _ := harness(t, runner.Config{})
 	ping := &job.Definition[pingArgs]{Type: "ping", Handle: func(context.Context, pingArgs) error { return nil }}
 	if err := r.Schedule(schedule.Schedule{Spec: "@hourly", Type: "ping", Payload: []byte(`{"note":"x"}`)}); err == nil ||
 		!strings.Contains(err.Error(), `job type "ping" is not registered`) {

@@ -27,9 +27,9 @@ type testBundle struct {
 	logs      *logtest.Buffer
 }
 
-// setup returns an unstarted runner on a dedicated Redis with fast polling.
+// harness returns an unstarted runner on a dedicated Redis with fast polling.
 // start it with bundle.start.
-func setup(t *testing.T, cfg runner.Config) (*runner.Runner, *testBundle) {
+func harness(t *testing.T, cfg runner.Config) (*runner.Runner, *testBundle) {
 	t.Helper()
 	return setupTB(t, cfg)
 }

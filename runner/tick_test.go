@@ -19,7 +19,7 @@ import (
 // jobrunner_schedule_ticks_skipped_total. A task that only carries a
 // tick's headers is not a tick: its key is not scoped.
 func TestTickDedupeKeyScopedToTheTick(t *testing.T) {
-	r, b := setup(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
+	r, b := harness(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
 	c := &counter{runs: map[string]int{}}
 	if err := r.Register(dedupeDefinition(c)); err != nil {
 		t.Fatal(err)

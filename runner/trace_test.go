@@ -171,7 +171,7 @@ func setupTraced(t *testing.T, cfg runner.Config, def func(*cardJob) *job.Defini
 	tr := newTraced(t)
 	cfg.TracerProvider = tr.tp
 	cfg.RetryBackoff = func(int, error) time.Duration { return 10 * time.Millisecond }
-	r, b := setup(t, cfg)
+	r, b := harness(t, cfg)
 	j := &cardJob{runs: map[string]int{}, tracer: tr.tp.Tracer("handler")}
 	if err := r.Register(def(j)); err != nil {
 		t.Fatal(err)
