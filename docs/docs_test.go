@@ -105,7 +105,7 @@ var codeSpan = regexp.MustCompile("`([^`]+)`")
 func codeSpans(text string) []string {
 	var out []string
 	for _, m := range codeSpan.FindAllStringSubmatch(strings.Join(parse(text).prose, "\n"), -1) {
-		out = append(out, m[1])
+		out = append(out, unescapePipes(m[1]))
 	}
 	return out
 }
@@ -151,11 +151,15 @@ func splitRow(line string) []string {
 	return cells
 }
 
+// unescapePipes turns \| back into |: in a table, GitHub ends a cell at
+// a pipe even inside a code span, so a pipe there is written \|.
+func unescapePipes(s string) string { return strings.ReplaceAll(s, `\|`, "|") }
+
 // spansIn returns the code spans of one cell.
 func spansIn(cell string) []string {
 	var out []string
 	for _, m := range codeSpan.FindAllStringSubmatch(cell, -1) {
-		out = append(out, m[1])
+		out = append(out, unescapePipes(m[1]))
 	}
 	return out
 }

@@ -106,6 +106,25 @@ func slug(title string) string {
 	return b.String()
 }
 
+// TestTablePipesEscaped: a pipe inside a code span of a table row is
+// written \|, since GitHub ends the cell there otherwise.
+func TestTablePipesEscaped(t *testing.T) {
+	t.Parallel()
+	pipe := regexp.MustCompile(`(^|[^\\])\|`)
+	for _, rel := range pageFiles(t) {
+		for i, line := range parse(readPage(t, rel)).prose {
+			if !strings.HasPrefix(line, "|") {
+				continue
+			}
+			for _, m := range codeSpan.FindAllStringSubmatch(line, -1) {
+				if pipe.MatchString(m[1]) {
+					t.Errorf("%s:%d: `%s` in a table: write its pipes as \\|", rel, i+1, m[1])
+				}
+			}
+		}
+	}
+}
+
 func TestSlug(t *testing.T) {
 	t.Parallel()
 	for title, want := range map[string]string{
