@@ -77,9 +77,9 @@ func codeVariables(t *testing.T) map[string]string {
 	files := goFiles(t, false)
 	consts := stringConsts(files)
 	for _, f := range files {
-		// The fault suite's test program: its environment is set by its
-		// harness, not by users.
-		if strings.HasPrefix(f.dir, "internal/faulttest/testworker") {
+		// Test programs under internal/ (the fault suite's testworker):
+		// their environment is set by their harness, not by users.
+		if f.file.Name.Name == "main" && strings.HasPrefix(f.dir, "internal/") {
 			continue
 		}
 		ast.Inspect(f.file, func(n ast.Node) bool {

@@ -106,6 +106,43 @@ func slug(title string) string {
 	return b.String()
 }
 
+// TestNamedPathsExist: every repository path a page names in a code span
+// (internal/faulttest, testdata/k8s/deployment.yaml, .ci/run) exists, so
+// that moving a file fails here instead of leaving the pages behind.
+func TestNamedPathsExist(t *testing.T) {
+	t.Parallel()
+	top, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]bool{}
+	for _, e := range top {
+		if e.IsDir() {
+			dirs[e.Name()] = true
+		}
+	}
+	repoPath := regexp.MustCompile(`^\.?[a-z0-9_-]+(/[A-Za-z0-9_.-]+)+/?$`)
+	checked := 0
+	for _, rel := range pageFiles(t) {
+		for _, span := range codeSpans(readPage(t, rel)) {
+			if !repoPath.MatchString(span) {
+				continue
+			}
+			first, _, _ := strings.Cut(span, "/")
+			if !dirs[first] {
+				continue // go.opentelemetry.io/otel, k8s paths
+			}
+			checked++
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(span))); err != nil {
+				t.Errorf("%s: `%s`: no such file or directory", rel, span)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d paths checked: the scan is broken", checked)
+	}
+}
+
 // TestTablePipesEscaped: a pipe inside a code span of a table row is
 // written \|, since GitHub ends the cell there otherwise.
 func TestTablePipesEscaped(t *testing.T) {
