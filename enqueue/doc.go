@@ -154,4 +154,7 @@
 // anything reaches Redis; cmd/enqueue uses it, when WEBHOOK_DENY_PRIVATE
 // is true, to refuse webhook.deliver destinations the worker would refuse
 // (builtin.CheckWebhookDestination).
+//
+// See docs/enqueue-cli.md for the command's flags, bulk input and exit
+// statuses.
 package enqueue

@@ -61,4 +61,6 @@
 // URL userinfo and query values, Bearer and Basic credentials, values of
 // secret-named keys. Payloads and results are never rewritten, so keep
 // secrets out of them: pass a reference and look the secret up.
+//
+// See docs/jobs.md for defining jobs and what a handler returns.
 package job

@@ -137,4 +137,6 @@
 // MemoryStore has the semantics of RedisStore in one process, with an
 // injectable clock (MemoryConfig.Now) and SetError to simulate an outage. Both pass the
 // acceptance suite in package lockstoretest.
+//
+// See docs/dedupe-and-locks.md for how the worker uses them.
 package lockstore

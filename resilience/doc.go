@@ -95,4 +95,6 @@
 // dependency runs its handler through Registry.Call(ctx, dep, handler), so
 // the job's result is recorded against that dependency; job.Call inside the
 // handler goes through the same registry.
+//
+// See docs/breakers.md and docs/retries.md for how the worker uses them.
 package resilience

@@ -135,8 +135,8 @@ type Config struct {
 	// 5s.
 	DuplicateDelay time.Duration
 
-	// TracerProvider makes the span of each attempt (job <type>; see the
-	// README's Tracing section for what a trace shows). Nil means the
+	// TracerProvider makes the span of each attempt (job <type>; see
+	// docs/operations.md, Tracing, for what a trace shows). Nil means the
 	// global provider, otel.GetTracerProvider(), which is a no-op until the
 	// program sets one: then, and with a no-op provider, tracing costs
 	// nothing. Defaults to the global provider.

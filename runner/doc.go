@@ -129,4 +129,7 @@
 //	if err != nil { ... }
 //	if err := r.Register(SendEmail); err != nil { ... }
 //	err = r.Run(ctx) // until ctx is cancelled, then drains
+//
+// See docs/jobs.md for jobs and middleware; the README's map of docs/ has a
+// page per layer.
 package runner

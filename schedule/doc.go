@@ -26,4 +26,7 @@
 //
 // Parsing is robfig/cron's (github.com/robfig/cron/v3); its scheduler is not
 // used.
+//
+// See docs/periodic-jobs.md for the WORKER_SCHEDULES format and what a tick
+// guarantees.
 package schedule

@@ -33,4 +33,6 @@
 //		return err
 //	}
 //	setup.RouteRedisLogs(log) // once, from main: go-redis's logger is process-wide
+//
+// See docs/configuration.md for the settings a main reads.
 package setup

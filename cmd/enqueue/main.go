@@ -1,7 +1,8 @@
 // Command enqueue enqueues jobs for the reference worker (cmd/worker): one
 // with enqueue TYPE [PAYLOAD_JSON], or many with enqueue --file JOBS.jsonl.
 // It knows the built-in job types of job/builtin and validates their
-// payloads strictly before anything reaches Redis.
+// payloads strictly before anything reaches Redis. docs/enqueue-cli.md is
+// its manual.
 //
 // All behaviour lives in the enqueue package; run enqueue --help for the
 // flags and exit statuses. Besides REDIS_URL (and WORKER_SCHEDULES, which

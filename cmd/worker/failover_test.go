@@ -18,8 +18,8 @@ import (
 // promoted replica by themselves: /readyz says 503 during the outage and
 // 200 after, the run finishes, nothing is archived. Jobs run twice or lost
 // by the failover itself (asynq's acknowledged writes that had not reached
-// the replica) are counted and logged, not hidden: see the README, "Scaling
-// out".
+// the replica) are counted and logged, not hidden: see docs/faults.md, "A
+// primary fails over".
 func TestFailover(t *testing.T) {
 	t.Parallel()
 	for _, topo := range redistest.Topologies() {

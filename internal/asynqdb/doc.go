@@ -5,4 +5,6 @@
 // it can change with any asynq release; everything here names the version
 // it matches, and the tests go through asynq's own Inspector and Server so
 // that an upgrade that moves the layout fails them.
+//
+// See docs/dependencies.md for the asynq version it matches.
 package asynqdb

@@ -7,4 +7,6 @@
 // Every function takes its random draw as an argument r in [0, 1), so a
 // caller (or a test) decides where randomness comes from, and none of them
 // allocates.
+//
+// See docs/retries.md for the retry schedules built on it.
 package backoff

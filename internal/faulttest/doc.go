@@ -24,4 +24,7 @@
 //
 // The tests are in this package's _test.go files; the helpers here are
 // shared with the testworker command (internal/faulttest/testworker).
+//
+// See docs/faults.md for the faults the suite injects and what each test
+// shows.
 package faulttest

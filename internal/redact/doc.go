@@ -14,4 +14,6 @@
 //
 // [Truncate] caps a text at a length with a marker saying how long the
 // whole was.
+//
+// See docs/secrets.md for what is blanked, and what is not.
 package redact

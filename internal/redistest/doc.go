@@ -58,4 +58,6 @@
 // time; subtract two readings to cost a piece of work. Cluster.Stats and
 // Env.Stats give one reading per primary. TripCounter is a go-redis hook
 // counting round trips.
+//
+// See docs/testing.md for how the suite uses it and how long it takes.
 package redistest

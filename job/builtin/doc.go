@@ -5,4 +5,6 @@
 //
 // Both binaries build their registry from Specs, so the CLI rejects exactly
 // the payloads the worker would.
+//
+// See docs/builtin-jobs.md for their payloads and behaviour.
 package builtin
