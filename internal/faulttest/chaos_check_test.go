@@ -75,7 +75,7 @@ func (c *chaos) check() {
 	}
 	tasks := len(c.jobs)
 	c.t.Logf("chaos: %d jobs (%d tasks, %d dedupe keys) and %d ticks under %d faults %v in %v; settled %v after the last fault (%d lease sweeps); "+
-		"%d runs lost their lease and were told, %d writes refused by the fence, %d effects applied twice after a SIGKILL in the completion window; "+
+		"%d runs lost their lease and were told, %d writes refused by the fence, %d effects applied again after their process ended before the completion record; "+
 		"dependency %s held by at most %d of %d; drains at most %v (MaxDrain %v); Redis keys %v",
 		len(c.groups), tasks, len(c.groups), ticks, c.faultCount(), c.faults, chaosWindow, c.settled.Round(100*time.Millisecond), c.sweeps,
 		lost, len(stale), doubled, chaosDep, most, chaosDepLimit, drainMax.Round(10*time.Millisecond), chaosDrainMax, keys)
@@ -100,11 +100,11 @@ func (c *chaos) events() []Event {
 
 // checkEffects checks that every dedupe key's effect was applied once
 // (none for the jobs that fail for good), and returns how many were
-// applied twice for a reason the README gives: the run that applied the
-// earlier one was in a process SIGKILLed before it logged the job done
-// (between the effect and the completion record), or its lease ran out
-// and it was told so (ErrLockLost). Ticks are dedupe keys too (their task
-// IDs).
+// applied again for a reason the README gives (excused): the process of
+// the run that applied the earlier one ended before it wrote the job's
+// completion record, SIGKILLed or in a drain that Redis did not answer,
+// or the run's lease ran out and it was told so (ErrLockLost). Ticks are
+// dedupe keys too (their task IDs).
 func (c *chaos) checkEffects(evs, stale []Event) (doubled int) {
 	c.t.Helper()
 	refused := map[string]bool{}
@@ -150,7 +150,15 @@ func (c *chaos) excused(r Event) string {
 		return "its lease ran out and it was told: " + r.Cause
 	}
 	p := c.procs[r.Proc]
-	if p == nil || !p.killed {
+	if p == nil {
+		return ""
+	}
+	for _, l := range p.w.Lines("drain.unsettled") {
+		if ids, _ := l["task_ids"].([]any); slices.Contains(ids, any(r.ID)) {
+			return fmt.Sprintf("%s's drain ended on time while Redis did not answer, before job %s's completion was written (drain.unsettled)", r.Proc, r.ID)
+		}
+	}
+	if p.killed.IsZero() {
 		return ""
 	}
 	for _, l := range p.w.Lines("") {
@@ -158,7 +166,8 @@ func (c *chaos) excused(r Event) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("%s was SIGKILLed after the effect, before job %s's completion", r.Proc, r.ID)
+	return fmt.Sprintf("%s was SIGKILLed %v after the effect, before job %s's completion",
+		r.Proc, p.killed.Sub(time.Unix(0, r.UnixNano)).Round(time.Millisecond), r.ID)
 }
 
 // staleSyncErrors explains a drain that exited 1 although nothing failed

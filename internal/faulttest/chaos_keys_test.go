@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,7 +47,17 @@ var chaosKeyRules = []keyRule{
 			return ""
 		}},
 	{doc: "jobrunner:{TYPE:KEY}:done", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:done$`), ttl: true, maxTTL: 24 * time.Hour},
-	{doc: "jobrunner:{limit:DEP}:slots", re: regexp.MustCompile(`^jobrunner:\{limit:[^}]+\}:(slots|waiters)$`), ttl: true, maxTTL: SlotTTL},
+	{doc: "jobrunner:{limit:DEP}:slots", re: regexp.MustCompile(`^jobrunner:\{limit:[^}]+\}:(slots|waiters)$`), ttl: true, maxTTL: SlotTTL,
+		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
+			now, err := rdb.Time(ctx).Result()
+			if err != nil || !strings.HasSuffix(key, ":slots") {
+				return ""
+			}
+			if n, _ := rdb.ZCount(ctx, key, fmt.Sprint(now.UnixMilli()), "+inf").Result(); n > 0 {
+				return fmt.Sprintf("%d concurrency slots are still held after every worker drained", n)
+			}
+			return ""
+		}},
 	{doc: "jobrunner:deferral:{TASK}:N", re: regexp.MustCompile(`^jobrunner:deferral:\{[^}]+\}:\d+$`), ttl: true, maxTTL: 26 * time.Hour},
 	{doc: "jobrunner:schedule:{NAME}:last", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:last$`), ttl: true,
 		minTTL: 7*24*time.Hour - 5*time.Minute, maxTTL: 7 * 24 * time.Hour},

@@ -42,7 +42,7 @@ func (c *chaos) plan(rng *rand.Rand, window time.Duration) []fault {
 		var d time.Duration
 		switch rng.IntN(4) {
 		case 0:
-			d = dur(300*time.Millisecond, 3*time.Second)
+			d = dur(300*time.Millisecond, 6*time.Second)
 			add("redis_paused", at, d, "Redis stopped (SIGSTOP)", c.e.redis.Pause, c.e.redis.Resume)
 		case 1:
 			ms := 50 + rng.IntN(650)
@@ -51,12 +51,12 @@ func (c *chaos) plan(rng *rand.Rand, window time.Duration) []fault {
 			add("latency", at, d, fmt.Sprintf("latency %dms ±%dms on every reply", ms, ms/4),
 				func() { rm = c.e.proxy.Latency(ms, ms/4) }, func() { rm() })
 		case 2:
-			d = dur(500*time.Millisecond, 2500*time.Millisecond)
+			d = dur(500*time.Millisecond, 4*time.Second)
 			var rm func()
 			add("link_dropped", at, d, "link to Redis drops requests (toxiproxy timeout)",
 				func() { rm = c.e.proxy.Blackhole() }, func() { rm() })
 		default:
-			d = dur(200*time.Millisecond, 2*time.Second)
+			d = dur(200*time.Millisecond, 4*time.Second)
 			add("redis_killed", at, d, "Redis killed (SIGKILL), then restarted from its AOF", c.e.redis.Kill, c.e.redis.Restart)
 		}
 		at += d + dur(500*time.Millisecond, 2500*time.Millisecond)

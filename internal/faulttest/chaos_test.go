@@ -31,11 +31,11 @@ const (
 	chaosSettleMax = 90 * time.Second
 	// chaosAbandoned: a task whose asynq lease has not been extended for
 	// this long once the faults are over belongs to no live worker (a
-	// worker's heartbeat extends its leases every 5s). The settle makes
+	// worker's heartbeat extends its leases every 5s, so 3 beats were missed). The settle makes
 	// such leases look expired, which is what asynq's lease recovery
 	// would find 60-120s after the worker died, and starts a worker, whose
 	// recovery runs at once.
-	chaosAbandoned = 10 * time.Second
+	chaosAbandoned = 15 * time.Second
 	// The dependency with a concurrency limit, and the limit.
 	chaosDep      = "chaos-api"
 	chaosDepLimit = 2
@@ -63,10 +63,11 @@ var chaosDrainMax = runner.Config{ShutdownTimeout: 2 * time.Second, HardStopGrac
 // settled, it checks (chaos_check_test.go):
 //
 //   - every job's effect was applied at least once, and a second time only
-//     where a worker was SIGKILLed between the effect and the job's
-//     completion record (asynq delivers at least once; see the README's
-//     "Faults we test" for what exactly-once means here), or where the
-//     run's lease ran out and it was told so;
+//     where the worker ended between the effect and the job's completion
+//     record (SIGKILLed, or a drain that Redis did not answer: asynq
+//     delivers at least once; see the README's "Faults we test" for what
+//     exactly-once means here), or where the run's lease ran out and it was
+//     told so;
 //   - the fenced resource accepted writes per lock in fence order only, and
 //     refused none from a holder that had not been told its lock was lost;
 //     no two runs held a lock or dedupe key at once unless the earlier
@@ -192,7 +193,7 @@ type chaosSlot struct {
 type chaosProc struct {
 	name     string
 	w        *workertest.Worker
-	killed   bool      // SIGKILLed by the test
+	killed   time.Time // SIGKILLed by the test, if it was
 	termSent time.Time // SIGTERM sent by the test, if it was
 }
 
@@ -243,7 +244,7 @@ func (c *chaos) start(i int) {
 // process's open runs.
 func (c *chaos) kill(i int) {
 	p := c.slots[i].proc
-	p.killed = true
+	p.killed = time.Now()
 	p.w.Kill()
 	if err := c.e.ledger.Kill(context.Background(), p.name); err != nil {
 		c.t.Fatalf("ledger: %v", err)
@@ -270,7 +271,7 @@ func (c *chaos) term(i int) {
 // as Kubernetes would, and notes it: a worker must ride out Redis's faults.
 func (c *chaos) supervise() {
 	for i, s := range c.slots {
-		if p := s.proc; !p.killed && p.termSent.IsZero() && p.w.Exited() {
+		if p := s.proc; p.killed.IsZero() && p.termSent.IsZero() && p.w.Exited() {
 			c.unexpect = append(c.unexpect, fmt.Sprintf("%s exited with status %d", p.name, p.w.ExitCode()))
 			c.start(i)
 		}
