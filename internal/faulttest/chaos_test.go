@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/workertest"
-	"github.com/jobrunner/jobrunner/runner"
 )
 
 // The chaos run's settings. The figures in the README's "Faults we test"
@@ -31,10 +30,10 @@ const (
 	chaosSettleMax = 90 * time.Second
 	// chaosAbandoned: a task whose asynq lease has not been extended for
 	// this long once the faults are over belongs to no live worker (a
-	// worker's heartbeat extends its leases every 5s, so 3 beats were missed). The settle makes
-	// such leases look expired, which is what asynq's lease recovery
-	// would find 60-120s after the worker died, and starts a worker, whose
-	// recovery runs at once.
+	// worker's heartbeat extends its leases every 5s: three beats were
+	// missed). The settle makes such leases look expired, which is what
+	// asynq's lease recovery would find 60-120s after the worker died,
+	// and starts a worker, whose recovery runs at once.
 	chaosAbandoned = 15 * time.Second
 	// The dependency with a concurrency limit, and the limit.
 	chaosDep      = "chaos-api"
@@ -48,9 +47,9 @@ const (
 	chaosLockTTL = 2 * time.Second
 )
 
-// chaosDrainMax is the testworker's runner.Config.MaxDrain: the longest a
-// drain may take whatever Redis does.
-var chaosDrainMax = runner.Config{ShutdownTimeout: 2 * time.Second, HardStopGrace: time.Second}.MaxDrain()
+// chaosDrainMax is the longest a testworker's drain may take whatever
+// Redis does.
+var chaosDrainMax = MaxDrain()
 
 // TestChaos drives chaosSlots testworker processes, with jobs carrying
 // dedupe keys, locks on a fenced resource (the ledger), a dependency with
@@ -86,12 +85,12 @@ var chaosDrainMax = runner.Config{ShutdownTimeout: 2 * time.Second, HardStopGrac
 // processes' own timing differs). Skipped with -short.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: the chaos run takes about a minute and a half")
+		t.Skip("-short: the chaos run takes over a minute")
 	}
 	t.Parallel()
 	seed := chaosSeed(t)
 	t.Logf("chaos seed %d (replay: JOBRUNNER_CHAOS_SEED=%d go test -race -run TestChaos ./internal/faulttest/)", seed, seed)
-	c := newChaos(t, seed)
+	c := newChaos(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.saveLogs()
@@ -206,7 +205,7 @@ type drainRecord struct {
 	afterFaults bool
 }
 
-func newChaos(t *testing.T, seed uint64) *chaos {
+func newChaos(t *testing.T) *chaos {
 	e := newEnv(t, envOptions{AOF: true, Proxy: true})
 	c := &chaos{
 		t: t, e: e, bin: workertest.Build(t, "./internal/faulttest/testworker"),
@@ -226,7 +225,6 @@ func newChaos(t *testing.T, seed uint64) *chaos {
 	}
 	// A test that fails mid-plan leaves Redis running for the cleanups.
 	t.Cleanup(e.redis.Resume)
-	_ = seed
 	return c
 }
 

@@ -39,6 +39,18 @@ type WorkerConfig struct {
 	Schedules []schedule.Schedule
 }
 
+// The drain timings of the suite's workers.
+const (
+	shutdownTimeout = 2 * time.Second
+	hardStopGrace   = time.Second
+)
+
+// MaxDrain is the longest a drain of a suite worker with the default
+// ShutdownTimeout may take, whatever Redis does (runner.Config.MaxDrain).
+func MaxDrain() time.Duration {
+	return runner.Config{ShutdownTimeout: shutdownTimeout, HardStopGrace: hardStopGrace}.MaxDrain()
+}
+
 // Specs returns the suite's job types reporting to l as process proc:
 // fault.work, fault.tick and demo.sleep.
 func Specs(l *Ledger, proc string) []job.Spec {
@@ -51,8 +63,8 @@ func NewWorker(cfg WorkerConfig) (*runner.Runner, error) {
 	r, err := runner.New(runner.Config{
 		Redis:                cfg.Redis,
 		Concurrency:          cmp.Or(cfg.Concurrency, 4),
-		ShutdownTimeout:      cmp.Or(cfg.ShutdownTimeout, 2*time.Second),
-		HardStopGrace:        time.Second,
+		ShutdownTimeout:      cmp.Or(cfg.ShutdownTimeout, shutdownTimeout),
+		HardStopGrace:        hardStopGrace,
 		PollInterval:         10 * time.Millisecond,
 		DelayedCheckInterval: 100 * time.Millisecond,
 		Logger:               cfg.Logger,
