@@ -134,15 +134,13 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 // plus releases on success, releases only otherwise. It runs on a detached
 // context so that a cancelled job still releases. While Redis cannot be
 // reached a success retries (the script only deletes what is still ours, so
-// a retry is safe) for up to storeRetryMax, within the marker's lease: a
-// success whose completed record were dropped would run again for the next
-// duplicate.
+// a retry is safe) for up to storeRetryMax: a success whose completed record
+// were dropped would run again for the next duplicate. The retries go on
+// after the marker's lease has run out, since the script still records the
+// success then (see complete.lua).
 func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	adm := a.admission
 	deadline := time.Now().Add(storeRetryMax)
-	if adm.Marker != nil && adm.Marker.Deadline().Before(deadline) {
-		deadline = adm.Marker.Deadline()
-	}
 	var c lockstore.Completion
 	var ferr error
 	r.retryStore(context.WithoutCancel(ctx), deadline, func() bool {

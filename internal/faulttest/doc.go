@@ -18,9 +18,21 @@
 // # Job
 //
 // WorkJob ("fault.work") is the job type the suite runs: it sleeps, fails,
-// panics or ignores cancellation as its payload asks, takes the lock and
-// dedupe key the payload names, and records its start, end and side effect
-// in the ledger.
+// panics or ignores cancellation as its payload asks, takes the lock,
+// dedupe key and dependency the payload names, and records its start, end
+// and side effect in the ledger. TickJob ("fault.tick") is the job of a
+// schedule's ticks: the ledger names each run by its task ID, and it
+// dedupes on it.
+//
+// # Chaos run
+//
+// TestChaos drives testworker processes, with dedupe keys, fenced locks, a
+// dependency limit (WORKER_DEPENDENCY_LIMITS) and a schedule
+// (WORKER_SCHEDULES), through a seeded random mix of every fault above,
+// then checks the invariants from the ledger's events (MaxHolders,
+// FenceOrder, UnexcusedOverlaps, OpenRuns), asynq's queue and a SCAN of
+// Redis. JOBRUNNER_CHAOS_SEED replays a run; JOBRUNNER_CHAOS_LOGS keeps
+// the workers' logs of a failed one.
 //
 // The tests are in this package's _test.go files; the helpers here are
 // shared with the testworker command (internal/faulttest/testworker).

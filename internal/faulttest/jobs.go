@@ -33,6 +33,9 @@ type WorkPayload struct {
 	LockWaitMS int    `json:"lock_wait_ms,omitempty"`
 	// Dedupe is the dedupe key.
 	Dedupe string `json:"dedupe,omitempty"`
+	// Dependency is the job's one dependency: its breaker, and its limit
+	// when the worker has one for it (WORKER_DEPENDENCY_LIMITS).
+	Dependency string `json:"dependency,omitempty"`
 	// Fail is "", "transient" (a retryable error), "permanent" (archived)
 	// or "panic"; FailTimes limits it to the first N handler entries of the
 	// job (0: every entry).
@@ -82,6 +85,12 @@ func WorkJob(l *Ledger, proc string) *job.Definition[WorkPayload] {
 		Lock: func(p WorkPayload) job.Lock {
 			return job.Lock{Key: p.Lock, TTL: ms(p.LockTTLMS), Wait: ms(p.LockWaitMS)}
 		},
+		Dependencies: func(p WorkPayload) []string {
+			if p.Dependency == "" {
+				return nil
+			}
+			return []string{p.Dependency}
+		},
 	}
 }
 
@@ -90,7 +99,9 @@ func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 type worker struct {
 	ledger *Ledger
 	proc   string
-	runs   atomic.Int64
+	// runPrefix keeps the run names of two job types of one process apart.
+	runPrefix string
+	runs      atomic.Int64
 }
 
 func (w *worker) handle(ctx context.Context, p WorkPayload) error {
@@ -101,8 +112,8 @@ func (w *worker) handle(ctx context.Context, p WorkPayload) error {
 		return fmt.Errorf("fault.work: ledger: %w", err)
 	}
 	ev := Event{
-		Run: w.proc + "/" + strconv.FormatInt(w.runs.Add(1), 10), ID: p.ID, Proc: w.proc,
-		Lock: p.Lock, Dedupe: p.Dedupe, Attempt: attempt, UnixNano: time.Now().UnixNano(),
+		Run: w.proc + "/" + w.runPrefix + strconv.FormatInt(w.runs.Add(1), 10), ID: p.ID, Proc: w.proc,
+		Lock: p.Lock, Dedupe: p.Dedupe, Dep: p.Dependency, Attempt: attempt, UnixNano: time.Now().UnixNano(),
 	}
 	if p.Lock != "" {
 		ev.Fence = -1

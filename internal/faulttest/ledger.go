@@ -51,6 +51,9 @@ type Event struct {
 	// Lock and Dedupe are the run's lock and dedupe keys.
 	Lock   string `json:"lock,omitempty"`
 	Dedupe string `json:"dedupe,omitempty"`
+	// Dep is the run's dependency, whose concurrency limit bounds how many
+	// runs hold it at once.
+	Dep string `json:"dep,omitempty"`
 	// Fence is the run's fencing token; -1 when it asked for a lock and ran
 	// without a fence in its context.
 	Fence   int64 `json:"fence,omitempty"`

@@ -7,8 +7,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/job/builtin"
 	"github.com/jobrunner/jobrunner/runner"
+	"github.com/jobrunner/jobrunner/schedule"
 )
 
 // WorkerConfig configures a worker for the suite.
@@ -31,26 +33,52 @@ type WorkerConfig struct {
 	// DuplicateDelay is how long a duplicate of a job in flight waits.
 	// Defaults to 300ms.
 	DuplicateDelay time.Duration
+	// Limits are the dependency limits (runner.Config.Limits).
+	Limits map[string]runner.Limit
+	// Schedules are run by the worker (Runner.Schedule).
+	Schedules []schedule.Schedule
 }
 
-// NewWorker returns a runner with fault.work and demo.sleep registered,
+// The drain timings of the suite's workers.
+const (
+	shutdownTimeout = 2 * time.Second
+	hardStopGrace   = time.Second
+)
+
+// MaxDrain is the longest a drain of a suite worker with the default
+// ShutdownTimeout may take, whatever Redis does (runner.Config.MaxDrain).
+func MaxDrain() time.Duration {
+	return runner.Config{ShutdownTimeout: shutdownTimeout, HardStopGrace: hardStopGrace}.MaxDrain()
+}
+
+// Specs returns the suite's job types reporting to l as process proc:
+// fault.work, fault.tick and demo.sleep.
+func Specs(l *Ledger, proc string) []job.Spec {
+	return []job.Spec{WorkJob(l, proc), TickJob(l, proc), builtin.Sleep()}
+}
+
+// NewWorker returns a runner with the suite's job types (Specs) registered,
 // polling fast so that a test does not wait on it.
 func NewWorker(cfg WorkerConfig) (*runner.Runner, error) {
 	r, err := runner.New(runner.Config{
 		Redis:                cfg.Redis,
 		Concurrency:          cmp.Or(cfg.Concurrency, 4),
-		ShutdownTimeout:      cmp.Or(cfg.ShutdownTimeout, 2*time.Second),
-		HardStopGrace:        time.Second,
+		ShutdownTimeout:      cmp.Or(cfg.ShutdownTimeout, shutdownTimeout),
+		HardStopGrace:        hardStopGrace,
 		PollInterval:         10 * time.Millisecond,
 		DelayedCheckInterval: 100 * time.Millisecond,
 		Logger:               cfg.Logger,
 		MarkerTTL:            cmp.Or(cfg.MarkerTTL, 5*time.Second),
 		DuplicateDelay:       cmp.Or(cfg.DuplicateDelay, 300*time.Millisecond),
+		Limits:               cfg.Limits,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Register(WorkJob(cfg.Ledger, cmp.Or(cfg.Proc, "w")), builtin.Sleep()); err != nil {
+	if err := r.Register(Specs(cfg.Ledger, cmp.Or(cfg.Proc, "w"))...); err != nil {
+		return nil, err
+	}
+	if err := r.Schedule(cfg.Schedules...); err != nil {
 		return nil, err
 	}
 	return r, nil

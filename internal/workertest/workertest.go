@@ -298,6 +298,17 @@ func (w *Worker) Wait(timeout time.Duration) int {
 	}
 }
 
+// Done is closed once the process has exited.
+func (w *Worker) Done() <-chan struct{} { return w.exited }
+
+// ExitCode returns the exit status once Done is closed (negative signal
+// number when killed by a signal).
+func (w *Worker) ExitCode() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.exitCode
+}
+
 // Exited reports whether the process has exited.
 func (w *Worker) Exited() bool {
 	select {
