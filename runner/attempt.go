@@ -38,6 +38,10 @@ type Attempt struct {
 	tracked   atomic.Pointer[tracked] // set by the track layer
 	span      trace.Span              // the attempt's span; nil while tracing is off (trace.go)
 
+	// unrecorded is set when the attempt succeeded but its completed
+	// record could not be written: a rerun will not be skipped.
+	unrecorded bool
+
 	// storeTrouble is set when a Redis call of the attempt failed: before
 	// handing the outcome to asynq, the runner waits for Redis to answer,
 	// because asynq v0.26 does not retry a failed outcome write.

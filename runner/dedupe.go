@@ -155,6 +155,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 		return err != nil
 	})
 	if ferr != nil {
+		a.unrecorded = err == nil
 		r.log.Error().Str("event", "lock.release_failed").Str("task_id", a.TaskID).Err(ferr).
 			Msg("could not write the job's completion or release its lock; they expire with their TTL")
 		return

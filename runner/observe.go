@@ -72,6 +72,10 @@ func (r *Runner) record(a *Attempt, err error) {
 		}
 	default:
 		e = r.log.Info()
+		if a.unrecorded {
+			// The completed record is missing: a redelivery runs again.
+			e = r.log.Warn().Bool("recorded", false)
+		}
 	}
 	if !e.Enabled() {
 		return
