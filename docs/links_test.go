@@ -107,7 +107,7 @@ func slug(title string) string {
 }
 
 // TestNamedPathsExist: every repository path a page names in a code span
-// (internal/faulttest, testdata/k8s/deployment.yaml, .ci/run) exists, so
+// (internal/testkit/faulttest, testdata/k8s/deployment.yaml, .ci/run) exists, so
 // that moving a file fails here instead of leaving the pages behind.
 func TestNamedPathsExist(t *testing.T) {
 	t.Parallel()

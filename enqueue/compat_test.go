@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 )
 
 // dump returns every key of rdb with its contents, for comparing what two

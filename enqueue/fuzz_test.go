@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/jsontest"
+	"github.com/jobrunner/jobrunner/internal/testkit/jsontest"
 	"github.com/jobrunner/jobrunner/job"
 )
 

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/job/builtin"
 	"github.com/jobrunner/jobrunner/setup"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/jsontest"
+	"github.com/jobrunner/jobrunner/internal/testkit/jsontest"
 )
 
 func TestDuplicateKey(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/jsontest"
+	"github.com/jobrunner/jobrunner/internal/testkit/jsontest"
 	"github.com/jobrunner/jobrunner/job"
 )
 

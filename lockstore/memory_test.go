@@ -7,7 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/clock"
+	"github.com/jobrunner/jobrunner/internal/testkit/clock"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
 

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
-	"github.com/jobrunner/jobrunner/internal/logtest"
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/logtest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/runner"
 	jrsetup "github.com/jobrunner/jobrunner/setup"
 )

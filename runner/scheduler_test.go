@@ -14,9 +14,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
-	"github.com/jobrunner/jobrunner/internal/clock"
-	"github.com/jobrunner/jobrunner/internal/logtest"
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/clock"
+	"github.com/jobrunner/jobrunner/internal/testkit/logtest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/schedule"
 )

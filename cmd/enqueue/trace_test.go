@@ -7,8 +7,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/jobrunner/jobrunner/internal/otlptest"
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/otlptest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 )
 
 // traceparent is a caller's span context for TRACEPARENT.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // TestWaitSaysSkipped: with the worker binary running, --wait on a job

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // TestBadSettingsExit2 runs the worker binary with settings a newcomer got

@@ -12,9 +12,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/jobrunner/jobrunner/internal/draintest"
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/draintest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 	"github.com/jobrunner/jobrunner/runner"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 	"github.com/jobrunner/jobrunner/runner"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // TestLongKeysAreCappedInLogs: dedupe keys come from payloads; a 300 KB

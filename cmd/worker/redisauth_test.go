@@ -8,8 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // TestWrongRedisPasswordSaysAuthentication: a wrong password is reported as

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // checkJSONLogs fails the test unless every line the worker wrote, to

@@ -3,8 +3,8 @@ package main
 import (
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // TestExactlyOnceTopologies runs 300 jobs with dedupe keys and shared

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/otlptest"
+	"github.com/jobrunner/jobrunner/internal/testkit/otlptest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 )
 
 var (
@@ -52,7 +52,7 @@ func Build(tb testing.TB, pkg string) string {
 		args = []string{"build", "-o", bin, pkg}
 	}
 	cmd := exec.Command("go", args...)
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}

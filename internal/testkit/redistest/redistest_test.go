@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 )
 
 func TestKillRestart(t *testing.T) {

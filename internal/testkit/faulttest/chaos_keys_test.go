@@ -133,7 +133,7 @@ func TestChaosKeysDocumented(t *testing.T) {
 // docs/faults.md.
 func chaosDoc(t interface{ Fatal(...any) }) string {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	if b, err := os.ReadFile(filepath.Join(root, "docs", "faults.md")); err == nil {
 		return string(b)
 	}

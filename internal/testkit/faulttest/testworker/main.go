@@ -25,7 +25,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/jobrunner/jobrunner/internal/faulttest"
+	"github.com/jobrunner/jobrunner/internal/testkit/faulttest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/schedule"
 	"github.com/jobrunner/jobrunner/setup"

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // Line is one parsed JSON log line.
@@ -24,7 +24,7 @@ type Proc struct {
 // It is killed when the test ends.
 func StartProc(tb testing.TB, name, redisAddr, ledgerAddr string, concurrency int, env ...string) *Proc {
 	tb.Helper()
-	bin := workertest.Build(tb, "./internal/faulttest/testworker")
+	bin := workertest.Build(tb, "./internal/testkit/faulttest/testworker")
 	w := workertest.Run(tb, bin, nil, append([]string{
 		"REDIS_URL=" + redisAddr, "LEDGER_ADDR=" + ledgerAddr, "WORKER_PROC=" + name,
 		"WORKER_CONCURRENCY=" + strconv.Itoa(concurrency), "LOG_LEVEL=debug",

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/setup"
 )
 

@@ -42,8 +42,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/jobrunner/jobrunner/internal/redistest"
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // Features are the optional behaviours a worker under test has; the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobrunner/jobrunner/internal/workertest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
 )
 
 // The chaos run's settings. The figures in the README's "Faults we test"
@@ -89,7 +89,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Parallel()
 	seed := chaosSeed(t)
-	t.Logf("chaos seed %d (replay: JOBRUNNER_CHAOS_SEED=%d go test -race -run TestChaos ./internal/faulttest/)", seed, seed)
+	t.Logf("chaos seed %d (replay: JOBRUNNER_CHAOS_SEED=%d go test -race -run TestChaos ./internal/testkit/faulttest/)", seed, seed)
 	c := newChaos(t)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -208,7 +208,7 @@ type drainRecord struct {
 func newChaos(t *testing.T) *chaos {
 	e := newEnv(t, envOptions{AOF: true, Proxy: true})
 	c := &chaos{
-		t: t, e: e, bin: workertest.Build(t, "./internal/faulttest/testworker"),
+		t: t, e: e, bin: workertest.Build(t, "./internal/testkit/faulttest/testworker"),
 		env: []string{
 			"REDIS_URL=" + e.proxy.Addr, "LEDGER_ADDR=" + e.ledgerSrv.Addr, "LOG_LEVEL=debug",
 			"WORKER_CONCURRENCY=" + strconv.Itoa(chaosConcurrency),

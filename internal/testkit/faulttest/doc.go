@@ -35,7 +35,7 @@
 // the workers' logs of a failed one.
 //
 // The tests are in this package's _test.go files; the helpers here are
-// shared with the testworker command (internal/faulttest/testworker).
+// shared with the testworker command (internal/testkit/faulttest/testworker).
 //
 // See docs/faults.md for the faults the suite injects and what each test
 // shows.
