@@ -61,6 +61,8 @@ var chaosKeyRules = []keyRule{
 	{doc: "jobrunner:deferral:{TASK}:N", re: regexp.MustCompile(`^jobrunner:deferral:\{[^}]+\}:\d+$`), ttl: true, maxTTL: 26 * time.Hour},
 	{doc: "jobrunner:schedule:{NAME}:last", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:last$`), ttl: true,
 		minTTL: 7*24*time.Hour - 5*time.Minute, maxTTL: 7 * 24 * time.Hour},
+	{doc: "jobrunner:schedule:{NAME}:skipped", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:skipped$`), ttl: true,
+		minTTL: 7*24*time.Hour - 5*time.Minute, maxTTL: 7 * 24 * time.Hour},
 }
 
 // checkKeys lists every key in the worker's Redis (SCAN) and checks it
