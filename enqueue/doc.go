@@ -106,8 +106,9 @@
 // # Waiting
 //
 // --wait sets --retention to 1h unless given, so the result can be read,
-// then polls asynq's Inspector (50ms, doubling to 1s) until the task is
-// completed or archived. After the "enqueued" line, text output prints
+// then reads the task as asynq's Inspector reports it (50ms, doubling to
+// 1s; each read bounded by Config.DialTimeout, so a Redis that hangs fails
+// the wait instead of holding it) until the task is completed or archived. After the "enqueued" line, text output prints
 // "failed ID in 1.2s (attempt 1), retrying: ERROR" for each failed attempt
 // a poll sees, then the outcome: "completed ID in 512ms" followed by the
 // bytes the handler wrote with its ResultWriter, verbatim (plus a newline

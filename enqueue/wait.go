@@ -36,18 +36,17 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		ctx, cancel = context.WithTimeoutCause(ctx, c.f.waitTimeout, errWaitTimeout)
 		defer cancel()
 	}
-	insp := asynq.NewInspectorFromRedisClient(rdb)
 	clean := c.errorCleaner()
 	last := enqueued
 	interval := pollMin
 	seenFailures := 0
 	for {
-		info, err := insp.GetTaskInfo(enqueued.Queue, enqueued.ID)
+		info, err := c.pollTask(ctx, rdb, enqueued)
 		if err == nil {
 			info.LastErr = clean(info.LastErr)
 		}
 		switch {
-		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		case errors.Is(err, asynqdb.ErrNotFound):
 			return c.fail(ExitError, fmt.Errorf("task %s vanished from queue %s while waiting: deleted, or its retention expired", enqueued.ID, enqueued.Queue))
 		case err != nil && ctx.Err() == nil:
 			return c.fail(ExitError, fmt.Errorf("wait for task %s: %v", enqueued.ID, err))
@@ -111,6 +110,14 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 }
 
 var errWaitTimeout = errors.New("wait timeout")
+
+// pollTask reads the task's info once, within DialTimeout: a Redis that
+// hangs fails the poll instead of holding it.
+func (c *cli) pollTask(ctx context.Context, rdb redis.UniversalClient, task *asynq.TaskInfo) (*asynq.TaskInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	return readTaskInfo(ctx, rdb, task.Queue, task.ID, c.cfg.now())
+}
 
 // errorTextMax caps the error text --wait prints, as the runner caps what
 // it stores.
