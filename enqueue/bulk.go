@@ -36,6 +36,16 @@ type bulkSummary struct {
 	NotWritten     int         `json:"not_written,omitempty"`
 	Invalid        int         `json:"invalid"`
 	InvalidLines   []lineError `json:"invalid_lines,omitempty"`
+	// Tasks lists the tasks written, for the API's answer; the CLI
+	// leaves it out.
+	Tasks []bulkTask `json:"tasks,omitempty"`
+}
+
+// bulkTask is one task a bulk request of the API wrote.
+type bulkTask struct {
+	Line   int    `json:"line"`
+	TaskID string `json:"task_id"`
+	Queue  string `json:"queue"`
 }
 
 // bulk enqueues one job per line of --file.

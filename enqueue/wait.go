@@ -127,18 +127,29 @@ const errorTextMax = 2 << 10
 // for --wait; it remembers the last text, so a poll that sees the same
 // error again costs nothing.
 func (c *cli) errorCleaner() func(string) string {
-	cfg := c.cfg.Sanitizer
-	cfg.Secrets = append(slices.Clip(cfg.Secrets), c.redisSecrets...)
-	san := job.NewSanitizer(cfg)
-	var raw, clean string
+	clean := errorSanitizer(c.cfg, c.redisSecrets)
+	var raw, cleaned string
+	return func(s string) string {
+		if s != raw {
+			raw, cleaned = s, clean(s)
+		}
+		return cleaned
+	}
+}
+
+// errorSanitizer returns the function that sanitizes the error texts of
+// tasks that --wait prints and the API answers: the default rules,
+// cfg.Sanitizer's and the Redis URL's passwords, then cut to 2 KB. It is
+// safe for concurrent use.
+func errorSanitizer(cfg Config, redisSecrets []string) func(string) string {
+	sc := cfg.Sanitizer
+	sc.Secrets = append(slices.Clip(sc.Secrets), redisSecrets...)
+	san := job.NewSanitizer(sc)
 	return func(s string) string {
 		if s == "" {
 			return ""
 		}
-		if s != raw {
-			raw, clean = s, redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
-		}
-		return clean
+		return redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
 	}
 }
 
