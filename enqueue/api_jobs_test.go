@@ -264,11 +264,11 @@ func TestAPIIdempotencyInProgress(t *testing.T) {
 		t.Fatalf("after the holder finished: %d %s", a.status, a.body)
 	}
 	bulk := "[" + body + "]"
-	kb := newIdemKey("local", "held", fingerprint("POST", "/v1/jobs:bulk", "", []byte(bulk)))
+	kb := newIdemKey("local", "held-bulk", fingerprint("POST", "/v1/jobs:bulk", "", []byte(bulk)))
 	if rec, err := b.api.idem.begin(context.Background(), kb, time.Minute); rec != nil || err != nil {
 		t.Fatalf("claim: %v %v", rec, err)
 	}
-	if a := b.do(t, "POST", "/v1/jobs:bulk", bulk, "Idempotency-Key", "held"); a.status != http.StatusConflict || a.header.Get("Retry-After") != "1" {
+	if a := b.do(t, "POST", "/v1/jobs:bulk", bulk, "Idempotency-Key", "held-bulk"); a.status != http.StatusConflict || a.header.Get("Retry-After") != "1" {
 		t.Fatalf("bulk: %d %s", a.status, a.body)
 	}
 	if n := b.taskCount(t, "default"); n != 0 {
