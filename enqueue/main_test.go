@@ -100,8 +100,13 @@ func (r result) String() string {
 
 func (b *testBundle) run(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
+	return b.runCtx(context.Background(), stdin, args...)
+}
+
+// runCtx runs Main with ctx; it is safe from a goroutine.
+func (b *testBundle) runCtx(ctx context.Context, stdin string, args ...string) result {
 	var out, errOut bytes.Buffer
-	code := Main(context.Background(), b.cfg, args, strings.NewReader(stdin), &out, &errOut, func(k string) string { return b.env[k] })
+	code := Main(ctx, b.cfg, args, strings.NewReader(stdin), &out, &errOut, func(k string) string { return b.env[k] })
 	return result{code, out.String(), errOut.String()}
 }
 
