@@ -256,8 +256,10 @@ func (a *api) logUnavailable(r *http.Request, err error) {
 const idemWait = time.Second
 
 // claimMargin is how much longer a claim on an Idempotency-Key lives than
-// its request may run, storing its answer included.
-const claimMargin = 5 * time.Second
+// its request may run, storing its answer included. A claim whose request
+// died (or whose Redis call timed out after Redis took it) holds the key,
+// and its retries get 409, for that long at most.
+const claimMargin = time.Second
 
 // idempotent answers run's reply; with an Idempotency-Key header it runs
 // at most once per key, caller and request: the first request claims the
@@ -284,6 +286,11 @@ func (a *api) idempotent(ctx context.Context, w http.ResponseWriter, r *http.Req
 	k := newIdemKey(caller, vals[0], fingerprint(r.Method, r.URL.Path, r.URL.RawQuery, body))
 	rec, err := a.idem.begin(ctx, k, timeout+a.set.requestTimeout+claimMargin)
 	if err != nil {
+		// Redis may have taken the claim all the same (a reply lost, a
+		// Redis that hung and came back): give it up if it can.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.set.requestTimeout)
+		_ = a.idem.release(rctx, k)
+		cancel()
 		a.write(w, r, reply{err: err})
 		return
 	}
