@@ -287,10 +287,15 @@ func (a *api) idempotent(ctx context.Context, w http.ResponseWriter, r *http.Req
 	rec, err := a.idem.begin(ctx, k, timeout+a.set.requestTimeout+claimMargin)
 	if err != nil {
 		// Redis may have taken the claim all the same (a reply lost, a
-		// Redis that hung and came back): give it up if it can.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.set.requestTimeout)
-		_ = a.idem.release(rctx, k)
-		cancel()
+		// Redis that hung and came back): give it up if it can, without
+		// holding the answer.
+		a.inflight.Add(1) // counted in: this request is
+		go func() {
+			defer a.inflight.Done()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.set.requestTimeout)
+			defer cancel()
+			_ = a.idem.release(rctx, k)
+		}()
 		a.write(w, r, reply{err: err})
 		return
 	}
