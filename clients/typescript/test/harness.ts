@@ -13,10 +13,15 @@ import { fileURLToPath } from "node:url";
 /** The repository's root, from build/test/harness.js. */
 export const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
 
-/** Builds cmd/enqueue and cmd/worker into a temporary directory. */
+/**
+ * Builds cmd/enqueue and cmd/worker into a temporary directory, with the
+ * race detector: a data race makes them exit 66, which the tests catch, and
+ * after `go test -race ./...` (as in .ci/run) the build cache has every
+ * package, so the build is a link.
+ */
 export function buildBinaries(): { dir: string; enqueue: string; worker: string } {
   const dir = mkdtempSync(join(tmpdir(), "jobrunner-ts-"));
-  execFileSync("go", ["build", "-o", dir, "./cmd/enqueue", "./cmd/worker"], { cwd: repoRoot, stdio: "inherit" });
+  execFileSync("go", ["build", "-race", "-o", dir, "./cmd/enqueue", "./cmd/worker"], { cwd: repoRoot, stdio: "inherit" });
   return { dir, enqueue: join(dir, "enqueue"), worker: join(dir, "worker") };
 }
 
