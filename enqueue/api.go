@@ -53,6 +53,7 @@ type api struct {
 	tracer   *tracectx.Tracer
 	cleanErr func(string) string // sanitizes a task's last error
 	mux      *http.ServeMux
+	logged   *logThrottle // of api.unavailable
 
 	mu       sync.Mutex
 	closed   bool
@@ -77,6 +78,7 @@ func newAPI(cfg Config, set apiSettings, rdb redis.UniversalClient, tokens *toke
 		tracer:   tracectx.NewTracer(cfg.TracerProvider, tracerName),
 		cleanErr: errorSanitizer(cfg, redisSecrets),
 		mux:      http.NewServeMux(),
+		logged:   &logThrottle{every: time.Second, now: cfg.now},
 	}
 	for _, rt := range a.routes() {
 		a.mux.HandleFunc(rt.method+" "+rt.path, a.guard(rt))
@@ -240,15 +242,21 @@ func (a *api) write(w http.ResponseWriter, r *http.Request, rep reply) {
 	writeJSON(w, rep.status, "application/json", rep.body)
 }
 
-// logUnavailable logs the Redis failure behind a 503; a request whose
-// client went away is not worth a warning.
+// logUnavailable logs the Redis failure behind a 503, at most once a
+// second with the number of those not logged; a request whose client went
+// away is not worth a warning.
 func (a *api) logUnavailable(r *http.Request, err error) {
-	ev := a.log.Warn()
 	if r.Context().Err() != nil {
-		ev = a.log.Debug()
+		a.log.Debug().Str("event", "api.unavailable").Str("method", r.Method).Str("path", r.URL.Path).
+			Str("error", a.cleanErr(err.Error())).Msg("client gone; Redis failed or did not answer in time")
+		return
 	}
-	ev.Str("event", "api.unavailable").Str("method", r.Method).Str("path", r.URL.Path).
-		Str("error", a.cleanErr(err.Error())).Msg("answered 503: Redis failed or did not answer in time")
+	ok, suppressed := a.logged.allow()
+	if !ok {
+		return
+	}
+	a.log.Warn().Str("event", "api.unavailable").Str("method", r.Method).Str("path", r.URL.Path).
+		Str("error", a.cleanErr(err.Error())).Int("suppressed", suppressed).Msg("answered 503: Redis failed or did not answer in time")
 }
 
 // idemWait bounds how long a retry waits for the answer of the attempt

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -141,5 +142,22 @@ func TestRoutesMatchTheDocument(t *testing.T) {
 	slices.Sort(served)
 	if !slices.Equal(documented, served) {
 		t.Fatalf("the document has\n%s\nthe server serves\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+}
+
+// TestLogThrottle: one line per interval, and the count of the others.
+func TestLogThrottle(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(0, 0)
+	l := &logThrottle{every: time.Second, now: func() time.Time { return now }}
+	var got []string
+	for i := range 25 {
+		if ok, n := l.allow(); ok {
+			got = append(got, fmt.Sprintf("%d:%d", i, n))
+		}
+		now = now.Add(100 * time.Millisecond)
+	}
+	if want := []string{"0:0", "10:9", "20:9"}; !slices.Equal(got, want) {
+		t.Fatalf("logged %v, want %v", got, want)
 	}
 }
