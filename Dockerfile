@@ -1,4 +1,4 @@
-# Builds the reference worker (cmd/worker) and the enqueue CLI.
+# Builds the reference worker (cmd/worker) and the enqueue CLI (and HTTP API).
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -11,5 +11,6 @@ FROM alpine:3.20
 RUN adduser -D -u 10001 jobrunner
 COPY --from=build /out/worker /out/enqueue /usr/local/bin/
 USER jobrunner
-EXPOSE 9090
+# 9090: the worker's operations endpoints; 8080: enqueue serve (docker-compose.yml's api).
+EXPOSE 9090 8080
 ENTRYPOINT ["/usr/local/bin/worker"]

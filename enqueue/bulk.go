@@ -36,6 +36,16 @@ type bulkSummary struct {
 	NotWritten     int         `json:"not_written,omitempty"`
 	Invalid        int         `json:"invalid"`
 	InvalidLines   []lineError `json:"invalid_lines,omitempty"`
+	// Tasks lists the tasks written, for the API's answer; the CLI
+	// leaves it out.
+	Tasks []bulkTask `json:"tasks,omitempty"`
+}
+
+// bulkTask is one task a bulk request of the API wrote.
+type bulkTask struct {
+	Line   int    `json:"line"`
+	TaskID string `json:"task_id"`
+	Queue  string `json:"queue"`
 }
 
 // bulk enqueues one job per line of --file.
@@ -120,37 +130,57 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 // readTasks reads and validates every line. It returns the valid tasks
 // with their line numbers, and the invalid lines in order; with
 // --fail-fast only the first invalid one. Only a read error is an error.
-// Lines are validated in parallel, as strict decoding is most of the CPU
-// time of a bulk run.
 func (c *cli) readTasks(ctx context.Context, r io.Reader, opts optionSet) ([]task, []int, []lineError, error) {
-	type entry struct {
-		n    int
-		line []byte
-		t    task
-		err  error
+	entries, err := readLines(ctx, r, c.f.maxPayload+lineOverhead)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	var entries []entry
-	lr := newLineReader(r, c.f.maxPayload+lineOverhead)
+	tasks, lines, invalid := checkLines(ctx, c.validator(), opts, entries, c.f.failFast)
+	return tasks, lines, invalid, nil
+}
+
+// lineEntry is one line of bulk input (or one element of the API's JSON
+// array), then its task or its error.
+type lineEntry struct {
+	n    int // line number, from 1
+	line []byte
+	t    task
+	err  error
+}
+
+// readLines reads the non-blank lines of r, each at most max bytes; a
+// longer line is an entry with its error. It stops early when ctx is done.
+func readLines(ctx context.Context, r io.Reader, max int) ([]lineEntry, error) {
+	var entries []lineEntry
+	lr := newLineReader(r, max)
 	for ctx.Err() == nil {
 		line, err := lr.next()
 		switch {
 		case errors.Is(err, io.EOF):
 		case errors.Is(err, errLineTooLong):
-			entries = append(entries, entry{n: lr.n, err: fmt.Errorf(
+			entries = append(entries, lineEntry{n: lr.n, err: fmt.Errorf(
 				"line is longer than %d bytes (the payload limit, --max-payload-bytes, plus %d for type and options)", lr.max, lineOverhead)})
 			continue
 		case err != nil:
-			return nil, nil, nil, err
+			return nil, err
 		case len(bytes.TrimSpace(line)) == 0:
 			continue
 		default:
-			entries = append(entries, entry{n: lr.n, line: bytes.Clone(line)})
+			entries = append(entries, lineEntry{n: lr.n, line: bytes.Clone(line)})
 			continue
 		}
 		break
 	}
-	v := c.validator()
-	validate := func(e *entry) {
+	return entries, nil
+}
+
+// checkLines parses and validates each entry with v, opts under each
+// line's options, and returns the valid tasks with their line numbers and
+// the invalid lines in order; with failFast only the first invalid one.
+// Lines are validated in parallel, as strict decoding is most of the CPU
+// time of a bulk run.
+func checkLines(ctx context.Context, v validator, opts optionSet, entries []lineEntry, failFast bool) ([]task, []int, []lineError) {
+	validate := func(e *lineEntry) {
 		if e.err != nil || ctx.Err() != nil {
 			return
 		}
@@ -178,7 +208,7 @@ func (c *cli) readTasks(ctx context.Context, r io.Reader, opts optionSet) ([]tas
 	for _, e := range entries {
 		if e.err != nil {
 			invalid = append(invalid, lineError{Line: e.n, Error: e.err.Error()})
-			if c.f.failFast {
+			if failFast {
 				break
 			}
 			continue
@@ -186,7 +216,7 @@ func (c *cli) readTasks(ctx context.Context, r io.Reader, opts optionSet) ([]tas
 		tasks = append(tasks, e.t)
 		lines = append(lines, e.n)
 	}
-	return tasks, lines, invalid, nil
+	return tasks, lines, invalid
 }
 
 func (c *cli) printSummary(s bulkSummary, code int) int {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/term"
 
@@ -109,6 +110,12 @@ type Config struct {
 	// use are added to its Secrets. cmd/enqueue adds the values of its
 	// OTLP headers. The zero value adds nothing.
 	Sanitizer job.SanitizerConfig
+
+	// Logger receives the log lines of enqueue serve (JSON, zerolog): the
+	// API's start and stop, the Redis failures behind its 503 answers,
+	// and one debug line per request. The zero value logs nothing; the
+	// command line's errors go to stderr either way.
+	Logger zerolog.Logger
 
 	// Test hooks; nil means the real thing.
 	now        func() time.Time

@@ -106,8 +106,9 @@
 // # Waiting
 //
 // --wait sets --retention to 1h unless given, so the result can be read,
-// then polls asynq's Inspector (50ms, doubling to 1s) until the task is
-// completed or archived. After the "enqueued" line, text output prints
+// then reads the task as asynq's Inspector reports it (50ms, doubling to
+// 1s; each read bounded by Config.DialTimeout, so a Redis that hangs fails
+// the wait instead of holding it) until the task is completed or archived. After the "enqueued" line, text output prints
 // "failed ID in 1.2s (attempt 1), retrying: ERROR" for each failed attempt
 // a poll sees, then the outcome: "completed ID in 512ms" followed by the
 // bytes the handler wrote with its ResultWriter, verbatim (plus a newline
@@ -147,6 +148,27 @@
 // a --file run, and the tasks carry its context instead; the first
 // attempts of their jobs are its children. Without either, tasks are
 // written with no headers, exactly as asynq's Client writes them.
+//
+// # HTTP API
+//
+// enqueue serve (Main with "serve" first) serves the same over HTTP:
+// POST /v1/jobs takes one line of the bulk format and answers 201
+// {"task_id", "queue", "state"}; POST /v1/jobs:bulk takes a JSON array or
+// JSON Lines and answers the bulk report of --output json with the tasks
+// written; GET /v1/jobs/{queue}/{task_id} answers the task as --wait reads
+// it (readTaskInfo), its last error sanitized as --wait sanitizes it. The
+// handlers are thin: parseLine, validator.newTask and checkLines validate,
+// asynq's Client and bulkWriter write. Errors are RFC 9457 problems whose
+// detail is the CLI's text. Bearer tokens come from ENQUEUE_API_TOKENS
+// (without them only loopback addresses are served). An Idempotency-Key
+// makes a retried POST safe: the first answer is kept in Redis under
+// jobrunner:idempotency: for --idempotency-ttl (24h) and replayed, and a
+// job without a task ID gets one derived from the key, so that a retry
+// after a lost answer finds its task. Each request's Redis work has a
+// deadline (--request-timeout); past it, or when Redis fails, the answer
+// is 503 with Retry-After. The contract is openapi.yaml (OpenAPI 3.1,
+// embedded and served at /v1/openapi.yaml); the tests check every answer
+// against it. docs/api.md in the repository describes it all.
 //
 // # Checks beyond the payload
 //

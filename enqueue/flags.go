@@ -167,6 +167,7 @@ const helpHead = `Usage:
   %[1]s [flags] TYPE --payload-file FILE
   %[1]s [flags] --file JOBS.jsonl
   %[1]s [--output json] --schedules
+  %[1]s serve [flags]                  (the HTTP API; see serve --help)
 
 Enqueues one job of type TYPE whose payload is PAYLOAD_JSON (default {}),
 or one job per line of a JSON Lines file. Payloads of known job types are

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/jobrunner/jobrunner/job"
@@ -30,14 +29,14 @@ func parseLine(line []byte) (typ string, payload []byte, opts optionSet, err err
 		var pe *job.PayloadError
 		if errors.As(err, &pe) {
 			if pe.Field != "" {
-				return "", nil, opts, fmt.Errorf("field %q: %v", pe.Field, pe.Err)
+				return "", nil, opts, &fieldError{field: pe.Field, quoted: true, err: pe.Err}
 			}
 			return "", nil, opts, pe.Err
 		}
 		return "", nil, opts, err
 	}
 	if obj.Type == "" {
-		return "", nil, opts, errors.New(`field "type": is required`)
+		return "", nil, opts, &fieldError{field: "type", quoted: true, err: errors.New("is required")}
 	}
 	payload = []byte(obj.Payload)
 	if payload == nil {

@@ -36,6 +36,9 @@ func Main(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdou
 	if err := cfg.validate(); err != nil {
 		return c.fail(ExitError, err)
 	}
+	if len(args) > 0 && args[0] == "serve" {
+		return c.serve(ctx, args[1:])
+	}
 	return c.run(ctx, args)
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -32,7 +33,9 @@ const goldenDir = "../testdata/enqueue"
 
 func TestMain(m *testing.M) {
 	setup.RouteRedisLogs(zerolog.Nop())
-	goleak.VerifyTestMain(m)
+	// The API's JSON Lines bodies, checked as text against the document.
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
+	goleak.VerifyTestMain(coverageRun{m})
 }
 
 // echoPayload is the payload of the test job type test.echo.
@@ -97,8 +100,13 @@ func (r result) String() string {
 
 func (b *testBundle) run(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
+	return b.runCtx(context.Background(), stdin, args...)
+}
+
+// runCtx runs Main with ctx; it is safe from a goroutine.
+func (b *testBundle) runCtx(ctx context.Context, stdin string, args ...string) result {
 	var out, errOut bytes.Buffer
-	code := Main(context.Background(), b.cfg, args, strings.NewReader(stdin), &out, &errOut, func(k string) string { return b.env[k] })
+	code := Main(ctx, b.cfg, args, strings.NewReader(stdin), &out, &errOut, func(k string) string { return b.env[k] })
 	return result{code, out.String(), errOut.String()}
 }
 

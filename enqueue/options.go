@@ -90,19 +90,19 @@ func (r rawOptions) parse(n optionNames) (optionSet, error) {
 	var err error
 	if r.Queue != nil {
 		if strings.TrimSpace(*r.Queue) == "" {
-			return o, fmt.Errorf("%s: queue name is empty", n.Queue)
+			return o, fieldErr(n.Queue, "queue name is empty")
 		}
 		o.Queue = r.Queue
 	}
 	if r.MaxRetry != nil {
 		if *r.MaxRetry < 0 {
-			return o, fmt.Errorf("%s: must be >= 0, got %d", n.MaxRetry, *r.MaxRetry)
+			return o, fieldErr(n.MaxRetry, "must be >= 0, got %d", *r.MaxRetry)
 		}
 		o.MaxRetry = r.MaxRetry
 	}
 	if r.TaskID != nil {
 		if strings.TrimSpace(*r.TaskID) == "" {
-			return o, fmt.Errorf("%s: task ID is empty", n.TaskID)
+			return o, fieldErr(n.TaskID, "task ID is empty")
 		}
 		o.TaskID = r.TaskID
 	}
@@ -149,17 +149,17 @@ func parseDuration(name string, s *string, unit time.Duration, zeroOK bool) (*ti
 	if n, err := strconv.ParseUint(v, 10, 32); err == nil { // bare seconds; 32 bits is 136 years
 		d = time.Duration(n) * time.Second
 	} else if d, err = time.ParseDuration(v); err != nil {
-		return nil, fmt.Errorf("%s: %s is not a duration; want %s", name, strconv.Quote(*s), durationRule)
+		return nil, fieldErr(name, "%s is not a duration; want %s", strconv.Quote(*s), durationRule)
 	}
 	switch {
 	case d < 0:
-		return nil, fmt.Errorf("%s: must not be negative, got %v", name, d)
+		return nil, fieldErr(name, "must not be negative, got %v", d)
 	case d < unit && !zeroOK:
-		return nil, fmt.Errorf("%s: must be at least %v, got %v", name, unit, d)
+		return nil, fieldErr(name, "must be at least %v, got %v", unit, d)
 	case unit > 0 && d%unit != 0:
 		r := max(d.Round(unit), unit)
-		return nil, fmt.Errorf("%s: %v is not a whole number of seconds, which asynq stores; write e.g. %v or %d",
-			name, d, r, int64(r/time.Second))
+		return nil, fieldErr(name, "%v is not a whole number of seconds, which asynq stores; write e.g. %v or %d",
+			d, r, int64(r/time.Second))
 	}
 	return &d, nil
 }
@@ -170,7 +170,7 @@ func parseTime(name string, s *string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, *s)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s is not an RFC 3339 time; want e.g. 2026-01-02T15:04:05Z", name, strconv.Quote(*s))
+		return nil, fieldErr(name, "%s is not an RFC 3339 time; want e.g. 2026-01-02T15:04:05Z", strconv.Quote(*s))
 	}
 	return &t, nil
 }
@@ -199,6 +199,35 @@ type task struct {
 // errUnknownType is wrapped by newTask for a type the registry lacks.
 var errUnknownType = errors.New("unknown job type")
 
+// payloadSizeError is newTask's error for a payload over the limit.
+type payloadSizeError struct{ error }
+
+func (e *payloadSizeError) Unwrap() error { return e.error }
+
+// fieldError is an error about one named input: a flag ("--timeout"), a
+// field of a JSONL line ("options.timeout", written "options.timeout: ...")
+// or a key of the line object (quoted: `field "type": ...`). The API names
+// the field in its problem details.
+type fieldError struct {
+	field  string
+	quoted bool
+	err    error
+}
+
+func (e *fieldError) Error() string {
+	if e.quoted {
+		return fmt.Sprintf("field %q: %v", e.field, e.err)
+	}
+	return e.field + ": " + e.err.Error()
+}
+
+func (e *fieldError) Unwrap() error { return e.err }
+
+// fieldErr returns a *fieldError for the named field.
+func fieldErr(field, format string, args ...any) error {
+	return &fieldError{field: field, err: fmt.Errorf(format, args...)}
+}
+
 // validator checks a task's type and payload: the registry's strict
 // decoder for known types, plain JSON validity for the others.
 type validator struct {
@@ -217,7 +246,7 @@ func (v validator) newTask(ctx context.Context, typ string, payload []byte, o op
 		return t, errors.New("job type is empty")
 	}
 	if len(payload) > v.maxPayload {
-		return t, fmt.Errorf("job %s: payload is %d bytes, over the limit of %d (--max-payload-bytes)", typ, len(payload), v.maxPayload)
+		return t, &payloadSizeError{fmt.Errorf("job %s: payload is %d bytes, over the limit of %d (--max-payload-bytes)", typ, len(payload), v.maxPayload)}
 	}
 	spec, ok := v.reg.Lookup(typ)
 	switch {

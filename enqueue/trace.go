@@ -37,9 +37,15 @@ const (
 // first attempts of all its jobs are its children, one trace per run
 // rather than one per line.
 func (c *cli) startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span, map[string]string) {
-	ctx = tracectx.FromEnv(ctx, c.getenv)
+	return producerSpan(tracectx.FromEnv(ctx, c.getenv), c.tracer, name, attrs...)
+}
+
+// producerSpan starts the producer span of an enqueue, a child of the
+// trace context ctx already carries (the CLI's environment, an API
+// request's traceparent header), when tracer is on; see startSpan.
+func producerSpan(ctx context.Context, tracer *tracectx.Tracer, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span, map[string]string) {
 	var span trace.Span
-	if tr := c.tracer.Get(); tr != nil {
+	if tr := tracer.Get(); tr != nil {
 		attrs = append(attrs, tracectx.AttrMessagingSystem.String("asynq"), tracectx.AttrOperationType.String("send"),
 			tracectx.AttrOperationName.String("enqueue"))
 		ctx, span = tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))

@@ -36,18 +36,17 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		ctx, cancel = context.WithTimeoutCause(ctx, c.f.waitTimeout, errWaitTimeout)
 		defer cancel()
 	}
-	insp := asynq.NewInspectorFromRedisClient(rdb)
 	clean := c.errorCleaner()
 	last := enqueued
 	interval := pollMin
 	seenFailures := 0
 	for {
-		info, err := insp.GetTaskInfo(enqueued.Queue, enqueued.ID)
+		info, err := c.pollTask(ctx, rdb, enqueued)
 		if err == nil {
 			info.LastErr = clean(info.LastErr)
 		}
 		switch {
-		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		case errors.Is(err, asynqdb.ErrNotFound):
 			return c.fail(ExitError, fmt.Errorf("task %s vanished from queue %s while waiting: deleted, or its retention expired", enqueued.ID, enqueued.Queue))
 		case err != nil && ctx.Err() == nil:
 			return c.fail(ExitError, fmt.Errorf("wait for task %s: %v", enqueued.ID, err))
@@ -112,6 +111,14 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 
 var errWaitTimeout = errors.New("wait timeout")
 
+// pollTask reads the task's info once, within DialTimeout: a Redis that
+// hangs fails the poll instead of holding it.
+func (c *cli) pollTask(ctx context.Context, rdb redis.UniversalClient, task *asynq.TaskInfo) (*asynq.TaskInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	return readTaskInfo(ctx, rdb, task.Queue, task.ID, c.cfg.now())
+}
+
 // errorTextMax caps the error text --wait prints, as the runner caps what
 // it stores.
 const errorTextMax = 2 << 10
@@ -120,18 +127,29 @@ const errorTextMax = 2 << 10
 // for --wait; it remembers the last text, so a poll that sees the same
 // error again costs nothing.
 func (c *cli) errorCleaner() func(string) string {
-	cfg := c.cfg.Sanitizer
-	cfg.Secrets = append(slices.Clip(cfg.Secrets), c.redisSecrets...)
-	san := job.NewSanitizer(cfg)
-	var raw, clean string
+	clean := errorSanitizer(c.cfg, c.redisSecrets)
+	var raw, cleaned string
+	return func(s string) string {
+		if s != raw {
+			raw, cleaned = s, clean(s)
+		}
+		return cleaned
+	}
+}
+
+// errorSanitizer returns the function that sanitizes the error texts of
+// tasks that --wait prints and the API answers: the default rules,
+// cfg.Sanitizer's and the Redis URL's passwords, then cut to 2 KB. It is
+// safe for concurrent use.
+func errorSanitizer(cfg Config, redisSecrets []string) func(string) string {
+	sc := cfg.Sanitizer
+	sc.Secrets = append(slices.Clip(sc.Secrets), redisSecrets...)
+	san := job.NewSanitizer(sc)
 	return func(s string) string {
 		if s == "" {
 			return ""
 		}
-		if s != raw {
-			raw, clean = s, redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
-		}
-		return clean
+		return redact.Truncate(san.Sanitize(s), errorTextMax, len(s))
 	}
 }
 

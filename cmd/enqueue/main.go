@@ -1,5 +1,6 @@
 // Command enqueue enqueues jobs for the reference worker (cmd/worker): one
-// with enqueue TYPE [PAYLOAD_JSON], or many with enqueue --file JOBS.jsonl.
+// with enqueue TYPE [PAYLOAD_JSON], or many with enqueue --file JOBS.jsonl;
+// enqueue serve offers the same over HTTP to programs in any language.
 // It knows the built-in job types of job/builtin and validates their
 // payloads strictly before anything reaches Redis. docs/enqueue-cli.md is
 // its manual.
@@ -11,9 +12,15 @@
 //   - WEBHOOK_DENY_PRIVATE=true refuses webhook.deliver jobs whose
 //     destination the worker, configured the same way, would refuse
 //     (loopback and private ranges, after DNS resolution): exit status 2.
-//   - LOG_LEVEL (default error): go-redis's own log lines (dial failures)
-//     go to stderr as JSON, rate-limited, only when it is warn or lower,
-//     so that by default an error is one line.
+//   - LOG_LEVEL (default error; info for enqueue serve): go-redis's own
+//     log lines (dial failures) go to stderr as JSON, rate-limited, only
+//     when it is warn or lower, so that by default an error is one line;
+//     enqueue serve logs its start (api.listening), stop and the Redis
+//     failures behind its 503 answers there too.
+//   - ENQUEUE_API_ADDR and ENQUEUE_API_TOKENS configure enqueue serve, the
+//     HTTP API (docs/api.md): its address (default 127.0.0.1:8080) and
+//     its bearer tokens, comma-separated; without tokens it listens on
+//     loopback only.
 //   - OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* variables of
 //     setup/otlp): each enqueue is a span ("enqueue TYPE", "enqueue batch"
 //     for --file), a child of TRACEPARENT when it is set, exported over
@@ -38,7 +45,13 @@ import (
 )
 
 func main() {
-	log, err := setup.NewLogger(os.Stderr, cmp.Or(os.Getenv("LOG_LEVEL"), "error"), "json")
+	// One-shot runs print errors as one line and log below error only on
+	// request; enqueue serve is a server and logs its start, stop and 503s.
+	level := "error"
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		level = "info"
+	}
+	log, err := setup.NewLogger(os.Stderr, cmp.Or(os.Getenv("LOG_LEVEL"), level), "json")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "enqueue: LOG_LEVEL: %v\n", err)
 		os.Exit(enqueue.ExitUsage)
@@ -49,7 +62,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "enqueue: %v\n", err)
 		os.Exit(enqueue.ExitUsage)
 	}
-	cfg := enqueue.Config{Registry: builtin.Registry(bcfg)}
+	cfg := enqueue.Config{Registry: builtin.Registry(bcfg), Logger: log}
 	// --wait blanks the Redis URL's passwords itself; the OTLP header
 	// values are this binary's other secrets.
 	cfg.Sanitizer.Secrets = otlp.HeaderSecrets(os.Getenv)

@@ -1,6 +1,7 @@
 // Package asynqdb reads and edits asynq v0.26.0's Redis layout where
 // asynq's public API has no call that takes a context: a task's state and
-// stored message, read within a deadline, and a header added to a stored
+// stored message, read within a deadline (Read for what the runner needs,
+// ReadInfo for all that asynq's Inspector reports), and a header added to a stored
 // task. asynq keeps this layout internal (internal/base, internal/rdb), so
 // it can change with any asynq release; everything here names the version
 // it matches, and the tests go through asynq's own Inspector and Server so
