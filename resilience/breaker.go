@@ -42,15 +42,12 @@ type Breaker struct {
 	threshold uint64 // cfg.FailureThreshold, used only by TripConsecutive.
 
 	mu                sync.Mutex
-	openUntil         time.Time // End of the current open period.
-	halfOpenAdmitted  int       // Probes holding a slot in this half-open period.
-	halfOpenSuccesses int       // Successful probes in this half-open period.
-	halfOpenProgress  time.Time // Last probe admission or report, or the start of half-open.
-	win               *window   // Non-nil under TripFailureRate.
-	pending           []transition
-
-	// notifyMu is held by the goroutine delivering pending transitions.
-	notifyMu sync.Mutex
+	openUntil         time.Time   // End of the current open period.
+	halfOpenAdmitted  int         // Probes holding a slot in this half-open period.
+	halfOpenSuccesses int         // Successful probes in this half-open period.
+	halfOpenProgress  time.Time   // Last probe admission or report, or the start of half-open.
+	win               *window     // Non-nil under TripFailureRate.
+	notes             transitions // state changes to report to OnStateChange
 
 	// use is marked by every Allow and Check, for the Registry holding the
 	// breaker, if any, to tell when it was last used.
@@ -328,7 +325,7 @@ func (b *Breaker) swapLocked(w uint64, to State, now time.Time) bool {
 		}
 	}
 	if from := stateOf(w); from != to && b.cfg.OnStateChange != nil {
-		b.pending = append(b.pending, transition{from: from, to: to})
+		b.notes.add(from, to)
 	}
 	return true
 }

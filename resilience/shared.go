@@ -173,12 +173,11 @@ type SharedBreaker struct {
 	local *Breaker // The FailOpenLocal fallback.
 
 	mu        sync.Mutex
-	snap      sharedSnap   // Last state read from Redis.
-	downUntil time.Time    // Redis is not tried again before this.
-	seen      State        // Last state reported to OnStateChange; a new breaker is closed.
-	seenGen   int64        // Generation of seen.
-	pending   []transition // Changes of seen not yet reported.
-	notifyMu  sync.Mutex   // Held while reporting, so reports stay in order.
+	snap      sharedSnap  // Last state read from Redis.
+	downUntil time.Time   // Redis is not tried again before this.
+	seen      State       // Last state reported to OnStateChange; a new breaker is closed.
+	seenGen   int64       // Generation of seen.
+	notes     transitions // Changes of seen not yet reported.
 }
 
 // sharedSnap is a state read from Redis, at local time at.
@@ -401,14 +400,14 @@ func (b *SharedBreaker) store(v []int64, now time.Time) sharedSnap {
 	changed := false
 	if s.gen != 0 && s.gen >= b.seenGen {
 		if s.state != b.seen && b.cfg.OnStateChange != nil {
-			b.pending = append(b.pending, transition{from: b.seen, to: s.state})
+			b.notes.add(b.seen, s.state)
 			changed = true
 		}
 		b.seen, b.seenGen = s.state, s.gen
 	}
 	b.mu.Unlock()
 	if changed {
-		b.report()
+		b.notes.flush(b.name, b.cfg.OnStateChange)
 	}
 	return s
 }
