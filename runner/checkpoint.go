@@ -55,7 +55,9 @@ func (v handlerView) Resume(ctx context.Context) ([]byte, bool, error) {
 // when it has a dedupe key (which names the job, and follows it across
 // copies), else beside its lock, named by its type and original task ID (a
 // lock names a resource that other jobs share). A job with neither has
-// nothing to fence it.
+// nothing to fence it; one that has a lock but runs without it (FailOpen,
+// Redis unreachable at admission) cannot reach Redis for its checkpoint
+// either, and waits for it.
 func (a *Attempt) checkpoint() (lockstore.Checkpoint, error) {
 	if adm := a.admission; adm != nil {
 		switch {
@@ -64,6 +66,10 @@ func (a *Attempt) checkpoint() (lockstore.Checkpoint, error) {
 		case adm.Lock != nil:
 			return lockstore.Checkpoint{Lease: adm.Lock, Name: a.Type + ":" + a.OriginID()}, nil
 		}
+	}
+	if a.prepared.Lock.Key != "" {
+		return lockstore.Checkpoint{}, job.Defer(reasonStoreUnavailable, jitter(time.Second),
+			errors.New("runner: the job runs without its lock (FailOpen, Redis unreachable): nothing fences its checkpoint"))
 	}
 	return lockstore.Checkpoint{}, job.Permanent(fmt.Errorf("%w (job type %s)", job.ErrUnfenced, a.Type))
 }

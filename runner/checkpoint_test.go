@@ -304,3 +304,38 @@ func TestCheckpointRefusals(t *testing.T) {
 		t.Errorf("no store_unavailable deferral of the outage job: %v", b.logs.Events("job.deferred"))
 	}
 }
+
+// TestCheckpointFailOpenWaitsForRedis: a FailOpen lock's job that runs
+// without its lock (Redis unreachable at admission) cannot fence a
+// checkpoint: Checkpoint defers it (store_unavailable, no attempt spent)
+// rather than archiving it as unfenced, and it completes once Redis is
+// back.
+func TestCheckpointFailOpenWaitsForRedis(t *testing.T) {
+	mem := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
+	r, b := harness(t, runner.Config{Locks: mem})
+	err := r.Register(&job.Definition[walk]{Type: "failopen",
+		Lock: func(walk) job.Lock { return job.Lock{Key: "shared", FailOpen: true} },
+		Handle: func(ctx context.Context, _ walk) error {
+			return job.Checkpoint(ctx, 1)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.SetError(errors.New("connection refused"))
+	start(t, r)
+	if _, err := b.client.Enqueue(asynq.NewTask("failopen", []byte(`{"n":1}`)), asynq.TaskID("fo"), asynq.Retention(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a deferral", func() bool { return len(b.logs.Events("job.deferred")) > 0 })
+	if d := b.logs.Events("job.deferred")[0]; d["reason"] != "store_unavailable" || len(b.logs.Events("lock.fail_open")) == 0 {
+		t.Fatalf("deferral %v (fail_open lines %d); want store_unavailable after running unlocked", d, len(b.logs.Events("lock.fail_open")))
+	}
+	mem.SetError(nil)
+	waitFor(t, 10*time.Second, "the job to complete", func() bool {
+		info, err := b.inspector.GetTaskInfo("default", "fo")
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
+	if info := taskInfo(t, b, "default", "fo"); info.Retried != 0 {
+		t.Fatalf("retried %d, want no attempt spent", info.Retried)
+	}
+}
