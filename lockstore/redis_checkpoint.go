@@ -15,10 +15,7 @@ func (s *RedisStore) SaveCheckpoint(ctx context.Context, c Checkpoint, value []b
 	if err != nil {
 		return err
 	}
-	if n := n.(int64); n != 1 {
-		return c.refused(n)
-	}
-	return nil
+	return fenced(c, "save checkpoint", n)
 }
 
 // LoadCheckpoint implements Store: one script (checkpoint_load.lua).
@@ -31,9 +28,12 @@ func (s *RedisStore) LoadCheckpoint(ctx context.Context, c Checkpoint, ttl time.
 	if !ok || len(v) == 0 || len(v) > 2 {
 		return nil, false, storeErr("load checkpoint", c.Lease.key, fmt.Errorf("unexpected reply %v", reply))
 	}
-	code, _ := v[0].(int64)
-	if code != 1 {
+	switch code, _ := v[0].(int64); code {
+	case 1:
+	case 0, -1:
 		return nil, false, c.refused(code)
+	default:
+		return nil, false, storeErr("load checkpoint", c.Lease.key, fmt.Errorf("unexpected reply %v", reply))
 	}
 	if len(v) == 1 {
 		return nil, false, nil
@@ -51,10 +51,19 @@ func (s *RedisStore) DropCheckpoint(ctx context.Context, c Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	if n := n.(int64); n != 1 {
+	return fenced(c, "drop checkpoint", n)
+}
+
+// fenced returns the error of a fenced script's reply: nil for 1, the
+// lease's loss for 0 and -1.
+func fenced(c Checkpoint, op string, reply any) error {
+	switch n, _ := reply.(int64); {
+	case reply == int64(1):
+		return nil
+	case reply == int64(0) || reply == int64(-1):
 		return c.refused(n)
 	}
-	return nil
+	return storeErr(op, c.Lease.key, fmt.Errorf("unexpected reply %v", reply))
 }
 
 // checkpointCall runs one of the checkpoint scripts on c's lease key and
