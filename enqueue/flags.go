@@ -78,7 +78,7 @@ func newFlags(cfg Config) *flags {
 	fs.StringVar(&f.redisURL, "redis-url", "", "Redis `URL` (default $REDIS_URL, else "+RedisURLDefault+")")
 	fs.StringVar(&f.output, "output", "text", "output `format`: text or json")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate and print what would be enqueued; touch nothing")
-	fs.BoolVar(&f.wait, "wait", false, "wait until the task completes or is archived; print the outcome and the result or last error")
+	fs.BoolVar(&f.wait, "wait", false, "wait until the task completes or is archived; print the job's progress, the outcome and the result or last error")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "with --wait: give up after this `duration` (0: no limit)")
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")

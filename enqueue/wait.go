@@ -21,7 +21,8 @@ import (
 const pollMin = 50 * time.Millisecond
 
 // wait polls the task's state until it is completed or archived, prints
-// the outcome and returns the exit status: ExitOK, ExitArchived,
+// the job's progress as it changes (see waitProgress) and the outcome, and
+// returns the exit status: ExitOK, ExitArchived,
 // ExitWaitTimeout, ExitInterrupted when ctx is cancelled, or ExitError when
 // the task vanished or Redis failed. start is when the task was enqueued:
 // the outcome line says how long it took from there until this poll saw
@@ -37,6 +38,8 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		defer cancel()
 	}
 	clean := c.errorCleaner()
+	progress := c.newWaitProgress(enqueued)
+	defer progress.breakLine()
 	last := enqueued
 	interval := pollMin
 	seenFailures := 0
@@ -54,6 +57,10 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 			last = info
 		}
 		took := time.Since(start).Round(time.Millisecond)
+		progress.poll(ctx, rdb, last.State)
+		if last.State == asynq.TaskStateCompleted || last.State == asynq.TaskStateArchived {
+			progress.breakLine()
+		}
 		switch last.State {
 		case asynq.TaskStateCompleted:
 			skipped := c.skipReason(ctx, rdb, last)
@@ -89,6 +96,7 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		// A failed attempt that will be retried: say so once per failure
 		// seen (attempts between two polls are counted, not listed).
 		if text && last.Retried > seenFailures && last.LastErr != "" {
+			progress.breakLine()
 			seenFailures = last.Retried
 			fmt.Fprintf(c.stdout, "failed %s in %v (attempt %d), retrying: %s\n", last.ID, took, last.Retried, oneLine(last.LastErr))
 		}
@@ -96,6 +104,7 @@ func (c *cli) wait(ctx context.Context, rdb redis.UniversalClient, enqueued *asy
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			progress.breakLine()
 			if !text {
 				c.printJSON(taskJSONOf(last))
 			}

@@ -54,6 +54,33 @@
 // through its circuit breaker) and Draining. The runner puts what these
 // read in the job's context; outside a job they do nothing harmful.
 //
+// # Long jobs
+//
+// A job that runs for minutes saves its place with Checkpoint (a small
+// JSON value, fenced by the job's dedupe marker or lock) and, on its next
+// attempt (after a drain, a retry, a crash), loads it with Resume; the
+// checkpoint goes when the job completes or is archived. Progress reports
+// how far it is (enqueue --wait shows it), and Log is the worker's logger
+// with the job's fields:
+//
+//	var cursor string
+//	if _, err := job.Resume(ctx, &cursor); err != nil {
+//		return err
+//	}
+//	for {
+//		next, err := exportAfter(ctx, cursor) // one batch, idempotent
+//		if err != nil || next == "" {
+//			return err // "": done, and the checkpoint goes with the completion
+//		}
+//		cursor = next
+//		if err := job.Checkpoint(ctx, cursor); err != nil {
+//			return err
+//		}
+//	}
+//
+// A step between two checkpoints may run again after a crash: make it
+// idempotent or fence it. See docs/jobs.md#long-jobs.
+//
 // # Error text
 //
 // Error texts leave the worker through a [Sanitizer] (the runner's

@@ -120,6 +120,27 @@
 //		Marker: adm.Marker, Lock: adm.Lock, Result: receipt,
 //	})
 //
+// # Checkpoints
+//
+// A Checkpoint is the place a piece of work saved so far, kept beside the
+// lease that fences it: an in-flight marker (its dedupe key names the work)
+// or a lock (with a Name for the work, since a lock names a shared
+// resource). Store.SaveCheckpoint writes it only while the lease still
+// holds its key, in the same script as the check, so an attempt that lost
+// its marker (a redelivery took it over) or its lock (it expired under a
+// pause) cannot overwrite the place its successor saved: it gets a
+// *LostError and its lease is marked lost. LoadCheckpoint reads it the same
+// way. Both give the checkpoint a TTL (CheckpointTTLDefault, 24h), and
+// Complete drops it in the same step when its request names it, as
+// DropCheckpoint does for work given up for good.
+//
+//	c := lockstore.Checkpoint{Lease: adm.Marker}
+//	place, ok, err := store.LoadCheckpoint(ctx, c, 0)
+//	// ... work from place, saving it now and then:
+//	err = store.SaveCheckpoint(ctx, c, next, 0)
+//	// ... and at the end:
+//	_, err = store.Complete(ctx, lockstore.CompleteRequest{Marker: adm.Marker, Checkpoint: &c})
+//
 // # Redis keys
 //
 // Keys live under a prefix (PrefixDefault, "jobrunner") with the user key as
@@ -128,7 +149,8 @@
 // :inflight key holds the marker while a job runs and its completed record
 // after it succeeded (the record replaces the marker); :done holds a record
 // only in the rare case described in complete.lua, or as written by older
-// versions, and admission reads both. A fence key lives a day after the
+// versions, and admission reads both. Checkpoints live beside their lease's
+// key: :checkpoint for a marker's, :checkpoint:<name> for a lock's. A fence key lives a day after the
 // last grant of its lock (see Fencing), so there is one per lock key used
 // within the last day.
 //

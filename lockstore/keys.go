@@ -17,6 +17,7 @@ const PrefixDefault = "jobrunner"
 //	jobrunner:{invoice:123}:fence
 //	jobrunner:{invoice:123}:inflight
 //	jobrunner:{invoice:123}:done
+//	jobrunner:{invoice:123}:checkpoint
 //
 // A lock key and a dedupe key with the same text share a tag and a slot, but
 // their suffixes keep them apart.
@@ -92,6 +93,16 @@ func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag
 // wrote it, and where a success goes when another task's marker holds the
 // state key. Admission reads it beside the state key, in the same command.
 func (k keys) done(key string) string { return k.tagged(key, ":done") }
+
+// checkpoint is the key of a checkpoint (see Checkpoint): beside its
+// lease's key, with the name after the suffix.
+func (k keys) checkpoint(c Checkpoint) string {
+	key := k.tagged(c.Lease.key, ":checkpoint")
+	if c.Name != "" {
+		key += ":" + c.Name
+	}
+	return key
+}
 
 // markerValue is the value of an in-flight marker: the admission's own
 // token, then the task ID. The task ID lets a redelivery of the same task

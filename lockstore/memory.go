@@ -232,7 +232,20 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 
 // Complete implements Store, as complete.lua does.
 func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Completion, error) {
+	if err := req.checkCheckpoint(); err != nil {
+		return Completion{}, err
+	}
 	if req.Marker == nil {
+		if c := req.Checkpoint; c != nil && req.Lock != nil {
+			// As completeLocked: drop the checkpoint if the lock is ours.
+			if err := m.lock(ctx, "complete", req.Lock.key); err != nil {
+				return Completion{}, err
+			}
+			if v, ok := m.get(m.keys.lease(req.Lock)); ok && v == req.Lock.token {
+				delete(m.vals, m.keys.checkpoint(*c))
+			}
+			m.mu.Unlock()
+		}
 		return m.Abandon(ctx, nil, req.Lock)
 	}
 	if !req.Marker.marker || (req.Lock != nil && req.Lock.marker) {
@@ -248,6 +261,10 @@ func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Comple
 	_, recorded := m.get(m.keys.done(mk.key))
 	if cur == mk.token || !held && !recorded || held && markerHolder(cur) != markerHolder(mk.token) {
 		m.set(m.keys.done(mk.key), string(req.Result), cmp.Or(req.Window, WindowDefault))
+	}
+	if req.Checkpoint != nil && (!held || cur == mk.token) {
+		// Unless another admission holds the marker: its place is its own.
+		delete(m.vals, m.keys.checkpoint(*req.Checkpoint))
 	}
 	c := Completion{Marker: m.release(m.keys.lease(mk), mk.token)}
 	if req.Lock != nil {

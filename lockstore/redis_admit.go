@@ -126,7 +126,13 @@ func parseAdmit(reply []any) (int64, any, error) {
 // Complete implements Store: complete.lua, with the lock release in the same
 // script when the lock shares the marker's slot, else in the same pipeline.
 func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Completion, error) {
+	if err := req.checkCheckpoint(); err != nil {
+		return Completion{}, err
+	}
 	if req.Marker == nil {
+		if req.Checkpoint != nil {
+			return s.completeLocked(ctx, req.Lock, *req.Checkpoint)
+		}
 		return s.Abandon(ctx, nil, req.Lock)
 	}
 	if !req.Marker.marker || (req.Lock != nil && req.Lock.marker) {
@@ -152,6 +158,13 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	}
 	if req.Result == nil {
 		complete.args[1] = ""
+	}
+	if c := req.Checkpoint; c != nil {
+		if len(complete.args) == 3 {
+			complete.args = append(complete.args, "") // no lock token
+		}
+		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
+		complete.args = append(complete.args, "1")
 	}
 	finish := func() (Completion, error) {
 		var c Completion
@@ -179,6 +192,26 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	// A caller that gives up still gets its leases' state right.
 	if err := s.batch.do(ctx, calls, func() { _, _ = finish() }); err != nil {
 		return Completion{}, storeErr("complete", m.key, err)
+	}
+	return finish()
+}
+
+// completeLocked completes work done under lock alone and drops its
+// checkpoint c: release.lua with c's key, so that the checkpoint goes only
+// with the lock, in one script.
+func (s *RedisStore) completeLocked(ctx context.Context, lock *Lease, c Checkpoint) (Completion, error) {
+	release := &scriptCall{script: releaseScript, keys: []string{s.keys.lock(lock.key), s.keys.checkpoint(c)}, args: []any{lock.token}}
+	finish := func() (Completion, error) {
+		v, err := release.cmd.Int64Slice()
+		if err != nil || len(v) != 1 {
+			return Completion{}, storeErr("complete", lock.key, cmpErr(err, fmt.Errorf("unexpected reply %v", v)))
+		}
+		res := Completion{Lock: releaseResult(v[0])}
+		lock.finished(res.Lock)
+		return res, nil
+	}
+	if err := s.batch.do(ctx, []*scriptCall{release}, func() { _, _ = finish() }); err != nil {
+		return Completion{}, storeErr("complete", lock.key, err)
 	}
 	return finish()
 }

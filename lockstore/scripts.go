@@ -34,6 +34,18 @@ var (
 	completeSrc    string
 	completeScript = redis.NewScript(completeSrc)
 
+	//go:embed lua/checkpoint_save.lua
+	checkpointSaveSrc    string
+	checkpointSaveScript = redis.NewScript(checkpointSaveSrc)
+
+	//go:embed lua/checkpoint_load.lua
+	checkpointLoadSrc    string
+	checkpointLoadScript = redis.NewScript(checkpointLoadSrc)
+
+	//go:embed lua/checkpoint_drop.lua
+	checkpointDropSrc    string
+	checkpointDropScript = redis.NewScript(checkpointDropSrc)
+
 	//go:embed lua/slot_take.lua
 	slotTakeSrc    string
 	slotTakeScript = redis.NewScript(slotTakeSrc)

@@ -57,6 +57,25 @@ type Store interface {
 	// record, so a retry is admitted. Either lease may be nil.
 	Abandon(ctx context.Context, marker, lock *Lease) (Completion, error)
 
+	// SaveCheckpoint saves value as c's checkpoint for ttl (zero means
+	// CheckpointTTLDefault), if c's lease still holds its key, in one
+	// script. Otherwise it writes nothing, marks the lease lost (its
+	// Renewer callbacks run, as for a failed renewal) and returns a
+	// *LostError: an attempt that lost its lease cannot overwrite the
+	// checkpoint of the one that replaced it.
+	SaveCheckpoint(ctx context.Context, c Checkpoint, value []byte, ttl time.Duration) error
+
+	// LoadCheckpoint returns c's checkpoint and whether there is one, and
+	// gives it ttl again (zero means CheckpointTTLDefault), if c's lease
+	// still holds its key; otherwise it returns a *LostError as
+	// SaveCheckpoint does.
+	LoadCheckpoint(ctx context.Context, c Checkpoint, ttl time.Duration) ([]byte, bool, error)
+
+	// DropCheckpoint deletes c's checkpoint if c's lease still holds its
+	// key (a *LostError otherwise): the work is over. Complete drops the
+	// checkpoint named in its request in the same step.
+	DropCheckpoint(ctx context.Context, c Checkpoint) error
+
 	// Renew extends all the given leases of this store in one round trip.
 	// It updates each lease: a new local deadline on success, lost when the
 	// key was gone or owned by another. It returns a *StoreError only when
@@ -254,6 +273,28 @@ type CompleteRequest struct {
 	// Window is how long the completed record is kept. Zero means
 	// WindowDefault.
 	Window time.Duration
+	// Checkpoint, when not nil, is deleted with the completion: the work
+	// whose place it kept is done. It must be fenced by Marker (deleted in
+	// the same script, unless another admission holds the marker) or, with
+	// no Marker, by Lock (deleted if the lock is still held, in the same
+	// round trip).
+	Checkpoint *Checkpoint
+}
+
+// checkCheckpoint checks that r's Checkpoint, if any, is fenced by its
+// Marker or, without one, by its Lock.
+func (r CompleteRequest) checkCheckpoint() error {
+	c := r.Checkpoint
+	if c == nil {
+		return nil
+	}
+	if err := c.validate("complete"); err != nil {
+		return err
+	}
+	if fence := cmp.Or(r.Marker, r.Lock); c.Lease != fence {
+		return errors.New("lockstore: complete: CompleteRequest.Checkpoint must be fenced by Marker, or by Lock when there is no Marker")
+	}
+	return nil
 }
 
 // Completion says what Complete or Abandon found. A zero field means the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobrunner/jobrunner/job"
@@ -37,6 +38,15 @@ type Attempt struct {
 	result    atomic.Pointer[[]byte]  // written by job.WriteResult, from any goroutine of the handler
 	tracked   atomic.Pointer[tracked] // set by the track layer
 	span      trace.Span              // the attempt's span; nil while tracing is off (trace.go)
+
+	// checkpointed is set once the job's handler saved a checkpoint or
+	// resumed from one: the end of the attempt removes it when the job
+	// completes or is archived (checkpoint.go).
+	checkpointed atomic.Bool
+	// progress is what job.Progress reported (progress.go).
+	progress progress
+	// logger is job.Log's logger, built on first use.
+	logger atomic.Pointer[zerolog.Logger]
 
 	// unrecorded is set when the attempt succeeded but its completed
 	// record could not be written: a rerun will not be skipped.

@@ -31,6 +31,7 @@ func (r *Runner) classify(next HandlerFunc) HandlerFunc {
 		if err == nil {
 			return nil
 		}
+		r.flushProgress(ctx, a)
 		var oe *resilience.OpenError
 		if errors.As(err, &oe) {
 			return deferOpen(oe)

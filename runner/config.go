@@ -127,6 +127,16 @@ type Config struct {
 	// result) is kept. Defaults to 24h.
 	DedupeWindow time.Duration
 
+	// CheckpointTTL is how long a job's checkpoint (job.Checkpoint) is
+	// kept after it was last saved or resumed: a backstop for the
+	// checkpoints of jobs that end without removing them (archived before
+	// they ran, a crash at the end). A job whose next attempt comes later
+	// (the long retry schedule's retries after the 17th) starts from the
+	// beginning. Defaults to the longer of DedupeWindow and MaxDeferral
+	// (24h): past the dedupe window another job with the same dedupe key is
+	// new work, and a job deferred for longer than MaxDeferral is archived.
+	CheckpointTTL time.Duration
+
 	// DuplicateDelay is the longest a duplicate of a job in flight waits
 	// before it is tried again: it first comes back after 250ms, then
 	// after twice as long each time up to DuplicateDelay (plus up to half
@@ -217,6 +227,7 @@ func (c Config) withDefaults() Config {
 	c.MaxDeferral = cmp.Or(c.MaxDeferral, MaxDeferralDefault)
 	c.MarkerTTL = cmp.Or(c.MarkerTTL, MarkerTTLDefault)
 	c.DedupeWindow = cmp.Or(c.DedupeWindow, DedupeWindowDefault)
+	c.CheckpointTTL = cmp.Or(c.CheckpointTTL, max(c.DedupeWindow, c.MaxDeferral))
 	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
 	c.QueueStatsInterval = cmp.Or(c.QueueStatsInterval, QueueStatsIntervalDefault)
 	if c.Locks == nil {
@@ -255,11 +266,14 @@ func (c Config) validate() error {
 	if c.PollInterval != 0 && c.PollInterval < PollIntervalMin {
 		return fmt.Errorf("runner: Config.PollInterval %v is below the floor of %v (each poll is a Redis script per queue)", c.PollInterval, PollIntervalMin)
 	}
+	if c.CheckpointTTL != 0 && c.CheckpointTTL < time.Millisecond {
+		return fmt.Errorf("runner: Config.CheckpointTTL %v is below 1ms", c.CheckpointTTL)
+	}
 	for name, d := range map[string]time.Duration{
 		"ShutdownTimeout": c.ShutdownTimeout, "HardStopGrace": c.HardStopGrace,
 		"PollInterval": c.PollInterval, "DelayedCheckInterval": c.DelayedCheckInterval,
 		"MarkerTTL": c.MarkerTTL, "DedupeWindow": c.DedupeWindow, "DuplicateDelay": c.DuplicateDelay,
-		"MaxRetryAfter": c.MaxRetryAfter, "MaxDeferral": c.MaxDeferral,
+		"MaxRetryAfter": c.MaxRetryAfter, "MaxDeferral": c.MaxDeferral, "CheckpointTTL": c.CheckpointTTL,
 	} {
 		if d < 0 {
 			return fmt.Errorf("runner: Config.%s %v is negative", name, d)

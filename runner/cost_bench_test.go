@@ -22,6 +22,7 @@ import (
 type layers struct {
 	name                  string
 	dedupe, lock, breaker bool
+	checkpoint            bool          // the handler resumes and saves one checkpoint
 	wait                  time.Duration // the handler's I/O wait
 }
 
@@ -32,15 +33,25 @@ var costLayers = []layers{
 	{name: "lock", lock: true},
 	{name: "all", dedupe: true, lock: true, breaker: true},
 	{name: "all+io1ms", dedupe: true, lock: true, breaker: true, wait: time.Millisecond},
+	{name: "dedupe+checkpoint", dedupe: true, checkpoint: true},
 }
 
 // costDefinition is bench.noop with the layers of l.
 func costDefinition(l layers, done func()) *job.Definition[noop] {
 	d := &job.Definition[noop]{
 		Type: "bench.noop",
-		Handle: func(ctx context.Context, _ noop) error {
+		Handle: func(ctx context.Context, p noop) error {
 			if l.wait > 0 {
 				time.Sleep(l.wait)
+			}
+			if l.checkpoint {
+				var place int
+				if _, err := job.Resume(ctx, &place); err != nil {
+					return err
+				}
+				if err := job.Checkpoint(ctx, p.N); err != nil {
+					return err
+				}
 			}
 			done()
 			return nil

@@ -174,6 +174,7 @@ const storeRetryMax = 20 * time.Second
 
 func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (lockstore.Completion, error) {
 	adm := a.admission
+	drop := r.dropsCheckpoint(ctx, a, err)
 	ctx, cancel := r.detached(ctx, 5*time.Second)
 	defer cancel()
 	if err == nil {
@@ -182,8 +183,14 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 			result = *p
 		}
 		return r.store.Complete(ctx, lockstore.CompleteRequest{
-			Marker: adm.Marker, Lock: adm.Lock, Result: result, Window: r.cfg.DedupeWindow,
+			Marker: adm.Marker, Lock: adm.Lock, Result: result, Window: r.cfg.DedupeWindow, Checkpoint: drop,
 		})
+	}
+	if drop != nil {
+		// Archived: the job's place goes too (while the marker or lock is
+		// still ours). Only a checkpointing job archived pays this round
+		// trip; a checkpoint it fails to drop expires with its TTL.
+		_ = r.store.DropCheckpoint(ctx, *drop)
 	}
 	return r.store.Abandon(ctx, adm.Marker, adm.Lock)
 }

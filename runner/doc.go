@@ -1,8 +1,8 @@
 // Package runner is the jobrunner worker: it pulls tasks from Redis through
 // asynq and runs each registered job through one middleware chain.
 // Handlers import package job only; the runner puts what job's functions
-// read (job.Draining, job.Fence, job.WriteResult, job.Call) in each job's
-// context.
+// read (job.Draining, job.Fence, job.WriteResult, job.Call, job.Checkpoint,
+// job.Resume, job.Progress, job.Log) in each job's context.
 //
 // # Middleware order
 //

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/rs/zerolog"
+
 	"github.com/jobrunner/jobrunner/internal/jobctx"
 )
 
 // handlerView is what a handler reaches of its attempt through package
-// job's functions (job.Draining, job.WriteResult, job.Fence, job.Call):
-// the track layer puts it in the job's context. It is a field of the
-// Attempt it points back to, so it costs no allocation, and the handler
-// reaches nothing of the attempt but these four.
+// job's functions (job.Draining, job.WriteResult, job.Fence, job.Call,
+// job.Checkpoint and job.Resume in checkpoint.go, job.Progress in
+// progress.go, job.Log): the track layer puts it in the job's context. It
+// wraps a pointer to the Attempt, so it costs no allocation, and the
+// handler reaches nothing of the attempt but these.
 type handlerView struct{ a *Attempt }
 
 var _ jobctx.Attempt = handlerView{}
@@ -45,4 +48,16 @@ func (v handlerView) Fence() (int64, bool) {
 // Call runs fn through dep's breaker in the runner's registry.
 func (v handlerView) Call(ctx context.Context, dep string, fn func(context.Context) error) error {
 	return v.a.runner.breakers.Call(ctx, dep, fn)
+}
+
+// Log returns the runner's logger with the fields of the runner's own lines
+// about the attempt (attemptEvent's), built on the first call.
+func (v handlerView) Log() *zerolog.Logger {
+	a := v.a
+	if l := a.logger.Load(); l != nil {
+		return l
+	}
+	l := a.runner.log.With().Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number()).Logger()
+	a.logger.CompareAndSwap(nil, &l)
+	return a.logger.Load()
 }

@@ -45,6 +45,8 @@ const (
 	attrDedupeKey         = attribute.Key("jobrunner.dedupe.key")
 	attrDedupeVerdict     = attribute.Key("jobrunner.dedupe.verdict")
 	attrDedupeHolder      = attribute.Key("jobrunner.dedupe.holder")
+	attrProgressDone      = attribute.Key("jobrunner.job.progress.done")
+	attrProgressTotal     = attribute.Key("jobrunner.job.progress.total")
 	messagingSystemAsynq  = "asynq"
 	operationProcess      = "process"
 	errorTypeOther        = "_OTHER"
@@ -55,6 +57,7 @@ const (
 	eventRequeued         = "requeued"
 	eventHandedOver       = "handed_over"
 	eventStoreUnavailable = "store.unavailable"
+	eventProgress         = "progress"
 )
 
 // deferralAttr maps a log field of the runner's deferrals to its span
@@ -243,6 +246,14 @@ func (r *Runner) traceBreakers(ctx context.Context, a *Attempt, deps []string) {
 func (r *Runner) traceRequeued(a *Attempt, copyID string) {
 	if span := a.recording(); span != nil {
 		span.AddEvent(eventRequeued, trace.WithAttributes(attrCopyID.String(copyID)))
+	}
+}
+
+// traceProgress notes on a's span how far the job is, as written for
+// enqueue --wait.
+func (r *Runner) traceProgress(a *Attempt, done, total int) {
+	if span := a.recording(); span != nil {
+		span.AddEvent(eventProgress, trace.WithAttributes(attrProgressDone.Int(done), attrProgressTotal.Int(total)))
 	}
 }
 

@@ -14,9 +14,9 @@ var (
 	queueStatsLua    string
 	queueStatsScript = redis.NewScript(queueStatsLua)
 
-	//go:embed lua/mark_skipped.lua
-	markSkippedLua    string
-	markSkippedScript = redis.NewScript(markSkippedLua)
+	//go:embed lua/set_field.lua
+	setFieldLua    string
+	setFieldScript = redis.NewScript(setFieldLua)
 )
 
 // QueueStates are the task states QueueCounts counts, in its order.
@@ -69,7 +69,7 @@ const SkippedField = "jobrunner_skipped"
 // MarkSkipped notes reason in the task's SkippedField, if the task exists:
 // a task deleted meanwhile is not recreated as a stray key.
 func MarkSkipped(ctx context.Context, rdb redis.Scripter, queue, id, reason string) error {
-	return markSkippedScript.Run(ctx, rdb, []string{TaskKey(queue, id)}, SkippedField, reason).Err()
+	return setFieldScript.Run(ctx, rdb, []string{TaskKey(queue, id)}, SkippedField, reason).Err()
 }
 
 // SkippedReason returns the reason MarkSkipped noted on the task, or "".

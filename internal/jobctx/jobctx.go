@@ -1,10 +1,14 @@
 // Package jobctx carries the running attempt in a job's context: the
 // runner puts it there, and package job's handler functions (Draining,
-// WriteResult, Fence, Call) read it. It keeps the setter out of job's
-// public surface.
+// WriteResult, Fence, Call, Checkpoint, Resume, Progress, Log) read it. It
+// keeps the setter out of job's public surface.
 package jobctx
 
-import "context"
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+)
 
 // Attempt is what a handler can reach of the attempt running it.
 type Attempt interface {
@@ -17,6 +21,15 @@ type Attempt interface {
 	// Call runs fn as a call to the dependency dep, guarded by its
 	// circuit breaker.
 	Call(ctx context.Context, dep string, fn func(context.Context) error) error
+	// Checkpoint saves b as the job's checkpoint, fenced by the job's
+	// dedupe marker or lock.
+	Checkpoint(ctx context.Context, b []byte) error
+	// Resume returns the job's checkpoint and whether there is one.
+	Resume(ctx context.Context) ([]byte, bool, error)
+	// Progress records that done of total units of the job are done.
+	Progress(ctx context.Context, done, total int)
+	// Log returns the worker's logger with the job's fields.
+	Log() *zerolog.Logger
 }
 
 type key struct{}

@@ -1,7 +1,8 @@
 // Package lockstoretest is the acceptance suite of lockstore.Store: every
 // implementation must pass Run. It covers the classic lock properties
 // (ownership, expiry, fencing, mutual exclusion, waiting), renewal and loss,
-// the processing marker and the two-state dedupe admission.
+// the processing marker, the two-state dedupe admission and the checkpoints
+// fenced by markers and locks.
 //
 // Each test calls newStore for a fresh store; tests use distinct keys and
 // run in parallel, so a factory may hand out stores sharing one server, as
@@ -56,6 +57,12 @@ func Run(t *testing.T, newStore func(t *testing.T) lockstore.Store) {
 		{"DedupeWindowExpires", testDedupeWindow},
 		{"DedupeMarkerExpires", testDedupeMarkerExpires},
 		{"DedupeTakeoverFencesOut", testDedupeTakeoverFencesOut},
+		{"CheckpointSaveLoad", testCheckpointSaveLoad},
+		{"CheckpointFencedAfterTakeover", testCheckpointFencedAfterTakeover},
+		{"CheckpointFencedByLock", testCheckpointFencedByLock},
+		{"CheckpointDroppedOnComplete", testCheckpointDroppedOnComplete},
+		{"CheckpointTTL", testCheckpointTTL},
+		{"CheckpointInvalid", testCheckpointInvalid},
 		{"Slots", testSlots},
 		{"SlotWaiters", testSlotWaiters},
 		{"Rate", testRate},

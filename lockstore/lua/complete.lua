@@ -5,10 +5,13 @@
 --          record: byte 1 then the result bytes).
 -- KEYS[2]: the separate record key of the dedupe key (see admit.lua).
 -- KEYS[3]: optional, the lock key, in the same slot on Redis Cluster.
+-- KEYS[n]: optional, last, when ARGV[5] is '1': the checkpoint key of the
+--          dedupe key (see checkpoint_save.lua), in the same slot.
 -- ARGV[1]: the marker's value (token ':' task ID) as this admission set it.
 -- ARGV[2]: the result bytes to keep (may be empty).
 -- ARGV[3]: the dedupe window (TTL of the record) in milliseconds.
--- ARGV[4]: the lock owner token (when KEYS[3] is given).
+-- ARGV[4]: the lock owner token (when KEYS[3] is given; else empty).
+-- ARGV[5]: optional, '1' when the last key is a checkpoint key.
 --
 -- The record is written when the job's success is news: the marker is still
 -- ours (the record replaces it in the state key: no key is created or
@@ -19,10 +22,12 @@
 -- another admission of the same task ID holds the marker: a redelivery took
 -- it over and fenced this attempt out, and it records the outcome itself, so
 -- only one of two overlapping attempts of a task completes the record. The
--- lock is deleted only when it still holds ARGV[4].
+-- lock is deleted only when it still holds ARGV[4]. The checkpoint is
+-- deleted unless another admission holds the marker (the job's place is
+-- then that admission's): the job is done.
 --
 -- On the usual path this is three commands (MGET, SET, DEL), two without a
--- lock (GET, SET).
+-- lock (GET, SET), and one more (DEL) with a checkpoint.
 --
 -- Returns {marker, lock}, each 1 when released (the marker: replaced by the
 -- record), 0 when already gone, -1 when held by another owner (left alone);
@@ -30,8 +35,13 @@
 local function holder(v)
   return string.match(v, '^[^:]*:(.*)$') or v
 end
+local nkeys, checkpoint = #KEYS, nil
+if ARGV[5] == '1' then
+  checkpoint = KEYS[nkeys]
+  nkeys = nkeys - 1
+end
 local cur, held
-if #KEYS >= 3 then
+if nkeys >= 3 then
   local v = redis.call('MGET', KEYS[1], KEYS[3])
   cur, held = v[1], v[2]
 else
@@ -52,7 +62,10 @@ elseif string.byte(cur, 1) ~= 1 then
   end
   marker = -1
 end
-if #KEYS >= 3 then
+if checkpoint and marker ~= -1 then
+  redis.call('DEL', checkpoint)
+end
+if nkeys >= 3 then
   if held == ARGV[4] then
     redis.call('DEL', KEYS[3])
     lock = 1

@@ -1,0 +1,23 @@
+-- checkpoint_load.lua reads a checkpoint for the lease that fences it, if
+-- the lease still holds its key, and gives the checkpoint its TTL again.
+--
+-- KEYS[1]: the fencing key: an in-flight marker or a lock.
+-- KEYS[2]: the checkpoint key, in the same slot on Redis Cluster.
+-- ARGV[1]: the lease's token, the value KEYS[1] must hold.
+-- ARGV[2]: the checkpoint's TTL in milliseconds.
+--
+-- Returns {1, bytes} when there is a checkpoint, {1} when there is none,
+-- {0} when KEYS[1] is gone, {-1} when it holds another value. GETEX needs
+-- Redis 6.2, as the fence scripts do.
+local v = redis.call('GET', KEYS[1])
+if not v then
+  return {0}
+end
+if v ~= ARGV[1] then
+  return {-1}
+end
+local c = redis.call('GETEX', KEYS[2], 'PX', ARGV[2])
+if not c then
+  return {1}
+end
+return {1, c}

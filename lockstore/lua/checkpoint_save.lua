@@ -1,0 +1,23 @@
+-- checkpoint_save.lua saves a checkpoint beside the lease that fences it, if
+-- the lease still holds its key: the check and the write are one step, so
+-- an attempt that lost its marker or lock cannot overwrite the checkpoint
+-- of the attempt that replaced it.
+--
+-- KEYS[1]: the fencing key: an in-flight marker or a lock.
+-- KEYS[2]: the checkpoint key, in the same slot on Redis Cluster.
+-- ARGV[1]: the lease's token, the value KEYS[1] must hold.
+-- ARGV[2]: the checkpoint's bytes.
+-- ARGV[3]: the checkpoint's TTL in milliseconds.
+--
+-- Returns 1 when saved, 0 when KEYS[1] is gone (the lease expired), -1 when
+-- it holds another value (another owner, or the completed record that
+-- replaced the marker). Nothing is written unless it returns 1.
+local v = redis.call('GET', KEYS[1])
+if not v then
+  return 0
+end
+if v ~= ARGV[1] then
+  return -1
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
