@@ -99,9 +99,9 @@ func (q *queueStats) loop(ctx context.Context) {
 }
 
 // read reads one queue, keeping the previous reading when Redis does not
-// answer within the interval.
+// answer within the interval (at least 500ms, at most 2s).
 func (q *queueStats) read(ctx context.Context, name string) {
-	ctx, cancel := context.WithTimeout(ctx, min(q.interval, 2*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, min(max(q.interval, 500*time.Millisecond), 2*time.Second))
 	defer cancel()
 	c, err := asynqdb.ReadQueue(ctx, q.rdb, name)
 	at := q.now()
