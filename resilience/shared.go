@@ -178,6 +178,7 @@ type SharedBreaker struct {
 	seen      State        // Last state reported to OnStateChange; a new breaker is closed.
 	seenGen   int64        // Generation of seen.
 	pending   []transition // Changes of seen not yet reported.
+	indexed   time.Time    // When the name was last noted in the index (shared_index.go).
 	notifyMu  sync.Mutex   // Held while reporting, so reports stay in order.
 }
 
@@ -385,7 +386,9 @@ func (b *SharedBreaker) allow(ctx context.Context, take bool) (sharedAllowResult
 	if len(vals) != 5 {
 		return sharedAllowResult{}, fmt.Errorf("resilience: shared breaker %q: allow: unexpected reply %v", b.name, vals)
 	}
-	snap := b.store(vals[1:], b.cfg.Now())
+	now := b.cfg.Now()
+	snap := b.store(vals[1:], now)
+	b.noteIndex(ctx, now)
 	return sharedAllowResult{admitted: vals[0] == 1, snap: snap}, nil
 }
 
@@ -452,7 +455,7 @@ func (b *SharedBreaker) Check(ctx context.Context) error {
 func (b *SharedBreaker) snapshot() Snapshot {
 	now := b.cfg.Now()
 	b.mu.Lock()
-	s := Snapshot{Dependency: b.name, State: b.seen, Generation: uint64(max(b.seenGen, 0))}
+	s := Snapshot{Dependency: b.name, Shared: true, State: b.seen, Generation: uint64(max(b.seenGen, 0))}
 	down := now.Before(b.downUntil)
 	if snap := b.snap; !down && snap.gen == b.seenGen && snap.state == StateOpen {
 		if left := snap.retry - now.Sub(snap.at); left > 0 {
