@@ -155,7 +155,7 @@ func TestReadFleet(t *testing.T) {
 
 	st := fleet.Read(ctx, fleet.Config{
 		Redis: rdb, Queues: []string{"default", "low"},
-		Limits: map[string]fleet.Limit{"pay.example": {Concurrency: 2}, "hooks.example": {Rate: rate}},
+		Limits:         map[string]fleet.Limit{"pay.example": {Concurrency: 2}, "hooks.example": {Rate: rate}},
 		SharedBreakers: []string{"configured.example"},
 		Schedules:      []fleet.Schedule{{Entry: every, Queue: "low"}, {Entry: never, Queue: "default"}},
 		Now:            func() time.Time { return now },
