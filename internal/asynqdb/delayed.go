@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,20 +55,43 @@ type DelayedSample struct {
 	Set string
 	// Size is the number of tasks in the set.
 	Size int64
-	// Tasks are the n soonest due (fewer when the set is smaller or a
-	// task went meanwhile), soonest first.
+	// Tasks are those read of the N soonest due (fewer when the set is
+	// smaller, SampleRequest.Read left some out, or a task went
+	// meanwhile), soonest first.
 	Tasks []Delayed
+	// Looked is how many of the set's soonest-due tasks were looked at:
+	// N, or the set's size when it is smaller.
+	Looked int
 }
 
-// Sample reads the n soonest-due tasks (at most SampleMax) of each of the
-// given sets (StateRetry, StateScheduled) of each queue, with the sets'
-// sizes, and of each task its retry counts, last error and the named
-// headers, never its payload. It makes two round trips, however many
-// queues and tasks: one pipeline reads the sets, one reads the tasks in
-// script calls of 100 (one queue's keys share a Cluster slot). Tasks that
-// leave their set between the two are skipped.
-func Sample(ctx context.Context, rdb redis.UniversalClient, queues, sets []string, n int, headers ...string) ([]DelayedSample, error) {
-	n = min(max(n, 0), SampleMax)
+// SampleRequest says what Sample reads.
+type SampleRequest struct {
+	// Queues are the queues to sample.
+	Queues []string
+	// Sets are the sets to sample of each queue: StateRetry,
+	// StateScheduled.
+	Sets []string
+	// N is how many of the soonest-due tasks of each set are looked at, at
+	// most SampleMax.
+	N int
+	// Headers are the names of the headers to read of each task.
+	Headers []string
+	// Read, when set, picks by ID the tasks whose stored message is read;
+	// the others are left out of DelayedSample.Tasks. Nil reads every
+	// task looked at.
+	Read func(set, id string) bool
+}
+
+// Sample reads the N soonest-due tasks (at most SampleMax) of each of the
+// requested sets of each queue, with the sets' sizes, and of each task
+// its retry counts, last error and the requested headers, never its
+// payload. It makes two round trips, however many queues and tasks: one
+// pipeline reads the sets, one reads the tasks in script calls of 100
+// (one queue's keys share a Cluster slot). Tasks that leave their set
+// between the two are skipped.
+func Sample(ctx context.Context, rdb redis.UniversalClient, req SampleRequest) ([]DelayedSample, error) {
+	queues, sets, headers := req.Queues, req.Sets, req.Headers
+	n := min(max(req.N, 0), SampleMax)
 	out := make([]DelayedSample, 0, len(queues)*len(sets))
 	sizes, ranges := make([]*redis.IntCmd, 0, cap(out)), make([]*redis.ZSliceCmd, 0, cap(out))
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -91,6 +115,13 @@ func Sample(ctx context.Context, rdb redis.UniversalClient, queues, sets []strin
 	for i := range out {
 		out[i].Size = sizes[i].Val()
 		zs := ranges[i].Val()
+		out[i].Looked = len(zs)
+		if req.Read != nil {
+			zs = slices.DeleteFunc(zs, func(z redis.Z) bool {
+				id, _ := z.Member.(string)
+				return !req.Read(out[i].Set, id)
+			})
+		}
 		for start := 0; start < len(zs); start += sampleChunk {
 			part := zs[start:min(start+sampleChunk, len(zs))]
 			c := &sampleCall{sample: i, keys: make([]string, len(part)), ids: make([]string, len(part)), due: make([]time.Time, len(part))}

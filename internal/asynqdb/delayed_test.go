@@ -76,7 +76,8 @@ func TestSampleMatchesInspector(t *testing.T) {
 	rdb := srv.Client()
 	ctx := context.Background()
 	retryTasks(t, rdb, "default", 3)
-	samples, err := asynqdb.Sample(ctx, rdb, []string{"default"}, []string{asynqdb.StateRetry, asynqdb.StateScheduled}, 100, "jobrunner-origin")
+	samples, err := asynqdb.Sample(ctx, rdb, asynqdb.SampleRequest{Queues: []string{"default"},
+		Sets: []string{asynqdb.StateRetry, asynqdb.StateScheduled}, N: 100, Headers: []string{"jobrunner-origin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestSampleBounded(t *testing.T) {
 			if err := asynq.NewInspectorFromRedisClient(env.Client).DeleteTask("b", "b-001"); err != nil {
 				t.Fatal(err)
 			}
-			samples, err := asynqdb.Sample(ctx, env.Client, []string{"a", "b"}, []string{asynqdb.StateScheduled}, 120)
+			samples, err := asynqdb.Sample(ctx, env.Client, asynqdb.SampleRequest{Queues: []string{"a", "b"}, Sets: []string{asynqdb.StateScheduled}, N: 120})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,6 +155,12 @@ func TestSampleBounded(t *testing.T) {
 				if first := s.Tasks[0]; first.ID != s.Queue+"-000" || !first.Due.Equal(base) {
 					t.Errorf("queue %s: first task %+v; want %s-000 due %v", s.Queue, first, s.Queue, base)
 				}
+			}
+			// Read picks the tasks whose messages are read.
+			samples, err = asynqdb.Sample(ctx, env.Client, asynqdb.SampleRequest{Queues: []string{"a"}, Sets: []string{asynqdb.StateScheduled}, N: 120,
+				Read: func(set, id string) bool { return set == asynqdb.StateScheduled && strings.HasSuffix(id, "7") }})
+			if err != nil || len(samples[0].Tasks) != 12 || samples[0].Looked != 120 || samples[0].Size != 250 {
+				t.Fatalf("with Read: %+v, %v; want the 12 IDs ending in 7 of the 120 looked at", samples, err)
 			}
 		})
 	}

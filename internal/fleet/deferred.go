@@ -98,8 +98,13 @@ type deferredJob struct {
 // the deferred jobs found, with their ages from the deferral notes.
 func readDeferred(ctx context.Context, cfg Config, now time.Time) (Deferred, error) {
 	d := Deferred{ByReason: []DeferredGroup{}, Queues: []DeferredQueue{}}
-	samples, err := asynqdb.Sample(ctx, cfg.Redis, cfg.Queues, []string{asynqdb.StateRetry, asynqdb.StateScheduled},
-		cfg.SampleMax, HeaderOrigin, HeaderRequeues, HeaderDeferral)
+	samples, err := asynqdb.Sample(ctx, cfg.Redis, asynqdb.SampleRequest{
+		Queues: cfg.Queues, Sets: []string{asynqdb.StateRetry, asynqdb.StateScheduled}, N: cfg.SampleMax,
+		Headers: []string{HeaderOrigin, HeaderRequeues, HeaderDeferral},
+		// Of the scheduled tasks only the runner's copies are deferred
+		// jobs, and their IDs say so: read no other's message.
+		Read: func(set, id string) bool { return set == asynqdb.StateRetry || isCopyID(id) },
+	})
 	if err != nil {
 		return d, err
 	}
@@ -111,8 +116,8 @@ func readDeferred(ctx context.Context, cfg Config, now time.Time) (Deferred, err
 			q = &DeferredQueue{Queue: s.Queue}
 			queues[s.Queue] = q
 		}
-		q.Read += len(s.Tasks)
-		q.Sampled = q.Sampled || s.Size > int64(len(s.Tasks))
+		q.Read += s.Looked
+		q.Sampled = q.Sampled || s.Size > int64(s.Looked)
 		if s.Set == asynqdb.StateRetry {
 			q.Retry = s.Size
 		} else {
@@ -207,4 +212,19 @@ func noteTimes(ctx context.Context, rdb redis.UniversalClient, jobs []deferredJo
 		}
 	}
 	return out, nil
+}
+
+// isCopyID reports whether id can be the ID of a copy the runner
+// re-enqueued on a deferral on the last attempt: ORIGIN~N.
+func isCopyID(id string) bool {
+	i := strings.LastIndexByte(id, '~')
+	if i < 0 || i == len(id)-1 {
+		return false
+	}
+	for _, c := range id[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
