@@ -21,13 +21,3 @@ func TestFleetReadsWhatTheRunnerWrites(t *testing.T) {
 		t.Errorf("the scheduler enqueues ticks up to %v late, fleet counts them missed after %v", tickLateMax, fleet.TickLateMax)
 	}
 }
-
-func TestMsText(t *testing.T) {
-	for ms, want := range map[int64]string{
-		850: "850ms", 12_000: "12s", 250_000: "4m10s", 3*3600_000 + 300_000: "3h05m", 52 * 3600_000: "2d04h",
-	} {
-		if got := msText(ms); got != want {
-			t.Errorf("msText(%d) = %q; want %q", ms, got, want)
-		}
-	}
-}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/jobrunner/jobrunner/internal/fleet"
 )
 
 // statusRefresh is how often the /status page reloads itself.
@@ -18,7 +20,7 @@ var (
 	//go:embed status.html
 	statusHTML     string
 	statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-		"dur":     msText,
+		"dur":     fleet.MsText,
 		"state":   stateClass,
 		"percent": func(n, of int) int { return min(100*n/max(of, 1), 100) },
 		"minus":   func(a, b int) int { return a - b },
@@ -70,7 +72,7 @@ func problems(doc statusDoc) []string {
 	for _, b := range doc.Breakers {
 		switch b.State {
 		case "open":
-			out = append(out, fmt.Sprintf("Breaker %s (%s) is open: jobs calling it are deferred; it tries again in %s.", b.Dependency, b.Scope, msText(b.RetryInMS)))
+			out = append(out, fmt.Sprintf("Breaker %s (%s) is open: jobs calling it are deferred; it tries again in %s.", b.Dependency, b.Scope, fleet.MsText(b.RetryInMS)))
 		case "half_open":
 			out = append(out, fmt.Sprintf("Breaker %s (%s) is half-open: probing whether it recovered.", b.Dependency, b.Scope))
 		}
@@ -80,9 +82,9 @@ func problems(doc statusDoc) []string {
 			out = append(out, fmt.Sprintf("Limit %s is full: %d of %d slots held, %d jobs refused wait.", l.Dependency, c.InUse, c.Limit, c.Waiting))
 		}
 		if r := l.Rate; r != nil && (r.QueueMS > 0 || r.PausedMS > 0) {
-			msg := fmt.Sprintf("Rate %s of %s is reached: a job refused now waits %s.", r.Limit, l.Dependency, msText(r.QueueMS))
+			msg := fmt.Sprintf("Rate %s of %s is reached: a job refused now waits %s.", r.Limit, l.Dependency, fleet.MsText(r.QueueMS))
 			if r.PausedMS > 0 {
-				msg = fmt.Sprintf("Rate limit of %s is paused (Retry-After) for %s.", l.Dependency, msText(r.PausedMS))
+				msg = fmt.Sprintf("Rate limit of %s is paused (Retry-After) for %s.", l.Dependency, fleet.MsText(r.PausedMS))
 			}
 			out = append(out, msg)
 		}
@@ -104,29 +106,12 @@ func problems(doc statusDoc) []string {
 		if d.Sampled {
 			more = " (or more: a sample)"
 		}
-		out = append(out, fmt.Sprintf("%d jobs deferred%s, the oldest for %s: %s.", d.Total, more, msText(d.OldestAgeMS), strings.Join(parts, ", ")))
+		out = append(out, fmt.Sprintf("%d jobs deferred%s, the oldest for %s: %s.", d.Total, more, fleet.MsText(d.OldestAgeMS), strings.Join(parts, ", ")))
 	}
 	for _, e := range doc.Errors {
 		out = append(out, fmt.Sprintf("Could not read %s: %s", e.Section, e.Error))
 	}
 	return out
-}
-
-// msText writes a duration in milliseconds for people: "850ms", "12s",
-// "4m10s", "3h5m", "2d4h".
-func msText(ms int64) string {
-	d := time.Duration(ms) * time.Millisecond
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", ms)
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 // stateClass is the CSS class of a state: ok, warn or bad.

@@ -54,3 +54,14 @@ func TestParseQueuesAndShared(t *testing.T) {
 		t.Error("ParseShared with an empty name succeeded")
 	}
 }
+
+func TestMsText(t *testing.T) {
+	t.Parallel()
+	for ms, want := range map[int64]string{
+		850: "850ms", 12_000: "12s", 250_000: "4m10s", 3*3600_000 + 300_000: "3h05m", 52 * 3600_000: "2d04h",
+	} {
+		if got := fleet.MsText(ms); got != want {
+			t.Errorf("MsText(%d) = %q; want %q", ms, got, want)
+		}
+	}
+}
