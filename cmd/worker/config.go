@@ -77,7 +77,7 @@ var settings = []setting{
 		func(v string, c *config) (err error) { c.Queues, err = fleet.ParseQueues(v); return err }},
 	{"WORKER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long a drain lets in-flight jobs finish",
 		func(v string, c *config) (err error) { c.ShutdownTimeout, err = parseDuration(v, false); return err }},
-	{"WORKER_HTTP_ADDR", "http-addr", ":9090", "address of /healthz, /readyz and /metrics",
+	{"WORKER_HTTP_ADDR", "http-addr", ":9090", "address of /healthz, /readyz, /metrics and /status",
 		func(v string, c *config) error {
 			if !strings.Contains(v, ":") {
 				return errors.New("want host:port or :port")

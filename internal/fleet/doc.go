@@ -34,4 +34,6 @@
 // deferral note, and HeaderOrigin, HeaderRequeues and HeaderDeferral the
 // headers of a copy re-enqueued by a deferral on the last attempt. They
 // are defined here, once, for both.
+//
+// See docs/operations.md for the status's fields and what they mean.
 package fleet
