@@ -79,7 +79,7 @@ func problems(doc statusDoc) []string {
 	}
 	for _, l := range doc.Limits {
 		if c := l.Concurrency; c != nil && c.InUse >= c.Limit {
-			out = append(out, fmt.Sprintf("Limit %s is full: %d of %d slots held, %d jobs refused wait.", l.Dependency, c.InUse, c.Limit, c.Waiting))
+			out = append(out, fmt.Sprintf("Limit %s is full: %d of %d slots held; refused jobs waiting: %d.", l.Dependency, c.InUse, c.Limit, c.Waiting))
 		}
 		if r := l.Rate; r != nil && (r.QueueMS > 0 || r.PausedMS > 0) {
 			msg := fmt.Sprintf("Rate %s of %s is reached: a job refused now waits %s.", r.Limit, l.Dependency, fleet.MsText(r.QueueMS))
