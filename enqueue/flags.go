@@ -170,8 +170,8 @@ const helpHead = `Usage:
   %[1]s [flags] TYPE [PAYLOAD_JSON]
   %[1]s [flags] TYPE --payload-file FILE
   %[1]s [flags] --file JOBS.jsonl
-  %[1]s [--output json] --schedules
   %[1]s [--output json] --status
+  %[1]s [--output json] --schedules
 
 Enqueues one job of type TYPE whose payload is PAYLOAD_JSON (default {}),
 or one job per line of a JSON Lines file. Payloads of known job types are

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -170,7 +171,8 @@ type SharedBreaker struct {
 	name  string
 	key   string
 	cfg   SharedConfig
-	local *Breaker // The FailOpenLocal fallback.
+	local *Breaker     // The FailOpenLocal fallback.
+	noted atomic.Int64 // Unix ns when the name was last noted in the index (shared_index.go); 0: never.
 
 	mu        sync.Mutex
 	snap      sharedSnap   // Last state read from Redis.
@@ -178,7 +180,6 @@ type SharedBreaker struct {
 	seen      State        // Last state reported to OnStateChange; a new breaker is closed.
 	seenGen   int64        // Generation of seen.
 	pending   []transition // Changes of seen not yet reported.
-	indexed   time.Time    // When the name was last noted in the index (shared_index.go).
 	notifyMu  sync.Mutex   // Held while reporting, so reports stay in order.
 }
 

@@ -39,21 +39,14 @@ var (
 // for sharedIndexEvery. A failure is tried again at the next call: the
 // index only serves status pages.
 func (b *SharedBreaker) noteIndex(ctx context.Context, now time.Time) {
-	b.mu.Lock()
-	due := b.indexed.IsZero() || now.Sub(b.indexed) >= sharedIndexEvery
-	if due {
-		b.indexed = now
-	}
-	b.mu.Unlock()
-	if !due {
-		return
+	last, at := b.noted.Load(), now.UnixNano()
+	if last != 0 && at-last < int64(sharedIndexEvery) || !b.noted.CompareAndSwap(last, at) {
+		return // noted lately, or another call is noting it now
 	}
 	err := sharedIndexScript.Run(ctx, b.rdb, []string{SharedIndexKey},
 		b.name, now.UnixMilli(), SharedIndexMax, sharedKeyTTL.Milliseconds()).Err()
 	if err != nil {
-		b.mu.Lock()
-		b.indexed = time.Time{}
-		b.mu.Unlock()
+		b.noted.CompareAndSwap(at, 0)
 	}
 }
 
