@@ -97,30 +97,37 @@ func bigRedis(tb testing.TB, n int) fleet.Config {
 
 // TestReadFastOnABigRedis: on a Redis holding 100,000 queued jobs (half
 // of them in the retry set), a reading of the fleet-wide status takes
-// well under 200ms, and its sample says it is one.
+// well under 200ms (the median of 5 readings; a round slowed down by
+// other processes on a shared machine is measured again, at most 3
+// times), and its sample says it is one.
 func TestReadFastOnABigRedis(t *testing.T) {
 	cfg := bigRedis(t, *bigJobs)
 	ctx := context.Background()
-	before := redistest.ReadStats(t, cfg.Redis)
-	var took []time.Duration
-	for range 5 {
-		start := time.Now()
-		st := fleet.Read(ctx, cfg)
-		took = append(took, time.Since(start))
-		if len(st.Errors) > 0 || !st.Deferred.Sampled || st.Deferred.Total < 800 || len(st.Breakers) != 20 || len(st.Limits) != 10 {
-			t.Fatalf("status: errors %+v, deferred %d (sampled %v), %d breakers, %d limits", st.Errors, st.Deferred.Total, st.Deferred.Sampled, len(st.Breakers), len(st.Limits))
+	for round := 1; ; round++ {
+		before := redistest.ReadStats(t, cfg.Redis)
+		var took []time.Duration
+		for range 5 {
+			start := time.Now()
+			st := fleet.Read(ctx, cfg)
+			took = append(took, time.Since(start))
+			if len(st.Errors) > 0 || !st.Deferred.Sampled || st.Deferred.Total < 800 || len(st.Breakers) != 20 || len(st.Limits) != 10 {
+				t.Fatalf("status: errors %+v, deferred %d (sampled %v), %d breakers, %d limits", st.Errors, st.Deferred.Total, st.Deferred.Sampled, len(st.Breakers), len(st.Limits))
+			}
 		}
-	}
-	after := redistest.ReadStats(t, cfg.Redis)
-	var usec int64
-	for cmd, u := range after.Usec {
-		usec += u - before.Usec[cmd]
-	}
-	slices.Sort(took)
-	t.Logf("Read on %d queued jobs: median %v, max %v; Redis busy %v per reading, the longest script call %v",
-		*bigJobs, took[2], took[4], time.Duration(usec/5)*time.Microsecond, scriptMax(after, before))
-	if took[2] > 200*time.Millisecond {
-		t.Errorf("median reading %v; want under 200ms", took[2])
+		after := redistest.ReadStats(t, cfg.Redis)
+		var usec int64
+		for cmd, u := range after.Usec {
+			usec += u - before.Usec[cmd]
+		}
+		slices.Sort(took)
+		t.Logf("Read on %d queued jobs: median %v, max %v; Redis busy %v per reading, the longest script call %v",
+			*bigJobs, took[2], took[4], time.Duration(usec/5)*time.Microsecond, scriptMax(after, before))
+		switch {
+		case took[2] < 200*time.Millisecond:
+			return
+		case round == 3:
+			t.Fatalf("median reading %v in 3 rounds; want under 200ms", took[2])
+		}
 	}
 }
 
