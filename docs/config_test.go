@@ -66,8 +66,9 @@ func TestConfigurationPageListsEveryVariable(t *testing.T) {
 }
 
 // codeVariables returns the environment variables the module reads, each
-// with where: the string literals and constants passed to a function named
-// Getenv, LookupEnv, getenv or get in a non-test file, and the names that
+// with where: the string literals and constants (of the package or, as
+// pkg.Name, of another) passed to a function named Getenv, LookupEnv,
+// getenv or get in a non-test file, and the names that
 // the functions which take a getenv ask it for (their names are built in
 // loops and from parts, which no scan of literals finds). The worker's
 // settings table (cmd/worker/config.go) is checked in cmd/worker.
@@ -76,6 +77,12 @@ func codeVariables(t *testing.T) map[string]string {
 	vars := map[string]string{}
 	files := goFiles(t, false)
 	consts := stringConsts(files)
+	byPackage := map[string]map[string]string{} // package name -> constant -> value, for pkg.Name arguments
+	for _, f := range files {
+		if c := consts[f.dir]; c != nil {
+			byPackage[f.file.Name.Name] = c
+		}
+	}
 	for _, f := range files {
 		// Test programs under internal/ (the fault suite's testworker):
 		// their environment is set by their harness, not by users.
@@ -93,8 +100,13 @@ func codeVariables(t *testing.T) map[string]string {
 				return true
 			}
 			name := stringLit(call.Args[0])
-			if id, ok := call.Args[0].(*ast.Ident); ok {
-				name = consts[f.dir][id.Name]
+			switch arg := call.Args[0].(type) {
+			case *ast.Ident:
+				name = consts[f.dir][arg.Name]
+			case *ast.SelectorExpr: // another package's constant: fleet.QueuesEnv
+				if pkg, ok := arg.X.(*ast.Ident); ok {
+					name = byPackage[pkg.Name][arg.Sel.Name]
+				}
 			}
 			if envName.MatchString(name) && !system[name] {
 				vars[name] = f.rel

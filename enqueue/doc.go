@@ -22,6 +22,7 @@
 //	enqueue [flags] TYPE --payload-file FILE   (- for stdin)
 //	enqueue [flags] --file JOBS.jsonl          (- for stdin)
 //	enqueue [--output json] --schedules        (lists $WORKER_SCHEDULES)
+//	enqueue [--output json] --status           (why jobs may not run)
 //
 // Flags (one or two dashes; they may follow TYPE, and "--" ends them):
 // --queue, --max-retry, --timeout, --deadline, --process-in, --process-at
@@ -138,6 +139,17 @@
 // and policies are printed; --output json prints one object a line with
 // the next tick's task ID as well. It touches no Redis. A bad line is exit
 // status 2, naming the variable and the line.
+//
+// # Status
+//
+// --status prints, from Redis alone, the fleet-wide part of a worker's
+// status page: the shared breakers (those in Redis's index of them and
+// those of WORKER_SHARED_BREAKERS), the limits of WORKER_DEPENDENCY_LIMITS
+// with the jobs holding their slots, the schedules of WORKER_SCHEDULES with
+// their last and next ticks and missed ticks, and the jobs deferred in the
+// queues of WORKER_QUEUES, by reason. Run it with the worker's environment.
+// Text output is a table per part; --output json is one object. A part that
+// could not be read is an error line and exit status 1.
 //
 // # Tracing
 //

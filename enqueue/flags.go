@@ -17,6 +17,7 @@ type flags struct {
 	file, payloadFile, redisURL, output  string
 	failFast, dryRun, wait, allowUnknown bool
 	schedules                            bool // list $WORKER_SCHEDULES, schedules.go
+	status                               bool // print the fleet's state, status.go
 	version                              bool
 	waitTimeout                          time.Duration
 	maxPayload                           int
@@ -83,6 +84,7 @@ func newFlags(cfg Config) *flags {
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")
 	fs.BoolVar(&f.schedules, "schedules", false, "list the schedules of $"+SchedulesEnv+" with their next run; enqueue nothing")
+	fs.BoolVar(&f.status, "status", false, "print why jobs may not run, from Redis alone: shared breakers, dependency limits, schedules and deferred jobs (reads the worker's WORKER_* variables); enqueue nothing")
 	fs.BoolVar(&f.version, "version", false, "print the version (module version, commit, Go version) and exit")
 	return f
 }
@@ -130,6 +132,8 @@ func (f *flags) check() error {
 		return fmt.Errorf("--wait-timeout must not be negative, got %v", f.waitTimeout)
 	case f.waitTimeout > 0 && !f.wait:
 		return errors.New("--wait-timeout needs --wait")
+	case f.status:
+		return f.checkStatus()
 	case f.schedules:
 		return f.checkSchedules()
 	}
@@ -166,6 +170,7 @@ const helpHead = `Usage:
   %[1]s [flags] TYPE [PAYLOAD_JSON]
   %[1]s [flags] TYPE --payload-file FILE
   %[1]s [flags] --file JOBS.jsonl
+  %[1]s [--output json] --status
   %[1]s [--output json] --schedules
   %[1]s serve [flags]                  (the HTTP API; see serve --help)
 
@@ -173,6 +178,8 @@ Enqueues one job of type TYPE whose payload is PAYLOAD_JSON (default {}),
 or one job per line of a JSON Lines file. Payloads of known job types are
 decoded strictly and validated before anything reaches Redis. --schedules
 lists the worker's periodic jobs ($WORKER_SCHEDULES) with their next run.
+--status prints why jobs may not run, read from Redis alone (exit status
+1 when a part could not be read).
 
 Flags may be written with one or two dashes and may follow TYPE; "--" ends
 the flags (use it before a payload that starts with "-").

@@ -106,6 +106,9 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	if c.f.schedules {
 		return c.listSchedules()
 	}
+	if c.f.status {
+		return c.printStatus(ctx)
+	}
 	opts, err := c.f.raw.parse(flagNames)
 	if err != nil {
 		return c.fail(ExitUsage, err)

@@ -154,6 +154,16 @@
 // last grant of its lock (see Fencing), so there is one per lock key used
 // within the last day.
 //
+// # Limits
+//
+// TakeSlot and TakeRate keep a dependency within a concurrency cap and a
+// rate across processes (see Rate and LimitedError); a slot is a lease,
+// renewed like a lock, and names its holder (the waiter argument).
+// InspectLimit reads a limit's state without changing it, for status
+// pages: the slots' holders, the refused takers, the starts in the rate's
+// window, its queue of refused starts and a pause. Their keys share the
+// slot of the tag {limit:KEY}.
+//
 // # Testing
 //
 // MemoryStore has the semantics of RedisStore in one process, with an

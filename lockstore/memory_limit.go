@@ -37,7 +37,7 @@ func (m *MemoryStore) TakeSlot(ctx context.Context, key string, n int, ttl time.
 		}
 		return nil, &LimitedError{Key: key, RetryIn: soonest.Sub(now)}
 	}
-	token := newToken()
+	token := slotMember(newToken(), waiter)
 	set[token] = now.Add(ttl)
 	return newSlot(m, key, token, ttl, time.Now()), nil
 }

@@ -14,7 +14,7 @@ func (s *RedisStore) TakeSlot(ctx context.Context, key string, n int, ttl time.D
 	if err != nil {
 		return nil, err
 	}
-	token := newToken()
+	token := slotMember(newToken(), waiter)
 	call := &scriptCall{script: slotTakeScript, keys: []string{s.keys.slots(key), s.keys.waiters(key)},
 		args: []any{token, n, ttl.Milliseconds(), waiter}}
 	start := time.Now()

@@ -65,4 +65,8 @@ var (
 	//go:embed lua/rate_pause.lua
 	ratePauseSrc    string
 	ratePauseScript = redis.NewScript(ratePauseSrc)
+
+	//go:embed lua/limit_inspect.lua
+	limitInspectSrc    string
+	limitInspectScript = redis.NewScript(limitInspectSrc)
 )

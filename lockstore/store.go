@@ -87,7 +87,8 @@ type Store interface {
 	// Renewer while the work runs and give it back with ReleaseSlot. When
 	// all n are held it returns a *LimitedError (matching ErrLimited) and,
 	// when waiter is not empty, remembers it, so that a ReleaseSlot can
-	// hand it out to be woken.
+	// hand it out to be woken. A slot taken names waiter as its holder
+	// (InspectLimit lists it).
 	TakeSlot(ctx context.Context, key string, n int, ttl time.Duration, waiter string) (*Lease, error)
 
 	// ReleaseSlot gives a slot taken by TakeSlot back, and returns the
@@ -104,6 +105,12 @@ type Store interface {
 	// PauseRate holds the starts of key's rate limit back for d, as a
 	// dependency that answered 429 or 503 with a Retry-After asks.
 	PauseRate(ctx context.Context, key string, rate Rate, d time.Duration) error
+
+	// InspectLimit reads the state of key's limits without changing it:
+	// the holders of its concurrency slots, the refused takers waiting,
+	// and its rate limit's starts within the last per (zero: no rate),
+	// queue of refused starts and pause. It is for status pages.
+	InspectLimit(ctx context.Context, key string, per time.Duration) (LimitState, error)
 
 	// expireIn sets the TTL of l's key to d if l still holds it, as
 	// extend.lua does; it returns the script's reply (1, 0, -1).

@@ -47,7 +47,11 @@
 // is jobrunner:{breaker:<name>}. A Registry keeps the dependencies named in
 // RegistryConfig.Shared in shared breakers (the runner's
 // WORKER_SHARED_BREAKERS), and logs and reports the transitions each
-// replica sees in Redis as it does a local breaker's.
+// replica sees in Redis as it does a local breaker's. Shared breakers in
+// use note their names in a bounded index (SharedIndexKey, at most
+// SharedIndexMax names, a day's TTL), so that SharedNames and ReadShared
+// list and read every shared breaker's state from Redis alone, without
+// scanning it, for status pages.
 //
 // # Results and error contracts
 //

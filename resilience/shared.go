@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -170,7 +171,8 @@ type SharedBreaker struct {
 	name  string
 	key   string
 	cfg   SharedConfig
-	local *Breaker // The FailOpenLocal fallback.
+	local *Breaker     // The FailOpenLocal fallback.
+	noted atomic.Int64 // Unix ns when the name was last noted in the index (shared_index.go); 0: never.
 
 	mu        sync.Mutex
 	snap      sharedSnap  // Last state read from Redis.
@@ -384,7 +386,9 @@ func (b *SharedBreaker) allow(ctx context.Context, take bool) (sharedAllowResult
 	if len(vals) != 5 {
 		return sharedAllowResult{}, fmt.Errorf("resilience: shared breaker %q: allow: unexpected reply %v", b.name, vals)
 	}
-	snap := b.store(vals[1:], b.cfg.Now())
+	now := b.cfg.Now()
+	snap := b.store(vals[1:], now)
+	b.noteIndex(ctx, now)
 	return sharedAllowResult{admitted: vals[0] == 1, snap: snap}, nil
 }
 
@@ -451,7 +455,7 @@ func (b *SharedBreaker) Check(ctx context.Context) error {
 func (b *SharedBreaker) snapshot() Snapshot {
 	now := b.cfg.Now()
 	b.mu.Lock()
-	s := Snapshot{Dependency: b.name, State: b.seen, Generation: uint64(max(b.seenGen, 0))}
+	s := Snapshot{Dependency: b.name, Shared: true, State: b.seen, Generation: uint64(max(b.seenGen, 0))}
 	down := now.Before(b.downUntil)
 	if snap := b.snap; !down && snap.gen == b.seenGen && snap.state == StateOpen {
 		if left := snap.retry - now.Sub(snap.at); left > 0 {

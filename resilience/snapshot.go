@@ -6,6 +6,10 @@ import "time"
 type Snapshot struct {
 	// Dependency is the breaker's name.
 	Dependency string
+	// Shared is true for a shared breaker (RegistryConfig.Shared), whose
+	// snapshot is this process's last reading of its state in Redis
+	// (ReadShared reads it afresh).
+	Shared bool
 	// State is the current state.
 	State State
 	// Generation counts state changes and resets since the breaker was built.

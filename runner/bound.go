@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/backoff"
+	"github.com/jobrunner/jobrunner/internal/fleet"
 )
 
 // reasonDeferredTooLong is the failure reason of a job archived because it
@@ -71,7 +71,7 @@ func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *deferral) erro
 		d.After = d.grow(1) // until the count is known
 	}
 	ttl := limit + 2*max(d.After, time.Hour)
-	key := "jobrunner:deferral:{" + a.OriginID() + "}:" + strconv.Itoa(a.MaxRetry-a.Retried)
+	key := fleet.DeferralKey(a.OriginID(), a.MaxRetry-a.Retried)
 	nctx, cancel := r.detached(ctx, deferralTimeout)
 	defer cancel()
 	v, err := deferralScript.Run(nctx, r.cfg.Redis, []string{key}, now.UnixMilli(), ttl.Milliseconds()).Int64Slice()
@@ -85,6 +85,9 @@ func (r *Runner) noteDeferral(ctx context.Context, a *Attempt, d *deferral) erro
 	}
 	age := now.Sub(time.UnixMilli(v[0]))
 	if age <= limit {
+		if age > limit/4*3 {
+			r.metrics.deferralsLate.WithLabelValues(a.Type, d.Reason).Inc()
+		}
 		return d
 	}
 	r.metrics.deferralsExpired.WithLabelValues(a.Type, d.Reason).Inc()

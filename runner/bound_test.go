@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -63,8 +64,30 @@ func TestDeferralIsBounded(t *testing.T) {
 	if len(archived("defers.default")) != 0 {
 		t.Fatalf("defers.default archived after 1h: %v", archived("defers.default"))
 	}
+	// Each copy waits in the scheduled set, which the status counts as
+	// deferred, with the age of the first deferral.
+	waitFor(t, 10*time.Second, "the status to count the copy", func() bool {
+		body, _ := getStatus(t, r, "/status.json")
+		var doc statusDoc
+		_ = json.Unmarshal([]byte(body), &doc)
+		for _, g := range doc.Deferred.ByReason {
+			if g.Reason == "waiting" && g.Queue == "default" && g.OldestAgeMS >= time.Hour.Milliseconds() {
+				return true
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		return false
+	})
 
-	clk.Advance(23 * time.Hour) // past the runner's 24h default
+	// Past three quarters of its bound, each deferral is counted late.
+	clk.Advance(18 * time.Hour)
+	n = deferrals("defers.default")
+	waitFor(t, 10*time.Second, "defers.default deferred late", func() bool { return deferrals("defers.default") >= n+2 })
+	if body := metricsBody(t, r); !strings.Contains(body, `jobrunner_deferrals_late_total{reason="waiting",type="defers.default"}`) {
+		t.Errorf("metrics lack the late deferrals:\n%s", grepLines(body, "deferrals_late"))
+	}
+
+	clk.Advance(5 * time.Hour) // past the runner's 24h default
 	waitFor(t, 10*time.Second, "defers.default archived", func() bool { return len(archived("defers.default")) == 1 })
 	for _, typ := range []string{"defers.default", "defers.hour"} {
 		l := archived(typ)[0]

@@ -98,6 +98,16 @@
 // (5s), one script per queue; /metrics exports the last reading and its
 // age, and never waits for Redis.
 //
+// # Status
+//
+// Handler also serves /status.json and /status (a page that reloads
+// itself): why jobs may not run. This replica's attempts in flight (with
+// the lock, fence and dedupe key each holds) and its breakers come from
+// memory; the shared breakers, the limits' holders, the schedules and the
+// deferred jobs by reason are read from Redis on request, with bounded
+// work (a sample of each queue's retry set), within 1s, and at most once
+// a second however many ask. Nothing runs while nobody asks.
+//
 // # Tracing
 //
 // Each attempt is an OpenTelemetry span, "job <type>", from Config.TracerProvider

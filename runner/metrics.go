@@ -107,6 +107,7 @@ type metrics struct {
 	inFlight         prometheus.Gauge
 	deferred         cappedCounterVec
 	deferralsExpired cappedCounterVec
+	deferralsLate    cappedCounterVec // deferred for more than lateDeferral of MaxDeferral
 	retries          cappedCounterVec
 	requeued         prometheus.Counter
 	drainTime        prometheus.Histogram
@@ -119,6 +120,7 @@ type metrics struct {
 
 	depInFlight *prometheus.GaugeVec
 	depLimited  *prometheus.CounterVec
+	depCap      *prometheus.GaugeVec // the configured concurrency caps
 
 	scheduleLastTick *prometheus.GaugeVec
 	ticksSkipped     *prometheus.CounterVec // schedule, reason; schedules are configured, so few
@@ -163,6 +165,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		depLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_dependency_limited_total", Help: "Jobs deferred by a dependency's limit, by kind (concurrency, rate, retry_after).",
 		}, []string{"dependency", "kind"}),
+		depCap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jobrunner_dependency_concurrency_limit", Help: "The fleet-wide concurrency cap of each dependency that has one (Config.Limits): sum jobrunner_dependency_in_flight over the replicas and divide by it for the saturation.",
+		}, []string{"dependency"}),
 		dedupe: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jobrunner_dedupe_total", Help: "Dedupe admissions by outcome (admitted, taken_over, in_flight_elsewhere, done).",
 		}, []string{"outcome"}),
@@ -201,10 +206,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.deferralsExpired = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "jobrunner_deferrals_expired_total", Help: "Jobs archived because they were deferred for longer than MaxDeferral, by the reason of the last deferral.",
 	}, []string{"type", "reason"}), labelValues{typ, reason}}
+	m.deferralsLate = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobrunner_deferrals_late_total", Help: "Deferrals of jobs already deferred for more than three quarters of their MaxDeferral: they are archived (deferred_too_long) unless they run soon.",
+	}, []string{"type", "reason"}), labelValues{typ, reason}}
 	m.retries = cappedCounterVec{prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "jobrunner_retries_total", Help: "Failed attempts that will be retried.",
 	}, []string{"type"}), labelValues{typ}}
-	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs.vec, m.duration.vec, m.inFlight, m.deferred.vec, m.deferralsExpired.vec, m.retries.vec, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.scheduleLastTick, m.ticksSkipped} {
+	for _, c := range []prometheus.Collector{m.lockAcquire, m.lockContended, m.lockLost, m.dedupe, m.transitions, m.jobs.vec, m.duration.vec, m.inFlight, m.deferred.vec, m.deferralsExpired.vec, m.deferralsLate.vec, m.retries.vec, m.requeued, m.drainTime, m.depInFlight, m.depLimited, m.depCap, m.scheduleLastTick, m.ticksSkipped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

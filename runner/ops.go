@@ -10,7 +10,11 @@ import (
 // Handler returns the operations endpoints: /healthz (liveness: 200 while
 // the worker's loops run), /readyz (200 only when Redis answers, on a
 // cluster every primary, and the worker is neither draining nor quiet;
-// otherwise 503 with a one-line reason) and /metrics (Prometheus).
+// otherwise 503 with a one-line reason), /metrics (Prometheus), and
+// /status.json and /status: why jobs may not run, as JSON and as a page
+// (this replica's jobs in flight and breakers; the shared breakers,
+// limits, schedules and deferred jobs read from Redis, within 1s, at most
+// once a second however many ask).
 func (r *Runner) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -28,6 +32,8 @@ func (r *Runner) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.cfg.Metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /status.json", r.serveStatusJSON) // status.go
+	mux.HandleFunc("GET /status", r.serveStatusHTML)
 	return mux
 }
 

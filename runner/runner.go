@@ -58,6 +58,8 @@ type Runner struct {
 	abandon  chan struct{}  // closed when a drain gives up on running handlers
 	tail     tail           // ends the Redis writes settling attempts, detach.go
 	busy     sync.WaitGroup // processTask calls in progress
+
+	statusCache statusCache // the status page's last reading of Redis, status.go
 }
 
 // New returns a runner for cfg. It does not touch Redis until Start.
@@ -85,6 +87,11 @@ func New(cfg Config) (*Runner, error) {
 	}
 	m.types = r.registry
 	r.metrics = m
+	for dep, l := range cfg.Limits {
+		if l.Concurrency > 0 {
+			m.depCap.WithLabelValues(dep).Set(float64(l.Concurrency))
+		}
+	}
 	if r.health, err = newHealth(cfg.Redis, r.log, cfg.PollInterval, cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}

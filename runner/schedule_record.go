@@ -3,11 +3,11 @@ package runner
 import (
 	"context"
 	_ "embed"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/fleet"
 	"github.com/jobrunner/jobrunner/schedule"
 )
 
@@ -30,10 +30,10 @@ var (
 // replica starting counts as missed only the ticks after both.
 
 // lastKey is the Redis key of a schedule's last enqueued tick.
-func lastKey(name string) string { return "jobrunner:schedule:{" + name + "}:last" }
+func lastKey(name string) string { return fleet.ScheduleLastKey(name) }
 
 // skippedKey is the Redis key of a schedule's last tick skipped on purpose.
-func skippedKey(name string) string { return "jobrunner:schedule:{" + name + "}:skipped" }
+func skippedKey(name string) string { return fleet.ScheduleSkippedKey(name) }
 
 // record is what a schedule's keys say.
 type record struct {
@@ -56,17 +56,7 @@ func (s *scheduler) readRecord(ctx context.Context, e *schedule.Entry) (record, 
 }
 
 // tickValue reads a tick in Unix seconds; anything else reads as unset.
-func tickValue(v any) time.Time {
-	str, ok := v.(string)
-	if !ok {
-		return time.Time{}
-	}
-	sec, err := strconv.ParseInt(str, 10, 64)
-	if err != nil || sec <= 0 {
-		return time.Time{} // not ours to read: as if unset
-	}
-	return time.Unix(sec, 0).UTC()
-}
+func tickValue(v any) time.Time { return fleet.TickValue(v) }
 
 // writeLast records tick as the schedule's last enqueued tick unless a
 // later one is recorded.

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
+	"github.com/jobrunner/jobrunner/internal/fleet"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -85,6 +86,7 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral, fallb
 	}
 	headers[HeaderOrigin] = origin
 	headers[headerRequeues] = strconv.Itoa(n)
+	headers[fleet.HeaderDeferral] = d.Reason // for the status page: why the copy waits
 	headers = injectTrace(ctx, headers)
 	id := origin + "~" + strconv.Itoa(n)
 

@@ -1,12 +1,14 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jobrunner/jobrunner/internal/jobctx"
 	"github.com/jobrunner/jobrunner/job"
@@ -34,6 +36,9 @@ type tracker struct {
 // tracked is one attempt in flight.
 type tracked struct {
 	id, queue string
+	typ       string    // the job type
+	attempt   int       // 1-based
+	start     time.Time // when the attempt entered the chain
 	cancel    context.CancelCauseFunc
 	abandoned bool // still running when the drain ended; guarded by tracker.mu
 
@@ -58,8 +63,8 @@ func newTracker() *tracker {
 	return &tracker{active: make(map[*tracked]struct{})}
 }
 
-// begin registers an attempt, or returns false if a drain has begun.
-func (t *tracker) begin(id, queue string, cancel context.CancelCauseFunc) (*tracked, bool) {
+// begin registers attempt a, or returns false if a drain has begun.
+func (t *tracker) begin(a *Attempt, cancel context.CancelCauseFunc) (*tracked, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.draining {
@@ -68,7 +73,7 @@ func (t *tracker) begin(id, queue string, cancel context.CancelCauseFunc) (*trac
 		}
 		return nil, false
 	}
-	e := &tracked{id: id, queue: queue, cancel: cancel}
+	e := &tracked{id: a.TaskID, queue: a.Queue, typ: a.Type, attempt: a.Number(), start: a.Start, cancel: cancel}
 	if len(t.active) == 0 {
 		t.idle = make(chan struct{})
 	}
@@ -155,6 +160,34 @@ func (t *tracker) idsLocked() []string {
 	return out
 }
 
+// inFlight returns the attempts in flight, the oldest first. Only what
+// is safe to read while they run is read: the fields set before an
+// attempt is registered, and the atomics.
+func (t *tracker) inFlight() []inFlightAttempt {
+	t.mu.Lock()
+	out := make([]inFlightAttempt, 0, len(t.active))
+	for e := range t.active {
+		out = append(out, inFlightAttempt{tracked: e, abandoned: e.abandoned})
+	}
+	t.mu.Unlock()
+	for i := range out {
+		out[i].admission = out[i].tracked.admission.Load()
+		out[i].inHandler = out[i].tracked.inHandler.Load()
+	}
+	slices.SortFunc(out, func(a, b inFlightAttempt) int {
+		return cmp.Or(a.start.Compare(b.start), strings.Compare(a.id, b.id))
+	})
+	return out
+}
+
+// inFlightAttempt is what inFlight reads of one attempt.
+type inFlightAttempt struct {
+	*tracked
+	abandoned bool
+	admission *lockstore.Admission // nil before the dedupe layer admitted it, or without one
+	inHandler bool
+}
+
 // wait returns a channel closed when nothing is in flight.
 func (t *tracker) wait() <-chan struct{} {
 	t.mu.Lock()
@@ -184,7 +217,7 @@ func (r *Runner) track(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) (err error) {
 		ctx, cancel := context.WithCancelCause(jobctx.With(ctx, handlerView{a}))
 		defer cancel(nil)
-		e, ok := r.tracker.begin(a.TaskID, a.Queue, cancel)
+		e, ok := r.tracker.begin(a, cancel)
 		if !ok {
 			return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 		}

@@ -23,18 +23,18 @@ func TestTrackerRefusesOnceDrainStarts(t *testing.T) {
 	}
 	var cancelled []error
 	cancel := func(err error) { cancelled = append(cancelled, err) }
-	a, ok := tr.begin("a", "default", cancel)
+	a, ok := tr.begin(&Attempt{TaskID: "a", Queue: "default"}, cancel)
 	if !ok {
 		t.Fatal("begin refused before a drain")
 	}
-	b, _ := tr.begin("b", "default", cancel)
-	c, _ := tr.begin("c", "default", cancel)
+	b, _ := tr.begin(&Attempt{TaskID: "b", Queue: "default"}, cancel)
+	c, _ := tr.begin(&Attempt{TaskID: "c", Queue: "default"}, cancel)
 	idle := tr.wait()
 
 	if got := tr.startDrain(); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("startDrain = %v, want [a b c]", got)
 	}
-	if _, ok := tr.begin("d", "default", cancel); ok {
+	if _, ok := tr.begin(&Attempt{TaskID: "d", Queue: "default"}, cancel); ok {
 		t.Fatal("begin admitted an attempt after the drain started")
 	}
 	tr.end(a, false)
@@ -77,7 +77,7 @@ func TestTrackerBeginRacesDrain(t *testing.T) {
 		for i := range 8 {
 			wg.Go(func() {
 				id := string(rune('a' + i))
-				if _, ok := tr.begin(id, "q", func(error) {}); ok {
+				if _, ok := tr.begin(&Attempt{TaskID: id, Queue: "q"}, func(error) {}); ok {
 					mu.Lock()
 					admitted = append(admitted, id)
 					mu.Unlock()

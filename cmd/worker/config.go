@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/fleet"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/runner"
 	"github.com/jobrunner/jobrunner/schedule"
@@ -73,10 +74,10 @@ var settings = []setting{
 			return nil
 		}},
 	{"WORKER_QUEUES", "queues", "default=1", "queues and priorities, e.g. critical=6,default=3,low=1",
-		func(v string, c *config) (err error) { c.Queues, err = parseQueues(v); return err }},
+		func(v string, c *config) (err error) { c.Queues, err = fleet.ParseQueues(v); return err }},
 	{"WORKER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long a drain lets in-flight jobs finish",
 		func(v string, c *config) (err error) { c.ShutdownTimeout, err = parseDuration(v, false); return err }},
-	{"WORKER_HTTP_ADDR", "http-addr", ":9090", "address of /healthz, /readyz and /metrics",
+	{"WORKER_HTTP_ADDR", "http-addr", ":9090", "address of /healthz, /readyz, /metrics and /status",
 		func(v string, c *config) error {
 			if !strings.Contains(v, ":") {
 				return errors.New("want host:port or :port")
@@ -99,14 +100,16 @@ var settings = []setting{
 	{"WORKER_MAX_DEFERRAL", "max-deferral", runner.MaxDeferralDefault.String(), "how long a job may keep being deferred without running before it is archived (deferred_too_long)",
 		func(v string, c *config) (err error) { c.MaxDeferral, err = parseDuration(v, false); return err }},
 	{"WORKER_DEPENDENCY_LIMITS", "dependency-limits", "", "per-dependency limits across replicas, e.g. payment-api=concurrency:10,rate:100/s;hooks.example.com=rate:5/s,burst:5",
-		func(v string, c *config) (err error) { c.Limits, err = parseLimits(v); return err }},
-	{"WORKER_SHARED_BREAKERS", "shared-breakers", "", "dependencies whose circuit breaker all replicas share through Redis, e.g. payment-api,hooks.example.com, or * for all",
-		func(v string, c *config) (err error) {
-			if v != "" {
-				c.SharedBreakers, err = parseShared(v)
+		func(v string, c *config) error {
+			limits, err := fleet.ParseLimits(v)
+			c.Limits = make(map[string]runner.Limit, len(limits))
+			for dep, l := range limits {
+				c.Limits[dep] = runner.Limit{Concurrency: l.Concurrency, Rate: l.Rate}
 			}
 			return err
 		}},
+	{"WORKER_SHARED_BREAKERS", "shared-breakers", "", "dependencies whose circuit breaker all replicas share through Redis, e.g. payment-api,hooks.example.com, or * for all",
+		func(v string, c *config) (err error) { c.SharedBreakers, err = fleet.ParseShared(v); return err }},
 	{"WORKER_POLL_INTERVAL", "poll-interval", runner.PollIntervalDefault.String(), fmt.Sprintf("how often idle queues are polled, at least %v", runner.PollIntervalMin),
 		func(v string, c *config) (err error) {
 			if c.PollInterval, err = parseDuration(v, false); err != nil {
@@ -217,22 +220,4 @@ func parseDuration(v string, zeroOK bool) (time.Duration, error) {
 		return 0, errors.New("want a positive duration such as 500ms, 25s or 1m")
 	}
 	return d, nil
-}
-
-func parseQueues(v string) (map[string]int, error) {
-	const want = "want name=priority[,name=priority...] with priorities >= 1, e.g. critical=6,default=3,low=1"
-	q := map[string]int{}
-	for part := range strings.SplitSeq(v, ",") {
-		name, prio, ok := strings.Cut(part, "=")
-		name, prio = strings.TrimSpace(name), strings.TrimSpace(prio)
-		n, err := strconv.Atoi(prio)
-		if !ok || name == "" || err != nil || n < 1 {
-			return nil, errors.New(want)
-		}
-		if _, dup := q[name]; dup {
-			return nil, fmt.Errorf("queue %q listed twice; %s", name, want)
-		}
-		q[name] = n
-	}
-	return q, nil
 }

@@ -7,5 +7,8 @@
 // it matches, and the tests go through asynq's own Inspector and Server so
 // that an upgrade that moves the layout fails them.
 //
+// Sample reads bounded samples of queues' retry and scheduled sets, with
+// what says why each task waits but never its payload, for status pages.
+//
 // See docs/dependencies.md for the asynq version it matches.
 package asynqdb

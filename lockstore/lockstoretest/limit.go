@@ -155,3 +155,69 @@ func testSlotWaiters(t *testing.T, s lockstore.Store) {
 		t.Fatalf("ReleaseSlot = %q, %v; want no waiter", w, err)
 	}
 }
+
+// testInspectLimit: InspectLimit reports the holders of the slots by the
+// names they were taken with, the refused takers, the rate limit's starts
+// in its window, its queue of refused starts and its pause, and changes
+// nothing: a slot released is no longer listed.
+func testInspectLimit(t *testing.T, s lockstore.Store) {
+	ctx := ctxFor(t)
+	k := key(t, "dep")
+	if st, err := s.InspectLimit(ctx, k, time.Second); err != nil || st.InUse != 0 || len(st.Holders) != 0 || st.Starts != 0 {
+		t.Fatalf("InspectLimit of an unused limit = %+v, %v", st, err)
+	}
+	a, err := s.TakeSlot(ctx, k, 2, time.Second, "q\ntask-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.TakeSlot(ctx, k, 2, 2*time.Second, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.TakeSlot(ctx, k, 2, time.Second, "q\ntask-c")
+	limited(t, err, false)
+	rate := lockstore.Rate{N: 2, Per: time.Minute}
+	for range 2 {
+		if err := s.TakeRate(ctx, k, rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limited(t, s.TakeRate(ctx, k, rate), true)
+	if err := s.PauseRate(ctx, k, rate, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.InspectLimit(ctx, k, rate.Per)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.InUse != 2 || len(st.Holders) != 2 || st.Waiting != 1 || st.Starts != 2 {
+		t.Fatalf("InspectLimit = %+v; want 2 slots held, 1 waiter, 2 starts", st)
+	}
+	if h := st.Holders[0]; h.Holder != "q\ntask-a" || h.ExpiresIn <= 0 || h.ExpiresIn > time.Second {
+		t.Errorf("first holder = %+v; want q\\ntask-a, ending within 1s", h)
+	}
+	if h := st.Holders[1]; h.Holder != "" || h.ExpiresIn <= time.Second || h.ExpiresIn > 2*time.Second {
+		t.Errorf("second holder = %+v; want none named, ending within 2s", h)
+	}
+	// The refused start waits for the first start to leave the window; the
+	// next one refused would wait half a window more (2 starts a window).
+	if st.QueuedFor < 85*time.Second || st.QueuedFor > 90*time.Second {
+		t.Errorf("QueuedFor = %v; want a window and a half", st.QueuedFor)
+	}
+	if st.PausedFor < 4*time.Second || st.PausedFor > 5*time.Second {
+		t.Errorf("PausedFor = %v; want the 5s pause", st.PausedFor)
+	}
+	if _, err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err = s.InspectLimit(ctx, k, 0)
+	if err != nil || st.InUse != 0 || len(st.Holders) != 0 || st.Starts != 0 {
+		t.Fatalf("after the releases, without a rate: %+v, %v", st, err)
+	}
+	if _, err := s.InspectLimit(ctx, "", 0); err == nil {
+		t.Error("InspectLimit of an empty key succeeded")
+	}
+}

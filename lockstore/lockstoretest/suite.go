@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) lockstore.Store) {
 		{"SlotWaiters", testSlotWaiters},
 		{"Rate", testRate},
 		{"RatePause", testRatePause},
+		{"InspectLimit", testInspectLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

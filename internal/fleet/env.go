@@ -1,24 +1,60 @@
-package main
+package fleet
 
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jobrunner/jobrunner/lockstore"
-	"github.com/jobrunner/jobrunner/runner"
 )
+
+// The worker's environment variables that both cmd/worker and enqueue
+// --status read.
+const (
+	QueuesEnv         = "WORKER_QUEUES"
+	LimitsEnv         = "WORKER_DEPENDENCY_LIMITS"
+	SharedBreakersEnv = "WORKER_SHARED_BREAKERS"
+)
+
+// queuesSyntax is what WORKER_QUEUES takes.
+const queuesSyntax = "want name=priority[,name=priority...] with priorities >= 1, e.g. critical=6,default=3,low=1"
+
+// ParseQueues parses WORKER_QUEUES: queue names with priorities, e.g.
+// critical=6,default=3,low=1.
+func ParseQueues(v string) (map[string]int, error) {
+	q := map[string]int{}
+	for part := range strings.SplitSeq(v, ",") {
+		name, prio, ok := strings.Cut(part, "=")
+		name, prio = strings.TrimSpace(name), strings.TrimSpace(prio)
+		n, err := strconv.Atoi(prio)
+		if !ok || name == "" || err != nil || n < 1 {
+			return nil, errors.New(queuesSyntax)
+		}
+		if _, dup := q[name]; dup {
+			return nil, fmt.Errorf("queue %q listed twice; %s", name, queuesSyntax)
+		}
+		q[name] = n
+	}
+	return q, nil
+}
+
+// QueueNames returns the names of queues, sorted.
+func QueueNames(queues map[string]int) []string {
+	return slices.Sorted(maps.Keys(queues))
+}
 
 // limitsSyntax is what WORKER_DEPENDENCY_LIMITS takes.
 const limitsSyntax = "want dependency=concurrency:N,rate:N/s|N/m|N/h,burst:N[;dependency=...], e.g. payment-api=concurrency:10,rate:100/s"
 
-// parseLimits parses WORKER_DEPENDENCY_LIMITS: entries separated by ';',
-// each a dependency name, '=', and comma-separated settings. An error names
-// the entry.
-func parseLimits(v string) (map[string]runner.Limit, error) {
-	out := map[string]runner.Limit{}
+// ParseLimits parses WORKER_DEPENDENCY_LIMITS: entries separated by ';',
+// each a dependency name, '=', and comma-separated settings. An error
+// names the entry.
+func ParseLimits(v string) (map[string]Limit, error) {
+	out := map[string]Limit{}
 	for entry := range strings.SplitSeq(v, ";") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -41,8 +77,8 @@ func parseLimits(v string) (map[string]runner.Limit, error) {
 	return out, nil
 }
 
-func parseLimit(spec string) (runner.Limit, error) {
-	var l runner.Limit
+func parseLimit(spec string) (Limit, error) {
+	var l Limit
 	seen := map[string]bool{}
 	for item := range strings.SplitSeq(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(item), ":")
@@ -91,9 +127,12 @@ func parseRate(v string) (lockstore.Rate, error) {
 	return lockstore.Rate{N: count, Per: unit}, nil
 }
 
-// parseShared parses WORKER_SHARED_BREAKERS: dependency names separated by
-// commas, or "*" for all.
-func parseShared(v string) ([]string, error) {
+// ParseShared parses WORKER_SHARED_BREAKERS: dependency names separated
+// by commas, or "*" for all. An empty value is none.
+func ParseShared(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
 	var out []string
 	for name := range strings.SplitSeq(v, ",") {
 		name = strings.TrimSpace(name)
