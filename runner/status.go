@@ -64,6 +64,15 @@ type inFlightStatus struct {
 	LockKey   string `json:"lock_key,omitempty"`
 	Fence     int64  `json:"fence,omitempty"`
 	DedupeKey string `json:"dedupe_key,omitempty"`
+	// Progress is what the handler last reported with job.Progress; nil
+	// when it reported nothing.
+	Progress *progressStatus `json:"progress,omitempty"`
+}
+
+// progressStatus is a job's reported progress.
+type progressStatus struct {
+	Done  int `json:"done"`
+	Total int `json:"total"`
 }
 
 // statusCache shares one reading of the fleet-wide status between the
@@ -128,6 +137,13 @@ func (r *Runner) inFlightStatus(now time.Time) []inFlightStatus {
 			if adm.Marker != nil {
 				s.DedupeKey = r.sanitizeText(logkey.Cap(adm.Marker.Key()))
 			}
+		}
+		if p := a.progress; p != nil {
+			p.mu.Lock()
+			if p.reported {
+				s.Progress = &progressStatus{Done: p.done, Total: p.total}
+			}
+			p.mu.Unlock()
 		}
 		out = append(out, s)
 	}

@@ -45,6 +45,7 @@ type statusDoc struct {
 		Fence                       int64  `json:"fence"`
 		DedupeKey                   string `json:"dedupe_key"`
 		RunningMS                   int64  `json:"running_ms"`
+		Progress                    *struct{ Done, Total int }
 	} `json:"in_flight"`
 	Breakers []struct {
 		Dependency, Scope, State string
@@ -256,5 +257,40 @@ func TestStatusReadsRedisOncePerSecond(t *testing.T) {
 	}
 	if len(doc.Errors) != 3 || doc.InFlight == nil { // breakers, deferred, limits: no schedule is configured
 		t.Errorf("with Redis paused: errors %+v, in flight %v; want every Redis part named and the replica's own part", doc.Errors, doc.InFlight)
+	}
+}
+
+// TestStatusShowsProgress: a long job's last job.Progress shows in
+// /status.json's in_flight, and nothing before it reports.
+func TestStatusShowsProgress(t *testing.T) {
+	t.Parallel()
+	r, b := harness(t, runner.Config{})
+	reported, release := make(chan struct{}), make(chan struct{})
+	def := &job.Definition[greet]{
+		Type:      "long.progress",
+		DedupeKey: job.ByTaskID[greet],
+		Handle: func(ctx context.Context, _ greet) error {
+			job.Progress(ctx, 3, 10)
+			close(reported)
+			<-release
+			return nil
+		},
+	}
+	if err := r.Register(def); err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	defer close(release)
+	if _, err := def.Enqueue(context.Background(), b.client, greet{Name: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	<-reported
+	body, _ := getStatus(t, r, "/status.json")
+	var doc statusDoc
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.InFlight) != 1 || doc.InFlight[0].Progress == nil || doc.InFlight[0].Progress.Done != 3 || doc.InFlight[0].Progress.Total != 10 {
+		t.Fatalf("in_flight = %+v, want one job at 3 of 10", doc.InFlight)
 	}
 }

@@ -39,6 +39,7 @@ type tracked struct {
 	typ       string    // the job type
 	attempt   int       // 1-based
 	start     time.Time // when the attempt entered the chain
+	progress  *progress // what job.Progress reported, read under its lock
 	cancel    context.CancelCauseFunc
 	abandoned bool // still running when the drain ended; guarded by tracker.mu
 
@@ -73,7 +74,7 @@ func (t *tracker) begin(a *Attempt, cancel context.CancelCauseFunc) (*tracked, b
 		}
 		return nil, false
 	}
-	e := &tracked{id: a.TaskID, queue: a.Queue, typ: a.Type, attempt: a.Number(), start: a.Start, cancel: cancel}
+	e := &tracked{id: a.TaskID, queue: a.Queue, typ: a.Type, attempt: a.Number(), start: a.Start, progress: &a.progress, cancel: cancel}
 	if len(t.active) == 0 {
 		t.idle = make(chan struct{})
 	}
