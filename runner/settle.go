@@ -130,13 +130,13 @@ func (r *Runner) carriedOptions(ctx context.Context, a *Attempt) []asynq.Option 
 	}
 	if info, err := asynqdb.Read(ctx, r.cfg.Redis, a.Queue, a.TaskID); err == nil {
 		if info.Timeout > 0 {
-			opts = append(opts, asynq.Timeout(time.Duration(info.Timeout)*time.Second))
+			opts = append(opts, asynq.Timeout(info.Timeout))
 		}
-		if info.Deadline > 0 {
-			opts = append(opts, asynq.Deadline(time.Unix(info.Deadline, 0)))
+		if !info.Deadline.IsZero() {
+			opts = append(opts, asynq.Deadline(info.Deadline))
 		}
 		if info.Retention > 0 {
-			opts = append(opts, asynq.Retention(time.Duration(info.Retention)*time.Second))
+			opts = append(opts, asynq.Retention(info.Retention))
 		}
 	}
 	left, err := asynqdb.ReleaseUnique(ctx, r.cfg.Redis, a.Queue, a.Type, a.Task.Payload(), a.TaskID)

@@ -27,86 +27,26 @@ const (
 // ErrNotFound is returned for a task that does not exist.
 var ErrNotFound = errors.New("asynqdb: task not found")
 
-// Task is what Read returns of a stored task.
-type Task struct {
-	State     string
-	Retried   int
-	Timeout   int64 // seconds; 0 when unset
-	Deadline  int64 // Unix seconds; 0 when unset
-	Retention int64 // seconds; 0 when unset
-	Headers   map[string]string
-}
-
-// Read returns the task's state and the fields of its message that the
-// runner needs, in one round trip bounded by ctx (asynq's Inspector waits
-// for the client's read timeout whatever the caller's deadline).
-func Read(ctx context.Context, rdb redis.Cmdable, queue, id string) (Task, error) {
+// Read returns the task's state and stored message in one round trip
+// bounded by ctx (asynq's Inspector waits for the client's read timeout
+// whatever the caller's deadline). It reads less than ReadInfo: no result
+// and no next run time, in one HMGET rather than a script.
+func Read(ctx context.Context, rdb redis.Cmdable, queue, id string) (Info, error) {
 	vals, err := rdb.HMGet(ctx, TaskKey(queue, id), "state", "msg").Result()
 	if err != nil {
-		return Task{}, err
+		return Info{}, err
 	}
 	state, _ := vals[0].(string)
 	msg, _ := vals[1].(string)
 	if state == "" || msg == "" {
-		return Task{}, ErrNotFound
+		return Info{}, ErrNotFound
 	}
-	t, err := decode([]byte(msg))
+	info, err := decodeInfo([]byte(msg))
 	if err != nil {
-		return Task{}, fmt.Errorf("asynqdb: task %s in queue %s: %w", id, queue, err)
+		return Info{}, fmt.Errorf("asynqdb: task %s in queue %s: %w", id, queue, err)
 	}
-	t.State = state
-	return t, nil
-}
-
-// decode reads the fields Task holds from a TaskMessage, skipping the rest.
-func decode(b []byte) (Task, error) {
-	var t Task
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return t, protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch {
-		case typ == protowire.VarintType && (num == fieldRetried || num == fieldTimeout || num == fieldDeadline || num == fieldRetention):
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return t, protowire.ParseError(n)
-			}
-			b = b[n:]
-			switch num {
-			case fieldRetried:
-				t.Retried = int(int32(v))
-			case fieldTimeout:
-				t.Timeout = int64(v)
-			case fieldDeadline:
-				t.Deadline = int64(v)
-			case fieldRetention:
-				t.Retention = int64(v)
-			}
-		case typ == protowire.BytesType && num == fieldHeaders:
-			e, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return t, protowire.ParseError(n)
-			}
-			b = b[n:]
-			k, v, err := decodeEntry(e)
-			if err != nil {
-				return t, err
-			}
-			if t.Headers == nil {
-				t.Headers = make(map[string]string)
-			}
-			t.Headers[k] = v
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return t, protowire.ParseError(n)
-			}
-			b = b[n:]
-		}
-	}
-	return t, nil
+	info.State = state
+	return info, nil
 }
 
 // decodeEntry reads one map<string, string> entry.

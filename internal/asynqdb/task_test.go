@@ -42,13 +42,12 @@ func TestReadMatchesInspector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != want.State.String() || got.Retried != want.Retried ||
-			time.Duration(got.Timeout)*time.Second != want.Timeout || time.Duration(got.Retention)*time.Second != want.Retention {
-			t.Errorf("%s: Read = %+v; Inspector: state %s, retried %d, timeout %v, retention %v",
-				tc.id, got, want.State, want.Retried, want.Timeout, want.Retention)
+		if got.State != want.State.String() || got.Retried != want.Retried || got.MaxRetry != want.MaxRetry ||
+			got.Timeout != want.Timeout || got.Retention != want.Retention || got.Type != want.Type || string(got.Payload) != string(want.Payload) {
+			t.Errorf("%s: Read = %+v; Inspector: %+v", tc.id, got, want)
 		}
-		if (got.Deadline == 0) != want.Deadline.IsZero() || got.Deadline != 0 && got.Deadline != want.Deadline.Unix() {
-			t.Errorf("%s: Read deadline %d, Inspector %v", tc.id, got.Deadline, want.Deadline)
+		if !got.Deadline.Equal(want.Deadline) {
+			t.Errorf("%s: Read deadline %v, Inspector %v", tc.id, got.Deadline, want.Deadline)
 		}
 		if got.Headers["h"] != "v" || got.Headers["traceparent"] != "x" {
 			t.Errorf("%s: headers %v", tc.id, got.Headers)
