@@ -1,6 +1,7 @@
 package resilience
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +29,9 @@ func stateOf(w uint64) State { return State(w & stateMask) }
 // dependency looks unhealthy and lets a few probes through after a while to
 // find out whether it has recovered.
 //
-// Calls go through Allow, which returns a Ticket, and finish with Done (or
-// Record, which classifies an error). In the closed state both are lock-free
-// and allocation-free. Open and half-open states, and the failure-rate rule,
+// Calls go through Call (or a Registry's Call). In the closed state
+// admitting a call and recording its outcome are lock-free and
+// allocation-free. Open and half-open states, and the failure-rate rule,
 // take a mutex. A Breaker is safe for concurrent use; create it with
 // NewBreaker or get it from a Registry.
 type Breaker struct {
@@ -49,7 +50,7 @@ type Breaker struct {
 	win               *window     // Non-nil under TripFailureRate.
 	notes             transitions // state changes to report to OnStateChange
 
-	// use is marked by every Allow and Check, for the Registry holding the
+	// use is marked by every admission and Check, for the Registry holding the
 	// breaker, if any, to tell when it was last used.
 	use useMark
 }
@@ -78,26 +79,47 @@ func newBreaker(name string, cfg BreakerConfig) *Breaker {
 // Name returns the breaker's name: the dependency it guards.
 func (b *Breaker) Name() string { return b.name }
 
-// Allow asks to make one call. If the breaker admits it, the caller must make
-// the call and then report its outcome exactly once with Done or Record,
-// passing the ticket. If the breaker refuses, the error is an *OpenError whose
-// RetryAfter says when a probe will be admitted.
+// Call runs fn as one call to the breaker's dependency and records its
+// outcome, classified by BreakerConfig.Classify; fn's error is returned
+// unchanged. If the breaker refuses, fn is not run and the error is an
+// *OpenError whose RetryAfter says when a probe will be admitted. A panic in
+// fn is a neutral outcome (a probe's slot is given back) and continues.
 //
-// In the half-open state at most HalfOpenMaxCalls probes are admitted; Allow
+// In the half-open state at most HalfOpenMaxCalls probes are admitted; Call
 // performs the lazy transitions (open to half-open when the open period is
 // over, half-open back to open when the probes are stuck).
-func (b *Breaker) Allow() (Ticket, error) {
+func (b *Breaker) Call(ctx context.Context, fn func(ctx context.Context) error) error {
+	t, err := b.begin()
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.end(t, Neutral)
+		}
+	}()
+	err = fn(ctx)
+	finished = true
+	b.endErr(t, err)
+	return err
+}
+
+// begin asks to make one call. If the breaker admits it, the caller must
+// make the call and then report its outcome exactly once with end or
+// endErr, passing the ticket.
+func (b *Breaker) begin() (ticket, error) {
 	b.use.touch()
 	if w := b.word.Load(); stateOf(w) == StateClosed {
-		return Ticket{gen: w >> genShift}, nil
+		return ticket{gen: w >> genShift}, nil
 	}
 	return b.admit(true)
 }
 
-// Check reports whether Allow would admit a call now, without taking a probe
+// Check reports whether Call would admit a call now, without taking a probe
 // slot: it returns nil or an *OpenError. Use it to hold back work that needs a
-// dependency before starting it, when the calls themselves go through Allow
-// (or Call) later.
+// dependency before starting it, when the calls themselves go through Call
+// later.
 func (b *Breaker) Check() error {
 	b.use.touch()
 	if stateOf(b.word.Load()) == StateClosed {
@@ -107,8 +129,8 @@ func (b *Breaker) Check() error {
 	return err
 }
 
-// admit is the locked path of Allow (take is true) and Check.
-func (b *Breaker) admit(take bool) (Ticket, error) {
+// admit is the locked path of begin (take is true) and Check.
+func (b *Breaker) admit(take bool) (ticket, error) {
 	b.mu.Lock()
 	now := b.cfg.Now()
 	changed := b.advanceLocked(now)
@@ -133,16 +155,16 @@ func (b *Breaker) admit(take bool) (Ticket, error) {
 		b.flush()
 	}
 	if !ok {
-		return Ticket{}, &OpenError{Dependency: b.name, RetryAfter: retryAfter}
+		return ticket{}, &OpenError{Dependency: b.name, RetryAfter: retryAfter}
 	}
-	return Ticket{gen: w >> genShift}, nil
+	return ticket{gen: w >> genShift}, nil
 }
 
-// Done reports the outcome of a call admitted by Allow. Call it exactly once
+// end reports the outcome of a call admitted by begin. Call it exactly once
 // per ticket: a probe's slot is given back on a neutral outcome, so reporting
 // a ticket twice can admit an extra probe. Outcomes of tickets from an older
 // generation (issued before the latest state change or Reset) are ignored.
-func (b *Breaker) Done(t Ticket, o Result) {
+func (b *Breaker) end(t ticket, o Result) {
 	w := b.word.Load()
 	if w>>genShift != t.gen {
 		return
@@ -166,9 +188,9 @@ func (b *Breaker) Done(t Ticket, o Result) {
 	b.doneLocked(t.gen, o)
 }
 
-// Record reports the outcome of a call admitted by Allow, classifying err with
-// BreakerConfig.Classify. The same rules as for Done apply.
-func (b *Breaker) Record(t Ticket, err error) { b.Done(t, b.cfg.Classify(err)) }
+// endErr reports the outcome of a call admitted by begin, classifying err
+// with BreakerConfig.Classify. The same rules as for end apply.
+func (b *Breaker) endErr(t ticket, err error) { b.end(t, b.cfg.Classify(err)) }
 
 // succeedClosed resets the failure streak of generation w.
 func (b *Breaker) succeedClosed(w uint64) {

@@ -47,7 +47,7 @@ func (r *Registry) Call(ctx context.Context, dep string, fn func(ctx context.Con
 		return r.sharedCall(ctx, dep, fn)
 	}
 	b := r.Get(dep)
-	t, err := b.Allow()
+	t, err := b.begin()
 	if err != nil {
 		return err
 	}
@@ -57,11 +57,11 @@ func (r *Registry) Call(ctx context.Context, dep string, fn func(ctx context.Con
 	finished := false
 	defer func() {
 		if !finished {
-			b.Done(t, Neutral)
+			b.end(t, Neutral)
 		}
 	}()
 	err = fn(ctx)
 	finished = true
-	b.Record(t, err)
+	b.endErr(t, err)
 	return err
 }

@@ -17,16 +17,14 @@
 // half-open and admits up to HalfOpenMaxCalls probes (3): SuccessThreshold
 // successes (3) close it, one failure opens it again.
 //
-// A call is admitted by Allow, which returns a Ticket, and reported by Done
-// with a Result (or by Record with an error to classify). Both are values,
-// so the closed state costs no allocation and no lock:
+// A call goes through Call, which admits it, runs it and records its
+// outcome; in the closed state that costs no allocation and no lock:
 //
-//	t, err := b.Allow()
-//	if err != nil {
-//		return err // *OpenError: reschedule after its RetryAfter.
+//	err := b.Call(ctx, callPaymentAPI)
+//	var open *resilience.OpenError
+//	if errors.As(err, &open) {
+//		return err // refused: reschedule after open.RetryAfter.
 //	}
-//	err = callPaymentAPI(ctx)
-//	b.Record(t, err)
 //
 // Every state change starts a new generation, and outcomes of calls admitted
 // in an older generation are ignored. A neutral probe gives its half-open slot

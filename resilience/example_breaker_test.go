@@ -31,13 +31,9 @@ func ExampleBreaker() {
 		panic(err)
 	}
 
+	ctx := context.Background()
 	call := func(err error) error {
-		t, aerr := b.Allow()
-		if aerr != nil {
-			return aerr
-		}
-		b.Record(t, err) // Record classifies err; Done takes a Result.
-		return err
+		return b.Call(ctx, func(context.Context) error { return err })
 	}
 
 	for range 5 {

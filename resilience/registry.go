@@ -37,7 +37,7 @@ type RegistryConfig struct {
 	// discards everything.
 	Logger zerolog.Logger
 	// IdleTimeout bounds how long an unused breaker is kept: a breaker
-	// whose dependency saw no call (Allow, Check, Call) for IdleTimeout,
+	// whose dependency saw no call (Call, Check) for IdleTimeout,
 	// counted from the end of its open period if it opened, is dropped,
 	// whatever its state; the next call to its dependency starts a fresh
 	// closed breaker. A failure streak or an open period that old says

@@ -51,7 +51,7 @@ func (r *Registry) Check(ctx context.Context, dep string) error {
 // sharedCall is Call for a shared breaker.
 func (r *Registry) sharedCall(ctx context.Context, dep string, fn func(ctx context.Context) error) error {
 	b := r.shared(dep)
-	t, err := b.Allow(ctx)
+	t, err := b.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -60,11 +60,11 @@ func (r *Registry) sharedCall(ctx context.Context, dep string, fn func(ctx conte
 	finished := false
 	defer func() {
 		if !finished {
-			_ = b.Done(context.WithoutCancel(ctx), t, Neutral)
+			_ = b.end(context.WithoutCancel(ctx), t, Neutral)
 		}
 	}()
 	err = fn(ctx)
 	finished = true
-	_ = b.Record(context.WithoutCancel(ctx), t, err) // a lost result only delays a trip
+	_ = b.endErr(context.WithoutCancel(ctx), t, err) // a lost result only delays a trip
 	return err
 }

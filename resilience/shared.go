@@ -76,7 +76,7 @@ type SharedConfig struct {
 	// closed breaker admits, and an open one refuses, without a round trip
 	// while the cached state is younger than CacheTTL. A larger value saves
 	// round trips but lets a replica see another one's trip later. Set it
-	// negative to read Redis on every Allow. Defaults to CacheTTLDefault
+	// negative to read Redis on every call. Defaults to CacheTTLDefault
 	// (200ms).
 	CacheTTL time.Duration
 	// OnRedisError is the policy applied when Redis is unreachable.
@@ -143,7 +143,8 @@ func sharedKey(name string) string { return "jobrunner:{breaker:" + name + "}" }
 // replicas never overwrite each other's updates and their clock skew does not
 // matter. No lock is held while the caller makes its call (unlike gobreaker's
 // DistributedCircuitBreaker, which serialises every call across replicas
-// behind a redsync lock): Allow and Done are one short script each.
+// behind a redsync lock): admitting a call and recording its outcome are one
+// short script each.
 //
 // A closed breaker trips after FailureThreshold consecutive failures seen by
 // any replica. After the open period (jittered per trip), exactly one probe
@@ -152,7 +153,7 @@ func sharedKey(name string) string { return "jobrunner:{breaker:" + name + "}" }
 // outcomes of older generations are ignored. SuccessThreshold successful
 // probes close the breaker.
 //
-// State is read through a local cache (CacheTTL), so Allow on a closed
+// State is read through a local cache (CacheTTL), so a call on a closed
 // breaker usually costs no round trip; Done costs one, except for a success
 // while the cached state is closed with no failure streak. When Redis is
 // unreachable, OnRedisError decides.
@@ -191,17 +192,13 @@ type sharedSnap struct {
 	at    time.Time
 }
 
-// SharedTicket is the admission of one call by SharedBreaker.Allow. Its zero
+// sharedTicket is the admission of one call by SharedBreaker.begin. Its zero
 // value belongs to no generation, so reporting it does nothing.
-type SharedTicket struct {
+type sharedTicket struct {
 	gen   int64
 	local bool   // Admitted by the local fallback breaker.
-	lt    Ticket // The fallback breaker's ticket when local is true.
+	lt    ticket // The fallback breaker's ticket when local is true.
 }
-
-// Local reports whether the call was admitted by the local fallback breaker
-// because Redis was unreachable.
-func (t SharedTicket) Local() bool { return t.local }
 
 // NewSharedBreaker returns a breaker named after the dependency it guards,
 // whose state is shared through rdb. It returns an error naming the field
@@ -223,13 +220,34 @@ func NewSharedBreaker(rdb redis.Scripter, name string, cfg SharedConfig) (*Share
 // Name returns the breaker's name: the dependency it guards.
 func (b *SharedBreaker) Name() string { return b.name }
 
-// Allow asks to make one call. If the breaker admits it, the caller must make
-// the call and then report its outcome exactly once with Done, passing the
-// ticket. If it refuses, the error is an *OpenError whose RetryAfter says
-// when a call could be admitted. Under FailClosed, while Redis is
-// unreachable, the error also wraps the Redis error. If ctx is done before
-// Redis answers, Allow returns ctx's error.
-func (b *SharedBreaker) Allow(ctx context.Context) (SharedTicket, error) {
+// Call runs fn as one call to the breaker's dependency and records its
+// outcome (classified by the package's Classify; a panic in fn is neutral
+// and continues). If the breaker refuses, fn is not run and the error is an
+// *OpenError whose RetryAfter says when a call could be admitted; under
+// FailClosed, while Redis is unreachable, it also wraps the Redis error. If
+// ctx is done before Redis answers, Call returns ctx's error. An outcome
+// that cannot be written to Redis is dropped, which only delays a trip.
+func (b *SharedBreaker) Call(ctx context.Context, fn func(ctx context.Context) error) error {
+	t, err := b.begin(ctx)
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			_ = b.end(context.WithoutCancel(ctx), t, Neutral)
+		}
+	}()
+	err = fn(ctx)
+	finished = true
+	_ = b.endErr(context.WithoutCancel(ctx), t, err)
+	return err
+}
+
+// begin asks to make one call. If the breaker admits it, the caller must
+// make the call and then report its outcome exactly once with end, passing
+// the ticket.
+func (b *SharedBreaker) begin(ctx context.Context) (sharedTicket, error) {
 	now := b.cfg.Now()
 	b.mu.Lock()
 	snap, down := b.snap, now.Before(b.downUntil)
@@ -240,28 +258,28 @@ func (b *SharedBreaker) Allow(ctx context.Context) (SharedTicket, error) {
 	if age := now.Sub(snap.at); snap.gen != 0 && age < b.cfg.CacheTTL {
 		switch {
 		case snap.state == StateClosed:
-			return SharedTicket{gen: snap.gen}, nil
+			return sharedTicket{gen: snap.gen}, nil
 		case snap.retry > age:
 			// Open, or half-open with the probe slot held elsewhere.
-			return SharedTicket{}, &OpenError{Dependency: b.name, RetryAfter: snap.retry - age}
+			return sharedTicket{}, &OpenError{Dependency: b.name, RetryAfter: snap.retry - age}
 		}
 	}
 	res, err := b.allow(ctx, true)
 	if err != nil {
 		if ctx.Err() != nil {
-			return SharedTicket{}, err
+			return sharedTicket{}, err
 		}
 		return b.fallback(err)
 	}
 	if res.admitted {
-		return SharedTicket{gen: res.snap.gen}, nil
+		return sharedTicket{gen: res.snap.gen}, nil
 	}
-	return SharedTicket{}, &OpenError{Dependency: b.name, RetryAfter: res.snap.retry}
+	return sharedTicket{}, &OpenError{Dependency: b.name, RetryAfter: res.snap.retry}
 }
 
 // fallback applies OnRedisError to a call. err is the Redis error, or nil
 // when Redis is skipped because it failed less than RedisRetry ago.
-func (b *SharedBreaker) fallback(err error) (SharedTicket, error) {
+func (b *SharedBreaker) fallback(err error) (sharedTicket, error) {
 	if err != nil {
 		b.markDown()
 	}
@@ -269,27 +287,27 @@ func (b *SharedBreaker) fallback(err error) (SharedTicket, error) {
 		if err == nil {
 			err = ErrRedisUnavailable
 		}
-		return SharedTicket{}, fmt.Errorf("%w: %w", &OpenError{Dependency: b.name, RetryAfter: b.cfg.RedisRetry}, err)
+		return sharedTicket{}, fmt.Errorf("%w: %w", &OpenError{Dependency: b.name, RetryAfter: b.cfg.RedisRetry}, err)
 	}
-	t, lerr := b.local.Allow()
+	t, lerr := b.local.begin()
 	if lerr != nil {
-		return SharedTicket{}, lerr
+		return sharedTicket{}, lerr
 	}
-	return SharedTicket{local: true, lt: t}, nil
+	return sharedTicket{local: true, lt: t}, nil
 }
 
 // ErrRedisUnavailable is wrapped by the errors of a SharedBreaker under
 // FailClosed while it skips Redis after a recent Redis error.
 var ErrRedisUnavailable = errors.New("resilience: redis unavailable")
 
-// Done reports the outcome of a call admitted by Allow, exactly once per
+// end reports the outcome of a call admitted by begin, exactly once per
 // ticket. Outcomes of tickets from an older generation are ignored, and so
 // are outcomes of the zero ticket. A ticket admitted by the local fallback
-// reports to the fallback. Done returns the Redis error if the outcome could
+// reports to the fallback. end returns the Redis error if the outcome could
 // not be recorded; the outcome is then lost, which only delays a trip.
-func (b *SharedBreaker) Done(ctx context.Context, t SharedTicket, o Result) error {
+func (b *SharedBreaker) end(ctx context.Context, t sharedTicket, o Result) error {
 	if t.local {
-		b.local.Done(t.lt, o)
+		b.local.end(t.lt, o)
 		return nil
 	}
 	if t.gen == 0 || (o != Success && o != Failure && o != Neutral) {
@@ -316,10 +334,10 @@ func (b *SharedBreaker) Done(ctx context.Context, t SharedTicket, o Result) erro
 	return nil
 }
 
-// Record reports the outcome of a call admitted by Allow, classifying err with
-// the package's Classify. The same rules as for Done apply.
-func (b *SharedBreaker) Record(ctx context.Context, t SharedTicket, err error) error {
-	return b.Done(ctx, t, Classify(err))
+// endErr reports the outcome of a call admitted by begin, classifying err
+// with the package's Classify. The same rules as for end apply.
+func (b *SharedBreaker) endErr(ctx context.Context, t sharedTicket, err error) error {
+	return b.end(ctx, t, Classify(err))
 }
 
 // State returns the breaker's current state, from the cache when it is fresh
@@ -426,7 +444,7 @@ func (b *SharedBreaker) openPeriod() time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// Check reports whether Allow would admit a call now, without taking the
+// Check reports whether Call would admit a call now, without taking the
 // probe slot: nil, or an *OpenError saying when to come back. While Redis is
 // unreachable it answers as State does.
 func (b *SharedBreaker) Check(ctx context.Context) error {

@@ -14,7 +14,7 @@ type Snapshot struct {
 	State State
 	// Generation counts state changes and resets since the breaker was built.
 	Generation uint64
-	// RetryAfter is how long until a call would be admitted; zero when Allow
+	// RetryAfter is how long until a call would be admitted; zero when Call
 	// would admit one now.
 	RetryAfter time.Duration
 	// ConsecutiveFailures is the current failure streak of a closed breaker

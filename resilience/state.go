@@ -60,9 +60,9 @@ func (r Result) String() string {
 	}
 }
 
-// Ticket is the admission of one call by Breaker.Allow. It is a small value
+// ticket is the admission of one call by Breaker.begin. It is a small value
 // (no allocation) remembering the breaker's generation at admission: every
 // state change starts a new generation, and outcomes reported with a ticket
-// of an older generation are ignored. The zero Ticket belongs to no
+// of an older generation are ignored. The zero ticket belongs to no
 // generation, so reporting it does nothing.
-type Ticket struct{ gen uint64 }
+type ticket struct{ gen uint64 }
