@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobrunner/jobrunner/internal/jobctx"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
 )
@@ -36,7 +38,10 @@ type Attempt struct {
 	runner    *Runner
 	admission *lockstore.Admission    // marker and lock held, set by dedupe
 	result    atomic.Pointer[[]byte]  // written by job.WriteResult, from any goroutine of the handler
-	tracked   atomic.Pointer[tracked] // set by the track layer
+	tracked   atomic.Pointer[tracked] // set by the track layer, to &entry
+	entry     tracked                 // the tracker's entry, allocated with the attempt
+	busyOnce  sync.Once               // releaseBusy's
+	carrier   jobctx.Carrier          // the handler's context, allocated with the attempt
 	span      trace.Span              // the attempt's span; nil while tracing is off (trace.go)
 
 	// checkpointed is set once the job's handler saved a checkpoint or

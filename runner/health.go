@@ -96,8 +96,11 @@ var refusalReplies = []string{"OOM", "MISCONF", "READONLY", "LOADING", "MASTERDO
 
 // refusal returns the refusal reply that err starts with, or "".
 func refusal(err error) string {
+	if err == nil {
+		return "" // before rerr, which escapes: this runs for every command
+	}
 	var rerr redis.Error
-	if err == nil || !errors.As(err, &rerr) {
+	if !errors.As(err, &rerr) {
 		return ""
 	}
 	msg := rerr.Error()

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -11,9 +12,10 @@ import (
 // reusing goroutines saves a job the cost of a new one and of growing its
 // stack again, which a fresh goroutine pays on every job.
 type pool struct {
-	h    HandlerFunc
-	work chan poolItem
-	quit chan struct{} // closed when the runner has stopped
+	h     HandlerFunc
+	work  chan poolItem
+	quit  chan struct{} // closed when the runner has stopped
+	dones sync.Pool     // of chan error with room for one result, empty
 }
 
 // poolItem is one attempt to run and where its result goes.
@@ -28,8 +30,18 @@ type poolItem struct {
 const poolIdle = 30 * time.Second
 
 func newPool(h HandlerFunc) *pool {
-	return &pool{h: h, work: make(chan poolItem), quit: make(chan struct{})}
+	p := &pool{h: h, work: make(chan poolItem), quit: make(chan struct{})}
+	p.dones.New = func() any { return make(chan error, 1) }
+	return p
 }
+
+// done returns an empty channel with room for one result, for run.
+func (p *pool) done() chan error { return p.dones.Get().(chan error) }
+
+// reuse gives back a channel of done once its one result has been
+// received. A channel whose result may still come (a handed-over attempt)
+// is never given back.
+func (p *pool) reuse(c chan error) { p.dones.Put(c) }
 
 // run runs h(ctx, a) on an idle goroutine of the pool, or a new one, and
 // sends its result to done (which must have room for it).

@@ -162,6 +162,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.hookOnce.Do(func() { r.cfg.Redis.AddHook(r.health.hook()) })
 	r.handler = r.chain()
 	r.pool = newPool(r.handler)
+	base := context.WithoutCancel(ctx) // one for every task, not one each
 	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 		Concurrency:              r.cfg.Concurrency,
 		Queues:                   r.cfg.Queues,
@@ -172,7 +173,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		Logger:                   r.watchAsynq(newAsynqLogger(r.log, r.sanitizeText)),
 		LogLevel:                 min(asynqLevel(r.log.GetLevel()), asynq.ErrorLevel), // drain.go watches errors
 		ShutdownTimeout:          asynqShutdownTimeout,                                // the drain's own grace has already elapsed
-		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:              func() context.Context { return base },
 	})
 	// The renewal loop starts first (jobs may start as soon as asynq does)
 	// and is stopped again if asynq fails to start; a Renewer can start
@@ -232,13 +233,12 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	// ignores cancellation can be handed over at the end of a drain (see
 	// handOver).
 	r.busy.Add(1)
-	var once sync.Once
-	release := func() { once.Do(r.busy.Done) }
-	defer release()
-	done := make(chan error, 1)
+	defer a.releaseBusy()
+	done := r.pool.done()
 	r.pool.run(ctx, a, done)
 	select {
 	case err := <-done:
+		r.pool.reuse(done)
 		if a.storeTrouble {
 			r.awaitRedis(ctx)
 		}
@@ -249,20 +249,27 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	switch {
 	case !r.tracker.isAbandoned(e):
 		// It returned in time and is on its way out.
-		return r.settle(ctx, a, <-done)
+		err := <-done
+		r.pool.reuse(done)
+		return r.settle(ctx, a, err)
 	case !e.inHandler.Load():
 		// The handler returned; the layers are still writing its outcome
 		// to Redis, which does not answer. They end with the drain's
 		// hand-over phase (r.tail).
 		select {
 		case err := <-done:
+			r.pool.reuse(done)
 			return r.settle(ctx, a, err)
 		case <-tail.Done():
 			return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 		}
 	}
-	return r.handOver(ctx, a, release)
+	return r.handOver(ctx, a)
 }
+
+// releaseBusy tells the drain that the attempt no longer holds asynq's
+// goroutine, once.
+func (a *Attempt) releaseBusy() { a.busyOnce.Do(a.runner.busy.Done) }
 
 // awaitRedis waits, up to storeRetryMax, until Redis answers a PING. asynq
 // v0.26 does not retry a failed write of a task's outcome (its syncer
@@ -292,11 +299,11 @@ func (r *Runner) awaitRedis(ctx context.Context) {
 //
 // There is one task throughout, so a crash at any point cannot make the job
 // run twice: unmarked, asynq's lease recovery retries it as a redelivery
-// (the old handler died with the process); marked, as a hand-over. release
-// tells the drain that the hand-over is done; handOver then waits for
+// (the old handler died with the process); marked, as a hand-over.
+// releaseBusy tells the drain that the hand-over is done; handOver then waits for
 // asynq, which stops waiting for it at its shutdown (the returned outcome
 // is not used).
-func (r *Runner) handOver(ctx context.Context, a *Attempt, release func()) error {
+func (r *Runner) handOver(ctx context.Context, a *Attempt) error {
 	n, _ := strconv.Atoi(a.Task.Headers()[headerHandedOver])
 	mctx, cancel := r.detached(ctx, handOverTimeout)
 	err := asynqdb.AddHeader(mctx, r.cfg.Redis, a.Queue, a.TaskID, headerHandedOver, strconv.Itoa(n+1))
@@ -306,7 +313,7 @@ func (r *Runner) handOver(ctx context.Context, a *Attempt, release func()) error
 			Msg("could not mark an abandoned job as handed over: its next run may take the old handler's marker over while it still runs; fencing tokens protect the resource")
 	}
 	r.traceHandedOver(a)
-	release()
+	a.releaseBusy()
 	<-ctx.Done()
 	return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 }

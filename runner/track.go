@@ -27,7 +27,7 @@ const reasonShutdown = "shutdown"
 type tracker struct {
 	mu       sync.Mutex
 	active   map[*tracked]struct{}
-	idle     chan struct{} // closed when active becomes empty; nil when idle
+	idle     chan struct{} // made by wait while active is not empty, closed when it empties
 	draining bool          // set by startDrain; begin refuses from then on
 	counting bool          // outcomes are counted into stats
 	stats    drainStats
@@ -74,10 +74,8 @@ func (t *tracker) begin(a *Attempt, cancel context.CancelCauseFunc) (*tracked, b
 		}
 		return nil, false
 	}
-	e := &tracked{id: a.TaskID, queue: a.Queue, typ: a.Type, attempt: a.Number(), start: a.Start, progress: &a.progress, cancel: cancel}
-	if len(t.active) == 0 {
-		t.idle = make(chan struct{})
-	}
+	e := &a.entry
+	e.id, e.queue, e.typ, e.attempt, e.start, e.progress, e.cancel = a.TaskID, a.Queue, a.Type, a.Number(), a.Start, &a.progress, cancel
 	t.active[e] = struct{}{}
 	return e, true
 }
@@ -193,10 +191,13 @@ type inFlightAttempt struct {
 func (t *tracker) wait() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.idle == nil {
+	if len(t.active) == 0 {
 		c := make(chan struct{})
 		close(c)
 		return c
+	}
+	if t.idle == nil {
+		t.idle = make(chan struct{}) // only when someone waits: none per attempt
 	}
 	return t.idle
 }
@@ -216,7 +217,8 @@ func (t *tracker) cancelAll(cause error) {
 // (reason "shutdown", no attempt counted) and runs on another worker.
 func (r *Runner) track(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) (err error) {
-		ctx, cancel := context.WithCancelCause(jobctx.With(ctx, handlerView{a}))
+		a.carrier = jobctx.Carrier{Context: ctx, Attempt: handlerView{a}}
+		ctx, cancel := context.WithCancelCause(&a.carrier)
 		defer cancel(nil)
 		e, ok := r.tracker.begin(a, cancel)
 		if !ok {

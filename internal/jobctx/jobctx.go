@@ -37,6 +37,22 @@ type key struct{}
 // With returns a copy of ctx carrying a.
 func With(ctx context.Context, a Attempt) context.Context { return context.WithValue(ctx, key{}, a) }
 
+// Carrier is a context carrying an attempt, as With returns, for a caller
+// that allocates it with something it allocates anyway (the runner: with
+// the attempt), where With would allocate once per job. Use a pointer to it.
+type Carrier struct {
+	context.Context
+	Attempt Attempt
+}
+
+// Value returns the attempt for From, and otherwise what the parent holds.
+func (c *Carrier) Value(k any) any {
+	if k == (key{}) {
+		return c.Attempt
+	}
+	return c.Context.Value(k)
+}
+
 // From returns the attempt ctx carries, or nil outside a job.
 func From(ctx context.Context) Attempt {
 	a, _ := ctx.Value(key{}).(Attempt)
