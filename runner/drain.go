@@ -322,8 +322,7 @@ func (c Config) MaxDrain() time.Duration {
 // waitHandOvers waits until every processTask call has returned or handed
 // its job over, at most d.
 func (r *Runner) waitHandOvers(d time.Duration) {
-	done := make(chan struct{})
-	go func() { r.busy.Wait(); close(done) }()
+	done := r.busy.wait()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

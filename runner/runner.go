@@ -53,11 +53,11 @@ type Runner struct {
 	started  atomic.Bool
 	stopped  atomic.Bool
 	draining atomic.Bool
-	quiet    atomic.Bool    // Quiet was called: no fetching, not ready
-	drainCh  chan struct{}  // closed when a drain starts
-	abandon  chan struct{}  // closed when a drain gives up on running handlers
-	tail     tail           // ends the Redis writes settling attempts, detach.go
-	busy     sync.WaitGroup // processTask calls in progress
+	quiet    atomic.Bool   // Quiet was called: no fetching, not ready
+	drainCh  chan struct{} // closed when a drain starts
+	abandon  chan struct{} // closed when a drain gives up on running handlers
+	tail     tail          // ends the Redis writes settling attempts, detach.go
+	busy     busyCount     // processTask calls in progress
 
 	statusCache statusCache // the status page's last reading of Redis, status.go
 }
@@ -232,7 +232,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	// The chain runs apart from asynq's goroutine so that a handler that
 	// ignores cancellation can be handed over at the end of a drain (see
 	// handOver).
-	r.busy.Add(1)
+	r.busy.add()
 	defer a.releaseBusy()
 	done := r.pool.done()
 	r.pool.run(ctx, a, done)
@@ -269,7 +269,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 
 // releaseBusy tells the drain that the attempt no longer holds asynq's
 // goroutine, once.
-func (a *Attempt) releaseBusy() { a.busyOnce.Do(a.runner.busy.Done) }
+func (a *Attempt) releaseBusy() { a.busyOnce.Do(a.runner.busy.done) }
 
 // awaitRedis waits, up to storeRetryMax, until Redis answers a PING. asynq
 // v0.26 does not retry a failed write of a task's outcome (its syncer
