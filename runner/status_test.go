@@ -112,9 +112,11 @@ func TestStatusExplainsWhyJobsWait(t *testing.T) {
 		Handle:       func(context.Context, statusPayload) error { return errors.New("card declined") },
 		Dependencies: func(statusPayload) []string { return []string{"pay.example"} },
 	}
+	inHandler := make(chan struct{}, 2)
 	slow := &job.Definition[statusPayload]{
 		Type: "status.slow",
 		Handle: func(ctx context.Context, _ statusPayload) error {
+			inHandler <- struct{}{}
 			select {
 			case <-release:
 			case <-ctx.Done():
@@ -151,11 +153,24 @@ func TestStatusExplainsWhyJobsWait(t *testing.T) {
 	enqueue(charge, "c2")
 	enqueue(charge, "c3")
 	enqueue(slow, "s1")
-	waitFor(t, 10*time.Second, "s1 to run", func() bool { return len(b.logs.Events("job.started")) >= 4 })
+	// s1 must hold the limit's slot before s2 comes: job.started is logged
+	// before the limit layer takes it.
+	select {
+	case <-inHandler:
+	case <-time.After(10 * time.Second):
+		t.Fatal("s1 did not reach its handler")
+	}
 	enqueue(slow, "s2")
 	waitFor(t, 10*time.Second, "3 deferrals", func() bool { return len(b.logs.Events("job.deferred")) >= 3 })
 
-	body, ctype := getStatus(t, r, "/status.json")
+	// job.deferred is logged before asynq moves the task to its retry set,
+	// and the fleet-wide part of the status is read at most every 500ms.
+	var body, ctype string
+	waitFor(t, 10*time.Second, "3 deferred jobs on the status", func() bool {
+		body, ctype = getStatus(t, r, "/status.json")
+		var doc statusDoc
+		return json.Unmarshal([]byte(body), &doc) == nil && doc.Deferred.Total >= 3
+	})
 	if ctype != "application/json" {
 		t.Errorf("Content-Type %q", ctype)
 	}
