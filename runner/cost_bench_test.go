@@ -24,6 +24,7 @@ type layers struct {
 	dedupe, lock, breaker bool
 	checkpoint            bool          // the handler resumes and saves one checkpoint
 	wait                  time.Duration // the handler's I/O wait
+	hand                  bool          // also measure the hand-rolled composition (costHand)
 }
 
 var costLayers = []layers{
@@ -31,8 +32,10 @@ var costLayers = []layers{
 	{name: "breaker", breaker: true},
 	{name: "dedupe", dedupe: true},
 	{name: "lock", lock: true},
-	{name: "all", dedupe: true, lock: true, breaker: true},
+	{name: "all", dedupe: true, lock: true, breaker: true, hand: true},
 	{name: "all+io1ms", dedupe: true, lock: true, breaker: true, wait: time.Millisecond},
+	{name: "all+io10ms", dedupe: true, lock: true, breaker: true, wait: 10 * time.Millisecond},
+	{name: "all+io50ms", dedupe: true, lock: true, breaker: true, wait: 50 * time.Millisecond},
 	{name: "dedupe+checkpoint", dedupe: true, checkpoint: true},
 }
 
@@ -137,14 +140,29 @@ func BenchmarkCost(b *testing.B) {
 				rdb.AddHook(trips)
 				// The two passes alternate in costRounds rounds, so that the
 				// drift of a shared machine's speed touches both alike.
-				var bare, stack costRun
+				var bare, stack, hand costRun
 				chunk := max(b.N/costRounds, 1)
 				for first := 0; first < b.N; first += chunk {
 					jobs := min(chunk, b.N-first)
 					bare.add(costPass(b, "bare", rdb, trips, first, jobs, func(done func()) func() { return costBare(b, rdb, l, done) }))
+					if l.hand {
+						hand.add(costPass(b, "hand", rdb, trips, first, jobs, func(done func()) func() { return costHand(b, rdb, l, done) }))
+					}
 					stack.add(costPass(b, "stack", rdb, trips, first, jobs, func(done func()) func() { return costStack(b, rdb, l, done) }))
 				}
 				n := float64(b.N)
+				if l.hand {
+					// The hand-rolled composition's row, from the same rounds.
+					b.ReportMetric(hand.jobsPerS(), "hand-jobs/s")
+					b.ReportMetric(hand.jobsPerS()/bare.jobsPerS(), "hand-ratio")
+					b.ReportMetric(stack.jobsPerS()/hand.jobsPerS(), "ratio-to-hand")
+					b.ReportMetric((hand.redisCPU-bare.redisCPU)*1e6/n, "hand-added-redis-cpu-µs/op")
+					b.ReportMetric(float64(hand.cmds)/n, "hand-rediscmds/op")
+					b.ReportMetric(float64(hand.scripts-bare.scripts)/n, "hand-added-scripts/op")
+					b.ReportMetric(float64(hand.trips)/n, "hand-roundtrips/op")
+					b.ReportMetric(float64(hand.goCPU-bare.goCPU)/float64(time.Microsecond)/n, "hand-added-go-cpu-µs/op")
+					b.ReportMetric(float64(hand.allocs-bare.allocs)/n, "hand-added-allocs/job")
+				}
 				if testing.Verbose() {
 					logCommands(b, "bare", bare)
 					logCommands(b, "stack", stack)
