@@ -216,6 +216,19 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 	for _, w := range ws {
 		w.Stop(20 * time.Second)
 	}
+	if l := ws[0].Lines("redis.connecting"); len(env.Passwords) > 0 && (len(l) != 1 || !strings.Contains(l[0].Str("url"), "xxxxx")) {
+		tb.Errorf("workertest: redis.connecting = %v, want the URL with its passwords as xxxxx", l)
+	}
+	for _, p := range env.Passwords { // REDIS_URL's passwords are redacted everywhere
+		for _, w := range ws {
+			if strings.Contains(w.Raw()+w.Stderr(), p) {
+				tb.Errorf("workertest: a worker printed a password of REDIS_URL (%q)", p)
+			}
+		}
+		if strings.Contains(string(out), p) {
+			tb.Errorf("workertest: enqueue --wait printed a password of REDIS_URL (%q)", p)
+		}
+	}
 
 	done := map[string]int{}
 	ended := map[string]bool{} // task IDs logged done or skipped
