@@ -99,13 +99,15 @@ func FuzzParseRedisURL(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	for _, s := range []string{"redis://u:pwSECRET@h:notaport", "redis://u:pwSECRET@h/x@y:z", "redis://u:pwSECRET@h o:1"} {
+	for _, s := range []string{"redis://u:pwSECRET@h:notaport", "redis://u:pwSECRET@h/x@y:z", "redis://u:pwSECRET@h o:1",
+		"redis-sentinel://s:1?master=m&password=pwSECRET", "rediss-sentinel://s:x?master=m&password=pwSECRET"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		_, err := setup.ParseRedisURL(raw)
 		// A URL whose only copy of the password is in its userinfo.
-		secret := strings.HasPrefix(raw, "redis://u:pwSECRET@") && strings.Count(raw, "pwSECRET") == 1
+		secret := strings.HasPrefix(raw, "redis://u:pwSECRET@") && strings.Count(raw, "pwSECRET") == 1 ||
+			strings.HasPrefix(raw, "redis-sentinel://s:1?master=m&password=pwSECRET") && strings.Count(raw, "pwSECRET") == 1
 		if secret && strings.Contains(setup.RedactURL(raw), "pwSECRET") {
 			t.Fatalf("password in RedactURL: %q", setup.RedactURL(raw))
 		}
