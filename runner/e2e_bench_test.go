@@ -68,10 +68,7 @@ func fullStack(b *testing.B, rdb redis.UniversalClient, concurrency int, done fu
 	return func() { _ = r.Shutdown(context.Background()) }
 }
 
-var stacks = []struct {
-	name string
-	run  stack
-}{{"bare-asynq", bareAsynq}, {"full-stack", fullStack}}
+var stacks = []namedStack{{"bare-asynq", bareAsynq}, {"full-stack", fullStack}}
 
 // BenchmarkThroughput processes b.N no-op jobs, enqueued beforehand, with
 // bare asynq and with the full jobrunner stack (tracking, dedupe, lock,
@@ -81,7 +78,7 @@ var stacks = []struct {
 //
 //	go test -run '^$' -bench Throughput -benchtime 20000x -count 5 ./runner/ | tee new.txt
 //	benchstat -col /stack new.txt
-func BenchmarkThroughput(b *testing.B) { benchThroughput(b, "single", []int{10, 50}) }
+func BenchmarkThroughput(b *testing.B) { benchThroughput(b, "single", []int{10, 50}, stacks, nil) }
 
 // BenchmarkThroughputCluster is BenchmarkThroughput on a Redis Cluster of 3
 // primaries (1 replica each). A queue lives in one slot, so asynq's own
@@ -91,9 +88,19 @@ func BenchmarkThroughput(b *testing.B) { benchThroughput(b, "single", []int{10, 
 // queue's slot, node2 and node3 are the others, in address order.
 //
 //	go test -run '^$' -bench ThroughputCluster -benchtime 20000x -count 3 ./runner/
-func BenchmarkThroughputCluster(b *testing.B) { benchThroughput(b, "cluster", []int{50}) }
+func BenchmarkThroughputCluster(b *testing.B) { benchThroughput(b, "cluster", []int{50}, stacks, nil) }
 
-func benchThroughput(b *testing.B, topology string, concurrencies []int) {
+// namedStack is a stack with its name in the benchmark's results.
+type namedStack struct {
+	name string
+	run  stack
+}
+
+// benchThroughput runs each of stacks at each concurrency on a new
+// topology. numbering, if set, returns the payload number of the i-th job
+// on env (the default is i): it decides where the layers' keys land.
+func benchThroughput(b *testing.B, topology string, concurrencies []int, stacks []namedStack,
+	numbering func(b *testing.B, env *redistest.Env) func(i int) int) {
 	var topo redistest.Topology
 	for _, t := range redistest.Topologies() {
 		if t.Name == topology {
@@ -108,8 +115,12 @@ func benchThroughput(b *testing.B, topology string, concurrencies []int) {
 				trips := &tripCounter{}
 				rdb.AddHook(trips)
 				client := asynq.NewClientFromRedisClient(rdb)
+				num := func(i int) int { return i }
+				if numbering != nil {
+					num = numbering(b, env)
+				}
 				for i := range b.N {
-					if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(i)+`}`))); err != nil {
+					if _, err := client.Enqueue(asynq.NewTask("bench.noop", []byte(`{"n":`+strconv.Itoa(num(i))+`}`))); err != nil {
 						b.Fatal(err)
 					}
 				}

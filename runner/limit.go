@@ -176,7 +176,10 @@ func (r *Runner) releaseSlots(ctx context.Context, a *Attempt, slots []*lockstor
 			continue
 		}
 		// Wake the job that waited longest for a slot: it runs now rather
-		// than at the end of its deferral. One that is not waiting in the
+		// than at the end of its deferral. On a cluster the waiters
+		// ({limit:NAME}) and the queue ({QUEUE}) are in different slots, so
+		// this is a second step: a waiter popped but not woken (a crash in
+		// between) comes back at the end of its deferral. One that is not waiting in the
 		// retry set any more (it ran, or is still being deferred) comes
 		// back on its own.
 		if queue, id, ok := strings.Cut(waiter, "\n"); ok {

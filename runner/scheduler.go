@@ -260,8 +260,21 @@ func scanMissed(e *schedule.Entry, from, to time.Time, keep int) (kept []time.Ti
 func (s *scheduler) enqueue(ctx context.Context, t *ticker, tick, now time.Time, caughtUp bool) error {
 	e := t.e
 	id := e.TaskID(tick)
+	// The record conflicts where the task ID may not: a tick deferred on
+	// its last attempt goes on as a copy (ID~1) and its own task is
+	// revoked, which frees the ID for a replica reaching the tick late.
+	// The tick's enqueuer records it right after the enqueue, and the
+	// copy's requeue records it before the revoke (Runner.holdTick).
+	rec, err := s.readRecord(ctx, e)
+	if err != nil {
+		return err
+	}
+	if !rec.enqueued.IsZero() && !rec.enqueued.Before(tick) {
+		s.recorded(t, tick, id)
+		return nil
+	}
 	if e.NoOverlap {
-		waiting, done, err := s.earlierWaiting(ctx, t, tick)
+		waiting, done, err := s.earlierWaiting(ctx, t, tick, rec)
 		if err != nil {
 			return err
 		}
@@ -290,7 +303,7 @@ func (s *scheduler) enqueue(ctx context.Context, t *ticker, tick, now time.Time,
 	task := asynq.NewTaskWithHeaders(e.Type, e.Payload, headers, opts...)
 	cctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
 	defer cancel()
-	_, err := s.client.EnqueueContext(cctx, task)
+	_, err = s.client.EnqueueContext(cctx, task)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		s.recorded(t, tick, id)
 		return nil
@@ -330,14 +343,13 @@ const (
 // earlierWaiting reports, for a NoOverlap schedule, the task ID of the last
 // enqueued tick when it has not run yet (pending, scheduled, or deferred by
 // the schedule's busy lock), or that tick itself is already handled:
-// enqueued, or skipped by another replica.
-// A tick waiting for a retry after a failure (asynq counts deferrals as no
+// enqueued, or skipped by another replica. rec is the schedule's record,
+// read just before. A tick waiting for a retry after a failure (asynq counts deferrals as no
 // retry) does not hold the next ticks back: with the long retry schedule
 // that could be days.
-func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time) (waiting string, done tickDone, err error) {
-	rec, err := s.readRecord(ctx, t.e)
-	if err != nil || rec.handled.IsZero() {
-		return "", notDone, err
+func (s *scheduler) earlierWaiting(ctx context.Context, t *ticker, tick time.Time, rec record) (waiting string, done tickDone, err error) {
+	if rec.handled.IsZero() {
+		return "", notDone, nil
 	}
 	switch {
 	case !rec.enqueued.Before(tick):

@@ -104,6 +104,7 @@ func (r *Runner) requeueCopy(ctx context.Context, a *Attempt, d *deferral, fallb
 	switch {
 	case err == nil || errors.Is(err, asynq.ErrTaskIDConflict):
 		r.traceRequeued(a, id)
+		r.holdTick(ctx, a) // the revoke frees a tick's ID: its record must conflict
 		return fmt.Errorf("%w: deferred on the last attempt, re-enqueued as %s", asynq.RevokeTask, id)
 	case errors.Is(err, asynq.ErrDuplicateTask):
 		// Another task with the same type and payload took the uniqueness

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"time"
 
 	"github.com/jobrunner/jobrunner/schedule"
@@ -81,3 +82,36 @@ func (r *Runner) scheduleLabel(name string) string {
 // scheduleOther is the schedule label of ticks of schedules this runner
 // does not have.
 const scheduleOther = "other"
+
+// holdTick records a's tick as enqueued in its schedule's record
+// (schedule_last.lua, which only moves forward) before a's task is revoked
+// for a copy: the revoke frees the tick's task ID, and a replica reaching
+// the tick late would enqueue it again, since its enqueue conflicts by ID.
+// The scheduler reads the record before each enqueue, so the record is
+// what conflicts then. Its enqueuer recorded the tick already, unless it
+// died between the enqueue and the record. A failed write is logged; the
+// copy goes on.
+func (r *Runner) holdTick(ctx context.Context, a *Attempt) {
+	t, ok := tickOf(a)
+	if !ok {
+		return
+	}
+	at, err := time.Parse(time.RFC3339, t.tick)
+	if err != nil {
+		return
+	}
+	ttl := lastTickTTLMin
+	r.mu.Lock()
+	for _, e := range r.schedules {
+		if e.Name == t.schedule {
+			ttl = max(ttl, time.Duration(e.CatchUp+2)*e.Period(at))
+		}
+	}
+	r.mu.Unlock()
+	err = scheduleLastScript.Run(ctx, r.cfg.Redis, []string{lastKey(t.schedule)}, at.Unix(), ttl.Milliseconds()).Err()
+	if err != nil {
+		r.log.Warn().Str("event", "schedule.record_failed").Str("schedule", t.schedule).Str("tick", t.tick).
+			Str("task_id", a.TaskID).Err(r.sanitize(err)).
+			Msg("a tick re-enqueued as a copy was not recorded; a replica reaching the tick late may enqueue it again")
+	}
+}

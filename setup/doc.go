@@ -6,10 +6,14 @@
 //
 // # Redis URLs
 //
-// [ParseRedisURL] turns redis://, rediss://, redis-sentinel:// and
-// redis-cluster:// URLs into options for redis.NewUniversalClient, with
-// errors that never contain the password; [RedactURL] is the only way such
-// a URL should reach a log line or an error:
+// [ParseRedisURL] turns redis://, rediss://, redis-sentinel://,
+// rediss-sentinel:// and redis-cluster:// URLs into options for
+// redis.NewUniversalClient, with errors that never contain a password. A
+// Sentinel URL's userinfo is the sentinels' credentials (as in asynq) and
+// its username= and password= parameters the data nodes'. [RedactURL] is
+// the only way such a URL should reach a log line or an error: it hides
+// the userinfo's password and every query value but master, username and
+// addr.
 //
 //	opts, err := setup.ParseRedisURL(os.Getenv("REDIS_URL"))
 //	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -16,11 +15,15 @@ import (
 //
 //	redis://[user:password@]host:port[/db]
 //	rediss://...                               (TLS)
-//	redis-sentinel://[:password@]host:port[,host:port]?master=NAME
+//	redis-sentinel://[user:password@]host:port[,host:port]?master=NAME[&username=U][&password=P]
+//	rediss-sentinel://...                      (TLS)
 //	redis-cluster://[user:password@]host:port[?addr=host:port...]
 //
+// A Sentinel URL's userinfo is the sentinels' credentials, as in asynq;
+// the data nodes' are the username and password parameters.
+//
 // Errors name the part at fault (`port "x" is not a number`) and never
-// contain the password.
+// contain a password.
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	o, err := parseRedisURL(raw)
 	if err != nil {
@@ -52,19 +55,8 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 			Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username,
 			Password: o.Password, TLSConfig: o.TLSConfig, Protocol: o.Protocol,
 		}, nil
-	case "redis-sentinel":
-		opt, err := asynq.ParseRedisURI(raw)
-		if err != nil {
-			return nil, scrub(err, raw)
-		}
-		f, ok := opt.(asynq.RedisFailoverClientOpt)
-		if !ok || f.MasterName == "" {
-			return nil, fmt.Errorf("sentinel URL needs ?master=NAME")
-		}
-		return &redis.UniversalOptions{
-			MasterName: f.MasterName, Addrs: f.SentinelAddrs, SentinelPassword: f.SentinelPassword,
-			Username: f.Username, Password: f.Password, DB: f.DB, TLSConfig: f.TLSConfig,
-		}, nil
+	case "redis-sentinel", "rediss-sentinel":
+		return parseSentinelURL(u)
 	case "redis-cluster":
 		o, err := redis.ParseClusterURL("redis://" + strings.TrimPrefix(raw, "redis-cluster://"))
 		if err != nil {
@@ -77,21 +69,22 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	case "":
 		return nil, fmt.Errorf("no scheme; want redis://host:port")
 	default:
-		return nil, fmt.Errorf("scheme %q; want redis, rediss, redis-sentinel or redis-cluster", u.Scheme)
+		return nil, fmt.Errorf("scheme %q; want redis, rediss, redis-sentinel, rediss-sentinel or redis-cluster", u.Scheme)
 	}
 }
 
-// RedactURL returns raw with any password replaced by "xxxxx", also when
-// raw is not a valid URL: everything between "://" and the last "@" is
-// taken as user and password then, so that a password with an unescaped
-// "/", "#" or "@" is hidden too.
+// RedactURL returns raw with any password replaced by "xxxxx": the
+// userinfo's and the value of a password= parameter (a Sentinel URL's data
+// nodes'). It does so also when raw is not a valid URL: everything between
+// "://" and the last "@" is taken as user and password then, so that a
+// password with an unescaped "/", "#" or "@" is hidden too.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err == nil {
 		if _, ok := u.User.Password(); !ok {
-			return raw // nothing to hide; u.String() would drop the "//" of a URL without a host
+			return redactQuery(raw) // u.String() would drop the "//" of a URL without a host
 		}
-		return u.Redacted()
+		return redactQuery(u.Redacted())
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -99,13 +92,27 @@ func RedactURL(raw string) string {
 	}
 	userinfo, hosts, ok := cutLast(rest, "@")
 	if !ok {
-		return raw
+		return scheme + "://" + redactQuery(rest)
 	}
 	user, _, hasPassword := strings.Cut(userinfo, ":")
 	if !hasPassword {
-		return raw
+		return scheme + "://" + userinfo + "@" + redactQuery(hosts)
 	}
-	return scheme + "://" + user + ":xxxxx@" + hosts
+	return scheme + "://" + user + ":xxxxx@" + redactQuery(hosts)
+}
+
+// redactQuery redacts the password parameters of the query in s, a URL
+// or its part after the userinfo: from the first "?" to a "#".
+func redactQuery(s string) string {
+	q := strings.IndexByte(s, '?')
+	if q < 0 {
+		return s
+	}
+	end := len(s)
+	if h := strings.IndexByte(s[q:], '#'); h >= 0 {
+		end = q + h
+	}
+	return s[:q+1] + redactQueryPasswords(s[q+1:end]) + s[end:]
 }
 
 // whyUnparsable explains why url.Parse refused raw, naming the part at
@@ -152,17 +159,18 @@ func whyUnparsable(raw string, perr error) error {
 // sentinel at ":26379", which is never what the operator meant.
 func checkHosts(u *url.URL) error {
 	want := map[string]string{
-		"redis":          "redis://host:port",
-		"rediss":         "rediss://host:port",
-		"redis-sentinel": "redis-sentinel://host:port[,host:port]?master=NAME",
-		"redis-cluster":  "redis-cluster://host:port[?addr=host:port]",
+		"redis":           "redis://host:port",
+		"rediss":          "rediss://host:port",
+		"redis-sentinel":  "redis-sentinel://host:port[,host:port]?master=NAME",
+		"rediss-sentinel": "rediss-sentinel://host:port[,host:port]?master=NAME",
+		"redis-cluster":   "redis-cluster://host:port[?addr=host:port]",
 	}[u.Scheme]
 	if want == "" {
 		return nil // the scheme's own error says more
 	}
 	hosts := []string{u.Host}
 	switch u.Scheme {
-	case "redis-sentinel":
+	case "redis-sentinel", "rediss-sentinel":
 		hosts = strings.Split(u.Host, ",")
 	case "redis-cluster":
 		hosts = append(hosts, u.Query()["addr"]...)
@@ -232,10 +240,17 @@ func cutLast(s, sep string) (before, after string, found bool) {
 // scrub removes the password of raw from err's text.
 func scrub(err error, raw string) error {
 	msg := err.Error()
+	var secrets []string
 	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
+			secrets = append(secrets, p)
 		}
+	}
+	if _, rest, ok := strings.Cut(raw, "?"); ok {
+		secrets = append(secrets, queryPasswords(rest)...)
+	}
+	for _, p := range secrets {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
 	}
 	msg = strings.ReplaceAll(msg, raw, RedactURL(raw))
 	return fmt.Errorf("%s", msg)

@@ -99,13 +99,15 @@ func FuzzParseRedisURL(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	for _, s := range []string{"redis://u:pwSECRET@h:notaport", "redis://u:pwSECRET@h/x@y:z", "redis://u:pwSECRET@h o:1"} {
+	for _, s := range []string{"redis://u:pwSECRET@h:notaport", "redis://u:pwSECRET@h/x@y:z", "redis://u:pwSECRET@h o:1",
+		"redis-sentinel://s:1?master=m&password=pwSECRET", "rediss-sentinel://s:x?master=m&password=pwSECRET"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		_, err := setup.ParseRedisURL(raw)
 		// A URL whose only copy of the password is in its userinfo.
-		secret := strings.HasPrefix(raw, "redis://u:pwSECRET@") && strings.Count(raw, "pwSECRET") == 1
+		secret := strings.HasPrefix(raw, "redis://u:pwSECRET@") && strings.Count(raw, "pwSECRET") == 1 ||
+			strings.HasPrefix(raw, "redis-sentinel://s:1?master=m&password=pwSECRET") && strings.Count(raw, "pwSECRET") == 1
 		if secret && strings.Contains(setup.RedactURL(raw), "pwSECRET") {
 			t.Fatalf("password in RedactURL: %q", setup.RedactURL(raw))
 		}
@@ -119,4 +121,66 @@ func FuzzParseRedisURL(f *testing.F) {
 			t.Fatalf("password in error: %v", err)
 		}
 	})
+}
+
+// TestParseSentinelURL: the userinfo is the sentinels' credentials (as in
+// asynq), the username and password parameters the data nodes', and
+// rediss-sentinel:// turns on TLS.
+func TestParseSentinelURL(t *testing.T) {
+	t.Parallel()
+	o, err := setup.ParseRedisURL("redis-sentinel://suser:SENTPW@s1:26379,s2:26379?master=mm&username=app&password=DATAPW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.MasterName != "mm" || strings.Join(o.Addrs, ",") != "s1:26379,s2:26379" ||
+		o.SentinelUsername != "suser" || o.SentinelPassword != "SENTPW" ||
+		o.Username != "app" || o.Password != "DATAPW" || o.TLSConfig != nil {
+		t.Errorf("got %+v", o)
+	}
+	o, err = setup.ParseRedisURL("rediss-sentinel://:SENTPW@s1:26379?password=a%26b%3Dc&master=mm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TLSConfig == nil || o.Password != "a&b=c" || o.SentinelPassword != "SENTPW" || o.SentinelUsername != "" {
+		t.Errorf("rediss-sentinel: got %+v", o)
+	}
+	if got := setup.RedisSecrets(o); strings.Join(got, " ") != "a&b=c SENTPW" {
+		t.Errorf("RedisSecrets = %q", got)
+	}
+	for url, want := range map[string]string{
+		"redis-sentinel://:SENTPW@s1:1?master=mm&pasword=DATAPW":           `unknown parameter "pasword"`,
+		"redis-sentinel://:SENTPW@s1:1?master=mm&password=a&password=b":    `parameter "password" given 2 times`,
+		"redis-sentinel://:SENTPW@s1:1?password=DATAPW":                    "needs ?master=NAME",
+		"redis-sentinel://:SENTPW@s1:1?master=mm&password=DATAPW%zz":       "the query is not name=value",
+		"rediss-sentinel://:SENTPW@s1:x?master=mm&password=DATAPW":         `port "x" is not a number`,
+		"rediss-sentinel://:SENTPW@?master=mm&password=DATAPW":             "no host; want rediss-sentinel://",
+		"redis-sentinel://:SENTPW@s1:1,s2:99999?master=mm&password=DATAPW": "port 99999 is out of range",
+	} {
+		_, err := setup.ParseRedisURL(url)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", url, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), "PW") {
+			t.Errorf("%s: a password in the error %q", url, err)
+		}
+	}
+}
+
+// TestRedactSentinelURL: both of a Sentinel URL's passwords are hidden,
+// the rest is kept as written.
+func TestRedactSentinelURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"redis-sentinel://:SENTPW@s1:1,s2:2?master=mm&password=DATAPW":           "redis-sentinel://:xxxxx@s1:1,s2:2?master=mm&password=xxxxx",
+		"rediss-sentinel://u:SENTPW@s1:1?password=DATAPW&master=mm&username=app": "rediss-sentinel://u:xxxxx@s1:1?password=xxxxx&master=mm&username=app",
+		"redis-sentinel://s1:1?master=mm&Password=DATAPW#x":                      "redis-sentinel://s1:1?master=mm&Password=xxxxx#x",
+		"redis-sentinel://s1:1?master=mm&password=DATA/PW@x":                     "redis-sentinel://s1:1?master=mm&password=xxxxx",
+		"redis-sentinel://:SENT/PW@s1:x?master=mm&password=DATAPW":               "redis-sentinel://:xxxxx@s1:x?master=mm&password=xxxxx",
+		"redis-sentinel://s1:1 x?master=mm&password=DATAPW":                      "redis-sentinel://s1:1 x?master=mm&password=xxxxx",
+	} {
+		if got := setup.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -54,7 +54,7 @@ type setting struct {
 }
 
 var settings = []setting{
-	{"REDIS_URL", "redis-url", "", "Redis URL (redis://, rediss://, redis-sentinel://, redis-cluster://); empty: 127.0.0.1:6379, else an embedded in-memory Redis",
+	{"REDIS_URL", "redis-url", "", "Redis URL (redis://, rediss://, redis-sentinel://, rediss-sentinel://, redis-cluster://); empty: 127.0.0.1:6379, else an embedded in-memory Redis",
 		func(v string, c *config) error {
 			if v != "" {
 				if _, err := setup.ParseRedisURL(v); err != nil {

@@ -79,7 +79,7 @@ func TestCluster(t *testing.T) {
 	// Kill the primary of key-0 after its replica has the writes.
 	dead := c.PrimaryFor(keys[0])
 	replica := c.ReplicasOf(dead)[0]
-	if err := waitReplicated(ctx, dead.Addr); err != nil {
+	if err := waitReplicated(ctx, dead); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
@@ -111,14 +111,12 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-// waitReplicated waits until a replica of the primary at addr has
-// acknowledged all its writes.
-func waitReplicated(ctx context.Context, addr string) error {
-	r := redis.NewClient(&redis.Options{Addr: addr})
-	defer r.Close()
-	n, err := r.Wait(ctx, 1, 5*time.Second).Result()
+// waitReplicated waits until a replica of the primary p has acknowledged
+// all its writes.
+func waitReplicated(ctx context.Context, p *redistest.Server) error {
+	n, err := p.Client().Wait(ctx, 1, 5*time.Second).Result()
 	if err != nil || n < 1 {
-		return fmt.Errorf("WAIT on %s: %d replicas, %v", addr, n, err)
+		return fmt.Errorf("WAIT on %s: %d replicas, %v", p.Addr, n, err)
 	}
 	return nil
 }

@@ -40,6 +40,11 @@ type Server struct {
 	dir  string
 	conf string   // a config file given first (Sentinel's, which it rewrites)
 	args []string // further arguments (cluster, replication)
+	// password is what a client sends with AUTH (requirepass); authArgs
+	// are the arguments that set it, kept apart from args so that a
+	// Rejoin's new args keep them.
+	password string
+	authArgs []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -128,6 +133,7 @@ func (s *Server) start() error {
 		args = append(args, "--appendonly", "no")
 	}
 	args = append(args, s.args...)
+	args = append(args, s.authArgs...)
 	cmd := exec.Command("redis-server", args...)
 	if len(s.opts.CPUs) > 0 {
 		cmd = exec.Command("taskset", append([]string{"-c", cpuList(s.opts.CPUs), "redis-server"}, args...)...)
@@ -139,7 +145,7 @@ func (s *Server) start() error {
 	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.password, MaxRetries: -1})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
@@ -167,11 +173,16 @@ func (s *Server) start() error {
 // URL returns a redis:// URL for the server.
 func (s *Server) URL() string { return "redis://" + s.Addr }
 
+// Password returns the password a client must send (requirepass), or ""
+// when the server has none. Sentinel setups have one (SentinelDataPassword
+// on the data nodes, SentinelPassword on the sentinels).
+func (s *Server) Password() string { return s.password }
+
 // Client returns a new client for the server, closed when the test ends.
 // Like every client of redistest it has ContextTimeoutEnabled, as
-// runner.New requires.
+// runner.New requires, and it sends the server's password.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.password, ContextTimeoutEnabled: true})
 	s.tb.Cleanup(func() { _ = c.Close() })
 	return c
 }

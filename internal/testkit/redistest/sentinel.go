@@ -27,6 +27,15 @@ const (
 // SentinelMasterName is the name the sentinels monitor the primary under.
 const SentinelMasterName = "jobrunner"
 
+// The passwords of a Sentinel setup, as production runs it: the data
+// nodes have requirepass (and masterauth, for the replica), the sentinels
+// a requirepass of their own (with sentinel-pass to reach each other and
+// auth-pass to reach the data nodes). URL and Client send both.
+const (
+	SentinelDataPassword = "data-s3cret-pw"
+	SentinelPassword     = "sentinel-s3cret-pw"
+)
+
 // SentinelOptions change how StartSentinel runs the setup. The zero value
 // runs a primary, a replica and 3 sentinels with no persistence and the
 // default timings.
@@ -73,20 +82,25 @@ func StartSentinel(tb testing.TB, opts SentinelOptions) *Sentinel {
 	opts.FailoverTimeout = cmp.Or(opts.FailoverTimeout, SentinelFailoverTimeoutDefault)
 	s := &Sentinel{MasterName: SentinelMasterName, tb: tb}
 
-	primary, err := launch(tb, opts.Options, nil)
+	withAuth := func(d *Server) error {
+		d.password = SentinelDataPassword
+		d.authArgs = []string{"--requirepass", SentinelDataPassword, "--masterauth", SentinelDataPassword}
+		return nil
+	}
+	primary, err := launch(tb, opts.Options, withAuth)
 	if err != nil {
 		tb.Fatalf("redistest: sentinel primary: %v", err)
 	}
 	host, port, _ := net.SplitHostPort(primary.Addr)
 	replica, err := launch(tb, opts.Options, func(r *Server) error {
 		r.args = []string{"--replicaof", host, port}
-		return nil
+		return withAuth(r)
 	})
 	if err != nil {
 		tb.Fatalf("redistest: sentinel replica: %v", err)
 	}
 	s.Data = []*Server{primary, replica}
-	if err := poll(time.Minute, func() error { return linkUp(replica.Addr) }); err != nil {
+	if err := poll(time.Minute, func() error { return linkUp(replica) }); err != nil {
 		tb.Fatalf("redistest: replica never synced: %v", err)
 	}
 
@@ -95,12 +109,17 @@ func StartSentinel(tb testing.TB, opts SentinelOptions) *Sentinel {
 			// Sentinel rewrites its file, so it is written afresh per attempt.
 			sn.conf = filepath.Join(sn.dir, "sentinel.conf")
 			sn.args = []string{"--sentinel"}
+			sn.password = SentinelPassword
 			conf := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s %[4]d\n"+
 				"sentinel down-after-milliseconds %[1]s %[5]d\n"+
 				"sentinel failover-timeout %[1]s %[6]d\n"+
-				"sentinel parallel-syncs %[1]s 1\n",
+				"sentinel parallel-syncs %[1]s 1\n"+
+				"sentinel auth-pass %[1]s %[7]s\n"+
+				"requirepass %[8]s\n"+
+				"sentinel sentinel-pass %[8]s\n",
 				s.MasterName, host, port, sentinelQuorum,
-				opts.DownAfter.Milliseconds(), opts.FailoverTimeout.Milliseconds())
+				opts.DownAfter.Milliseconds(), opts.FailoverTimeout.Milliseconds(),
+				SentinelDataPassword, SentinelPassword)
 			return os.WriteFile(sn.conf, []byte(conf), 0o600)
 		})
 		if err != nil {
@@ -121,10 +140,12 @@ func (s *Sentinel) SentinelAddrs() []string {
 	return addrs
 }
 
-// URL returns a redis-sentinel:// URL naming every sentinel and the master
-// name, as setup.ParseRedisURL accepts it.
+// URL returns a redis-sentinel:// URL naming every sentinel, the master
+// name and both passwords (the sentinels' as the userinfo, the data
+// nodes' as password=), as setup.ParseRedisURL accepts it.
 func (s *Sentinel) URL() string {
-	return "redis-sentinel://" + strings.Join(s.SentinelAddrs(), ",") + "?master=" + s.MasterName
+	return "redis-sentinel://:" + SentinelPassword + "@" + strings.Join(s.SentinelAddrs(), ",") +
+		"?master=" + s.MasterName + "&password=" + SentinelDataPassword
 }
 
 // Client returns a new failover client (it asks the sentinels for the
@@ -132,6 +153,7 @@ func (s *Sentinel) URL() string {
 func (s *Sentinel) Client() *redis.Client {
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName: s.MasterName, SentinelAddrs: s.SentinelAddrs(), ContextTimeoutEnabled: true,
+		SentinelPassword: SentinelPassword, Password: SentinelDataPassword,
 	})
 	s.tb.Cleanup(func() { _ = c.Close() })
 	return c
@@ -232,7 +254,7 @@ func (s *Sentinel) WaitHealthy() {
 		}
 		for _, d := range s.Data {
 			if d.running() && d.Addr != primary {
-				if err := linkUp(d.Addr); err != nil {
+				if err := linkUp(d); err != nil {
 					return err
 				}
 			}
@@ -267,7 +289,7 @@ func (s *Sentinel) agreed() (string, error) {
 	if primary == "" {
 		return "", fmt.Errorf("no sentinel running")
 	}
-	role, err := withNode(primary, func(ctx context.Context, r *redis.Client) ([]any, error) {
+	role, err := withNodeAuth(primary, SentinelDataPassword, func(ctx context.Context, r *redis.Client) ([]any, error) {
 		return r.Do(ctx, "ROLE").Slice()
 	})
 	if err != nil {
@@ -303,7 +325,7 @@ func (s *Sentinel) master(addr string) (map[string]string, error) {
 // withSentinel is withNode for a sentinel.
 func withSentinel[T any](addr string, f func(ctx context.Context, sc *redis.SentinelClient) (T, error)) (T, error) {
 	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond,
+		Addr: addr, Password: SentinelPassword, MaxRetries: -1, DialTimeout: 500 * time.Millisecond,
 		ReadTimeout: 2 * time.Second, PoolSize: 1,
 	})
 	defer sc.Close()
@@ -329,9 +351,10 @@ func (s *Sentinel) Stats() map[string]Stats {
 	return map[string]Stats{p.Addr: p.Stats()}
 }
 
-// linkUp reports whether the replica at addr has its link to the primary up.
-func linkUp(addr string) error {
-	info, err := withNode(addr, func(ctx context.Context, r *redis.Client) (string, error) {
+// linkUp reports whether the replica r has its link to the primary up.
+func linkUp(r *Server) error {
+	addr := r.Addr
+	info, err := withNodeAuth(addr, r.password, func(ctx context.Context, r *redis.Client) (string, error) {
 		return r.Info(ctx, "replication").Result()
 	})
 	if err != nil {

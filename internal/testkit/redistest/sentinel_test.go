@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,16 @@ func TestSentinel(t *testing.T) {
 	uc := redis.NewUniversalClient(opts)
 	t.Cleanup(func() { _ = uc.Close() })
 
+	// Both sides have passwords, as in production: neither a data node nor
+	// a sentinel answers without one.
+	for _, n := range []*redistest.Server{s.Data[0], s.Sentinels[0]} {
+		bare := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
+		if err := bare.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Errorf("PING %s without a password: %v, want NOAUTH", n.Addr, err)
+		}
+		_ = bare.Close()
+	}
+
 	old := s.Primary()
 	if old != s.Data[0] {
 		t.Fatalf("primary %s, want the first data node %s", old.Addr, s.Data[0].Addr)
@@ -45,7 +56,7 @@ func TestSentinel(t *testing.T) {
 	if n := s.Stats()[old.Addr].Calls["set"]; n != 20 {
 		t.Errorf("%d SETs on the primary, want 20", n)
 	}
-	if err := waitReplicated(ctx, old.Addr); err != nil {
+	if err := waitReplicated(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 

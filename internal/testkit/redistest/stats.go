@@ -94,7 +94,7 @@ func (c *TripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // Stats reads the server's statistics on a connection of its own.
 func (s *Server) Stats() Stats {
 	s.tb.Helper()
-	r := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	r := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.password, MaxRetries: -1})
 	defer r.Close()
 	return ReadStats(s.tb, r)
 }

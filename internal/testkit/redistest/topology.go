@@ -39,7 +39,8 @@ func TopologiesWith(opts Options) []Topology {
 		{Name: "sentinel", Start: func(tb testing.TB) *Env {
 			tb.Helper()
 			s := StartSentinel(tb, SentinelOptions{Options: opts})
-			return &Env{Name: "sentinel", URL: s.URL(), Client: s.Client(), Sentinel: s, tb: tb}
+			return &Env{Name: "sentinel", URL: s.URL(), Client: s.Client(), Sentinel: s, tb: tb,
+				Passwords: []string{SentinelPassword, SentinelDataPassword}}
 		}},
 	}
 }
@@ -55,6 +56,9 @@ type Env struct {
 	// *redis.ClusterClient, or a failover *redis.Client that follows the
 	// sentinels. It is closed when the test ends.
 	Client redis.UniversalClient
+	// Passwords are the passwords in URL (Sentinel's two), which no log
+	// line, error or output may show.
+	Passwords []string
 
 	// Exactly one of Server, Cluster and Sentinel is set, for what the
 	// methods below do not cover.

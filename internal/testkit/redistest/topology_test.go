@@ -45,7 +45,7 @@ func TestTopologies(t *testing.T) {
 				t.Errorf("PrimaryFor({k3}) = %s, which ran no SET", p.Addr)
 			}
 			if env.Server == nil { // a replica must have the write before the kill
-				if err := waitReplicated(ctx, env.PrimaryFor("{k3}").Addr); err != nil {
+				if err := waitReplicated(ctx, env.PrimaryFor("{k3}")); err != nil {
 					t.Fatal(err)
 				}
 			}

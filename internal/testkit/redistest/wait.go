@@ -36,8 +36,13 @@ func requireTools(tb testing.TB, names ...string) {
 // withNode runs f with a short-lived client of the single server at addr:
 // no retries and short timeouts, so a dead node answers at once.
 func withNode[T any](addr string, f func(ctx context.Context, r *redis.Client) (T, error)) (T, error) {
+	return withNodeAuth(addr, "", f)
+}
+
+// withNodeAuth is withNode for a server with a password.
+func withNodeAuth[T any](addr, password string, f func(ctx context.Context, r *redis.Client) (T, error)) (T, error) {
 	r := redis.NewClient(&redis.Options{
-		Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond,
+		Addr: addr, Password: password, MaxRetries: -1, DialTimeout: 500 * time.Millisecond,
 		ReadTimeout: 2 * time.Second, PoolSize: 1,
 	})
 	defer r.Close()

@@ -33,6 +33,9 @@ type BatchConfig struct {
 	Locks int
 	// SleepMS is each job's sleep. Defaults to 2.
 	SleepMS int
+	// Dependency, if set, is every job's dependency (demo.sleep's
+	// "dependency"), for a limit set through WorkerEnv.
+	Dependency string
 	// Workers and Concurrency: worker processes and WORKER_CONCURRENCY of
 	// each. Default to 2 and 8.
 	Workers, Concurrency int
@@ -145,8 +148,12 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 			ids = append(ids, ids[0]+"-dup")
 		}
 		for _, id := range ids {
-			fmt.Fprintf(&jsonl, `{"type":"demo.sleep","payload":{"ms":%d,"dedupe":%q,"lock":"lock-%d"},"options":{"task_id":%q}}`+"\n",
-				cfg.SleepMS, key, i%cfg.Locks, id)
+			dep := ""
+			if cfg.Dependency != "" {
+				dep = fmt.Sprintf(`,"dependency":%q`, cfg.Dependency)
+			}
+			fmt.Fprintf(&jsonl, `{"type":"demo.sleep","payload":{"ms":%d,"dedupe":%q,"lock":"lock-%d"%s},"options":{"task_id":%q}}`+"\n",
+				cfg.SleepMS, key, i%cfg.Locks, dep, id)
 			keyOf[id] = key
 		}
 	}
@@ -187,9 +194,13 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 	insp := asynq.NewInspectorFromRedisClient(env.Client)
 	progress, since := -1, time.Now()
 	for {
-		n := 0
+		n := 0 // the batch's tasks that ended (a schedule's ticks may run beside them)
 		for _, w := range ws {
-			n += len(w.Lines("job.done")) + len(w.Lines("job.skipped"))
+			for _, l := range append(w.Lines("job.done"), w.Lines("job.skipped")...) {
+				if _, ok := keyOf[l.Str("task_id")]; ok {
+					n++
+				}
+			}
 		}
 		q, err := insp.GetQueueInfo("default")
 		if n != progress || err != nil || q.Pending > 0 {
@@ -215,6 +226,19 @@ func RunBatch(tb testing.TB, cfg BatchConfig) BatchResult {
 	}
 	for _, w := range ws {
 		w.Stop(20 * time.Second)
+	}
+	if l := ws[0].Lines("redis.connecting"); len(env.Passwords) > 0 && (len(l) != 1 || !strings.Contains(l[0].Str("url"), "xxxxx")) {
+		tb.Errorf("workertest: redis.connecting = %v, want the URL with its passwords as xxxxx", l)
+	}
+	for _, p := range env.Passwords { // REDIS_URL's passwords are redacted everywhere
+		for _, w := range ws {
+			if strings.Contains(w.Raw()+w.Stderr(), p) {
+				tb.Errorf("workertest: a worker printed a password of REDIS_URL (%q)", p)
+			}
+		}
+		if strings.Contains(string(out), p) {
+			tb.Errorf("workertest: enqueue --wait printed a password of REDIS_URL (%q)", p)
+		}
 	}
 
 	done := map[string]int{}
@@ -294,7 +318,9 @@ func countKeysDone(ws []*Worker, jobs int) bool {
 	seen := map[string]bool{}
 	for _, w := range ws {
 		for _, l := range w.Lines("job.done") {
-			seen[strings.TrimSuffix(l.Str("task_id"), "-dup")] = true
+			if id := l.Str("task_id"); strings.HasPrefix(id, "t") { // not a schedule's tick
+				seen[strings.TrimSuffix(id, "-dup")] = true
+			}
 		}
 	}
 	return len(seen) >= jobs
