@@ -186,4 +186,3 @@ func TestBatchOnEveryTopology(t *testing.T) {
 		})
 	}
 }
-
