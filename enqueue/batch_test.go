@@ -25,7 +25,7 @@ func TestBatchRefusedBeforeWriting(t *testing.T) {
 	lines := `{"type":"demo.sleep","payload":{"ms":1}}` + "\n"
 	for _, args := range [][]string{
 		{"--file", "-", "--on-complete", "no.such"},
-		{"--file", "-", "--on-complete", echoType, "--on-complete-payload", `{}`},               // msg is required
+		{"--file", "-", "--on-complete", echoType, "--on-complete-payload", `{}`},                // msg is required
 		{"--file", "-", "--on-complete", echoType, "--on-complete-payload", `{"msg":"a","x":1}`}, // unknown field
 		{"--file", "-", "--on-complete", echoType, "--on-complete-payload", `not json`},
 		{"--on-complete", echoType, "demo.sleep", `{}`},
