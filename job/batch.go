@@ -225,7 +225,7 @@ func BatchOf(ctx context.Context) (BatchStatus, error) {
 	}
 	s, err := read(ctx)
 	if err != nil {
-		return BatchStatus{}, fmt.Errorf("job: batch %s: %w", s.ID, err)
+		return BatchStatus{}, fmt.Errorf("job: BatchOf: %w", err)
 	}
 	return statusOf(s), nil
 }
