@@ -16,7 +16,7 @@ import (
 // comes back to be counted.
 const batchRetryAfter = 10 * time.Second
 
-// settleInBatch settles the attempt (settle) and, for a job in a batch
+// settle settles the attempt (settleTask) and, for a job in a batch
 // whose outcome ends it for good, counts it in its batch and enqueues the
 // batch's callback when it was the last. A job not in a batch costs one
 // header lookup.
@@ -33,8 +33,8 @@ const batchRetryAfter = 10 * time.Second
 // back (skipped by its dedupe record if it has a DedupeKey) and is counted
 // then; an archived job cannot come back and is logged
 // (batch.count_failed).
-func (r *Runner) settleInBatch(ctx context.Context, a *Attempt, err error) error {
-	out := r.settle(ctx, a, err)
+func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
+	out := r.settleTask(ctx, a, err)
 	h := a.Task.Headers()
 	id := h[batchdb.HeaderBatch]
 	if id == "" && h[batchdb.HeaderCallback] == "" {

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/runner"
@@ -299,5 +301,89 @@ func TestBatchRedeliveryCountsOnce(t *testing.T) {
 	}
 	if st := j.callbacks[0]; st.Total != 2 || st.Done != 2 || st.Succeeded != 2 {
 		t.Fatalf("BatchOf: %+v", st)
+	}
+}
+
+// batchKeyCounter counts the commands that name a batch's keys.
+type batchKeyCounter struct{ n atomic.Int64 }
+
+func (c *batchKeyCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *batchKeyCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *batchKeyCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (c *batchKeyCounter) count(cmd redis.Cmder) {
+	for _, a := range cmd.Args() {
+		if s, ok := a.(string); ok && strings.HasPrefix(s, "jobrunner:{batch:") {
+			c.n.Add(1)
+			return
+		}
+	}
+}
+
+// TestBatchCostOneWritePerJob: the worker sends a job outside a batch no
+// command about batches, and a job in a batch one (the count); a batch
+// adds a few for its callback (the enqueue's mark, job.BatchOf's read, the
+// size metric's read).
+func TestBatchCostOneWritePerJob(t *testing.T) {
+	j := newBatchJobs()
+	r, b := harness(t, runner.Config{})
+	if err := r.Register(j.member, j.callback); err != nil {
+		t.Fatal(err)
+	}
+	var worker batchKeyCounter
+	b.rdb.AddHook(&worker)
+	producer := b.redis.Client()
+	ctx := context.Background()
+	const n = 40
+	for i := range n {
+		if _, err := j.member.Enqueue(ctx, asynq.NewClientFromRedisClient(producer), batchItem{ID: fmt.Sprint("plain", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(t, r)
+	waitFor(t, 20*time.Second, "the plain jobs", func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return len(j.runs) == n
+	})
+	if got := worker.n.Load(); got != 0 {
+		t.Fatalf("jobs outside a batch sent %d commands about batches", got)
+	}
+	cb, err := job.OnComplete(j.callback, batchNote{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := job.NewBatch(ctx, producer, job.BatchOptions{OnComplete: cb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := j.member.EnqueueIn(ctx, batch, batchItem{ID: fmt.Sprint("member", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the callback", func() bool { return j.calls() == 1 })
+	time.Sleep(200 * time.Millisecond) // the callback's settle
+	got := worker.n.Load()
+	t.Logf("%d jobs in a batch: %d commands about batches on the worker", n, got)
+	if got < n || got > n+4 {
+		t.Fatalf("%d jobs in a batch sent %d commands about batches; want %d (one per job) and at most 4 for the callback", n, got, n)
 	}
 }

@@ -248,7 +248,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 		if a.storeTrouble {
 			r.awaitRedis(ctx)
 		}
-		return r.settleInBatch(ctx, a, err)
+		return r.settle(ctx, a, err)
 	case <-r.abandon:
 	}
 	e, tail := a.tracked.Load(), r.tail.current()
@@ -257,7 +257,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 		// It returned in time and is on its way out.
 		err := <-done
 		r.pool.reuse(done)
-		return r.settleInBatch(ctx, a, err)
+		return r.settle(ctx, a, err)
 	case !e.inHandler.Load():
 		// The handler returned; the layers are still writing its outcome
 		// to Redis, which does not answer. They end with the drain's
@@ -265,7 +265,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 		select {
 		case err := <-done:
 			r.pool.reuse(done)
-			return r.settleInBatch(ctx, a, err)
+			return r.settle(ctx, a, err)
 		case <-tail.Done():
 			return &deferral{DeferError: job.DeferError{Reason: reasonShutdown}}
 		}
