@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/jobrunner/jobrunner/job"
 )
 
 // lineOverhead is how much longer than the payload limit a JSONL line may
@@ -36,6 +38,8 @@ type bulkSummary struct {
 	NotWritten     int         `json:"not_written,omitempty"`
 	Invalid        int         `json:"invalid"`
 	InvalidLines   []lineError `json:"invalid_lines,omitempty"`
+	// Batch is the ID of the batch the tasks joined (--on-complete).
+	Batch string `json:"batch,omitempty"`
 	// Tasks lists the tasks written, for the API's answer; the CLI
 	// leaves it out.
 	Tasks []bulkTask `json:"tasks,omitempty"`
@@ -55,6 +59,13 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 		return c.failErr(err)
 	}
 	defer closeFn()
+	var cb job.Callback
+	var cbQueue string
+	if c.f.onComplete != "" {
+		if cb, cbQueue, err = c.onComplete(); err != nil {
+			return c.failErr(err) // before anything is read or written
+		}
+	}
 	src := c.f.file
 	if src == "-" {
 		src = "stdin"
@@ -99,6 +110,15 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 	for i := range tasks {
 		tasks[i].Headers = headers
 	}
+	var batch *job.Batch
+	if c.f.onComplete != "" {
+		if batch, err = c.joinBatch(ctx, rdb, cb, tasks); err != nil {
+			endSpan(span, err)
+			return c.fail(ExitError, fmt.Errorf("open a batch: %v; nothing enqueued", err))
+		}
+		sum.Batch = batch.ID()
+	}
+	start := c.cfg.now()
 	outcomes, werr := w.write(ctx, tasks, bar.update)
 	bar.finish()
 	for i, o := range outcomes {
@@ -113,8 +133,14 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 		}
 	}
 	endSpan(span, werr, attrEnqueued.Int(sum.Enqueued), attrDuplicates.Int(sum.Duplicates))
+	if batch != nil && werr == nil {
+		werr = c.closeBatch(context.WithoutCancel(ctx), rdb, batch, tasks, outcomes)
+	}
 	if werr != nil {
 		c.printSummary(sum, code)
+		if batch != nil {
+			fmt.Fprintf(c.stderr, "%s: batch %s is left open: it has no callback until its TTL ends\n", c.cfg.Name, batch.ID())
+		}
 		if ctx.Err() != nil {
 			return c.fail(ExitInterrupted, fmt.Errorf("interrupted: %d of %d tasks enqueued", sum.Enqueued, len(tasks)))
 		}
@@ -122,9 +148,16 @@ func (c *cli) bulk(ctx context.Context, opts optionSet) int {
 	}
 	if len(invalid) > 0 {
 		c.printSummary(sum, code)
-		return c.fail(code, fmt.Errorf("%s: %d invalid lines skipped; the %d valid ones were processed", src, len(invalid), len(tasks)))
+		c.fail(code, fmt.Errorf("%s: %d invalid lines skipped; the %d valid ones were processed", src, len(invalid), len(tasks)))
+	} else if rc := c.printSummary(sum, code); rc != ExitOK {
+		return rc
 	}
-	return c.printSummary(sum, code)
+	if batch != nil && c.f.wait {
+		if rc := c.waitBatch(ctx, rdb, batch, cbQueue, start); rc != ExitOK {
+			return rc
+		}
+	}
+	return code
 }
 
 // readTasks reads and validates every line. It returns the valid tasks
@@ -239,6 +272,9 @@ func (c *cli) printSummary(s bulkSummary, code int) int {
 	fmt.Fprintf(&b, ", invalid %d%s", s.Invalid, lineList(errLines))
 	if s.NotWritten > 0 {
 		fmt.Fprintf(&b, ", not written %d", s.NotWritten)
+	}
+	if s.Batch != "" {
+		fmt.Fprintf(&b, "\nbatch %s", s.Batch)
 	}
 	fmt.Fprintln(c.stdout, b.String())
 	return code

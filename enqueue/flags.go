@@ -15,6 +15,7 @@ type flags struct {
 	fs *flag.FlagSet
 
 	file, payloadFile, redisURL, output  string
+	onComplete, onCompletePayload        string // --file as one batch, batch.go
 	failFast, dryRun, wait, allowUnknown bool
 	schedules                            bool // list $WORKER_SCHEDULES, schedules.go
 	status                               bool // print the fleet's state, status.go
@@ -66,6 +67,8 @@ func newFlags(cfg Config) *flags {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.file, "file", "", "enqueue one job per line of this JSON Lines `file` (- for stdin)")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "with --file: stop at the first invalid line and enqueue nothing")
+	fs.StringVar(&f.onComplete, "on-complete", "", "with --file: enqueue the lines as one batch and this job `type` once all of them finished; prints the batch ID")
+	fs.StringVar(&f.onCompletePayload, "on-complete-payload", "{}", "with --on-complete: the callback's payload `JSON`")
 	fs.StringVar(&f.payloadFile, "payload-file", "", "read the payload from this `file` (- for stdin)")
 	fs.Var(optionalString{&f.raw.Queue}, "queue", "queue `name` (default: the job type's queue, else \"default\")")
 	fs.Var(optionalInt{&f.raw.MaxRetry}, "max-retry", "`n` retries after a failed attempt (default: the job type's, else 25)")
@@ -143,15 +146,24 @@ func (f *flags) check() error {
 			return fmt.Errorf("--file takes no TYPE or PAYLOAD_JSON arguments, got %q", f.args[0])
 		case f.payloadFile != "":
 			return errors.New("--file and --payload-file are mutually exclusive")
-		case f.wait:
-			return errors.New("--wait works with a single job, not --file")
+		case f.onComplete == "" && f.onCompletePayload != "{}":
+			return errors.New("--on-complete-payload needs --on-complete")
+		case f.wait && f.onComplete == "":
+			return errors.New("--wait works with a single job, or with --file and --on-complete")
+		case f.wait && f.dryRun:
+			return errors.New("--wait and --dry-run are mutually exclusive")
 		case f.raw.TaskID != nil:
 			return errors.New("--task-id works with a single job; with --file set options.task_id per line")
 		}
 		return nil
 	}
-	if f.failFast {
+	switch {
+	case f.failFast:
 		return errors.New("--fail-fast needs --file")
+	case f.onComplete != "":
+		return errors.New("--on-complete needs --file")
+	case f.onCompletePayload != "{}":
+		return errors.New("--on-complete-payload needs --on-complete and --file")
 	}
 	switch {
 	case len(f.args) == 0:
@@ -170,6 +182,7 @@ const helpHead = `Usage:
   %[1]s [flags] TYPE [PAYLOAD_JSON]
   %[1]s [flags] TYPE --payload-file FILE
   %[1]s [flags] --file JOBS.jsonl
+  %[1]s [flags] --file JOBS.jsonl --on-complete TYPE [--on-complete-payload JSON] [--wait]
   %[1]s [--output json] --status
   %[1]s [--output json] --schedules
   %[1]s serve [flags]                  (the HTTP API; see serve --help)

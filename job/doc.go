@@ -81,6 +81,14 @@
 // A step between two checkpoints may run again after a crash: make it
 // idempotent or fence it. See docs/jobs.md#long-jobs.
 //
+// # Batches
+//
+// NewBatch opens a batch with a callback (OnComplete); Definition.EnqueueIn
+// adds jobs to it and Batch.Close closes it. The callback is enqueued
+// exactly once, when every job of the batch finished for good (completed,
+// skipped as a duplicate, or archived), and reads the outcome with
+// BatchOf. See docs/batches.md.
+//
 // # Error text
 //
 // Error texts leave the worker through a [Sanitizer] (the runner's

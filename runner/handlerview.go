@@ -57,7 +57,11 @@ func (v handlerView) Log() *zerolog.Logger {
 	if l := a.logger.Load(); l != nil {
 		return l
 	}
-	l := a.runner.log.With().Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number()).Logger()
+	lc := a.runner.log.With().Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number())
+	if id := batchOfTask(a); id != "" {
+		lc = lc.Str("batch", id)
+	}
+	l := lc.Logger()
 	a.logger.CompareAndSwap(nil, &l)
 	return a.logger.Load()
 }

@@ -93,5 +93,9 @@ func (r *Runner) record(a *Attempt, err error) {
 func ms(d time.Duration) int64 { return d.Round(time.Millisecond).Milliseconds() }
 
 func (r *Runner) attemptEvent(e *zerolog.Event, a *Attempt) *zerolog.Event {
-	return e.Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number())
+	e = e.Str("task_id", a.TaskID).Str("type", a.Type).Str("queue", a.Queue).Int("attempt", a.Number())
+	if id := batchOfTask(a); id != "" {
+		e = e.Str("batch", id)
+	}
+	return e
 }

@@ -60,6 +60,8 @@ type Runner struct {
 	busy     busyCount     // processTask calls in progress
 
 	statusCache statusCache // the status page's last reading of Redis, status.go
+
+	batches *batchMetrics // batch.go
 }
 
 // New returns a runner for cfg. It does not touch Redis until Start.
@@ -87,6 +89,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	m.types = r.registry
 	r.metrics = m
+	if r.batches, err = newBatchMetrics(cfg.Metrics); err != nil {
+		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
+	}
 	for dep, l := range cfg.Limits {
 		if l.Concurrency > 0 {
 			m.depCap.WithLabelValues(dep).Set(float64(l.Concurrency))
@@ -228,6 +233,7 @@ func (r *Runner) processTask(ctx context.Context, t *asynq.Task) error {
 	a.spec, _ = r.registry.Lookup(a.Type)
 	ctx = r.startSpan(ctx, a)
 	defer r.endSpan(a)
+	ctx = r.batchContext(ctx, a)
 
 	// The chain runs apart from asynq's goroutine so that a handler that
 	// ignores cancellation can be handed over at the end of a drain (see

@@ -15,10 +15,11 @@ import (
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
-// settle translates an attempt's outcome into what asynq must do with the
-// task. err comes from the chain, sanitized by observe: what settle
-// returns keeps that text, since asynq stores it with the task.
-func (r *Runner) settle(ctx context.Context, a *Attempt, err error) error {
+// settleTask translates an attempt's outcome into what asynq must do with
+// the task (settle, batch.go, then counts a batch's job). err comes from
+// the chain, sanitized by observe: what settleTask returns keeps that text,
+// since asynq stores it with the task.
+func (r *Runner) settleTask(ctx context.Context, a *Attempt, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -37,6 +37,7 @@ const (
 	attrFinal             = attribute.Key("jobrunner.job.final")
 	attrRetryIn           = attribute.Key("jobrunner.job.retry_in_ms")
 	attrCopyID            = attribute.Key("jobrunner.job.copy_id")
+	attrBatch             = attribute.Key("jobrunner.batch.id")
 	attrDependency        = attribute.Key("jobrunner.dependency")
 	attrBreakerOpen       = attribute.Key("jobrunner.breaker.open")
 	attrLockKey           = attribute.Key("jobrunner.lock.key")
@@ -112,6 +113,9 @@ func (r *Runner) startSpan(ctx context.Context, a *Attempt) context.Context {
 	}
 	if origin := headers[HeaderOrigin]; origin != "" {
 		attrs = append(attrs, attrOrigin.String(origin))
+	}
+	if id := batchOfTask(a); id != "" {
+		attrs = append(attrs, attrBatch.String(id))
 	}
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
 	switch {

@@ -1,5 +1,5 @@
 // Command worker is the reference jobrunner worker: it runs the built-in
-// jobs (demo.sleep, webhook.deliver) and the periodic jobs of
+// jobs (demo.sleep, webhook.deliver, the batch callback batch.report) and the periodic jobs of
 // WORKER_SCHEDULES, and serves /healthz, /readyz and /metrics. Configuration comes from flags or environment variables; see
 // `worker -h` and docs/configuration.md. `worker -version` prints the module version
 // and commit it was built from.

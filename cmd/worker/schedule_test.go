@@ -46,7 +46,7 @@ func TestConfigSchedulesExit2(t *testing.T) {
 		{nil, map[string]string{"WORKER_SCHEDULES": `@every 1s demo.sleep {"ms":1,"nope":2}`},
 			`worker: WORKER_SCHEDULES line 1 "@every 1s demo.sleep {\"ms\":1,\"nope\":2}": job demo.sleep: invalid payload: field "nope": unknown field`},
 		{nil, map[string]string{"WORKER_SCHEDULES": `@hourly report.nightly {}`},
-			`worker: WORKER_SCHEDULES line 1 "@hourly report.nightly {}": job type "report.nightly" is not registered (known: demo.sleep, webhook.deliver)`},
+			`worker: WORKER_SCHEDULES line 1 "@hourly report.nightly {}": job type "report.nightly" is not registered (known: batch.report, demo.sleep, webhook.deliver)`},
 		{nil, map[string]string{"WORKER_SCHEDULES": `@every 500ms demo.sleep {}`},
 			`worker: WORKER_SCHEDULES line 1 "@every 500ms demo.sleep {}": cron spec "@every 500ms": want a whole number of seconds`},
 		{nil, map[string]string{"WORKER_SCHEDULES": `CRON_TZ=Nowhere/Land 0 3 * * * demo.sleep {}`},

@@ -13,7 +13,7 @@ type Config struct {
 
 // Specs returns the built-in job types.
 func Specs(cfg Config) []job.Spec {
-	return []job.Spec{Sleep(), Webhook(cfg)}
+	return []job.Spec{Sleep(), Webhook(cfg), BatchReport()}
 }
 
 // Registry returns a registry holding the built-in job types.

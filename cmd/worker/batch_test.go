@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/asynqdb"
+	"github.com/jobrunner/jobrunner/internal/batchdb"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+	"github.com/jobrunner/jobrunner/internal/testkit/workertest"
+	"github.com/jobrunner/jobrunner/job"
+)
+
+// TestBatchSurvivesKilledWorkers: a batch enqueued by the enqueue binary
+// (--file --on-complete batch.report) runs on worker processes that are
+// SIGKILLed and drained (SIGTERM) mid-batch. The jobs the killed workers
+// held come back through asynq's lease recovery (their leases made to look
+// expired, as they would 60-120s after the kill, and a new worker started,
+// whose recovery runs at once); some of them had completed and are skipped
+// by their dedupe records, some run again. The callback is enqueued once
+// and runs once, and when it runs every job of the batch is counted.
+func TestBatchSurvivesKilledWorkers(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	ctx := context.Background()
+	env := []string{"WORKER_CONCURRENCY=3", "LOG_LEVEL=debug"} // debug: job.started, to know what a killed worker held
+	workers := []*workertest.Worker{workertest.Start(t, srv, env), workertest.Start(t, srv, env)}
+
+	const n = 90
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, `{"type":"demo.sleep","payload":{"ms":150,"dedupe":"job-%d"}}`+"\n", i)
+	}
+	in.WriteString(`{"type":"demo.sleep","payload":{"fail":"permanent"},"options":{"task_id":"doomed"}}` + "\n")
+	file := filepath.Join(t.TempDir(), "jobs.jsonl")
+	if err := os.WriteFile(file, []byte(in.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(workertest.Build(t, "./cmd/enqueue"), "--file", file,
+		"--on-complete", "batch.report", "--on-complete-payload", `{"note":"killed"}`, "--output", "json")
+	cmd.Env = append(os.Environ(), "REDIS_URL="+srv.URL())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("enqueue: %v\n%s", err, out)
+	}
+	var sum struct {
+		Enqueued int    `json:"enqueued"`
+		Batch    string `json:"batch"`
+	}
+	if err := json.Unmarshal(out, &sum); err != nil || sum.Enqueued != n+1 || sum.Batch == "" {
+		t.Fatalf("enqueue printed %s (%v)", out, err)
+	}
+	id := sum.Batch
+	status := func() job.BatchStatus {
+		st, err := job.ReadBatch(ctx, rdb, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	waitDone := func(at int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for status().Done < at {
+			if time.Now().After(deadline) {
+				t.Fatalf("batch stuck at %+v", status())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	waitDone(n / 4)
+	workers[0].Kill() // SIGKILL mid-jobs
+	expireLeasesOf(t, rdb, workers[0])
+	workers = append(workers, workertest.Start(t, srv, env)) // recovers the dead worker's jobs at start
+	waitDone(n / 2)
+	workers[1].Signal(syscall.SIGTERM) // a drain: unfinished jobs requeued
+	if code := workers[1].Wait(60 * time.Second); code != 0 {
+		t.Fatalf("drained worker exited %d", code)
+	}
+	waitDone(3 * n / 4)
+	workers[2].Kill()
+	expireLeasesOf(t, rdb, workers[2])
+	workers = append(workers, workertest.Start(t, srv, env))
+
+	var report workertest.Line
+	deadline := time.Now().Add(90 * time.Second)
+	for report == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no callback; batch %+v", status())
+		}
+		for _, w := range workers {
+			if ls := w.Lines("batch.report"); len(ls) > 0 {
+				report = ls[0]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // room for a second callback, which must not come
+	reports, finished := 0, 0
+	for _, w := range workers {
+		reports += len(w.Lines("batch.report"))
+		finished += len(w.Lines("batch.finished"))
+	}
+	if reports != 1 || finished != 1 {
+		t.Fatalf("batch.report logged %d times, batch.finished %d times; want once each", reports, finished)
+	}
+	if report.Int("total") != n+1 || report.Int("succeeded") != n || report.Int("archived") != 1 || report.Str("batch") != id {
+		t.Fatalf("the callback saw %v; want every job counted: %d succeeded, 1 archived", report, n)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("default", batchdb.CallbackTaskID(id))
+	if err != nil || info.State != asynq.TaskStateCompleted {
+		t.Fatalf("callback task: %v, %v", info, err)
+	}
+	st := status()
+	if st.Done != n+1 || st.Succeeded != n || st.Archived != 1 || len(st.ArchivedIDs) != 1 || st.ArchivedIDs[0] != "doomed" {
+		t.Fatalf("status %+v", st)
+	}
+	started, recovered := 0, 0
+	for _, w := range workers {
+		started += len(w.Lines("job.started"))
+		for _, l := range w.Lines("job.skipped") {
+			if l.Str("reason") == "duplicate_done" {
+				recovered++
+			}
+		}
+	}
+	t.Logf("%d attempts started for %d jobs and a callback; %d recovered jobs skipped as done", started, n+1, recovered)
+	for _, w := range workers[3:] {
+		w.Stop(30 * time.Second)
+	}
+}
+
+// expireLeasesOf makes the asynq leases of the tasks dead, a SIGKILLed
+// worker, was running look expired a minute ago, as asynq's lease recovery
+// would find them 60-120s after the kill.
+func expireLeasesOf(t *testing.T, rdb *redis.Client, dead *workertest.Worker) {
+	t.Helper()
+	<-dead.Done()
+	ended := map[string]bool{}
+	for _, ev := range []string{"job.done", "job.failed", "job.skipped", "job.deferred"} {
+		for _, l := range dead.Lines(ev) {
+			ended[l.Str("task_id")+"/"+fmt.Sprint(l.Int("attempt"))] = true
+		}
+	}
+	old := float64(time.Now().Add(-time.Minute).Unix())
+	held := 0
+	for _, l := range dead.Lines("job.started") {
+		if ended[l.Str("task_id")+"/"+fmt.Sprint(l.Int("attempt"))] {
+			continue
+		}
+		n, err := rdb.ZAddXX(context.Background(), asynqdb.LeaseKey("default"), redis.Z{Score: old, Member: l.Str("task_id")}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held++
+		_ = n
+	}
+	t.Logf("%d jobs were running on the killed worker", held)
+}
