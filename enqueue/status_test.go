@@ -42,12 +42,11 @@ func statusBundle(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := sb.Allow(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if err := sb.Call(ctx, func(context.Context) error { return errors.New("503 from pay.example") }); err == nil {
+		t.Fatal("the failing call returned nil")
 	}
-	if err := sb.Done(ctx, tk, resilience.Failure); err != nil {
-		t.Fatal(err)
+	if st, err := sb.State(ctx); err != nil || st != resilience.StateOpen {
+		t.Fatalf("shared breaker %v, %v; want open", st, err)
 	}
 	if _, err := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{}).TakeSlot(ctx, "pay.example", 2, time.Minute, "default\ntask-1"); err != nil {
 		t.Fatal(err)
