@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -182,8 +183,24 @@ func (e *env) settle(timeout time.Duration) queueState {
 	waitFor(e.t, timeout, "the queue to settle", func() bool {
 		q, err = e.queue()
 		return err == nil && q.inQueue() == 0
-	}, func() string { return fmt.Sprintf("%+v (err %v); active: %v", q, err, e.activeIDs()) })
+	}, func() string {
+		return fmt.Sprintf("%+v (err %v); active: %v\nthe runners' goroutines in a job:\n%s", q, err, e.activeIDs(), jobGoroutines())
+	})
 	return q
+}
+
+// jobGoroutines returns the stacks of this process's goroutines that run a
+// job (processTask), for a settle that timed out with jobs still active.
+func jobGoroutines() string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "processTask") || strings.Contains(g, "(*pool).worker") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 func (e *env) activeIDs() []string {
