@@ -36,10 +36,10 @@ func TestReadSharedStates(t *testing.T) {
 		t.Fatalf("after 2 failures: %+v; want closed with a streak of 2", st)
 	}
 	sharedTrip(t, bu.a, 1)
-	if st := read(); st.State != resilience.StateOpen || st.RetryAfter <= 0 || st.RetryAfter > 100*time.Millisecond {
-		t.Fatalf("after 3 failures: %+v; want open for up to 100ms", st)
+	if st := read(); st.State != resilience.StateOpen || st.RetryAfter <= 0 || st.RetryAfter > fastOpen {
+		t.Fatalf("after 3 failures: %+v; want open for up to fastOpen", st)
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(fastOpen + 50*time.Millisecond)
 	if st := read(); st.State != resilience.StateHalfOpen || st.ProbeOut || st.RetryAfter != 0 {
 		t.Fatalf("after the open period: %+v; want half-open, probe slot free", st)
 	}

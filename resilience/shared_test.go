@@ -38,12 +38,16 @@ func setupShared(t *testing.T, cfg resilience.SharedConfig) sharedBundle {
 }
 
 // fastShared is a config with no cache, no jitter and short periods.
+// fastOpen is fastShared's open period: long enough that a loaded machine's
+// round trips (a Sentinel's, under -race) end well within it.
+const fastOpen = time.Second
+
 func fastShared() resilience.SharedConfig {
 	return resilience.SharedConfig{
 		BreakerConfig: resilience.BreakerConfig{
 			FailureThreshold: 3,
 			SuccessThreshold: 1,
-			OpenTimeout:      100 * time.Millisecond,
+			OpenTimeout:      fastOpen,
 			OpenJitter:       -1,
 		},
 		ProbeTimeout: 10 * time.Second,
@@ -109,7 +113,7 @@ func TestSharedOneProbeClusterWide(t *testing.T) {
 	t.Parallel()
 	bu := setupShared(t, fastShared())
 	sharedTrip(t, bu.a, 3)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(fastOpen + 50*time.Millisecond)
 
 	var (
 		wg      sync.WaitGroup
@@ -149,7 +153,7 @@ func TestSharedProbeFailureReopens(t *testing.T) {
 	t.Parallel()
 	bu := setupShared(t, fastShared())
 	sharedTrip(t, bu.a, 3)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(fastOpen + 50*time.Millisecond)
 	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.Failure)
 	sharedWantOpen(t, bu.a)
 }
@@ -161,11 +165,11 @@ func TestSharedExpiredProbeIsRegrantedAndItsLateResultIgnored(t *testing.T) {
 	cfg.SuccessThreshold = 2
 	bu := setupShared(t, cfg)
 	sharedTrip(t, bu.a, 3)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(fastOpen + 50*time.Millisecond)
 
 	stale := sharedAllow(t, bu.a) // This prober never reports in time.
 	sharedWantOpen(t, bu.b)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(fastOpen + 50*time.Millisecond)
 	probe := sharedAllow(t, bu.b)
 
 	// The late success of A's expired probe counts for nothing: one more
@@ -185,7 +189,7 @@ func TestSharedStaleClosedTicketIgnored(t *testing.T) {
 	bu := setupShared(t, fastShared())
 	old := sharedAllow(t, bu.a)
 	sharedTrip(t, bu.b, 3)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(fastOpen + 50*time.Millisecond)
 	sharedDone(t, bu.b, sharedAllow(t, bu.b), resilience.Success)
 	sharedWantState(t, bu.a, resilience.StateClosed)
 	// Failures admitted before the trip belong to an old generation.

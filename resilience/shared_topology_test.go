@@ -33,7 +33,7 @@ func TestSharedTopologies(t *testing.T) {
 			a, b := newB(), newB()
 			sharedTrip(t, a, 3)
 			sharedWantOpen(t, b)
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(fastOpen + 50*time.Millisecond)
 			probe := sharedAllow(t, b)
 			sharedWantState(t, a, resilience.StateHalfOpen)
 			sharedWantOpen(t, a) // the one probe is b's

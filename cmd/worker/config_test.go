@@ -97,7 +97,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{nil, map[string]string{"WORKER_DEPENDENCY_LIMITS": "a=speed:5"}, `worker: WORKER_DEPENDENCY_LIMITS="a=speed:5": entry "a=speed:5": unknown setting "speed"`},
 		{nil, map[string]string{"WORKER_SHARED_BREAKERS": "a,,b"}, `worker: WORKER_SHARED_BREAKERS="a,,b": want dependency names`},
 		{nil, map[string]string{"WEBHOOK_DENY_PRIVATE": "maybe"}, `worker: WEBHOOK_DENY_PRIVATE="maybe": want true or false`},
-		{nil, map[string]string{"REDIS_URL": "http://h:1"}, `worker: REDIS_URL="http://h:1": scheme "http"; want redis, rediss, redis-sentinel or redis-cluster`},
+		{nil, map[string]string{"REDIS_URL": "http://h:1"}, `worker: REDIS_URL="http://h:1": scheme "http"; want redis, rediss, redis-sentinel, rediss-sentinel or redis-cluster`},
 		{nil, map[string]string{"REDIS_URL": "redis://:s3cret@h:1/notadb"}, `worker: REDIS_URL="redis://:xxxxx@h:1/notadb": `},
 		{nil, map[string]string{"REDIS_URL": "redis://u:s3cret@host:notaport"}, `worker: REDIS_URL="redis://u:xxxxx@host:notaport": port "notaport" is not a number`},
 		{[]string{"extra"}, nil, `worker: unexpected argument "extra"`},

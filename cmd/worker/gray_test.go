@@ -34,7 +34,13 @@ func TestSignalWhileConnecting(t *testing.T) {
 			env.PauseAll()
 			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 				w := workertest.StartNoWait(t, nil, []string{"REDIS_URL=" + env.URL})
-				time.Sleep(500 * time.Millisecond) // well into the start's wait
+				// The line comes after the signal handler is installed (a
+				// loaded machine can take a while to get there), then the
+				// start's wait begins.
+				for deadline := time.Now().Add(10 * time.Second); len(w.Lines("redis.connecting")) == 0 && !w.Exited() && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+				time.Sleep(300 * time.Millisecond) // well into the start's wait
 				if w.Exited() {
 					t.Fatalf("worker exited before the signal:\n%s", w.Raw())
 				}
