@@ -33,18 +33,25 @@ import (
 //     into a hashtable;
 //
 //   - hash+string-result: the expiry in the bucket, the 100-byte result in
-//     a string key of its own with the window as TTL.
+//     a string key of its own with the window as TTL;
+//
+//   - hash-1000: as hash with about 1,000 fields per bucket, past
+//     hash-max-listpack-entries: what buckets too few for the records cost
+//     (hashtable-encoded).
 //
 //     go test -run '^$' -bench RecordLayout -benchtime 100000x ./lockstore/
 func BenchmarkRecordLayout(b *testing.B) {
 	result := bytes.Repeat([]byte("r"), 100)
-	for _, layout := range []string{"string", "string+result", "hash", "hash+result", "hash+string-result"} {
+	for _, layout := range []string{"string", "string+result", "hash", "hash+result", "hash+string-result", "hash-1000"} {
 		b.Run("layout="+layout, func(b *testing.B) {
 			srv := redistest.Start(b)
 			c := srv.Client()
 			ctx := context.Background()
 			const window, perBucket = 24 * time.Hour, 100
 			buckets := max(b.N/perBucket, 1)
+			if layout == "hash-1000" {
+				buckets = max(b.N/1000, 1)
+			}
 			expiry := strconv.FormatInt(1_900_000_000_000, 10)
 			used0 := usedMemory(b, c)
 			for first := 0; first < b.N; first += 1000 {
@@ -59,7 +66,7 @@ func BenchmarkRecordLayout(b *testing.B) {
 						case "string+result":
 							p.Set(ctx, "jobrunner:{"+key+"}:inflight", "\x01"+string(result), 0)
 							p.PExpire(ctx, "jobrunner:{"+key+"}:inflight", window)
-						case "hash":
+						case "hash", "hash-1000":
 							p.HSet(ctx, bucket, key, expiry)
 							p.PExpire(ctx, bucket, window)
 						case "hash+result":
