@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jobrunner/jobrunner/job"
 )
@@ -153,6 +154,20 @@ func TestRegistry(t *testing.T) {
 	}
 	if got := strings.Join(r.Types(), ","); got != "a,b" {
 		t.Fatalf("Kinds = %s", got)
+	}
+}
+
+func TestDedupeWindowValidated(t *testing.T) {
+	t.Parallel()
+	h := func(context.Context, order) error { return nil }
+	for w, ok := range map[time.Duration]bool{0: true, job.DedupeWindowMin: true, 7 * 24 * time.Hour: true, -time.Hour: false, time.Millisecond: false} {
+		d := &job.Definition[order]{Type: "w", Handle: h, DedupeWindow: w}
+		if err := job.NewRegistry().Register(d); (err == nil) != ok {
+			t.Errorf("DedupeWindow %v: Register error %v, want ok=%v", w, err, ok)
+		}
+		if got := d.Options().DedupeWindow; got != w {
+			t.Errorf("Options().DedupeWindow = %v, want %v", got, w)
+		}
 	}
 }
 

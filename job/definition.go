@@ -17,6 +17,8 @@ const (
 	MaxRetryDefault = 25
 	// NoRetry as MaxRetry means a single attempt.
 	NoRetry = -1
+	// DedupeWindowMin is the shortest DedupeWindow a definition may set.
+	DedupeWindowMin = time.Second
 )
 
 // Definition is one job type with payload type P.
@@ -47,13 +49,22 @@ type Definition[P any] struct {
 
 	// DedupeKey derives the key under which the job runs at most once:
 	// while it runs a duplicate is deferred, after it succeeded a duplicate
-	// is skipped (for the runner's dedupe window, 24h by default). Keys are
+	// is skipped (for DedupeWindow, else the runner's, 24h by default). Keys are
 	// per job type. A nil func or an empty result means no dedupe; ByTaskID
 	// dedupes on the task ID (the original's, for a copy the runner
 	// re-enqueued), for producers that set their own task IDs. On a
 	// schedule's tick the key is scoped to the tick: every tick runs, and a
 	// duplicate of one tick is skipped.
 	DedupeKey func(p P) string
+
+	// DedupeWindow is how long a success under a DedupeKey is remembered:
+	// a duplicate within it is skipped, one after it runs again. Each
+	// completed job keeps a record in Redis for the window, so the window
+	// sets the dedupe layer's memory (docs/capacity.md): a payment may need
+	// days, a thumbnail minutes. Zero means the runner's
+	// Config.DedupeWindow (24h unless configured); otherwise at least
+	// DedupeWindowMin.
+	DedupeWindow time.Duration
 
 	// Lock derives the distributed lock held while the handler runs. A nil
 	// func or an empty Key means no lock.
@@ -111,6 +122,9 @@ type Options struct {
 	MaxRetry    int
 	Backoff     func(retried int, err error) time.Duration
 	MaxDeferral time.Duration // 0 means the runner's default
+	// DedupeWindow is Definition.DedupeWindow; 0 means the runner's
+	// default.
+	DedupeWindow time.Duration
 }
 
 // Prepared is one decoded payload bound to its handler, with the keys the
@@ -146,7 +160,7 @@ func (d *Definition[P]) TypeName() string { return d.Type }
 
 // Options returns d's settings with defaults applied.
 func (d *Definition[P]) Options() Options {
-	o := Options{Queue: d.Queue, Timeout: d.Timeout, MaxRetry: d.MaxRetry, Backoff: d.Backoff, MaxDeferral: d.MaxDeferral}
+	o := Options{Queue: d.Queue, Timeout: d.Timeout, MaxRetry: d.MaxRetry, Backoff: d.Backoff, MaxDeferral: d.MaxDeferral, DedupeWindow: d.DedupeWindow}
 	if o.Queue == "" {
 		o.Queue = QueueDefault
 	}
@@ -216,6 +230,8 @@ func (d *Definition[P]) check() error {
 		return fmt.Errorf("job %s: Timeout %v is negative", d.Type, d.Timeout)
 	case d.MaxDeferral < 0:
 		return fmt.Errorf("job %s: MaxDeferral %v is negative", d.Type, d.MaxDeferral)
+	case d.DedupeWindow != 0 && d.DedupeWindow < DedupeWindowMin:
+		return fmt.Errorf("job %s: DedupeWindow %v is shorter than %v", d.Type, d.DedupeWindow, DedupeWindowMin)
 	}
 	return nil
 }

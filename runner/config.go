@@ -124,7 +124,9 @@ type Config struct {
 	MarkerTTL time.Duration
 
 	// DedupeWindow is how long a completed job's dedupe record (and its
-	// result) is kept. Defaults to 24h.
+	// result) is kept. Definition.DedupeWindow overrides it per job type.
+	// Redis keeps one record per completed job for the window: see
+	// docs/capacity.md for the memory it takes. Defaults to 24h.
 	DedupeWindow time.Duration
 
 	// CheckpointTTL is how long a job's checkpoint (job.Checkpoint) is

@@ -183,7 +183,7 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 			result = *p
 		}
 		return r.store.Complete(ctx, lockstore.CompleteRequest{
-			Marker: adm.Marker, Lock: adm.Lock, Result: result, Window: r.cfg.DedupeWindow, Checkpoint: drop,
+			Marker: adm.Marker, Lock: adm.Lock, Result: result, Window: r.dedupeWindow(a), Checkpoint: drop,
 		})
 	}
 	if drop != nil {
@@ -193,6 +193,17 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 		_ = r.store.DropCheckpoint(ctx, *drop)
 	}
 	return r.store.Abandon(ctx, adm.Marker, adm.Lock)
+}
+
+// dedupeWindow is how long a's completed record is kept: its job type's
+// DedupeWindow, else the runner's.
+func (r *Runner) dedupeWindow(a *Attempt) time.Duration {
+	if a.spec != nil {
+		if w := a.spec.Options().DedupeWindow; w > 0 {
+			return w
+		}
+	}
+	return r.cfg.DedupeWindow
 }
 
 // duplicateDelay returns when a duplicate of a job in flight is tried

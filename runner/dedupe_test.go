@@ -199,3 +199,41 @@ func TestDedupeByTaskIDAndStoreDownFailsClosed(t *testing.T) {
 		t.Fatalf("archived %d", q.Archived)
 	}
 }
+
+// TestDedupeWindowPerJobType: a job type's DedupeWindow replaces the
+// runner's: a duplicate after its window runs again, while one of a type
+// on the runner's default window is still skipped.
+func TestDedupeWindowPerJobType(t *testing.T) {
+	r, b := harness(t, runner.Config{DuplicateDelay: 100 * time.Millisecond})
+	short, long := &counter{runs: map[string]int{}}, &counter{runs: map[string]int{}}
+	ds, dl := dedupeDefinition(short), dedupeDefinition(long)
+	ds.Type, ds.DedupeWindow = "dedupe.short", time.Second
+	dl.Type = "dedupe.long"
+	if err := r.Register(ds, dl); err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	enqueue := func(n int) {
+		for _, typ := range []string{"dedupe.short", "dedupe.long"} {
+			if _, err := b.client.Enqueue(asynq.NewTask(typ, []byte(`{"key":"k"}`))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 10*time.Second, "settled", func() bool {
+			return len(b.logs.Events("job.done"))+len(b.logs.Events("job.skipped")) == n
+		})
+	}
+	enqueue(2)
+	ttl := b.rdb.PTTL(t.Context(), "jobrunner:{dedupe.short:k}:inflight").Val()
+	if ttl <= 0 || ttl > time.Second {
+		t.Errorf("dedupe.short's record expires in %v, want at most its 1s window", ttl)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	enqueue(4)
+	if n := short.get("k"); n != 2 {
+		t.Errorf("dedupe.short ran %d times, want 2 (its 1s window had passed)", n)
+	}
+	if n := long.get("k"); n != 1 {
+		t.Errorf("dedupe.long ran %d times, want 1 (the runner's 24h window)", n)
+	}
+}
