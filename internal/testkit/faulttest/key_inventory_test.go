@@ -45,6 +45,7 @@ var keyInventory = []keyKind{
 	{doc: "jobrunner:{breaker:NAME}", literals: []string{"resilience/shared.go\tjobrunner:{breaker:"}},
 	{doc: "jobrunner:breakers", literals: []string{"resilience/shared_index.go\tjobrunner:breakers"}},
 	{doc: "jobrunner:idempotency:HASH", literals: []string{"enqueue/idempotency.go\tjobrunner:idempotency:"}},
+	{doc: "jobrunner:{batch:ID}:meta", literals: []string{"internal/batchdb/keys.go\tjobrunner:{batch:", "internal/batchdb/keys.go\t}:"}},
 }
 
 // keyLiteral is a string literal that may build a Redis key.
