@@ -345,10 +345,17 @@ func (r *Runner) stopRenewer() {
 	}
 }
 
+// quietWait bounds how long Quiet waits for a fetch in progress: asynq's
+// fetch sleeps a second when the queues are empty, and on a Redis that
+// hangs it lasts the client's read timeout.
+const quietWait = 2 * time.Second
+
 // Quiet stops fetching jobs but keeps running those in flight, like
-// Sidekiq's TSTP: use it ahead of a planned stop. It cannot be undone; a
-// later Shutdown drains as usual. /readyz answers 503 "quiet" from then on:
-// a worker that fetches nothing is not ready for work.
+// Sidekiq's TSTP: use it ahead of a planned stop. It returns once a fetch
+// in progress has ended (at most 2s; then at most that fetch's job may
+// still start), so nothing enqueued afterwards starts here. It cannot be
+// undone; a later Shutdown drains as usual. /readyz answers 503 "quiet"
+// from then on: a worker that fetches nothing is not ready for work.
 func (r *Runner) Quiet() {
 	r.mu.Lock()
 	srv := r.srv
@@ -356,8 +363,15 @@ func (r *Runner) Quiet() {
 	if srv == nil || r.draining.Load() {
 		return
 	}
-	go srv.Stop() // it waits for a fetch in progress
 	r.quiet.Store(true)
+	stopped := make(chan struct{})
+	go func() { srv.Stop(); close(stopped) }()
+	t := time.NewTimer(quietWait)
+	select {
+	case <-stopped:
+	case <-t.C:
+	}
+	t.Stop()
 	r.log.Info().Str("event", "worker.quiet").Int("in_flight", r.tracker.len()).
 		Msg("quiet: no new jobs; in-flight jobs run on; send SIGTERM to drain and exit")
 }

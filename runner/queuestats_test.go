@@ -33,10 +33,13 @@ func TestQueueMetrics(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	var body string
-	waitFor(t, 5*time.Second, "a reading of both queues", func() bool {
-		body = metricsBody(t, r)
-		return strings.Contains(body, `jobrunner_queue_tasks{queue="critical",state="pending"} 2`)
-	})
+	deadline := time.Now().Add(5 * time.Second)
+	for body = metricsBody(t, r); !strings.Contains(body, `jobrunner_queue_tasks{queue="critical",state="pending"} 2`); body = metricsBody(t, r) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reading of 2 pending tasks in critical after 5s:\n%s", grepLines(body, "jobrunner_queue_"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, q := range []string{"critical", "idle"} {
 		info, err := b.inspector.GetQueueInfo(q)
 		if err != nil {
