@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	_ "embed"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,7 +16,16 @@ var (
 	//go:embed lua/schedule_last.lua
 	scheduleLastLua    string
 	scheduleLastScript = redis.NewScript(scheduleLastLua)
+
+	//go:embed lua/schedule_hold.lua
+	scheduleHoldLua    string
+	scheduleHoldScript = redis.NewScript(scheduleHoldLua)
 )
+
+// heldTickKeep is how long a held tick is remembered: twice the longest a
+// running replica may reach a tick late (tickLateMax), for clock skew
+// between replicas.
+const heldTickKeep = 2 * tickLateMax
 
 // A schedule's record in Redis is two small keys in one hash slot, each
 // holding a tick in Unix seconds that only moves forward:
@@ -28,12 +38,29 @@ var (
 //
 // The ticks up to the later of the two were handled by some replica: a
 // replica starting counts as missed only the ticks after both.
+//
+// A third key, heldKey, lists the recent ticks whose task was revoked for a
+// copy (Runner.holdTick), whose task ID no longer conflicts.
 
 // lastKey is the Redis key of a schedule's last enqueued tick.
 func lastKey(name string) string { return fleet.ScheduleLastKey(name) }
 
 // skippedKey is the Redis key of a schedule's last tick skipped on purpose.
 func skippedKey(name string) string { return fleet.ScheduleSkippedKey(name) }
+
+// heldKey is the Redis key of a schedule's held ticks.
+func heldKey(name string) string { return fleet.ScheduleHeldKey(name) }
+
+// held reports whether tick's task was revoked for a copy (Runner.holdTick).
+func (s *scheduler) held(ctx context.Context, e *schedule.Entry, tick time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, tickRedisTimeout)
+	defer cancel()
+	err := s.redis.ZScore(ctx, heldKey(e.Name), strconv.FormatInt(tick.Unix(), 10)).Err()
+	if err == redis.Nil {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // record is what a schedule's keys say.
 type record struct {

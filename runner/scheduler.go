@@ -269,9 +269,28 @@ func (s *scheduler) enqueue(ctx context.Context, t *ticker, tick, now time.Time,
 	if err != nil {
 		return err
 	}
-	if !rec.enqueued.IsZero() && !rec.enqueued.Before(tick) {
+	switch {
+	case rec.enqueued.Equal(tick):
 		s.recorded(t, tick, id)
 		return nil
+	case rec.enqueued.After(tick) && e.NoOverlap:
+		// A later tick is enqueued: this one would only run beside it.
+		s.recorded(t, tick, id)
+		return nil
+	case rec.enqueued.After(tick):
+		// A later tick is recorded, which says nothing of this one: a
+		// replica starting while Redis did not answer the others counts
+		// the ticks of the outage as missed and goes on with the next,
+		// while the others still enqueue them, late. The ID conflicts if
+		// the tick was enqueued, unless its task was revoked for a copy.
+		held, err := s.held(ctx, e, tick)
+		if err != nil {
+			return err
+		}
+		if held {
+			s.recorded(t, tick, id)
+			return nil
+		}
 	}
 	if e.NoOverlap {
 		waiting, done, err := s.earlierWaiting(ctx, t, tick, rec)

@@ -297,6 +297,34 @@ func TestSchedulerRolloutGap(t *testing.T) {
 	}
 }
 
+// TestSchedulerStartDuringOutage: two replicas run; Redis stops answering
+// them after tick 2 (their passes fail, so they do not come), and a third
+// replica starting at 5.5s reaches Redis: it counts ticks 3 and 4 as
+// missed and enqueues tick 5. The running replicas, answered again, still
+// enqueue ticks 3 and 4, late: a later tick recorded does not mean these
+// were, and no tick of the outage is lost.
+func TestSchedulerStartDuringOutage(t *testing.T) {
+	b := setupSched(t)
+	ctx := context.Background()
+	a, c := b.replica(t, time.Now, everySecond), b.replica(t, time.Now, everySecond)
+	e := a.ticks[0].e
+	for i := range 3 {
+		now := t0.Add(time.Duration(i)*time.Second + 10*time.Millisecond)
+		a.pass(ctx, now)
+		c.pass(ctx, now)
+	}
+	fresh := b.replica(t, time.Now, everySecond)
+	fresh.pass(ctx, t0.Add(5500*time.Millisecond))
+	if got, want := b.taskIDs(t), ticks(e, t0, 0, 1, 2, 5); !slices.Equal(got, want) {
+		t.Fatalf("after the fresh replica: tasks %v, want %v", got, want)
+	}
+	a.pass(ctx, t0.Add(5600*time.Millisecond))
+	c.pass(ctx, t0.Add(5600*time.Millisecond))
+	if got, want := b.taskIDs(t), ticks(e, t0, span(0, 5)...); !slices.Equal(got, want) {
+		t.Fatalf("tasks %v, want every tick %v", got, want)
+	}
+}
+
 // TestSchedulerNoOverlapCoalesces: while a NoOverlap schedule's last tick
 // has not started, later ticks are skipped instead of piling up.
 func TestSchedulerNoOverlapCoalesces(t *testing.T) {

@@ -84,13 +84,15 @@ func (r *Runner) scheduleLabel(name string) string {
 const scheduleOther = "other"
 
 // holdTick records a's tick as enqueued in its schedule's record
-// (schedule_last.lua, which only moves forward) before a's task is revoked
-// for a copy: the revoke frees the tick's task ID, and a replica reaching
-// the tick late would enqueue it again, since its enqueue conflicts by ID.
-// The scheduler reads the record before each enqueue, so the record is
-// what conflicts then. Its enqueuer recorded the tick already, unless it
-// died between the enqueue and the record. A failed write is logged; the
-// copy goes on.
+// (schedule_hold.lua: the last-tick key, which only moves forward, and the
+// schedule's held ticks) before a's task is revoked for a copy: the revoke
+// frees the tick's task ID, and a replica reaching the tick late would
+// enqueue it again, since its enqueue conflicts by ID. The scheduler reads
+// the record before each enqueue, so the record is what conflicts then.
+// Its enqueuer recorded the tick already, unless it died between the
+// enqueue and the record; the held ticks answer a replica that reaches the
+// tick after a later tick was recorded. A failed write is logged; the copy
+// goes on.
 func (r *Runner) holdTick(ctx context.Context, a *Attempt) {
 	t, ok := tickOf(a)
 	if !ok {
@@ -108,7 +110,8 @@ func (r *Runner) holdTick(ctx context.Context, a *Attempt) {
 		}
 	}
 	r.mu.Unlock()
-	err = scheduleLastScript.Run(ctx, r.cfg.Redis, []string{lastKey(t.schedule)}, at.Unix(), ttl.Milliseconds()).Err()
+	err = scheduleHoldScript.Run(ctx, r.cfg.Redis, []string{lastKey(t.schedule), heldKey(t.schedule)},
+		at.Unix(), ttl.Milliseconds(), at.Add(-heldTickKeep).Unix(), heldTickKeep.Milliseconds()).Err()
 	if err != nil {
 		r.log.Warn().Str("event", "schedule.record_failed").Str("schedule", t.schedule).Str("tick", t.tick).
 			Str("task_id", a.TaskID).Err(r.sanitize(err)).

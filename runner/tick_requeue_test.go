@@ -22,18 +22,16 @@ import (
 // the schedule's record of the tick conflicts where the ID no longer
 // does. The tick runs once, through its copy. "record_lost" is a tick
 // whose enqueuer died before it recorded the tick: the copy's requeue
-// records it (Runner.holdTick).
+// records it (Runner.holdTick). "later_recorded" is a later tick recorded
+// before the late replica comes (a replica that started during an outage
+// went on with the next tick): the held ticks answer then.
 func TestTickDeferredOnLastAttemptRunsOnce(t *testing.T) {
-	for _, lost := range []bool{false, true} {
-		name := "recorded"
-		if lost {
-			name = "record_lost"
-		}
-		t.Run(name, func(t *testing.T) { testTickDeferredOnLastAttempt(t, lost) })
+	for _, name := range []string{"recorded", "record_lost", "later_recorded"} {
+		t.Run(name, func(t *testing.T) { testTickDeferredOnLastAttempt(t, name == "record_lost", name == "later_recorded") })
 	}
 }
 
-func testTickDeferredOnLastAttempt(t *testing.T, recordLost bool) {
+func testTickDeferredOnLastAttempt(t *testing.T, recordLost, laterRecorded bool) {
 	rdb := redistest.Start(t).Client()
 	logs := &logtest.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
@@ -102,6 +100,11 @@ func testTickDeferredOnLastAttempt(t *testing.T, recordLost bool) {
 		t.Fatalf("the tick's own task %s is still there; the test needs it revoked", id)
 	}
 
+	if laterRecorded {
+		if err := early.writeLast(ctx, e, t0.Add(time.Minute), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
 	late.pass(ctx, t0.Add(20*time.Second)) // 20s late, well within tickLateMax
 	time.Sleep(time.Second)                // time for a second task of the tick to run
 	mu.Lock()

@@ -35,6 +35,12 @@ func ScheduleLastKey(name string) string { return "jobrunner:schedule:{" + name 
 // seconds.
 func ScheduleSkippedKey(name string) string { return "jobrunner:schedule:{" + name + "}:skipped" }
 
+// ScheduleHeldKey is the Redis key of a schedule's held ticks: a sorted set
+// of the recent ticks whose task was re-enqueued as a copy (deferred on its
+// last attempt), which freed the tick's task ID; scored by the tick in Unix
+// seconds.
+func ScheduleHeldKey(name string) string { return "jobrunner:schedule:{" + name + "}:held" }
+
 // TickValue reads a tick in Unix seconds, as the schedule keys hold it;
 // anything else reads as unset (the zero time).
 func TickValue(v any) time.Time {

@@ -63,6 +63,7 @@ var chaosKeyRules = []keyRule{
 		minTTL: 7*24*time.Hour - 5*time.Minute, maxTTL: 7 * 24 * time.Hour},
 	{doc: "jobrunner:schedule:{NAME}:skipped", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:skipped$`), ttl: true,
 		minTTL: 7*24*time.Hour - 5*time.Minute, maxTTL: 7 * 24 * time.Hour},
+	{doc: "jobrunner:schedule:{NAME}:held", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:held$`), ttl: true, maxTTL: 2 * time.Minute},
 }
 
 // checkKeys lists every key in the worker's Redis (SCAN) and checks it

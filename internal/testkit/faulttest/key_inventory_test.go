@@ -42,6 +42,7 @@ var keyInventory = []keyKind{
 	{doc: "jobrunner:deferral:{TASK}:N", literals: []string{"internal/fleet/keys.go\tjobrunner:deferral:{", "internal/fleet/keys.go\t}:"}},
 	{doc: "jobrunner:schedule:{NAME}:last", literals: []string{"internal/fleet/keys.go\tjobrunner:schedule:{", "internal/fleet/keys.go\t}:last"}},
 	{doc: "jobrunner:schedule:{NAME}:skipped", literals: []string{"internal/fleet/keys.go\t}:skipped"}},
+	{doc: "jobrunner:schedule:{NAME}:held", literals: []string{"internal/fleet/keys.go\t}:held"}},
 	{doc: "jobrunner:{breaker:NAME}", literals: []string{"resilience/shared.go\tjobrunner:{breaker:"}},
 	{doc: "jobrunner:breakers", literals: []string{"resilience/shared_index.go\tjobrunner:breakers"}},
 	{doc: "jobrunner:idempotency:HASH", literals: []string{"enqueue/idempotency.go\tjobrunner:idempotency:"}},
