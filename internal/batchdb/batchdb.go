@@ -81,8 +81,10 @@ type Due struct {
 }
 
 // Open creates batch id, open, with callback cb, whose keys live ttl
-// after each write. It returns ErrExists when id is taken.
-func Open(ctx context.Context, rdb redis.Scripter, id string, ttl time.Duration, cb Callback, now time.Time) error {
+// after each write. It returns ErrExists when id is taken. It then notes
+// the batch in the index of batches (IndexKey); a failure to do so does
+// not fail the open: the index only serves the status page.
+func Open(ctx context.Context, rdb redis.Cmdable, id string, ttl time.Duration, cb Callback, now time.Time) error {
 	n, err := openScript.Run(ctx, rdb, []string{MetaKey(id)}, ttl.Milliseconds(),
 		"cb_type", cb.Type, "cb_payload", cb.Payload, "cb_queue", cb.Queue,
 		"cb_timeout", int64(cb.Timeout/time.Second), "cb_retry", cb.MaxRetry,
@@ -92,6 +94,23 @@ func Open(ctx context.Context, rdb redis.Scripter, id string, ttl time.Duration,
 		return fmt.Errorf("batchdb: open %s: %w", id, err)
 	case n == 0:
 		return ErrExists
+	}
+	_ = noteIndex(ctx, rdb, id, now)
+	return nil
+}
+
+// noteIndex adds batch id, opened at now, to the index of batches, keeps
+// the newest IndexMax and sets the index's TTL, in one transaction on the
+// one key (its own Cluster slot).
+func noteIndex(ctx context.Context, rdb redis.Cmdable, id string, now time.Time) error {
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, IndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
+		p.ZRemRangeByRank(ctx, IndexKey, 0, -IndexMax-1)
+		p.PExpire(ctx, IndexKey, IndexTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("batchdb: index %s: %w", id, err)
 	}
 	return nil
 }
@@ -161,9 +180,17 @@ func Close(ctx context.Context, rdb redis.Scripter, id string) (Due, error) {
 }
 
 // MarkEnqueued records that batch id's callback is enqueued: Count and
-// Close stop reporting it due.
+// Close stop reporting it due. It drops the batch from the index of
+// batches in the same round trip (a failure to do so is ignored: the
+// status page skips finished batches).
 func MarkEnqueued(ctx context.Context, rdb redis.Cmdable, id string, now time.Time) error {
-	if err := rdb.HSet(ctx, MetaKey(id), "enqueued", 1, "finished_ms", now.UnixMilli()).Err(); err != nil {
+	var mark *redis.IntCmd
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		mark = p.HSet(ctx, MetaKey(id), "enqueued", 1, "finished_ms", now.UnixMilli())
+		p.ZRem(ctx, IndexKey, id)
+		return nil
+	})
+	if err := mark.Err(); err != nil {
 		return fmt.Errorf("batchdb: mark %s enqueued: %w", id, err)
 	}
 	return nil

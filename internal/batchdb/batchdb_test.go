@@ -186,3 +186,36 @@ func TestBatchOnEveryTopology(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexBounded: Open notes each batch in the index of batches, which
+// keeps the newest IndexMax and expires IndexTTL after the last open.
+func TestIndexBounded(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	ctx := context.Background()
+	start := time.Now().Add(-time.Hour)
+	for i := range batchdb.IndexMax + 5 {
+		if err := batchdb.Open(ctx, rdb, fmt.Sprintf("b%d", i), time.Hour, cb, start.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rdb.ZCard(ctx, batchdb.IndexKey).Val(); n != batchdb.IndexMax {
+		t.Errorf("index holds %d batches; want %d", n, batchdb.IndexMax)
+	}
+	if _, err := rdb.ZScore(ctx, batchdb.IndexKey, "b4").Result(); err == nil {
+		t.Error("the oldest batches are still in the index")
+	}
+	if newest := rdb.ZRevRange(ctx, batchdb.IndexKey, 0, 0).Val(); len(newest) != 1 || newest[0] != fmt.Sprintf("b%d", batchdb.IndexMax+4) {
+		t.Errorf("newest %v", newest)
+	}
+	if ttl := rdb.PTTL(ctx, batchdb.IndexKey).Val(); ttl <= batchdb.IndexTTL-time.Minute || ttl > batchdb.IndexTTL {
+		t.Errorf("index TTL %v; want %v", ttl, batchdb.IndexTTL)
+	}
+	// A second Open of an ID does not note it again.
+	if err := batchdb.Open(ctx, rdb, "b4", time.Hour, cb, time.Now()); !errors.Is(err, batchdb.ErrExists) {
+		t.Fatalf("Open of an existing ID: %v", err)
+	}
+	if _, err := rdb.ZScore(ctx, batchdb.IndexKey, "b4").Result(); err == nil {
+		t.Error("a refused Open noted the batch")
+	}
+}

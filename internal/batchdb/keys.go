@@ -23,3 +23,19 @@ func keys(id string) []string { return []string{MetaKey(id), MembersKey(id), Arc
 // twice (the task is kept for the batch's TTL after it completes, with
 // asynq's Retention, to keep the ID taken).
 func CallbackTaskID(id string) string { return "batch:" + id + ":callback" }
+
+// IndexKey is the index of batches: a sorted set of batch IDs scored by
+// when each was opened (Unix ms), the newest IndexMax kept, for the status
+// page to find the batches in progress without scanning the keyspace. It
+// is in a slot of its own (no hash tag shared with a batch), so Open writes
+// it with a command of its own after the open script, not in it.
+const IndexKey = "jobrunner:batches"
+
+const (
+	// IndexMax bounds the index: the batches opened first are dropped
+	// beyond it.
+	IndexMax = 1000
+	// IndexTTL is how long the index lives after the last batch opened:
+	// the default batch TTL.
+	IndexTTL = TTLDefault
+)

@@ -46,6 +46,11 @@ type Config struct {
 	// Defaults to SampleMaxDefault (1000).
 	SampleMax int
 
+	// BatchesMax bounds the batches read from the index of batches, the
+	// newest first, to list those in progress. Defaults to
+	// BatchesMaxDefault (50).
+	BatchesMax int
+
 	// Sanitize rewrites the error texts and deferral reasons Read returns.
 	// Defaults to job.NewSanitizer(job.SanitizerConfig{}).Sanitize.
 	Sanitize func(string) string
@@ -82,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SampleMax <= 0 {
 		c.SampleMax = SampleMaxDefault
+	}
+	if c.BatchesMax <= 0 {
+		c.BatchesMax = BatchesMaxDefault
 	}
 	if c.Sanitize == nil {
 		c.Sanitize = job.NewSanitizer(job.SanitizerConfig{}).Sanitize

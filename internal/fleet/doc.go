@@ -4,8 +4,8 @@
 // worker: the circuit breakers shared through Redis, the dependency
 // limits (who holds the slots, the rate window and its queue of refused
 // starts), the schedules (last tick enqueued, next tick, missed ticks,
-// overlap) and the jobs deferred in asynq's retry set, by reason and
-// queue. It imports neither the runner nor asynq's server, so a producer
+// overlap), the jobs deferred in asynq's retry set, by reason and
+// queue, and the batches in progress. It imports neither the runner nor asynq's server, so a producer
 // binary that links it does not carry the worker.
 //
 // # Bounded, read-only work
@@ -16,7 +16,10 @@
 // keep (resilience.SharedNames); deferred jobs are counted in a sample of
 // at most Config.SampleMax (1000) soonest-due tasks per queue of each of
 // the retry and scheduled sets, read without their payloads
-// (asynqdb.Sample), and the result says when it was a sample. Each part
+// (asynqdb.Sample), and the result says when it was a sample; batches are
+// the newest Config.BatchesMax (50) of the bounded index of batches
+// (batchdb.IndexKey), each read with one HMGET of its meta hash in one
+// pipeline (not the callback's payload). Each part
 // of the reading is a few pipelined round trips; a part that fails is
 // named in Status.Errors and the others are still returned.
 //

@@ -23,6 +23,8 @@ type Status struct {
 	Schedules []ScheduleStatus `json:"schedules"`
 	// Deferred counts the jobs waiting because of a deferral.
 	Deferred Deferred `json:"deferred"`
+	// Batches are the batches in progress, the newest first.
+	Batches Batches `json:"batches"`
 	// Errors names the parts that could not be read, each with the
 	// (sanitized) error; the other parts are complete.
 	Errors []SectionError `json:"errors,omitempty"`
@@ -30,12 +32,13 @@ type Status struct {
 
 // SectionError is a part of the status that could not be read.
 type SectionError struct {
-	// Section is "breakers", "limits", "schedules" or "deferred".
+	// Section is "breakers", "limits", "schedules", "deferred" or
+	// "batches".
 	Section string `json:"section"`
 	Error   string `json:"error"`
 }
 
-// Read reads the fleet-wide status from Redis, its four parts at once,
+// Read reads the fleet-wide status from Redis, its five parts at once,
 // within ctx (give it a deadline: every Redis call honours it). It
 // changes nothing in Redis. A part that fails is left empty and named in
 // Status.Errors.
@@ -81,6 +84,13 @@ func Read(ctx context.Context, cfg Config) Status {
 		}
 		st.Deferred = d
 	})
+	wg.Go(func() {
+		b, err := readBatches(ctx, cfg, now)
+		if err != nil {
+			fail("batches", err)
+		}
+		st.Batches = b
+	})
 	wg.Wait()
 	slices.SortFunc(st.Errors, func(a, b SectionError) int { return strings.Compare(a.Section, b.Section) })
 	if st.Breakers == nil {
@@ -91,6 +101,9 @@ func Read(ctx context.Context, cfg Config) Status {
 	}
 	if st.Schedules == nil {
 		st.Schedules = []ScheduleStatus{}
+	}
+	if st.Batches.InProgress == nil {
+		st.Batches.InProgress = []BatchStatus{}
 	}
 	return st
 }

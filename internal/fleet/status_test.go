@@ -274,7 +274,7 @@ func TestReadRedisHangs(t *testing.T) {
 	for _, e := range st.Errors {
 		sections = append(sections, e.Section)
 	}
-	if strings.Join(sections, ",") != "breakers,deferred,limits,schedules" {
+	if strings.Join(sections, ",") != "batches,breakers,deferred,limits,schedules" {
 		t.Errorf("errors %+v; want every part named", st.Errors)
 	}
 }
