@@ -67,8 +67,8 @@ func (c *cli) statusConfig() (fleet.Config, error) {
 }
 
 // printStatus prints the fleet-wide state read from Redis alone: the
-// shared breakers, the dependency limits, the schedules and the deferred
-// jobs. A part that could not be read is an error line on stderr and exit
+// shared breakers, the dependency limits, the schedules, the deferred
+// jobs and the batches in progress. A part that could not be read is an error line on stderr and exit
 // status 1; the other parts are printed.
 func (c *cli) printStatus(ctx context.Context) int {
 	cfg, err := c.statusConfig()
@@ -187,5 +187,23 @@ func writeStatus(w io.Writer, st fleet.Status) {
 	}
 	for _, q := range d.Queues {
 		fmt.Fprintf(tw, "queue %s: %d in retry (%d of those read after a failure), %d scheduled, %d read\n", q.Queue, q.Retry, q.Retrying, q.Scheduled, q.Read)
+	}
+
+	b := st.Batches
+	fmt.Fprintln(tw, "\nBATCHES IN PROGRESS")
+	if len(b.InProgress) == 0 {
+		fmt.Fprintln(tw, "none")
+	} else {
+		fmt.Fprintln(tw, "ID\tDONE\tARCHIVED\tSTATE\tCALLBACK\tOPENED\tAGE")
+		for _, x := range b.InProgress {
+			state := "open"
+			if x.Closed {
+				state = "closed"
+			}
+			fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\t%s\t%s\n", x.ID, x.Done, x.Total, x.Archived, state, or(x.Callback, "-"), or(x.Opened, "-"), dur(x.AgeMS))
+		}
+	}
+	if b.Indexed > 0 {
+		fmt.Fprintf(tw, "the newest %d of %d indexed batches read, %d of them finished\n", b.Read, b.Indexed, b.Finished)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/batchdb"
 	"github.com/jobrunner/jobrunner/internal/fleet"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/lockstore"
@@ -50,6 +51,21 @@ func statusBundle(t *testing.T) *testBundle {
 	}
 	if _, err := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{}).TakeSlot(ctx, "pay.example", 2, time.Minute, "default\ntask-1"); err != nil {
 		t.Fatal(err)
+	}
+
+	// A batch in progress (its callback's payload holds a secret): three
+	// jobs, two of them counted.
+	bcb := batchdb.Callback{Type: "batch.report", Payload: []byte(`{"msg":"` + statusPayloadSecret + `"}`), Queue: "default"}
+	if err := batchdb.Open(ctx, b.rdb, "nightly-42", time.Hour, bcb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batchdb.Add(ctx, b.rdb, "nightly-42", []string{"j1", "j2", "j3"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"j1", "j2"} {
+		if _, err := batchdb.Count(ctx, b.rdb, "nightly-42", m, "task-"+m, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// A job deferred by the open breaker, through asynq's own server.
@@ -95,6 +111,7 @@ func TestStatusFromRedisAlone(t *testing.T) {
 		"pay.example  open", "pay.example    1/2", "task-1", "hooks.example  -", "1/m",
 		"beat", "never", "breaker_open  default  1",
 		"queue default: 1 in retry (0 of those read after a failure)", "queue low: 0 in retry",
+		"BATCHES IN PROGRESS", "nightly-42  2/3   0         open   batch.report",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--status lacks %q:\n%s", want, r.stdout)
@@ -109,7 +126,9 @@ func TestStatusFromRedisAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(st.Breakers) != 1 || st.Breakers[0].State != "open" || len(st.Limits) != 2 || len(st.Schedules) != 1 ||
-		st.Schedules[0].Queue != "default" || st.Deferred.Total != 1 || st.Deferred.ByReason[0].Reason != "breaker_open" {
+		st.Schedules[0].Queue != "default" || st.Deferred.Total != 1 || st.Deferred.ByReason[0].Reason != "breaker_open" ||
+		len(st.Batches.InProgress) != 1 || st.Batches.InProgress[0].ID != "nightly-42" || st.Batches.InProgress[0].Total != 3 ||
+		st.Batches.InProgress[0].Done != 2 {
 		t.Errorf("json: %+v", st)
 	}
 	for _, out := range []string{r.stdout, j.stdout} {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/batchdb"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
 	"github.com/jobrunner/jobrunner/resilience"
@@ -75,6 +76,14 @@ type statusDoc struct {
 			OldestAgeMS   int64 `json:"oldest_age_ms"`
 		} `json:"by_reason"`
 	} `json:"deferred"`
+	Batches struct {
+		InProgress []struct {
+			ID                    string
+			Total, Done, Archived int
+			Closed                bool
+			Callback              string
+		} `json:"in_progress"`
+	} `json:"batches"`
 	Errors []struct{ Section, Error string } `json:"errors"`
 }
 
@@ -139,6 +148,22 @@ func TestStatusExplainsWhyJobsWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, r)
+
+	// A batch in progress, whose callback's payload holds a secret: three
+	// jobs, two of them counted.
+	ctx := context.Background()
+	bcb := batchdb.Callback{Type: "batch.report", Payload: []byte(`{"card":"` + statusPayloadSecret + `"}`), Queue: "default"}
+	if err := batchdb.Open(ctx, b.rdb, "nightly-42", time.Hour, bcb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := batchdb.Add(ctx, b.rdb, "nightly-42", []string{"j1", "j2", "j3"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"j1", "j2"} {
+		if _, err := batchdb.Count(ctx, b.rdb, "nightly-42", m, "task-"+m, m == "j2"); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	enqueue := func(d *job.Definition[statusPayload], id string) {
 		t.Helper()
@@ -216,6 +241,11 @@ func TestStatusExplainsWhyJobsWait(t *testing.T) {
 		t.Errorf("deferred %+v; want 2 breaker_open and 1 concurrency_limited", doc.Deferred)
 	}
 
+	if bs := doc.Batches.InProgress; len(bs) != 1 || bs[0].ID != "nightly-42" || bs[0].Total != 3 || bs[0].Done != 2 ||
+		bs[0].Archived != 1 || bs[0].Closed || bs[0].Callback != "batch.report" {
+		t.Errorf("batches %+v; want nightly-42 open, 2 of 3 done", doc.Batches)
+	}
+
 	page, ctype := getStatus(t, r, "/status")
 	if ctype != "text/html; charset=utf-8" {
 		t.Errorf("Content-Type %q", ctype)
@@ -226,6 +256,7 @@ func TestStatusExplainsWhyJobsWait(t *testing.T) {
 		"Limit slow.example is full: 1 of 1 slots held",
 		"3 jobs deferred",
 		"account:s1",
+		"Batches in progress", "<code>nightly-42</code>", "2 / 3",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/status lacks %q", want)
@@ -254,8 +285,8 @@ func TestStatusReadsRedisOncePerSecond(t *testing.T) {
 	}
 	wg.Wait()
 	after := redistest.ReadStats(t, b.rdb)
-	if n := after.Calls["zrevrange"] - before.Calls["zrevrange"]; n != 1 {
-		t.Errorf("20 requests read the breakers' index %d times; want once", n)
+	if n := after.Calls["zrevrange"] - before.Calls["zrevrange"]; n != 2 {
+		t.Errorf("20 requests read the breakers' and the batches' indexes %d times; want once each", n)
 	}
 
 	time.Sleep(1100 * time.Millisecond) // past statusReuse
@@ -270,7 +301,7 @@ func TestStatusReadsRedisOncePerSecond(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Errors) != 3 || doc.InFlight == nil { // breakers, deferred, limits: no schedule is configured
+	if len(doc.Errors) != 4 || doc.InFlight == nil { // batches, breakers, deferred, limits: no schedule is configured
 		t.Errorf("with Redis paused: errors %+v, in flight %v; want every Redis part named and the replica's own part", doc.Errors, doc.InFlight)
 	}
 }
