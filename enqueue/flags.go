@@ -87,7 +87,7 @@ func newFlags(cfg Config) *flags {
 	fs.BoolVar(&f.allowUnknown, "allow-unknown", false, "accept job types this binary does not know (payload checked as JSON only)")
 	fs.IntVar(&f.maxPayload, "max-payload-bytes", cfg.MaxPayloadBytes, "refuse payloads larger than this many `bytes`")
 	fs.BoolVar(&f.schedules, "schedules", false, "list the schedules of $"+SchedulesEnv+" with their next run; enqueue nothing")
-	fs.BoolVar(&f.status, "status", false, "print why jobs may not run, from Redis alone: shared breakers, dependency limits, schedules and deferred jobs (reads the worker's WORKER_* variables); enqueue nothing")
+	fs.BoolVar(&f.status, "status", false, "print why jobs may not run, from Redis alone: shared breakers, dependency limits, schedules, deferred jobs and batches in progress (reads the worker's WORKER_* variables); enqueue nothing")
 	fs.BoolVar(&f.version, "version", false, "print the version (module version, commit, Go version) and exit")
 	return f
 }

@@ -13,8 +13,8 @@ import (
 // otherwise 503 with a one-line reason), /metrics (Prometheus), and
 // /status.json and /status: why jobs may not run, as JSON and as a page
 // (this replica's jobs in flight and breakers; the shared breakers,
-// limits, schedules and deferred jobs read from Redis, within 1s, at most
-// once a second however many ask).
+// limits, schedules, deferred jobs and batches in progress read from
+// Redis, within 1s, at most once a second however many ask).
 func (r *Runner) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -64,6 +64,7 @@ var chaosKeyRules = []keyRule{
 	{doc: "jobrunner:schedule:{NAME}:skipped", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:skipped$`), ttl: true,
 		minTTL: 7*24*time.Hour - 5*time.Minute, maxTTL: 7 * 24 * time.Hour},
 	{doc: "jobrunner:schedule:{NAME}:held", re: regexp.MustCompile(`^jobrunner:schedule:\{[^}]+\}:held$`), ttl: true, maxTTL: 2 * time.Minute},
+	{doc: "jobrunner:batches", re: regexp.MustCompile(`^jobrunner:batches$`), ttl: true, maxTTL: 7 * 24 * time.Hour},
 }
 
 // checkKeys lists every key in the worker's Redis (SCAN) and checks it

@@ -47,6 +47,7 @@ var keyInventory = []keyKind{
 	{doc: "jobrunner:breakers", literals: []string{"resilience/shared_index.go\tjobrunner:breakers"}},
 	{doc: "jobrunner:idempotency:HASH", literals: []string{"enqueue/idempotency.go\tjobrunner:idempotency:"}},
 	{doc: "jobrunner:{batch:ID}:meta", literals: []string{"internal/batchdb/keys.go\tjobrunner:{batch:", "internal/batchdb/keys.go\t}:"}},
+	{doc: "jobrunner:batches", literals: []string{"internal/batchdb/keys.go\tjobrunner:batches"}},
 }
 
 // keyLiteral is a string literal that may build a Redis key.
