@@ -15,6 +15,13 @@
 // Every write sets the batch's TTL (TTLDefault unless the batch was opened
 // with another) on all three keys, so an abandoned batch goes away.
 //
+// The index of batches, IndexKey (jobrunner:batches), is a sorted set of
+// batch IDs by open time, the newest IndexMax kept, expiring IndexTTL
+// after the last open: the status page lists the batches in progress from
+// it. It is in a slot of its own, so Open writes it after the open script,
+// in a transaction on that one key, and a failure there does not fail the
+// open; MarkEnqueued drops the batch from it in the same pipeline.
+//
 // # Exactly once
 //
 // A job is registered as a member (Add) before it is enqueued, and counted
