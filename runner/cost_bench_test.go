@@ -39,6 +39,9 @@ var costLayers = []layers{
 	{name: "dedupe+checkpoint", dedupe: true, checkpoint: true},
 }
 
+// costSlots is the concurrency of both passes.
+const costSlots = 50
+
 // costDefinition is bench.noop with the layers of l.
 func costDefinition(l layers, done func()) *job.Definition[noop] {
 	d := &job.Definition[noop]{
@@ -74,16 +77,20 @@ func costDefinition(l layers, done func()) *job.Definition[noop] {
 
 // costRun is what one pass over b.N jobs cost.
 type costRun struct {
-	elapsed  time.Duration
-	goCPU    time.Duration
-	redisCPU float64 // seconds
-	cmds     int64
-	scripts  int64
-	trips    int64
-	allocs   uint64
-	jobs     int
-	st0, st1 redistest.Stats // around the last round
-	stJobs   int             // the jobs of the last round
+	elapsed time.Duration
+	// steady is the time from the pass's first completion to its last,
+	// over steadyJobs completions: the run without the worker's start.
+	steady     time.Duration
+	steadyJobs int
+	goCPU      time.Duration
+	redisCPU   float64 // seconds
+	cmds       int64
+	scripts    int64
+	trips      int64
+	allocs     uint64
+	jobs       int
+	st0, st1   redistest.Stats // around the last round
+	stJobs     int             // the jobs of the last round
 }
 
 // costRounds is how many rounds BenchmarkCost alternates its passes in.
@@ -92,6 +99,8 @@ const costRounds = 4
 // add sums o into r. The command statistics are the last round's.
 func (r *costRun) add(o costRun) {
 	r.elapsed += o.elapsed
+	r.steady += o.steady
+	r.steadyJobs += o.steadyJobs
 	r.goCPU += o.goCPU
 	r.redisCPU += o.redisCPU
 	r.cmds += o.cmds
@@ -104,6 +113,14 @@ func (r *costRun) add(o costRun) {
 
 // jobsPerS is the pass's throughput.
 func (r costRun) jobsPerS() float64 { return float64(r.jobs) / r.elapsed.Seconds() }
+
+// slotTime is the time each job holds a worker slot, with every slot busy
+// (the jobs are enqueued beforehand): costSlots over the throughput from
+// the first completion to the last (Little's law), so that the worker's
+// start does not count.
+func (r costRun) slotTime() time.Duration {
+	return time.Duration(float64(costSlots) * float64(r.steady) / float64(r.steadyJobs))
+}
 
 // BenchmarkCost is the cost table of BENCHMARKS.md: for each topology and
 // each set of layers, b.N jobs enqueued beforehand run through bare asynq
@@ -180,6 +197,10 @@ func BenchmarkCost(b *testing.B) {
 				b.ReportMetric(float64(stack.goCPU-bare.goCPU)/float64(time.Microsecond)/n, "added-go-cpu-µs/op")
 				b.ReportMetric(float64(stack.allocs)/n, "allocs/job")
 				b.ReportMetric(float64(stack.allocs-bare.allocs)/n, "added-allocs/job")
+				if l.wait > 0 {
+					// What the layers add to the time a job holds a slot.
+					b.ReportMetric(float64(stack.slotTime()-bare.slotTime())/float64(time.Microsecond), "added-latency-µs/job")
+				}
 			})
 		}
 	}
@@ -196,9 +217,13 @@ func costPass(b *testing.B, pass string, rdb *redis.Client, trips *tripCounter, 
 		}
 	}
 	var n atomic.Int64
+	var firstDone, lastDone atomic.Int64 // UnixNano
 	all := make(chan struct{})
 	done := func() {
+		now := time.Now().UnixNano()
+		firstDone.CompareAndSwap(0, now)
 		if n.Add(1) == int64(jobs) {
+			lastDone.Store(now)
 			close(all)
 		}
 	}
@@ -219,23 +244,25 @@ func costPass(b *testing.B, pass string, rdb *redis.Client, trips *tripCounter, 
 	st1 := redistest.ReadStats(b, rdb)
 	stop()
 	return costRun{
-		elapsed:  elapsed,
-		goCPU:    cpu1 - cpu0,
-		redisCPU: st1.CPU - st0.CPU,
-		cmds:     st1.Total - st0.Total,
-		scripts:  st1.Scripts() - st0.Scripts(),
-		trips:    trips1 - trips0,
-		allocs:   m1.Mallocs - m0.Mallocs,
-		jobs:     jobs,
-		st0:      st0,
-		st1:      st1,
-		stJobs:   jobs,
+		elapsed:    elapsed,
+		steady:     time.Duration(lastDone.Load() - firstDone.Load()),
+		steadyJobs: jobs - 1,
+		goCPU:      cpu1 - cpu0,
+		redisCPU:   st1.CPU - st0.CPU,
+		cmds:       st1.Total - st0.Total,
+		scripts:    st1.Scripts() - st0.Scripts(),
+		trips:      trips1 - trips0,
+		allocs:     m1.Mallocs - m0.Mallocs,
+		jobs:       jobs,
+		st0:        st0,
+		st1:        st1,
+		stJobs:     jobs,
 	}
 }
 
 func costBare(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: 50, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
+		Concurrency: costSlots, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("bench.noop", func(context.Context, *asynq.Task) error {
@@ -252,7 +279,7 @@ func costBare(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
 }
 
 func costStack(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
-	r, err := runner.New(runner.Config{Redis: rdb, Concurrency: 50})
+	r, err := runner.New(runner.Config{Redis: rdb, Concurrency: costSlots})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,7 +32,7 @@ var errHandInFlight = errors.New("bench: in flight elsewhere")
 // on a detached context), and nothing slower than they would write.
 func costHand(b *testing.B, rdb *redis.Client, l layers, done func()) func() {
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: 50, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
+		Concurrency: costSlots, TaskCheckInterval: runner.PollIntervalDefault, LogLevel: asynq.ErrorLevel,
 	})
 	locker := redislock.New(rdb)
 	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{Name: "bench-dep"})
