@@ -53,7 +53,7 @@ func TestTraceSingleEnqueue(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, kv := range s.Attributes {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	for k, v := range map[string]string{"messaging.system": "asynq", "messaging.destination.name": "default",
 		"messaging.message.id": "t1", "jobrunner.job.type": echoType} {
@@ -90,7 +90,7 @@ func TestTraceBulkEnqueue(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, kv := range spans[0].Attributes {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	if got["messaging.batch.message_count"] != "2" || got["jobrunner.batch.enqueued"] != "2" || got["messaging.destination.name"] != "default" {
 		t.Errorf("attributes = %v", got)

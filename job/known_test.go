@@ -17,8 +17,8 @@ type (
 		Name string  `json:"name,omitempty"`
 		Rate float64 // no tag: the Go name
 		Skip string  `json:"-"`
-		Dash string  `json:"-,"`
-		priv int
+		Dash string  `json:"-,"` //lint:ignore SA5008 encoding/json names this field "-": the case under test
+		priv int     //lint:ignore U1000 an unexported field, which decoding must ignore
 	}
 	fastNested struct {
 		ID    int                  `json:"id"`

@@ -142,7 +142,3 @@ func taskInfo(t *testing.T, b *testBundle, queue, id string) *asynq.TaskInfo {
 	}
 	return info
 }
-
-func splitLines(s string) []string { return strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") }
-
-func cut(s, sep string) (string, string, bool) { return strings.Cut(s, sep) }

@@ -38,7 +38,7 @@ func TestTraceAdmissionEvents(t *testing.T) {
 		if c.want == "lock.busy" {
 			got := map[string]string{}
 			for _, kv := range spans[0].Events[0].Attributes {
-				got[string(kv.Key)] = kv.Value.Emit()
+				got[string(kv.Key)] = kv.Value.String()
 			}
 			if got["jobrunner.lock.key"] != "invoice:1" || got["jobrunner.lock.wait_ms"] != "1500" {
 				t.Errorf("lock.busy attributes = %v", got)

@@ -83,7 +83,7 @@ func (tr *traced) waitSpans(t *testing.T, name string, n int) tracetest.SpanStub
 func attrs(kvs []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
@@ -117,17 +117,17 @@ func noSecret(t *testing.T, tr *traced) {
 	for _, s := range tr.exp.GetSpans() {
 		where := []string{s.Name, s.Status.Description}
 		for _, kv := range s.Attributes {
-			where = append(where, kv.Value.Emit())
+			where = append(where, kv.Value.String())
 		}
 		for _, e := range s.Events {
 			where = append(where, e.Name)
 			for _, kv := range e.Attributes {
-				where = append(where, kv.Value.Emit())
+				where = append(where, kv.Value.String())
 			}
 		}
 		for _, l := range s.Links {
 			for _, kv := range l.Attributes {
-				where = append(where, kv.Value.Emit())
+				where = append(where, kv.Value.String())
 			}
 		}
 		for _, w := range where {

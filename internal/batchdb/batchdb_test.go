@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/batchdb"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
@@ -205,7 +206,7 @@ func TestIndexBounded(t *testing.T) {
 	if _, err := rdb.ZScore(ctx, batchdb.IndexKey, "b4").Result(); err == nil {
 		t.Error("the oldest batches are still in the index")
 	}
-	if newest := rdb.ZRevRange(ctx, batchdb.IndexKey, 0, 0).Val(); len(newest) != 1 || newest[0] != fmt.Sprintf("b%d", batchdb.IndexMax+4) {
+	if newest := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: batchdb.IndexKey, Start: 0, Stop: 0, Rev: true}).Val(); len(newest) != 1 || newest[0] != fmt.Sprintf("b%d", batchdb.IndexMax+4) {
 		t.Errorf("newest %v", newest)
 	}
 	if ttl := rdb.PTTL(ctx, batchdb.IndexKey).Val(); ttl <= batchdb.IndexTTL-time.Minute || ttl > batchdb.IndexTTL {
