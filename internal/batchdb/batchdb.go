@@ -52,12 +52,15 @@ var (
 	countLua string
 	//go:embed lua/close.lua
 	closeLua string
+	//go:embed lua/index.lua
+	indexLua string
 
 	openScript   = redis.NewScript(openLua)
 	addScript    = redis.NewScript(dueLua + addLua)
 	removeScript = redis.NewScript(dueLua + removeLua)
 	countScript  = redis.NewScript(dueLua + countLua)
 	closeScript  = redis.NewScript(dueLua + closeLua)
+	indexScript  = redis.NewScript(indexLua)
 )
 
 // Callback is the job enqueued once a batch is finished.
@@ -84,7 +87,7 @@ type Due struct {
 // after each write. It returns ErrExists when id is taken. It then notes
 // the batch in the index of batches (IndexKey); a failure to do so does
 // not fail the open: the index only serves the status page.
-func Open(ctx context.Context, rdb redis.Cmdable, id string, ttl time.Duration, cb Callback, now time.Time) error {
+func Open(ctx context.Context, rdb redis.Scripter, id string, ttl time.Duration, cb Callback, now time.Time) error {
 	n, err := openScript.Run(ctx, rdb, []string{MetaKey(id)}, ttl.Milliseconds(),
 		"cb_type", cb.Type, "cb_payload", cb.Payload, "cb_queue", cb.Queue,
 		"cb_timeout", int64(cb.Timeout/time.Second), "cb_retry", cb.MaxRetry,
@@ -95,20 +98,15 @@ func Open(ctx context.Context, rdb redis.Cmdable, id string, ttl time.Duration, 
 	case n == 0:
 		return ErrExists
 	}
-	_ = noteIndex(ctx, rdb, id, now)
+	_ = noteIndex(ctx, rdb, id, now, max(ttl, IndexTTL))
 	return nil
 }
 
 // noteIndex adds batch id, opened at now, to the index of batches, keeps
-// the newest IndexMax and sets the index's TTL, in one transaction on the
-// one key (its own Cluster slot).
-func noteIndex(ctx context.Context, rdb redis.Cmdable, id string, now time.Time) error {
-	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, IndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
-		p.ZRemRangeByRank(ctx, IndexKey, 0, -IndexMax-1)
-		p.PExpire(ctx, IndexKey, IndexTTL)
-		return nil
-	})
+// the newest IndexMax and makes the index live at least ttl (index.lua, on
+// that one key: its own Cluster slot).
+func noteIndex(ctx context.Context, rdb redis.Scripter, id string, now time.Time, ttl time.Duration) error {
+	err := indexScript.Run(ctx, rdb, []string{IndexKey}, now.UnixMilli(), id, IndexMax, ttl.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("batchdb: index %s: %w", id, err)
 	}

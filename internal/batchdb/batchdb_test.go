@@ -219,4 +219,16 @@ func TestIndexBounded(t *testing.T) {
 	if _, err := rdb.ZScore(ctx, batchdb.IndexKey, "b4").Result(); err == nil {
 		t.Error("a refused Open noted the batch")
 	}
+	// A batch with a longer TTL than the index's keeps the index as long;
+	// a shorter one opened after it does not shorten it.
+	long := 30 * 24 * time.Hour
+	if err := batchdb.Open(ctx, rdb, "long", long, cb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := batchdb.Open(ctx, rdb, "short", time.Hour, cb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, batchdb.IndexKey).Val(); ttl <= long-time.Minute || ttl > long {
+		t.Errorf("index TTL %v after a batch of %v and a shorter one; want %v", ttl, long, long)
+	}
 }

@@ -17,10 +17,11 @@
 //
 // The index of batches, IndexKey (jobrunner:batches), is a sorted set of
 // batch IDs by open time, the newest IndexMax kept, expiring IndexTTL
-// after the last open: the status page lists the batches in progress from
-// it. It is in a slot of its own, so Open writes it after the open script,
-// in a transaction on that one key, and a failure there does not fail the
-// open; MarkEnqueued drops the batch from it in the same pipeline.
+// (or the longest TTL of a batch opened, if longer) after the last open:
+// the status page lists the batches in progress from it. It is in a slot
+// of its own, so Open writes it after the open script, with a script on
+// that one key, and a failure there does not fail the open; MarkEnqueued
+// drops the batch from it in the same pipeline.
 //
 // # Exactly once
 //

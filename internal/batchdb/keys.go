@@ -35,7 +35,8 @@ const (
 	// IndexMax bounds the index: the batches opened first are dropped
 	// beyond it.
 	IndexMax = 1000
-	// IndexTTL is how long the index lives after the last batch opened:
-	// the default batch TTL.
+	// IndexTTL is how long the index lives at least after the last batch
+	// opened: the default batch TTL (longer when a batch opened with a
+	// longer TTL: the index's TTL only grows).
 	IndexTTL = TTLDefault
 )
