@@ -48,6 +48,13 @@ func (l *limitedJob) def(typ string) *job.Definition[greet] {
 	}
 }
 
+// rateSeen is the window in which the tests count the starts of a rate of
+// N per second. A start is seen when the handler runs, some time after
+// Redis admitted it (the admission's reply, the pool's hand-off, the race
+// detector on a busy machine): two starts admitted a second apart can be
+// seen closer.
+const rateSeen = 800 * time.Millisecond
+
 // maxInWindow returns the most starts within any window of length w.
 func (l *limitedJob) maxInWindow(w time.Duration) int {
 	l.mu.Lock()
@@ -83,8 +90,8 @@ func TestLimitRate(t *testing.T) {
 	start(t, r)
 	enqueueN(t, b, "limited.rate", 16)
 	waitFor(t, 30*time.Second, "every job done", func() bool { return len(b.logs.Events("job.done")) == 16 })
-	if got := lj.maxInWindow(time.Second); got > 4 {
-		t.Fatalf("%d starts within one second, limit 4/s", got)
+	if got := lj.maxInWindow(rateSeen); got > 4 {
+		t.Fatalf("%d starts within %v, limit 4/s", got, rateSeen)
 	}
 	if len(b.logs.Events("job.failed")) != 0 {
 		t.Fatal("a limited job failed an attempt")
