@@ -131,20 +131,29 @@ func (c *chaos) unsettled(until time.Time) []string {
 	c.mu.Lock()
 	for id := range c.jobs {
 		if st := states[id]; st != asynq.TaskStateCompleted && st != asynq.TaskStateArchived {
-			out = append(out, fmt.Sprintf("job %s is %v", id, st))
+			out = append(out, fmt.Sprintf("job %s is %s", id, stateName(st)))
 		}
 	}
 	c.mu.Unlock()
 	done := c.e.counts((*Ledger).Done)
 	for tick := c.tickFrom; !tick.After(until); tick = tick.Add(time.Second) {
 		if id := tickID(tick); done[id] == 0 {
-			out = append(out, fmt.Sprintf("tick %s has not run (task %v)", id, states[id]))
+			out = append(out, fmt.Sprintf("tick %s has not run (task %s)", id, stateName(states[id])))
 		} else {
 			c.tickTo = tick
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// stateName names a task's state; the zero state is a task not in Redis
+// (never enqueued, or deleted after its retention).
+func stateName(st asynq.TaskState) string {
+	if st == 0 {
+		return "not in Redis"
+	}
+	return st.String()
 }
 
 // tickID is the task ID of the chaos schedule's tick (runner's
