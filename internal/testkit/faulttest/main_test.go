@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 		// its channel when a toxic is removed while data flows (seen once
 		// in a loaded full run): the library's goroutine, not ours.
 		goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/toxics.(*NoopToxic).Pipe"),
+		// A go-redis pool that met a dial error keeps one redial goroutine
+		// sleeping for up to a second after the client is closed.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
 	)
 }
 
