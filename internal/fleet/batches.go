@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,10 +49,6 @@ type BatchStatus struct {
 	AgeMS  int64  `json:"age_ms"`
 }
 
-// batchFields are the meta fields read of each batch (not the callback's
-// payload).
-var batchFields = []string{"total", "done", "succeeded", "archived", "closed", "enqueued", "created_ms", "cb_type"}
-
 // readBatches reads the newest cfg.BatchesMax batches of the index and
 // lists those in progress: two round trips (one pipeline each, the
 // second across the batches' slots), whatever the number of batches.
@@ -72,31 +67,21 @@ func readBatches(ctx context.Context, cfg Config, now time.Time) (Batches, error
 	if b.Read == 0 {
 		return b, nil
 	}
-	metas := make([]*redis.SliceCmd, b.Read)
-	_, err = cfg.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids.Val() {
-			metas[i] = p.HMGet(ctx, batchdb.MetaKey(id), batchFields...)
-		}
-		return nil
-	})
+	found, err := batchdb.ReadMany(ctx, cfg.Redis, ids.Val())
 	if err != nil {
 		return b, err
 	}
-	for i, id := range ids.Val() {
-		v := metas[i].Val()
-		str := func(j int) string { s, _ := v[j].(string); return s }
-		num := func(j int) int { n, _ := strconv.Atoi(str(j)); return n }
-		if len(v) != len(batchFields) || v[0] == nil || str(5) == "1" {
-			b.Finished++ // expired, or its callback enqueued
+	for _, st := range found {
+		if st.Finished {
 			continue
 		}
-		bs := BatchStatus{ID: id, Total: num(0), Done: num(1), Succeeded: num(2), Archived: num(3),
-			Closed: str(4) == "1", Callback: str(7)}
-		if ms, err := strconv.ParseInt(str(6), 10, 64); err == nil && ms > 0 {
-			opened := time.UnixMilli(ms)
-			bs.Opened, bs.AgeMS = Stamp(opened), max(Ms(now.Sub(opened)), 0)
+		bs := BatchStatus{ID: st.ID, Total: st.Total, Done: st.Done, Succeeded: st.Succeeded, Archived: st.Archived,
+			Closed: st.Closed, Callback: st.CallbackType}
+		if !st.Created.IsZero() {
+			bs.Opened, bs.AgeMS = Stamp(st.Created), max(Ms(now.Sub(st.Created)), 0)
 		}
 		b.InProgress = append(b.InProgress, bs)
 	}
+	b.Finished = b.Read - len(b.InProgress) // expired, or their callback enqueued
 	return b, nil
 }
