@@ -68,8 +68,8 @@ func (c *cli) statusConfig() (fleet.Config, error) {
 
 // printStatus prints the fleet-wide state read from Redis alone: the
 // shared breakers, the dependency limits, the schedules, the deferred
-// jobs and the batches in progress. A part that could not be read is an error line on stderr and exit
-// status 1; the other parts are printed.
+// jobs and the batches in progress. A part that could not be read is an
+// error line on stderr and exit status 1; the other parts are printed.
 func (c *cli) printStatus(ctx context.Context) int {
 	cfg, err := c.statusConfig()
 	if err != nil {

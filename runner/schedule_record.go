@@ -13,13 +13,15 @@ import (
 )
 
 var (
+	//go:embed lua/tick_forward.lua
+	tickForwardLua string
 	//go:embed lua/schedule_last.lua
-	scheduleLastLua    string
-	scheduleLastScript = redis.NewScript(scheduleLastLua)
-
+	scheduleLastLua string
 	//go:embed lua/schedule_hold.lua
-	scheduleHoldLua    string
-	scheduleHoldScript = redis.NewScript(scheduleHoldLua)
+	scheduleHoldLua string
+
+	scheduleLastScript = redis.NewScript(tickForwardLua + scheduleLastLua)
+	scheduleHoldScript = redis.NewScript(tickForwardLua + scheduleHoldLua)
 )
 
 // heldTickKeep is how long a held tick is remembered: twice the longest a

@@ -11,15 +11,10 @@
 --          longest a replica reaches a tick late) are dropped.
 -- ARGV[4]: the held set's TTL in milliseconds.
 --
--- The last-tick key only moves forward, as in schedule_last.lua. The held
--- set is bounded by ARGV[3] and expires with ARGV[4].
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+-- The last-tick key only moves forward (forward, from tick_forward.lua).
+-- The held set is bounded by ARGV[3] and expires with ARGV[4].
+forward(KEYS[1], ARGV[1], ARGV[2])
 local tick = tonumber(ARGV[1])
-if tick > cur then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
 redis.call('ZADD', KEYS[2], tick, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])

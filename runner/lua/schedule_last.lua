@@ -5,14 +5,7 @@
 -- ARGV[1]: the tick just enqueued, in Unix seconds.
 -- ARGV[2]: the key's TTL in milliseconds (renewed every time).
 --
--- The key only moves forward: a replica that enqueues an older tick late
--- (a catch-up) never moves it back. Returns the tick the key holds after
--- the call, in Unix seconds.
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local tick = tonumber(ARGV[1])
-if tick > cur then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return tick
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return cur
+-- The key only moves forward (forward, from tick_forward.lua): a replica
+-- that enqueues an older tick late (a catch-up) never moves it back.
+-- Returns the tick the key holds after the call, in Unix seconds.
+return forward(KEYS[1], ARGV[1], ARGV[2])
