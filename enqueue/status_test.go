@@ -13,8 +13,8 @@ import (
 
 	"github.com/jobrunner/jobrunner/internal/batchdb"
 	"github.com/jobrunner/jobrunner/internal/fleet"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -49,7 +49,7 @@ func statusBundle(t *testing.T) *testBundle {
 	if st, err := sb.State(ctx); err != nil || st != resilience.StateOpen {
 		t.Fatalf("shared breaker %v, %v; want open", st, err)
 	}
-	if _, err := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{}).TakeSlot(ctx, "pay.example", 2, time.Minute, "default\ntask-1"); err != nil {
+	if _, err := lockcore.NewRedisStore(b.rdb, lockcore.RedisConfig{}).TakeSlot(ctx, "pay.example", 2, time.Minute, "default\ntask-1"); err != nil {
 		t.Fatal(err)
 	}
 

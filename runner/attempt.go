@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobrunner/jobrunner/internal/jobctx"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // HeaderOrigin is the task header that carries the original task ID on a
@@ -36,7 +36,7 @@ type Attempt struct {
 	spec      job.Spec     // the registered job type, nil for an unknown type
 	prepared  job.Prepared // the decoded payload with its keys; set by decode
 	runner    *Runner
-	admission *lockstore.Admission    // marker and lock held, set by dedupe
+	admission *lockcore.Admission     // marker and lock held, set by dedupe
 	result    atomic.Pointer[[]byte]  // written by job.WriteResult, from any goroutine of the handler
 	tracked   atomic.Pointer[tracked] // set by the track layer, to &entry
 	entry     tracked                 // the tracker's entry, allocated with the attempt

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // checkpointTimeout bounds a checkpoint's read or write. It runs on a
@@ -58,20 +58,20 @@ func (v handlerView) Resume(ctx context.Context) ([]byte, bool, error) {
 // nothing to fence it; one that has a lock but runs without it (FailOpen,
 // Redis unreachable at admission) cannot reach Redis for its checkpoint
 // either, and waits for it.
-func (a *Attempt) checkpoint() (lockstore.Checkpoint, error) {
+func (a *Attempt) checkpoint() (lockcore.Checkpoint, error) {
 	if adm := a.admission; adm != nil {
 		switch {
 		case adm.Marker != nil:
-			return lockstore.Checkpoint{Lease: adm.Marker}, nil
+			return lockcore.Checkpoint{Lease: adm.Marker}, nil
 		case adm.Lock != nil:
-			return lockstore.Checkpoint{Lease: adm.Lock, Name: a.Type + ":" + a.OriginID()}, nil
+			return lockcore.Checkpoint{Lease: adm.Lock, Name: a.Type + ":" + a.OriginID()}, nil
 		}
 	}
 	if a.prepared.Lock.Key != "" {
-		return lockstore.Checkpoint{}, job.Defer(reasonStoreUnavailable, jitter(time.Second),
+		return lockcore.Checkpoint{}, job.Defer(reasonStoreUnavailable, jitter(time.Second),
 			errors.New("runner: the job runs without its lock (FailOpen, Redis unreachable): nothing fences its checkpoint"))
 	}
-	return lockstore.Checkpoint{}, job.Permanent(fmt.Errorf("%w (job type %s)", job.ErrUnfenced, a.Type))
+	return lockcore.Checkpoint{}, job.Permanent(fmt.Errorf("%w (job type %s)", job.ErrUnfenced, a.Type))
 }
 
 // checkpointError puts an error of the store in the handler's terms: a lost
@@ -80,9 +80,9 @@ func (a *Attempt) checkpoint() (lockstore.Checkpoint, error) {
 // deferral, so that a handler that returns the error waits for Redis
 // without spending an attempt.
 func checkpointError(op string, err error) error {
-	var se *lockstore.StoreError
+	var se *lockcore.StoreError
 	switch {
-	case errors.Is(err, lockstore.ErrLockLost):
+	case errors.Is(err, lockcore.ErrLockLost):
 		return fmt.Errorf("%w: %w", job.ErrFencedOut, err)
 	case errors.As(err, &se):
 		return job.Defer(reasonStoreUnavailable, jitter(time.Second), fmt.Errorf("runner: %s checkpoint: %w", op, err))
@@ -95,7 +95,7 @@ func checkpointError(op string, err error) error {
 // one (the others pay nothing), and only an outcome that ends the job
 // removes it: a success (in the completion's own script), or a failure that
 // archives the task. err is the outcome as the dedupe layer sees it.
-func (r *Runner) dropsCheckpoint(ctx context.Context, a *Attempt, err error) *lockstore.Checkpoint {
+func (r *Runner) dropsCheckpoint(ctx context.Context, a *Attempt, err error) *lockcore.Checkpoint {
 	if !a.checkpointed.Load() || (err != nil && !r.archives(ctx, a, err)) {
 		return nil
 	}

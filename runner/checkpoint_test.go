@@ -12,8 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
 )
 
@@ -208,12 +208,12 @@ func TestCheckpointFencedOut(t *testing.T) {
 	}
 	<-saved
 	// What a redelivery of f1 does: take its marker over and save its place.
-	store := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{})
-	adm, err := store.Admit(t.Context(), lockstore.AdmitRequest{DedupeKey: "fenced:task:f1", TaskID: "f1"})
-	if err != nil || adm.Verdict != lockstore.TakenOver {
+	store := lockcore.NewRedisStore(b.rdb, lockcore.RedisConfig{})
+	adm, err := store.Admit(t.Context(), lockcore.AdmitRequest{DedupeKey: "fenced:task:f1", TaskID: "f1"})
+	if err != nil || adm.Verdict != lockcore.TakenOver {
 		t.Fatalf("Admit = %v, %v; want taken_over", adm.Verdict, err)
 	}
-	if err := store.SaveCheckpoint(t.Context(), lockstore.Checkpoint{Lease: adm.Marker}, []byte(`"new-1"`), 0); err != nil {
+	if err := store.SaveCheckpoint(t.Context(), lockcore.Checkpoint{Lease: adm.Marker}, []byte(`"new-1"`), 0); err != nil {
 		t.Fatal(err)
 	}
 	close(proceed)
@@ -223,7 +223,7 @@ func TestCheckpointFencedOut(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	if !errors.Is(refusal, job.ErrFencedOut) || !errors.Is(cause, lockstore.ErrLockLost) {
+	if !errors.Is(refusal, job.ErrFencedOut) || !errors.Is(cause, lockcore.ErrLockLost) {
 		t.Fatalf("the replaced attempt's Checkpoint = %v (context cause %v); want job.ErrFencedOut and a cancelled context", refusal, cause)
 	}
 	if !slices.Equal(resumes, []string{"", "new-1"}) {
@@ -242,8 +242,8 @@ func TestCheckpointFencedOut(t *testing.T) {
 // says what to do; Redis unreachable defers the job without spending an
 // attempt.
 func TestCheckpointRefusals(t *testing.T) {
-	mem := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
-	r, b := harness(t, runner.Config{Locks: mem})
+	mem := lockcore.NewMemoryStore(lockcore.MemoryConfig{})
+	r, b := harness(t, runner.WithLocks(runner.Config{}, mem))
 	var outage sync.Once
 	err := r.Register(
 		&job.Definition[walk]{Type: "unfenced", Handle: func(ctx context.Context, _ walk) error {
@@ -311,8 +311,8 @@ func TestCheckpointRefusals(t *testing.T) {
 // rather than archiving it as unfenced, and it completes once Redis is
 // back.
 func TestCheckpointFailOpenWaitsForRedis(t *testing.T) {
-	mem := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
-	r, b := harness(t, runner.Config{Locks: mem})
+	mem := lockcore.NewMemoryStore(lockcore.MemoryConfig{})
+	r, b := harness(t, runner.WithLocks(runner.Config{}, mem))
 	err := r.Register(&job.Definition[walk]{Type: "failopen",
 		Lock: func(walk) job.Lock { return job.Lock{Key: "shared", FailOpen: true} },
 		Handle: func(ctx context.Context, _ walk) error {

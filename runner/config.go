@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -114,9 +114,10 @@ type Config struct {
 	// declare them. Defaults to none.
 	Limits map[string]Limit
 
-	// Locks holds the locks and dedupe markers. Defaults to a
-	// lockstore.RedisStore on Redis with the key prefix "jobrunner".
-	Locks lockstore.Store
+	// locks holds the locks, dedupe markers, checkpoints and limits: a
+	// lockcore.RedisStore on Redis with the key prefix "jobrunner" unless
+	// a test of this package sets another (export_test.go).
+	locks lockcore.Store
 
 	// MarkerTTL is the TTL of a job's in-flight dedupe marker; it is renewed
 	// while the job runs, so it only bounds how long a marker outlives a
@@ -182,8 +183,8 @@ type Config struct {
 
 // Defaults of the dedupe settings.
 const (
-	MarkerTTLDefault      = lockstore.MarkerTTLDefault
-	DedupeWindowDefault   = lockstore.WindowDefault
+	MarkerTTLDefault      = 300 * time.Second
+	DedupeWindowDefault   = 24 * time.Hour
 	DuplicateDelayDefault = 5 * time.Second
 )
 
@@ -232,8 +233,8 @@ func (c Config) withDefaults() Config {
 	c.CheckpointTTL = cmp.Or(c.CheckpointTTL, max(c.DedupeWindow, c.MaxDeferral))
 	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
 	c.QueueStatsInterval = cmp.Or(c.QueueStatsInterval, QueueStatsIntervalDefault)
-	if c.Locks == nil {
-		c.Locks = lockstore.NewRedisStore(c.Redis, lockstore.RedisConfig{})
+	if c.locks == nil {
+		c.locks = lockcore.NewRedisStore(c.Redis, lockcore.RedisConfig{})
 	}
 	return c
 }

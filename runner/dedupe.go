@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/backoff"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/logkey"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // Reasons of the dedupe and lock layers.
@@ -58,14 +58,14 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 		}
 		r.metrics.dedupe.WithLabelValues(adm.Verdict.String()).Inc()
 		switch adm.Verdict {
-		case lockstore.Done:
+		case lockcore.Done:
 			if len(adm.Result) > 0 {
 				if w := a.Task.ResultWriter(); w != nil {
 					_, _ = w.Write(adm.Result)
 				}
 			}
 			return skip(reasonDuplicateDone)
-		case lockstore.InFlightElsewhere:
+		case lockcore.InFlightElsewhere:
 			grow := r.duplicateDelay(adm.HolderTTL)
 			d := &deferral{DeferError: job.DeferError{Reason: reasonDuplicateInFlight, After: grow(1)}, grow: grow, Attrs: map[string]string{"dedupe_key": logkey.Cap(req.DedupeKey), "holder": adm.Holder}}
 			return d
@@ -88,8 +88,8 @@ func (r *Runner) dedupe(next HandlerFunc) HandlerFunc {
 var errUnfinished = errors.New("runner: attempt did not finish")
 
 // admitRequest builds the admission of a, if it needs one.
-func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
-	req := lockstore.AdmitRequest{
+func (r *Runner) admitRequest(a *Attempt) (lockcore.AdmitRequest, bool) {
+	req := lockcore.AdmitRequest{
 		TaskID:    a.admissionID(),
 		MarkerTTL: r.cfg.MarkerTTL,
 		LockKey:   a.prepared.Lock.Key,
@@ -108,19 +108,19 @@ func (r *Runner) admitRequest(a *Attempt) (lockstore.AdmitRequest, bool) {
 }
 
 // admitFailed handles an admission that could not be decided.
-func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.AdmitRequest, err error, next HandlerFunc) error {
+func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockcore.AdmitRequest, err error, next HandlerFunc) error {
 	if ctx.Err() != nil {
 		// The attempt itself was cancelled (a drain's hard phase) or timed
 		// out while it waited: not a busy lock, whatever the wait says.
 		return fmt.Errorf("runner: admission cut short: %w", context.Cause(ctx))
 	}
-	if errors.Is(err, lockstore.ErrNotObtained) {
+	if errors.Is(err, lockcore.ErrNotObtained) {
 		r.metrics.lockContended.Inc()
-		d := newDeferral(reasonLockBusy, jitter(max(cmp.Or(req.LockTTL, lockstore.LockTTLDefault)/3, time.Second)), err)
+		d := newDeferral(reasonLockBusy, jitter(max(cmp.Or(req.LockTTL, lockcore.LockTTLDefault)/3, time.Second)), err)
 		d.Attrs = map[string]string{"lock_key": logkey.Cap(req.LockKey)}
 		return d
 	}
-	var se *lockstore.StoreError
+	var se *lockcore.StoreError
 	if errors.As(err, &se) && a.prepared.Lock.FailOpen && req.DedupeKey == "" {
 		r.log.Warn().Str("event", "lock.fail_open").Str("task_id", a.TaskID).Str("type", a.Type).
 			Str("lock_key", logkey.Cap(req.LockKey)).Err(err).Msg("lock store unreachable: running WITHOUT the lock (FailOpen)")
@@ -141,11 +141,11 @@ func (r *Runner) admitFailed(ctx context.Context, a *Attempt, req lockstore.Admi
 func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	adm := a.admission
 	deadline := time.Now().Add(storeRetryMax)
-	var c lockstore.Completion
+	var c lockcore.Completion
 	var ferr error
 	r.retryStore(context.WithoutCancel(ctx), deadline, func() bool {
 		c, ferr = r.finishOnce(ctx, a, err)
-		var se *lockstore.StoreError
+		var se *lockcore.StoreError
 		if ferr == nil || !errors.As(ferr, &se) {
 			return true
 		}
@@ -160,7 +160,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 			Msg("could not write the job's completion or release its lock; they expire with their TTL")
 		return
 	}
-	if adm.Lock != nil && c.Lock != lockstore.Released {
+	if adm.Lock != nil && c.Lock != lockcore.Released {
 		r.log.Warn().Str("event", "lock.overlap_possible").Str("task_id", a.TaskID).
 			Str("lock_key", logkey.Cap(adm.Lock.Key())).Int64("fence", adm.Lock.Fence()).Str("release", c.Lock.String()).
 			Msg("the lock was no longer ours when the job ended: another holder may have overlapped; fencing tokens protect the resource")
@@ -172,7 +172,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 // lease, which cannot be extended meanwhile.
 const storeRetryMax = 20 * time.Second
 
-func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (lockstore.Completion, error) {
+func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (lockcore.Completion, error) {
 	adm := a.admission
 	drop := r.dropsCheckpoint(ctx, a, err)
 	ctx, cancel := r.detached(ctx, 5*time.Second)
@@ -182,7 +182,7 @@ func (r *Runner) finishOnce(ctx context.Context, a *Attempt, err error) (locksto
 		if p := a.result.Load(); p != nil {
 			result = *p
 		}
-		return r.store.Complete(ctx, lockstore.CompleteRequest{
+		return r.store.Complete(ctx, lockcore.CompleteRequest{
 			Marker: adm.Marker, Lock: adm.Lock, Result: result, Window: r.dedupeWindow(a), Checkpoint: drop,
 		})
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
 )
 
@@ -140,9 +140,9 @@ func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A worker died while running task "crashed": its marker is still there.
-	store := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{})
-	adm, err := store.Admit(context.Background(), lockstore.AdmitRequest{DedupeKey: "dedupe.me:k", TaskID: "crashed", MarkerTTL: time.Minute})
-	if err != nil || adm.Verdict != lockstore.Admitted {
+	store := lockcore.NewRedisStore(b.rdb, lockcore.RedisConfig{})
+	adm, err := store.Admit(context.Background(), lockcore.AdmitRequest{DedupeKey: "dedupe.me:k", TaskID: "crashed", MarkerTTL: time.Minute})
+	if err != nil || adm.Verdict != lockcore.Admitted {
 		t.Fatalf("admit: %v %v", adm.Verdict, err)
 	}
 	start(t, r)
@@ -170,8 +170,8 @@ func TestDedupeRedeliveryTakesOverItsMarker(t *testing.T) {
 }
 
 func TestDedupeByTaskIDAndStoreDownFailsClosed(t *testing.T) {
-	store := lockstore.NewMemoryStore(lockstore.MemoryConfig{})
-	r, b := harness(t, runner.Config{Locks: store})
+	store := lockcore.NewMemoryStore(lockcore.MemoryConfig{})
+	r, b := harness(t, runner.WithLocks(runner.Config{}, store))
 	var runs atomic.Int32
 	err := r.Register(&job.Definition[keyed]{
 		Type:      "by.id",

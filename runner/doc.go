@@ -50,7 +50,7 @@
 // # Locks, dedupe and breakers
 //
 // The dedupe layer admits a job under its dedupe key and takes its lock in
-// one Redis round trip (lockstore.Store.Admit) and completes both in one
+// one Redis round trip (an admission script) and completes both in one
 // round trip; the lock layer renews what was admitted through one renewal
 // loop per worker and cancels the handler with lockstore.ErrLockLost if a
 // lease is lost. The breaker layer checks the job's dependencies against

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/backoff"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -21,12 +21,25 @@ type Limit struct {
 	// back on every outcome (a SIGKILLed worker's slots come back within
 	// SlotTTL). Zero means no cap.
 	Concurrency int
-	// SlotTTL is the lease of a concurrency slot. Defaults to
-	// lockstore.SlotTTLDefault (30s).
+	// SlotTTL is the lease of a concurrency slot. Defaults to 30s.
 	SlotTTL time.Duration
 	// Rate is the most job starts per interval, fleet-wide. A zero Rate.N
 	// means no rate limit.
-	Rate lockstore.Rate
+	Rate Rate
+}
+
+// Rate is a dependency's rate limit: at most N job starts in any window of
+// one Per, plus Burst - 1 more, fleet-wide, timed by the Redis server's
+// clock. A start refused is deferred to its place in the queue of refused
+// starts, without spending an attempt.
+type Rate struct {
+	// N is the number of starts allowed per interval; at least 1.
+	N int
+	// Per is the interval: time.Second, time.Minute or time.Hour, or any
+	// duration of at least a millisecond.
+	Per time.Duration
+	// Burst is how many starts beyond N-1 a window may take. Zero means 1.
+	Burst int
 }
 
 // Reasons of the limit layer.
@@ -58,7 +71,7 @@ func (r *Runner) limit(next HandlerFunc) HandlerFunc {
 		if len(limited) == 0 {
 			return next(ctx, a)
 		}
-		var slots []*lockstore.Lease
+		var slots []*lockcore.Lease
 		taken := r.cfg.Now()
 		defer func() { r.releaseSlots(ctx, a, slots, r.cfg.Now().Sub(taken)) }()
 		for _, dep := range limited {
@@ -71,7 +84,7 @@ func (r *Runner) limit(next HandlerFunc) HandlerFunc {
 				slots = append(slots, slot)
 			}
 			if lim.Rate.N > 0 {
-				if err := r.store.TakeRate(ctx, dep, lim.Rate); err != nil {
+				if err := r.store.TakeRate(ctx, dep, lockcore.Rate(lim.Rate)); err != nil {
 					return r.limitRefused(ctx, a, dep, err)
 				}
 			}
@@ -102,7 +115,7 @@ func (r *Runner) limit(next HandlerFunc) HandlerFunc {
 // limitRefused turns a refusal by a limit, or a store error, into a
 // deferral.
 func (r *Runner) limitRefused(ctx context.Context, a *Attempt, dep string, err error) error {
-	var le *lockstore.LimitedError
+	var le *lockcore.LimitedError
 	if errors.As(err, &le) {
 		d := &deferral{DeferError: job.DeferError{Reason: reasonConcurrencyLimited, Err: err}, Attrs: map[string]string{"dependency": dep}}
 		kind := "concurrency"
@@ -149,7 +162,7 @@ func (r *Runner) slowDown(ctx context.Context, a *Attempt, limited []string, err
 	d = min(d, r.cfg.MaxRetryAfter)
 	pctx, cancel := r.detached(ctx, deferralTimeout)
 	defer cancel()
-	if perr := r.store.PauseRate(pctx, limited[0], lim.Rate, d); perr != nil {
+	if perr := r.store.PauseRate(pctx, limited[0], lockcore.Rate(lim.Rate), d); perr != nil {
 		r.log.Warn().Str("event", "limit.pause_failed").Str("dependency", limited[0]).Err(perr).
 			Msg("could not pause the dependency's rate limit")
 	}
@@ -159,7 +172,7 @@ func (r *Runner) slowDown(ctx context.Context, a *Attempt, limited []string, err
 
 // releaseSlots gives the job's slots back, on a detached context so that a
 // cancelled job still releases, and notes how long they were held.
-func (r *Runner) releaseSlots(ctx context.Context, a *Attempt, slots []*lockstore.Lease, held time.Duration) {
+func (r *Runner) releaseSlots(ctx context.Context, a *Attempt, slots []*lockcore.Lease, held time.Duration) {
 	if len(slots) == 0 {
 		return
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
 )
 
@@ -81,7 +80,7 @@ func enqueueN(t *testing.T, b *testBundle, typ string, n int) {
 
 func TestLimitRate(t *testing.T) {
 	r, b := harness(t, runner.Config{Concurrency: 8, Limits: map[string]runner.Limit{
-		"dep": {Rate: lockstore.Rate{N: 4, Per: time.Second}},
+		"dep": {Rate: runner.Rate{N: 4, Per: time.Second}},
 	}})
 	lj := &limitedJob{}
 	if err := r.Register(lj.def("limited.rate")); err != nil {
@@ -136,7 +135,7 @@ func TestLimitConcurrency(t *testing.T) {
 // dependency back for that long.
 func TestLimitRetryAfterPausesTheDependency(t *testing.T) {
 	r, b := harness(t, runner.Config{Concurrency: 4, Limits: map[string]runner.Limit{
-		"dep": {Rate: lockstore.Rate{N: 100, Per: time.Second}},
+		"dep": {Rate: runner.Rate{N: 100, Per: time.Second}},
 	}})
 	lj := &limitedJob{fail: func(n int) error {
 		if n == 1 {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/jobrunner/jobrunner/lockstore"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 )
 
 // lock is the distributed-lock layer. It holds what the dedupe layer
@@ -15,7 +15,7 @@ import (
 //
 // If a renewal finds a lease gone, or a lease would expire before a
 // renewal succeeds, the handler's context is cancelled with a cause that
-// matches lockstore.ErrLockLost, and the job is deferred (reason
+// matches lockcore.ErrLockLost, and the job is deferred (reason
 // lock_lost): retried, not counted as an attempt, neutral for breakers.
 func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
@@ -47,7 +47,7 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 // outcome is returned as it is.
 func (r *Runner) afterLeaseLoss(ctx context.Context, a *Attempt, err error) (_ error, lost bool) {
 	cause := context.Cause(ctx)
-	if err == nil || !errors.Is(cause, lockstore.ErrLockLost) {
+	if err == nil || !errors.Is(cause, lockcore.ErrLockLost) {
 		return err, false
 	}
 	a.storeTrouble = true // maybe Redis is away: check before settling

@@ -13,10 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/testkit/logtest"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
 )
 
@@ -153,7 +153,7 @@ func TestLockLostCancelsJobWithErrLockLost(t *testing.T) {
 	}
 	select {
 	case cause := <-causes:
-		if !errors.Is(cause, lockstore.ErrLockLost) {
+		if !errors.Is(cause, lockcore.ErrLockLost) {
 			t.Fatalf("cause = %v, want ErrLockLost", cause)
 		}
 	case <-time.After(3 * time.Second):
@@ -182,7 +182,7 @@ func TestLockBusyDefersAfterWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another process holds the lock.
-	store := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{})
+	store := lockcore.NewRedisStore(b.rdb, lockcore.RedisConfig{})
 	lease, err := store.Acquire(context.Background(), "shared", time.Minute, 0)
 	if err != nil {
 		t.Fatal(err)

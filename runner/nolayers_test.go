@@ -70,7 +70,7 @@ func (s *scriptSpy) note(cmd redis.Cmder) {
 func ourScripts(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, dir := range []string{"../lockstore/lua", "lua", "../resilience/lua"} {
+	for _, dir := range []string{"../internal/lockcore/lua", "lua", "../resilience/lua"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.lua"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no scripts in %s: %v", dir, err)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
 )
 
@@ -32,7 +32,7 @@ func TestDrainDuringLockWaitIsNotLockBusy(t *testing.T) {
 	if err := r.Register(def); err != nil {
 		t.Fatal(err)
 	}
-	store := lockstore.NewRedisStore(b.rdb, lockstore.RedisConfig{})
+	store := lockcore.NewRedisStore(b.rdb, lockcore.RedisConfig{})
 	held, err := store.Acquire(context.Background(), "held", time.Minute, 0)
 	if err != nil {
 		t.Fatal(err)

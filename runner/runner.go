@@ -13,10 +13,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/rediserr"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/schedule"
 )
@@ -31,8 +31,8 @@ type Runner struct {
 	inspector *asynq.Inspector
 	metrics   *metrics
 	breakers  *resilience.Registry
-	store     lockstore.Store
-	renewer   *lockstore.Renewer
+	store     lockcore.Store
+	renewer   *lockcore.Renewer
 	tracker   *tracker
 	coord     coordinator // shutdown coordinator state, drain.go
 	tracer    *tracectx.Tracer
@@ -79,7 +79,7 @@ func New(cfg Config) (*Runner, error) {
 		tracker:   newTracker(),
 		drainCh:   make(chan struct{}),
 		abandon:   make(chan struct{}),
-		store:     cfg.Locks,
+		store:     cfg.locks,
 		tracer:    tracectx.NewTracer(cfg.TracerProvider, tracerName),
 	}
 	r.tail.init()
@@ -100,7 +100,7 @@ func New(cfg Config) (*Runner, error) {
 	if r.health, err = newHealth(cfg.Redis, r.log, cfg.PollInterval, cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("runner: Config.Metrics: %w (a registry can hold one runner's metrics)", err)
 	}
-	r.renewer = lockstore.NewRenewer(lockstore.RenewerConfig{OnError: func(err error) {
+	r.renewer = lockcore.NewRenewer(lockcore.RenewerConfig{OnError: func(err error) {
 		r.log.Warn().Str("event", "lock.renew_failed").Err(err).Msg("could not renew locks and markers; retrying until they expire")
 	}})
 	bcfg := cfg.Breakers

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/schedule"
 )
 
@@ -103,7 +103,7 @@ func scheduleLock(a *Attempt) {
 	}
 	ttl, err := time.ParseDuration(v)
 	if err != nil || ttl <= 0 {
-		ttl = lockstore.LockTTLDefault
+		ttl = lockcore.LockTTLDefault
 	}
 	a.prepared.Lock = job.Lock{Key: scheduleLockKey(name), TTL: ttl, Wait: -1}
 }
@@ -112,9 +112,9 @@ func scheduleLock(a *Attempt) {
 func scheduleLockKey(name string) string { return "schedule:" + name }
 
 // scheduleLockTTL is the TTL of the lock of a schedule with the given
-// period: the period, within 3s and lockstore.LockTTLDefault, so that a
+// period: the period, within 3s and lockcore.LockTTLDefault, so that a
 // tick deferred by a busy lock comes back about a third of that later (a
 // second for a schedule of seconds, 10s for one of minutes or more).
 func scheduleLockTTL(period time.Duration) time.Duration {
-	return min(max(period, 3*time.Second), lockstore.LockTTLDefault)
+	return min(max(period, 3*time.Second), lockcore.LockTTLDefault)
 }

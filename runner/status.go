@@ -3,6 +3,7 @@ package runner
 import (
 	"cmp"
 	"context"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"os"
 	"slices"
 	"strings"
@@ -196,7 +197,7 @@ func (r *Runner) fleetConfig() fleet.Config {
 		Limits: make(map[string]fleet.Limit, len(r.cfg.Limits)),
 	}
 	for dep, l := range r.cfg.Limits {
-		fc.Limits[dep] = fleet.Limit{Concurrency: l.Concurrency, Rate: l.Rate}
+		fc.Limits[dep] = fleet.Limit{Concurrency: l.Concurrency, Rate: lockcore.Rate(l.Rate)}
 	}
 	r.mu.Lock()
 	for _, e := range r.schedules {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // TestTakeoverFencesOutTheReplacedAttempt runs two attempts of one task ID
@@ -74,7 +74,7 @@ func TestTakeoverFencesOutTheReplacedAttempt(t *testing.T) {
 	// The replaced attempt is cut off at its next renewal.
 	select {
 	case cause := <-causes:
-		if !errors.Is(cause, lockstore.ErrLockLost) {
+		if !errors.Is(cause, lockcore.ErrLockLost) {
 			t.Fatalf("the replaced attempt ended with %v, want ErrLockLost", cause)
 		}
 	case <-time.After(2500 * time.Millisecond):
@@ -90,8 +90,8 @@ func TestTakeoverFencesOutTheReplacedAttempt(t *testing.T) {
 	if err := <-results; err != nil {
 		t.Fatalf("the redelivery: %v", err)
 	}
-	adm, err := r.store.Admit(context.Background(), lockstore.AdmitRequest{DedupeKey: "hold:k", TaskID: "t2"})
-	if err != nil || adm.Verdict != lockstore.Done || string(adm.Result) != "2" {
+	adm, err := r.store.Admit(context.Background(), lockcore.AdmitRequest{DedupeKey: "hold:k", TaskID: "t2"})
+	if err != nil || adm.Verdict != lockcore.Done || string(adm.Result) != "2" {
 		t.Fatalf("after both: %v %q %v, want done with the redelivery's result", adm.Verdict, adm.Result, err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/jobrunner/jobrunner/internal/testkit/logtest"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/runner"
 	"github.com/jobrunner/jobrunner/schedule"
 )
@@ -133,7 +132,7 @@ func topoRateLimit(t *testing.T, env *redistest.Env) {
 	var logs []*logtest.Buffer
 	for range 2 {
 		r, l := topoRunner(t, env, q, runner.Config{Concurrency: 4, Limits: map[string]runner.Limit{
-			"topo-rate-dep": {Rate: lockstore.Rate{N: 4, Per: time.Second}},
+			"topo-rate-dep": {Rate: runner.Rate{N: 4, Per: time.Second}},
 		}})
 		d := lj.def(typ)
 		d.Queue = q

@@ -11,10 +11,10 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/logkey"
 	"github.com/jobrunner/jobrunner/internal/tracectx"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 )
 
@@ -196,7 +196,7 @@ func statusText(err error, reason string) string {
 // traceAdmission adds the dedupe layer's decisions to a's span: the dedupe
 // verdict and the lock taken (with how long it took, waiting included) or
 // found busy.
-func (r *Runner) traceAdmission(a *Attempt, req lockstore.AdmitRequest, adm lockstore.Admission, err error, start time.Time) {
+func (r *Runner) traceAdmission(a *Attempt, req lockcore.AdmitRequest, adm lockcore.Admission, err error, start time.Time) {
 	span := a.recording()
 	if span == nil {
 		return
@@ -205,11 +205,11 @@ func (r *Runner) traceAdmission(a *Attempt, req lockstore.AdmitRequest, adm lock
 	if req.LockKey != "" {
 		span.SetAttributes(attrLockKey.String(logkey.Cap(req.LockKey)))
 	}
-	var ne *lockstore.NotObtainedError
+	var ne *lockcore.NotObtainedError
 	switch {
 	case errors.As(err, &ne) && ne.Err != nil:
 		return // the attempt's context ended while it waited: not busy
-	case errors.Is(err, lockstore.ErrNotObtained):
+	case errors.Is(err, lockcore.ErrNotObtained):
 		span.AddEvent(eventLockBusy, trace.WithAttributes(attrLockKey.String(logkey.Cap(req.LockKey)), attrLockWait.Int64(ms(took))))
 		return
 	case err != nil:

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // chainRunner returns a runner whose chain runs a no-op job without
@@ -75,7 +75,7 @@ func BenchmarkChain(b *testing.B) {
 // call.
 func traceOff(r *Runner, a *Attempt, err error) {
 	ctx := r.startSpan(context.Background(), a)
-	r.traceAdmission(a, lockstore.AdmitRequest{DedupeKey: "k", LockKey: "l"}, lockstore.Admission{}, nil, time.Time{})
+	r.traceAdmission(a, lockcore.AdmitRequest{DedupeKey: "k", LockKey: "l"}, lockcore.Admission{}, nil, time.Time{})
 	r.traceBreakers(context.Background(), a, a.prepared.Dependencies)
 	r.traceOutcome(a, err)
 	r.traceRequeued(a, "x~1")

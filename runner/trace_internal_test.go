@@ -8,7 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/jobrunner/jobrunner/lockstore"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 )
 
 // TestTraceAdmissionEvents: a busy lock and an unreachable store show on
@@ -18,18 +18,18 @@ func TestTraceAdmissionEvents(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	r := chainRunner(t, tp)
-	req := lockstore.AdmitRequest{LockKey: "invoice:1"}
+	req := lockcore.AdmitRequest{LockKey: "invoice:1"}
 	for _, c := range []struct {
 		err  error
 		want string
 	}{
-		{lockstore.ErrNotObtained, "lock.busy"},
-		{&lockstore.StoreError{Op: "admit", Err: context.DeadlineExceeded}, "store.unavailable"},
+		{lockcore.ErrNotObtained, "lock.busy"},
+		{&lockcore.StoreError{Op: "admit", Err: context.DeadlineExceeded}, "store.unavailable"},
 	} {
 		exp.Reset()
 		a := &Attempt{Type: "bench.noop", Task: tracedTask(), runner: r}
 		r.startSpan(context.Background(), a)
-		r.traceAdmission(a, req, lockstore.Admission{}, c.err, r.cfg.Now().Add(-1500*time.Millisecond))
+		r.traceAdmission(a, req, lockcore.Admission{}, c.err, r.cfg.Now().Add(-1500*time.Millisecond))
 		r.endSpan(a)
 		spans := exp.GetSpans()
 		if len(spans) != 1 || len(spans[0].Events) != 1 || spans[0].Events[0].Name != c.want {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/jobctx"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // reasonShutdown is the deferral reason of a job put back by a drain: cut
@@ -45,7 +45,7 @@ type tracked struct {
 
 	// admission is what the dedupe layer admitted: the end of a drain
 	// hands an abandoned attempt's leases over to expiry.
-	admission atomic.Pointer[lockstore.Admission]
+	admission atomic.Pointer[lockcore.Admission]
 	// inHandler is true while the job's handler (with the middleware
 	// added by Use) runs: a drain tells a handler that ignores
 	// cancellation from layers still writing an outcome to Redis.
@@ -183,7 +183,7 @@ func (t *tracker) inFlight() []inFlightAttempt {
 type inFlightAttempt struct {
 	*tracked
 	abandoned bool
-	admission *lockstore.Admission // nil before the dedupe layer admitted it, or without one
+	admission *lockcore.Admission // nil before the dedupe layer admitted it, or without one
 	inHandler bool
 }
 

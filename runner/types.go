@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/schedule"
 )
@@ -11,10 +10,6 @@ import (
 // Redis client) and nothing else. They are the same types as in the
 // packages that implement them, where their documentation lives.
 type (
-	// Rate is a dependency's rate limit (Limit.Rate): N starts per Per,
-	// with Burst. See lockstore.Rate.
-	Rate = lockstore.Rate
-
 	// BreakersConfig configures the circuit breakers (Config.Breakers):
 	// the default breaker, overrides per dependency, and the dependencies
 	// whose breaker every replica shares through Redis. See

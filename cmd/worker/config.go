@@ -104,7 +104,7 @@ var settings = []setting{
 			limits, err := fleet.ParseLimits(v)
 			c.Limits = make(map[string]runner.Limit, len(limits))
 			for dep, l := range limits {
-				c.Limits[dep] = runner.Limit{Concurrency: l.Concurrency, Rate: l.Rate}
+				c.Limits[dep] = runner.Limit{Concurrency: l.Concurrency, Rate: runner.Rate(l.Rate)}
 			}
 			return err
 		}},

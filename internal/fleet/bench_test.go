@@ -13,8 +13,8 @@ import (
 
 	"github.com/jobrunner/jobrunner/internal/asynqdb"
 	"github.com/jobrunner/jobrunner/internal/fleet"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/schedule"
 )
@@ -82,7 +82,7 @@ func bigRedis(tb testing.TB, n int) fleet.Config {
 	}
 	limits := map[string]fleet.Limit{}
 	for i := range 10 {
-		limits[fmt.Sprintf("dep-%d.example", i)] = fleet.Limit{Concurrency: 10, Rate: lockstore.Rate{N: 100, Per: time.Second}}
+		limits[fmt.Sprintf("dep-%d.example", i)] = fleet.Limit{Concurrency: 10, Rate: lockcore.Rate{N: 100, Per: time.Second}}
 	}
 	var schedules []fleet.Schedule
 	for i := range 10 {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/schedule"
 )
 
@@ -28,9 +28,9 @@ type Config struct {
 	// Defaults to none.
 	Limits map[string]Limit
 
-	// Locks holds the limits' state. Defaults to a lockstore.RedisStore on
+	// Locks holds the limits' state. Defaults to a lockcore.RedisStore on
 	// Redis with the default key prefix, as the worker's.
-	Locks lockstore.Store
+	Locks lockcore.Store
 
 	// SharedBreakers names the dependencies whose breakers are shared
 	// through Redis ("*" for all); the names in the breakers' index
@@ -67,7 +67,7 @@ type Limit struct {
 	// no cap.
 	Concurrency int
 	// Rate is the most starts per interval; a zero N is no rate limit.
-	Rate lockstore.Rate
+	Rate lockcore.Rate
 }
 
 // Schedule is a periodic job as Read reports it.
@@ -83,7 +83,7 @@ func (c Config) withDefaults() Config {
 		c.Queues = []string{"default"}
 	}
 	if c.Locks == nil && c.Redis != nil {
-		c.Locks = lockstore.NewRedisStore(c.Redis, lockstore.RedisConfig{})
+		c.Locks = lockcore.NewRedisStore(c.Redis, lockcore.RedisConfig{})
 	}
 	if c.SampleMax <= 0 {
 		c.SampleMax = SampleMaxDefault

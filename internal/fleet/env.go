@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jobrunner/jobrunner/lockstore"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 )
 
 // The worker's environment variables that both cmd/worker and enqueue
@@ -117,14 +117,14 @@ func parseLimit(spec string) (Limit, error) {
 	return l, nil
 }
 
-func parseRate(v string) (lockstore.Rate, error) {
+func parseRate(v string) (lockcore.Rate, error) {
 	n, per, ok := strings.Cut(v, "/")
 	count, err := strconv.Atoi(n)
 	unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[per]
 	if !ok || err != nil || count < 1 || unit == 0 {
-		return lockstore.Rate{}, fmt.Errorf("rate %q: want N/s, N/m or N/h with N >= 1", v)
+		return lockcore.Rate{}, fmt.Errorf("rate %q: want N/s, N/m or N/h with N >= 1", v)
 	}
-	return lockstore.Rate{N: count, Per: unit}, nil
+	return lockcore.Rate{N: count, Per: unit}, nil
 }
 
 // ParseShared parses WORKER_SHARED_BREAKERS: dependency names separated

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/jobrunner/jobrunner/internal/fleet"
-	"github.com/jobrunner/jobrunner/lockstore"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 )
 
 func TestParseLimits(t *testing.T) {
 	t.Parallel()
 	got, err := fleet.ParseLimits("payment-api=concurrency:10,rate:100/s; hooks.example.com=rate:5/m,burst:5;")
 	want := map[string]fleet.Limit{
-		"payment-api":       {Concurrency: 10, Rate: lockstore.Rate{N: 100, Per: time.Second}},
-		"hooks.example.com": {Rate: lockstore.Rate{N: 5, Per: time.Minute, Burst: 5}},
+		"payment-api":       {Concurrency: 10, Rate: lockcore.Rate{N: 100, Per: time.Second}},
+		"hooks.example.com": {Rate: lockcore.Rate{N: 5, Per: time.Minute, Burst: 5}},
 	}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("ParseLimits = %+v, %v; want %+v", got, err, want)

@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jobrunner/jobrunner/internal/fleet"
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 	"github.com/jobrunner/jobrunner/resilience"
 	"github.com/jobrunner/jobrunner/schedule"
 )
@@ -94,18 +94,18 @@ func TestReadFleet(t *testing.T) {
 
 	// Limits: two slots of two held, a refused taker; a rate of 1/m used
 	// up, a start refused, a pause.
-	store := lockstore.NewRedisStore(rdb, lockstore.RedisConfig{})
+	store := lockcore.NewRedisStore(rdb, lockcore.RedisConfig{})
 	for _, holder := range []string{"default\ntask-1", "default\ntask-2"} {
 		if _, err := store.TakeSlot(ctx, "pay.example", 2, time.Minute, holder); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := store.TakeSlot(ctx, "pay.example", 2, time.Minute, "default\ntask-3"); !errors.Is(err, lockstore.ErrLimited) {
+	if _, err := store.TakeSlot(ctx, "pay.example", 2, time.Minute, "default\ntask-3"); !errors.Is(err, lockcore.ErrLimited) {
 		t.Fatalf("third slot: %v", err)
 	}
-	rate := lockstore.Rate{N: 1, Per: time.Minute}
+	rate := lockcore.Rate{N: 1, Per: time.Minute}
 	_ = store.TakeRate(ctx, "hooks.example", rate)
-	if err := store.TakeRate(ctx, "hooks.example", rate); !errors.Is(err, lockstore.ErrLimited) {
+	if err := store.TakeRate(ctx, "hooks.example", rate); !errors.Is(err, lockcore.ErrLimited) {
 		t.Fatalf("second start: %v", err)
 	}
 	if err := store.PauseRate(ctx, "hooks.example", rate, 30*time.Second); err != nil {

@@ -83,7 +83,7 @@ func (v FenceViolation) String() string {
 // writes it accepted (runs that ended done and are not in stale) must
 // carry strictly increasing fences in the order they happened, and every
 // write it refused (stale, the ledger's Stale list) must come from a run
-// whose lease had run out and which was told so (lockstore.ErrLockLost in
+// whose lease had run out and which was told so (lockcore.ErrLockLost in
 // its context's cause): refusing that write is the fence doing its job. A
 // refused write from a run that was never told, or a refused begin (a
 // holder that started after a newer grant), means two holders believed
@@ -113,7 +113,7 @@ func FenceOrder(events, stale []Event) []FenceViolation {
 
 // UnexcusedOverlaps returns the overlaps (Overlaps) in which the run that
 // held the resource was not told it had lost it: its end event does not
-// carry lockstore.ErrLockLost. A run whose lease ran out (Redis stopped for
+// carry lockcore.ErrLockLost. A run whose lease ran out (Redis stopped for
 // longer than its TTL) is cancelled at its deadline, and a new holder may
 // begin before the old one's end reaches the ledger; that overlap is the
 // one the fence exists for, and FenceOrder checks its writes.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/job"
-	"github.com/jobrunner/jobrunner/lockstore"
 )
 
 // WorkType is the task type of WorkJob.
@@ -128,7 +128,7 @@ func (w *worker) handle(ctx context.Context, p WorkPayload) error {
 	finish := func(outcome string, cause error, effect bool) (bool, error) {
 		ev.Outcome, ev.UnixNano = outcome, time.Now().UnixNano()
 		if cause != nil {
-			ev.Cause, ev.LockLost = cause.Error(), errors.Is(cause, lockstore.ErrLockLost)
+			ev.Cause, ev.LockLost = cause.Error(), errors.Is(cause, lockcore.ErrLockLost)
 		}
 		return w.ledger.Finish(lctx, ev, effect)
 	}

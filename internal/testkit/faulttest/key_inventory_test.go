@@ -25,20 +25,20 @@ type keyKind struct {
 
 // keyInventory is every kind of Redis key the project writes. A key
 // pattern added to the code (a literal that starts with "jobrunner:" or
-// "asynq:", or holds ":{" or "}:", or a key suffix in lockstore/keys.go)
+// "asynq:", or holds ":{" or "}:", or a key suffix in internal/lockcore/keys.go)
 // fails TestKeyInventory until it is listed here and in docs/faults.md
 // with its TTL or bound: nothing of ours may live forever unnoticed.
 var keyInventory = []keyKind{
 	{doc: "asynq:{QUEUE}:…", literals: []string{"internal/asynqdb/keys.go\tasynq:{", "internal/asynqdb/keys.go\t}:"}},
 	{doc: "asynq:queues", literals: []string{"internal/asynqdb/keys.go\tasynq:queues"}},
 	{doc: "asynq:servers:{…}"}, // asynq's own; we never build it
-	{doc: "jobrunner:{KEY}:lock", literals: []string{"lockstore/keys.go\t:{", "lockstore/keys.go\t:lock"}},
-	{doc: "jobrunner:{KEY}:fence", literals: []string{"lockstore/keys.go\t:fence"}},
-	{doc: "jobrunner:{TYPE:KEY}:inflight", literals: []string{"lockstore/keys.go\t:inflight"}},
-	{doc: "jobrunner:{TYPE:KEY}:done", literals: []string{"lockstore/keys.go\t:done"}},
-	{doc: "jobrunner:{KEY}:checkpoint", literals: []string{"lockstore/keys.go\t:checkpoint"}},
-	{doc: "jobrunner:{limit:DEP}:slots", literals: []string{"lockstore/keys.go\t:{limit:", "lockstore/keys.go\t}:slots", "lockstore/keys.go\t}:waiters"}},
-	{doc: "jobrunner:{limit:DEP}:starts", literals: []string{"lockstore/keys.go\t}:starts", "lockstore/keys.go\t}:rate"}},
+	{doc: "jobrunner:{KEY}:lock", literals: []string{"internal/lockcore/keys.go\t:{", "internal/lockcore/keys.go\t:lock"}},
+	{doc: "jobrunner:{KEY}:fence", literals: []string{"internal/lockcore/keys.go\t:fence"}},
+	{doc: "jobrunner:{TYPE:KEY}:inflight", literals: []string{"internal/lockcore/keys.go\t:inflight"}},
+	{doc: "jobrunner:{TYPE:KEY}:done", literals: []string{"internal/lockcore/keys.go\t:done"}},
+	{doc: "jobrunner:{KEY}:checkpoint", literals: []string{"internal/lockcore/keys.go\t:checkpoint"}},
+	{doc: "jobrunner:{limit:DEP}:slots", literals: []string{"internal/lockcore/keys.go\t:{limit:", "internal/lockcore/keys.go\t}:slots", "internal/lockcore/keys.go\t}:waiters"}},
+	{doc: "jobrunner:{limit:DEP}:starts", literals: []string{"internal/lockcore/keys.go\t}:starts", "internal/lockcore/keys.go\t}:rate"}},
 	{doc: "jobrunner:deferral:{TASK}:N", literals: []string{"internal/fleet/keys.go\tjobrunner:deferral:{", "internal/fleet/keys.go\t}:"}},
 	{doc: "jobrunner:schedule:{NAME}:last", literals: []string{"internal/fleet/keys.go\tjobrunner:schedule:{", "internal/fleet/keys.go\t}:last"}},
 	{doc: "jobrunner:schedule:{NAME}:skipped", literals: []string{"internal/fleet/keys.go\t}:skipped"}},
@@ -53,7 +53,7 @@ var keyInventory = []keyKind{
 // keyLiteral is a string literal that may build a Redis key.
 var keyLiteral = regexp.MustCompile(`jobrunner:|asynq:|:\{|\}:`)
 
-// keySuffix is a key suffix of lockstore/keys.go (":lock").
+// keySuffix is a key suffix of internal/lockcore/keys.go (":lock").
 var keySuffix = regexp.MustCompile(`^:[a-z]+$`)
 
 // TestKeyInventory: every string literal of the project's non-test Go
@@ -132,7 +132,7 @@ func sourceKeyLiterals(t *testing.T, root string) []string {
 				return true
 			}
 			s, err := strconv.Unquote(l.Value)
-			if err == nil && (keyLiteral.MatchString(s) || rel == "lockstore/keys.go" && keySuffix.MatchString(s)) {
+			if err == nil && (keyLiteral.MatchString(s) || rel == "internal/lockcore/keys.go" && keySuffix.MatchString(s)) {
 				if e := rel + "\t" + s; !slices.Contains(out, e) {
 					out = append(out, e)
 				}

@@ -61,7 +61,7 @@ type Event struct {
 	// Outcome ends a run: done, failed, panic, cancelled or stale.
 	Outcome string `json:"outcome,omitempty"`
 	// Cause is context.Cause of a cancelled run; LockLost says it matched
-	// lockstore.ErrLockLost.
+	// lockcore.ErrLockLost.
 	Cause    string `json:"cause,omitempty"`
 	LockLost bool   `json:"lock_lost,omitempty"`
 	// UnixNano is the reporting process's clock, for messages only: the

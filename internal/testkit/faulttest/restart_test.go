@@ -12,7 +12,7 @@ import (
 // and without persistence. The in-process worker keeps running, /readyz
 // follows Redis, no job starts while Redis is down (nothing runs without
 // its lock), a job holding a lock across the outage is cancelled with
-// lockstore.ErrLockLost within about the lock's TTL, and the jobs resume
+// lockcore.ErrLockLost within about the lock's TTL, and the jobs resume
 // and complete. With AOF no acknowledged job is lost: every enqueued job
 // completes, exactly once in effect for those with a dedupe key.
 func TestRedisRestart(t *testing.T) {
@@ -80,7 +80,7 @@ func testRedisRestart(t *testing.T, aof bool) {
 		return false
 	})
 	if took := time.Unix(0, lost.UnixNano).Sub(killed); !lost.LockLost || took > lockTTL*time.Millisecond+time.Second {
-		t.Errorf("long job cancelled %v after the kill with cause %q (lock lost: %v), want lockstore.ErrLockLost within the %dms TTL",
+		t.Errorf("long job cancelled %v after the kill with cause %q (lock lost: %v), want lockcore.ErrLockLost within the %dms TTL",
 			took, lost.Cause, lost.LockLost, lockTTL)
 	}
 	// Nothing starts while Redis is down: admission fails closed.

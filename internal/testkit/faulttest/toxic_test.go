@@ -66,7 +66,7 @@ func TestLatencyNoDuplicateEffects(t *testing.T) {
 
 // TestLockLostWhenRenewalFails cuts the Redis link (or slows it beyond the
 // lock's TTL) while a job holds a lock: renewals fail, the lease runs out,
-// and the job's context is cancelled with lockstore.ErrLockLost within
+// and the job's context is cancelled with lockcore.ErrLockLost within
 // about the TTL. Once the link heals the job runs again and completes; the
 // loss was a deferral, not a counted failure.
 func TestLockLostWhenRenewalFails(t *testing.T) {
@@ -99,7 +99,7 @@ func TestLockLostWhenRenewalFails(t *testing.T) {
 			})
 			took := time.Unix(0, ev.UnixNano).Sub(cut)
 			if ev.Outcome != "cancelled" || !ev.LockLost {
-				t.Fatalf("first run ended %q with cause %q; want cancelled by lockstore.ErrLockLost", ev.Outcome, ev.Cause)
+				t.Fatalf("first run ended %q with cause %q; want cancelled by lockcore.ErrLockLost", ev.Outcome, ev.Cause)
 			}
 			if took > ttl+500*time.Millisecond {
 				t.Errorf("cancelled %v after the link was cut; want within the lock TTL %v (+500ms)", took, ttl)

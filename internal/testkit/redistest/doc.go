@@ -45,8 +45,8 @@
 //		for _, topo := range redistest.Topologies() {
 //			t.Run(topo.Name, func(t *testing.T) {
 //				env := topo.Start(t)
-//				lockstoretest.Run(t, func(t *testing.T) lockstore.Store {
-//					return lockstore.NewRedisStore(env.Client, lockstore.RedisConfig{Prefix: uuid.NewString()})
+//				lockcoretest.Run(t, func(t *testing.T) lockcore.Store {
+//					return lockcore.NewRedisStore(env.Client, lockcore.RedisConfig{Prefix: uuid.NewString()})
 //				})
 //			})
 //		}

@@ -1,0 +1,134 @@
+package lockcore
+
+import (
+	"strings"
+	"time"
+)
+
+// PrefixDefault is the key prefix used when a config leaves Prefix empty.
+const PrefixDefault = "jobrunner"
+
+// keys builds every Redis key the package uses. Each user key becomes a
+// Redis Cluster hash tag, so all keys of one lock (lock and fence) or of one
+// dedupe key (in-flight marker and completed record) live in one slot and
+// one script may touch them together:
+//
+//	jobrunner:{invoice:123}:lock
+//	jobrunner:{invoice:123}:fence
+//	jobrunner:{invoice:123}:inflight
+//	jobrunner:{invoice:123}:done
+//	jobrunner:{invoice:123}:checkpoint
+//
+// A lock key and a dedupe key with the same text share a tag and a slot, but
+// their suffixes keep them apart.
+type keys struct{ prefix string }
+
+func newKeys(prefix string) keys {
+	if prefix == "" {
+		prefix = PrefixDefault
+	}
+	return keys{prefix: prefix}
+}
+
+// tag returns the hash tag of key, braces included.
+func (k keys) tag(key string) string { return k.tagged(key, "") }
+
+// tagged returns the key of kind suffix under key's hash tag, in one
+// concatenation.
+func (k keys) tagged(key, suffix string) string {
+	return k.prefix + ":{" + escapeTag(key) + "}" + suffix
+}
+
+// lock is the key holding a lock's owner token, with the lock's TTL.
+func (k keys) lock(key string) string { return k.tagged(key, ":lock") }
+
+// fence holds the last fencing token handed out for a lock (see nextFence
+// in acquire.lua), for fenceTTL after the last grant.
+func (k keys) fence(key string) string { return k.tagged(key, ":fence") }
+
+// fenceTTL is how long a fence key outlives the last grant of its lock
+// (the PX of nextFence in acquire.lua and admit.lua, which must agree). A
+// fence is the larger of the last one + 1 and the server's clock in
+// microseconds, so a key may go once the clock has passed its value: the
+// next grant then follows the clock and is larger still. The value is
+// ahead of the clock only by the grants of one microsecond, or by a clock
+// set back; a day covers any step back short of a day, and keeps one key
+// per lock key used within the last day, as completed records are kept
+// for the default dedupe window.
+const fenceTTL = 24 * time.Hour
+
+// inflight is the state key of a dedupe key: its in-flight marker while the
+// job runs (the admission's token and the task ID, see markerValue), then
+// its completed record (byte 1, then the result bytes), which replaces the
+// marker without a key being created or deleted.
+func (k keys) inflight(key string) string { return k.tagged(key, ":inflight") }
+
+// lease is the key a lease holds: its marker's, its lock's or its slot
+// set's.
+func (k keys) lease(l *Lease) string {
+	switch {
+	case l.marker:
+		return k.inflight(l.key)
+	case l.slot:
+		return k.slots(l.key)
+	}
+	return k.lock(l.key)
+}
+
+// slots is the sorted set of the holders of a concurrency limit's slots.
+// Limit keys are tagged "limit:<key>", apart from lock and dedupe keys.
+func (k keys) slots(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:slots" }
+
+// waiters is the list of refused takers of a concurrency limit's slots.
+func (k keys) waiters(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:waiters" }
+
+// starts is the sliding window of a rate limit's recent starts.
+func (k keys) starts(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:starts" }
+
+// rate is a rate limit's state: the queue of refused starts and a pause.
+func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:rate" }
+
+// done is a separate completed record of a dedupe key (the job's result
+// bytes, kept for the dedupe window): where versions before the state key
+// wrote it, and where a success goes when another task's marker holds the
+// state key. Admission reads it beside the state key, in the same command.
+func (k keys) done(key string) string { return k.tagged(key, ":done") }
+
+// checkpoint is the key of a checkpoint (see Checkpoint): beside its
+// lease's key, with the name after the suffix.
+func (k keys) checkpoint(c Checkpoint) string {
+	key := k.tagged(c.Lease.key, ":checkpoint")
+	if c.Name != "" {
+		key += ":" + c.Name
+	}
+	return key
+}
+
+// markerValue is the value of an in-flight marker: the admission's own
+// token, then the task ID. The task ID lets a redelivery of the same task
+// take the marker over; the token makes that takeover fence the attempt it
+// replaced out, whose renewals and completion then find another value.
+func markerValue(token, taskID string) string { return token + ":" + taskID }
+
+// markerHolder returns the task ID of a marker value. Tokens hold no ':',
+// so the task ID is what follows the first one; a value without one (set by
+// a version before tokens) is a task ID itself.
+func markerHolder(v string) string {
+	if _, id, ok := strings.Cut(v, ":"); ok {
+		return id
+	}
+	return v
+}
+
+// tagEscaper escapes the characters that would end or restart a hash tag.
+// Without it a key such as "}x" would give the tag "{}", which Redis ignores,
+// scattering one lock's keys over several slots. The mapping is one to one,
+// so two different keys never share a Redis key.
+var tagEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
+
+func escapeTag(key string) string {
+	if !strings.ContainsAny(key, "%{}") {
+		return key
+	}
+	return tagEscaper.Replace(key)
+}

@@ -1,0 +1,220 @@
+package lockcore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisConfig configures a RedisStore. The zero value is ready to use.
+type RedisConfig struct {
+	// Prefix starts every key, as in "jobrunner:{invoice:123}:lock".
+	// Defaults to PrefixDefault ("jobrunner").
+	Prefix string
+	// RetryMin is the first pause between attempts on a busy lock.
+	// Defaults to RetryMinDefault (10ms).
+	RetryMin time.Duration
+	// RetryMax caps the pause between attempts on a busy lock.
+	// Defaults to RetryMaxDefault (500ms).
+	RetryMax time.Duration
+}
+
+// RedisStore is the Store on Redis: single node, Sentinel (failover client)
+// or Cluster. Locks, markers and completed records are plain keys written by
+// Lua scripts, so every check-and-set is atomic. It keeps no state of its own
+// beyond its configuration; any number of processes may share one Redis.
+//
+// On a single node or Sentinel, Admit, Complete and Abandon are one script
+// each, one round trip. On Cluster (or Ring), a dedupe key and a lock key
+// usually hash to different slots, and one script may not touch both: Admit
+// then takes the marker and the lock in two steps (releasing the marker if
+// the lock is not obtained), and Complete and Abandon send their two
+// scripts in one pipeline. Give both keys the same text to keep one script.
+type RedisStore struct {
+	client redis.UniversalClient
+	keys   keys
+	cfg    RedisConfig
+	// sharded is set for clients that spread keys over nodes.
+	sharded sharding
+	// batch coalesces the scripts of concurrent calls into pipelines.
+	batch *batcher
+}
+
+type sharding int
+
+const (
+	unsharded sharding = iota
+	clusterSharded
+	ringSharded
+)
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a Store on client.
+func NewRedisStore(client redis.UniversalClient, cfg RedisConfig) *RedisStore {
+	s := &RedisStore{client: client, keys: newKeys(cfg.Prefix), cfg: cfg}
+	s.batch = newBatcher(s.runAll)
+	switch client.(type) {
+	case *redis.ClusterClient:
+		s.sharded = clusterSharded
+	case *redis.Ring:
+		s.sharded = ringSharded
+	}
+	return s
+}
+
+// sameSlot reports whether one script may touch the keys of tag a and b.
+func (s *RedisStore) sameSlot(a, b string) bool {
+	switch s.sharded {
+	case clusterSharded:
+		return hashSlot(s.keys.tag(a)) == hashSlot(s.keys.tag(b))
+	case ringSharded:
+		return a == b
+	}
+	return true
+}
+
+// Acquire implements Store.
+func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*Lease, error) {
+	ttl, wait, err := lockParams(key, ttl, wait)
+	if err != nil {
+		return nil, err
+	}
+	token := newToken()
+	keys := []string{s.keys.lock(key), s.keys.fence(key)}
+	args := []any{token, ttl.Milliseconds()}
+	var lease *Lease
+	err = retryBusy(ctx, key, wait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
+		start := time.Now()
+		call := &scriptCall{script: acquireScript, keys: keys, args: args}
+		err := s.batch.do(ctx, []*scriptCall{call}, func() {
+			// Granted to a caller that has gone: let it go at once.
+			if v, err := call.cmd.Int64Slice(); err == nil && len(v) == 2 && v[0] == 1 {
+				s.releaseOrphan(keys[:1], args[:1])
+			}
+		})
+		if err != nil {
+			return false, 0, storeErr("acquire", key, err)
+		}
+		v, err := call.cmd.Int64Slice()
+		if err != nil {
+			return false, 0, storeErr("acquire", key, err)
+		}
+		if len(v) != 2 {
+			return false, 0, storeErr("acquire", key, fmt.Errorf("unexpected reply %v", v))
+		}
+		if v[0] != 1 {
+			return false, time.Duration(v[1]) * time.Millisecond, nil
+		}
+		lease = newLease(s, false, key, token, v[1], ttl, start)
+		return true, 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lease, nil
+}
+
+// Renew implements Store: one pipeline for all leases.
+func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
+	live, err := liveLeases(s, leases)
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	calls := make([]*scriptCall, len(live))
+	for i, l := range live {
+		calls[i] = &scriptCall{script: extendScript, keys: []string{s.keys.lease(l)}, args: []any{l.token, l.ttl.Milliseconds()}}
+		if l.slot {
+			calls[i].script = slotExtendScript
+		}
+	}
+	start := time.Now()
+	s.runAll(ctx, calls)
+	var firstErr error
+	for i, c := range calls {
+		n, err := c.cmd.Int64()
+		if err != nil {
+			live[i].renewFailed(err)
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		live[i].renewed(n, start)
+	}
+	return storeErr("renew", "", firstErr)
+}
+
+func (s *RedisStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error) {
+	script := extendScript
+	if l.slot {
+		script = slotExtendScript
+	}
+	n, err := script.Run(ctx, s.client, []string{s.keys.lease(l)}, l.token, max(d.Milliseconds(), 1)).Int64()
+	if err != nil {
+		return 0, storeErr("expire", l.key, err)
+	}
+	return n, nil
+}
+
+// releaseOrphan deletes keys if they still hold the values args (lease
+// tokens) in the next pipeline, without waiting: the clean-up of leases
+// granted to callers that had gone by the time the reply came.
+func (s *RedisStore) releaseOrphan(keys []string, args []any) {
+	s.batch.post([]*scriptCall{{script: releaseScript, keys: keys, args: args}}, releaseTimeout)
+}
+
+// scriptCall is one script invocation of a pipeline.
+type scriptCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+}
+
+// runAll sends calls in one pipeline with EVALSHA. Calls answered NOSCRIPT
+// (a restarted or new server) are sent again after SCRIPT LOAD. Each call's
+// cmd holds its reply or error.
+func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
+	pending := calls
+	for try := 0; ; try++ {
+		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range pending {
+				c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
+			}
+			return nil
+		})
+		var again []*scriptCall
+		var loaded map[*redis.Script]error
+		for _, c := range pending {
+			// Err first: HasErrorPrefix allocates even for a nil error.
+			if try > 0 || c.cmd.Err() == nil || !redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+				continue
+			}
+			if loaded == nil {
+				loaded = map[*redis.Script]error{}
+			}
+			err, ok := loaded[c.script]
+			if !ok {
+				err = c.script.Load(ctx, s.client).Err()
+				loaded[c.script] = err
+			}
+			if err != nil {
+				c.cmd.SetErr(err)
+				continue
+			}
+			again = append(again, c)
+		}
+		if len(again) == 0 {
+			return
+		}
+		pending = again
+	}
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}

@@ -1,0 +1,273 @@
+package lockcore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"time"
+)
+
+// Admit implements Store. With a dedupe key and a lock in one slot it is one
+// script (admit.lua) per attempt; see RedisStore for Cluster.
+func (s *RedisStore) Admit(ctx context.Context, req AdmitRequest) (Admission, error) {
+	if a, done, err := admitOpening(ctx, s, &req); done {
+		return a, err
+	}
+	if req.LockKey == "" || s.sameSlot(req.DedupeKey, req.LockKey) {
+		return s.admit(ctx, req)
+	}
+	// Two slots: marker first, then the lock with its wait.
+	lockKey := req.LockKey
+	req.LockKey = ""
+	a, err := s.admit(ctx, req)
+	if err != nil || !a.Verdict.Runs() {
+		return a, err
+	}
+	a.Lock, err = s.Acquire(ctx, lockKey, req.LockTTL, req.LockWait)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		_, _ = s.Abandon(rctx, a.Marker, nil)
+		return Admission{}, err
+	}
+	return a, nil
+}
+
+// releaseTimeout bounds the clean-up of a half-done admission.
+const releaseTimeout = 2 * time.Second
+
+// admit runs admit.lua until it settles or the lock wait runs out.
+func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
+	token := newToken()
+	keys := []string{s.keys.inflight(req.DedupeKey), s.keys.done(req.DedupeKey)}
+	args := []any{req.TaskID, req.MarkerTTL.Milliseconds(), token}
+	if req.LockKey != "" {
+		keys = append(keys, s.keys.lock(req.LockKey), s.keys.fence(req.LockKey))
+		args = append(args, req.LockTTL.Milliseconds())
+	}
+	marker := markerValue(token, req.TaskID)
+	var a Admission
+	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
+		start := time.Now()
+		call := &scriptCall{script: admitScript, keys: keys, args: args}
+		err := s.batch.do(ctx, []*scriptCall{call}, func() {
+			// Admitted for a caller that has gone: let the marker and the
+			// lock go at once rather than block the key until their TTL.
+			if reply, err := call.cmd.Slice(); err == nil {
+				if code, _, err := parseAdmit(reply); err == nil && (code == 1 || code == 2) {
+					rkeys, rargs := []string{keys[0]}, []any{marker}
+					if req.LockKey != "" {
+						rkeys, rargs = append(rkeys, keys[2]), append(rargs, token)
+					}
+					s.releaseOrphan(rkeys, rargs)
+				}
+			}
+		})
+		if err != nil {
+			return false, 0, storeErr("admit", req.DedupeKey, err)
+		}
+		reply, err := call.cmd.Slice()
+		if err != nil {
+			return false, 0, storeErr("admit", req.DedupeKey, err)
+		}
+		code, val, err := parseAdmit(reply)
+		if err != nil {
+			return false, 0, storeErr("admit", req.DedupeKey, err)
+		}
+		switch code {
+		case 1, 2:
+			a.Verdict = Admitted
+			if code == 2 {
+				a.Verdict = TakenOver
+			}
+			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
+			if req.LockKey != "" {
+				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
+			}
+		case 3:
+			a.Verdict, a.Holder = InFlightElsewhere, val.(string)
+			if len(reply) == 3 {
+				if ms, ok := reply[2].(int64); ok && ms > 0 {
+					a.HolderTTL = time.Duration(ms) * time.Millisecond
+				}
+			}
+		case 4:
+			a.Verdict, a.Result = Done, []byte(val.(string))
+		case 5:
+			return false, time.Duration(val.(int64)) * time.Millisecond, nil
+		}
+		return true, 0, nil
+	})
+	if err != nil {
+		return Admission{}, err
+	}
+	return a, nil
+}
+
+// parseAdmit checks the {code, value[, pttl]} reply of admit.lua.
+func parseAdmit(reply []any) (int64, any, error) {
+	if len(reply) == 2 || len(reply) == 3 {
+		if code, ok := reply[0].(int64); ok {
+			switch reply[1].(type) {
+			case int64:
+				if code == 1 || code == 2 || code == 5 {
+					return code, reply[1], nil
+				}
+			case string:
+				if code == 3 || code == 4 {
+					return code, reply[1], nil
+				}
+			}
+		}
+	}
+	return 0, nil, fmt.Errorf("unexpected admit reply %v", reply)
+}
+
+// Complete implements Store: complete.lua, with the lock release in the same
+// script when the lock shares the marker's slot, else in the same pipeline.
+func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Completion, error) {
+	if err := req.checkCheckpoint(); err != nil {
+		return Completion{}, err
+	}
+	if req.Marker == nil {
+		if req.Checkpoint != nil {
+			return s.completeLocked(ctx, req.Lock, *req.Checkpoint)
+		}
+		return s.Abandon(ctx, nil, req.Lock)
+	}
+	if !req.Marker.marker || (req.Lock != nil && req.Lock.marker) {
+		return Completion{}, fmt.Errorf("lockstore: complete: CompleteRequest.Marker must be a marker and Lock a lock")
+	}
+	window := cmp.Or(req.Window, WindowDefault)
+	m := req.Marker
+	complete := &scriptCall{
+		script: completeScript,
+		keys:   []string{s.keys.inflight(m.key), s.keys.done(m.key)},
+		args:   []any{m.token, req.Result, window.Milliseconds()},
+	}
+	calls := []*scriptCall{complete}
+	var release *scriptCall
+	if l := req.Lock; l != nil {
+		if s.sameSlot(m.key, l.key) {
+			complete.keys = append(complete.keys, s.keys.lock(l.key))
+			complete.args = append(complete.args, l.token)
+		} else {
+			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}
+			calls = append(calls, release)
+		}
+	}
+	if req.Result == nil {
+		complete.args[1] = ""
+	}
+	if c := req.Checkpoint; c != nil {
+		if len(complete.args) == 3 {
+			complete.args = append(complete.args, "") // no lock token
+		}
+		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
+		complete.args = append(complete.args, "1")
+	}
+	finish := func() (Completion, error) {
+		var c Completion
+		v, err := complete.cmd.Int64Slice()
+		if err != nil {
+			return c, storeErr("complete", m.key, err)
+		}
+		c.Marker = releaseResult(v[0])
+		m.finished(c.Marker)
+		if req.Lock != nil && release == nil {
+			c.Lock = releaseResult(v[1])
+		}
+		if release != nil {
+			v, err := release.cmd.Int64Slice()
+			if err != nil {
+				return c, storeErr("complete", req.Lock.key, err)
+			}
+			c.Lock = releaseResult(v[0])
+		}
+		if req.Lock != nil {
+			req.Lock.finished(c.Lock)
+		}
+		return c, nil
+	}
+	// A caller that gives up still gets its leases' state right.
+	if err := s.batch.do(ctx, calls, func() { _, _ = finish() }); err != nil {
+		return Completion{}, storeErr("complete", m.key, err)
+	}
+	return finish()
+}
+
+// completeLocked completes work done under lock alone and drops its
+// checkpoint c: release.lua with c's key, so that the checkpoint goes only
+// with the lock, in one script.
+func (s *RedisStore) completeLocked(ctx context.Context, lock *Lease, c Checkpoint) (Completion, error) {
+	release := &scriptCall{script: releaseScript, keys: []string{s.keys.lock(lock.key), s.keys.checkpoint(c)}, args: []any{lock.token}}
+	finish := func() (Completion, error) {
+		v, err := release.cmd.Int64Slice()
+		if err != nil || len(v) != 1 {
+			return Completion{}, storeErr("complete", lock.key, cmpErr(err, fmt.Errorf("unexpected reply %v", v)))
+		}
+		res := Completion{Lock: releaseResult(v[0])}
+		lock.finished(res.Lock)
+		return res, nil
+	}
+	if err := s.batch.do(ctx, []*scriptCall{release}, func() { _, _ = finish() }); err != nil {
+		return Completion{}, storeErr("complete", lock.key, err)
+	}
+	return finish()
+}
+
+// Abandon implements Store: one release.lua call for both leases when they
+// share a slot, else two in one pipeline.
+func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completion, error) {
+	var leases []*Lease
+	for _, l := range []*Lease{marker, lock} {
+		if l != nil {
+			leases = append(leases, l)
+		}
+	}
+	if len(leases) == 0 {
+		return Completion{}, nil
+	}
+	if (marker != nil && !marker.marker) || (lock != nil && lock.marker) {
+		return Completion{}, fmt.Errorf("lockstore: abandon: marker must be a marker lease and lock a lock lease")
+	}
+	var calls []*scriptCall
+	if len(leases) == 2 && s.sameSlot(marker.key, lock.key) {
+		calls = []*scriptCall{{
+			script: releaseScript,
+			keys:   []string{s.keys.lease(marker), s.keys.lease(lock)},
+			args:   []any{marker.token, lock.token},
+		}}
+	} else {
+		for _, l := range leases {
+			calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.keys.lease(l)}, args: []any{l.token}})
+		}
+	}
+	finish := func() (Completion, error) {
+		var results []ReleaseResult
+		for _, c := range calls {
+			v, err := c.cmd.Int64Slice()
+			if err != nil {
+				return Completion{}, storeErr("release", leases[0].key, err)
+			}
+			for _, n := range v {
+				results = append(results, releaseResult(n))
+			}
+		}
+		var c Completion
+		for i, l := range leases {
+			l.finished(results[i])
+			if l.marker {
+				c.Marker = results[i]
+			} else {
+				c.Lock = results[i]
+			}
+		}
+		return c, nil
+	}
+	// A caller that gives up still gets its leases' state right.
+	if err := s.batch.do(ctx, calls, func() { _, _ = finish() }); err != nil {
+		return Completion{}, storeErr("release", leases[0].key, err)
+	}
+	return finish()
+}

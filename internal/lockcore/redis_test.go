@@ -1,0 +1,385 @@
+package lockcore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jobrunner/jobrunner/internal/lockcore"
+	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
+)
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// track tracks leases as the runner does: a context cancelled with the loss
+// as its cause.
+func track(t *testing.T, r *lockcore.Renewer, leases ...*lockcore.Lease) context.Context {
+	c, cancel := context.WithCancelCause(context.Background())
+	untrack := r.Track(func(err error) { cancel(err) }, leases...)
+	t.Cleanup(func() { untrack(); cancel(nil) })
+	return c
+}
+
+func startRenewer(t *testing.T, cfg lockcore.RenewerConfig) *lockcore.Renewer {
+	r := lockcore.NewRenewer(cfg)
+	r.Start()
+	t.Cleanup(r.Shutdown)
+	return r
+}
+
+func TestRedisKeyLayout(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "invoice:123", TaskID: "task-1", LockKey: "invoice:123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"jobrunner:{invoice:123}:lock":     a.Lock.Token(),
+		"jobrunner:{invoice:123}:fence":    strconv.FormatInt(a.Lock.Fence(), 10),
+		"jobrunner:{invoice:123}:inflight": a.Lock.Token() + ":task-1", // one token per admission
+	}
+	for k, v := range want {
+		if got, err := c.Get(ctx(t), k).Result(); err != nil || got != v {
+			t.Errorf("GET %s = %q, %v; want %q", k, got, err, v)
+		}
+	}
+	if _, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	// The record replaces the marker in its key: no key is created or
+	// deleted by the completion but the lock.
+	keys, _ := c.Keys(ctx(t), "*").Result()
+	slices.Sort(keys)
+	if strings.Join(keys, " ") != "jobrunner:{invoice:123}:fence jobrunner:{invoice:123}:inflight" {
+		t.Errorf("keys after completion = %v", keys)
+	}
+	if got := c.Get(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); got != "\x01r" {
+		t.Errorf("record = %q, want byte 1 then the result", got)
+	}
+	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); ttl < 23*time.Hour {
+		t.Errorf("record TTL = %s, want the 24h window", ttl)
+	}
+	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:fence").Val(); ttl < lockcore.FenceTTL-time.Minute || ttl > lockcore.FenceTTL {
+		t.Errorf("fence TTL = %s, want %s", ttl, lockcore.FenceTTL)
+	}
+}
+
+func TestRedisLockDeletedMidHold(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Prefix: "p"})
+	r := startRenewer(t, lockcore.RenewerConfig{})
+	l, err := s.Acquire(ctx(t), "invoice:7", 300*time.Millisecond, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := track(t, r, l)
+	c.Del(ctx(t), "p:{invoice:7}:lock")
+	select {
+	case <-job.Done():
+	case <-time.After(time.Second):
+		t.Fatal("job context not cancelled after the lock was deleted")
+	}
+	var le *lockcore.LostError
+	if cause := context.Cause(job); !errors.Is(cause, lockcore.ErrLockLost) || !errors.As(cause, &le) || le.Reason != lockcore.LostGone {
+		t.Fatalf("cause = %v, want ErrLockLost (gone)", cause)
+	}
+	if _, ok := any(lockcore.ErrLockLost).(interface{ Neutral() bool }); !ok {
+		t.Error("ErrLockLost is not neutral")
+	}
+}
+
+func TestRedisKilledWhileHeld(t *testing.T) {
+	t.Parallel()
+	srv := startRedisWith(t, redistest.Options{AOF: true})
+	if srv.Embedded {
+		t.Skip("needs redis-server")
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+	var renewErrs atomic.Int64
+	r := startRenewer(t, lockcore.RenewerConfig{OnError: func(error) { renewErrs.Add(1) }})
+	const ttl = 600 * time.Millisecond
+	start := time.Now()
+	l, err := s.Acquire(ctx(t), "k", ttl, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := track(t, r, l)
+	time.Sleep(250 * time.Millisecond) // one renewal succeeds
+	srv.Kill()
+	select {
+	case <-job.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("job context not cancelled with Redis gone")
+	}
+	// The lease ran out locally: the last renewal was at most 250ms in.
+	if lostAfter := time.Since(start); lostAfter >= 250*time.Millisecond+ttl {
+		t.Errorf("lost %s after acquiring, want before the TTL ran out", lostAfter)
+	}
+	var le *lockcore.LostError
+	if cause := context.Cause(job); !errors.As(cause, &le) || le.Reason != lockcore.LostExpired || le.Err == nil {
+		t.Fatalf("cause = %v, want LostExpired with the renewal error", cause)
+	}
+	if renewErrs.Load() == 0 {
+		t.Error("OnError never called")
+	}
+	// Fail closed: with Redis down, no lock and a store error, not "busy".
+	_, err = s.Acquire(ctx(t), "other", time.Second, time.Second)
+	var se *lockcore.StoreError
+	if !errors.As(err, &se) || errors.Is(err, lockcore.ErrNotObtained) {
+		t.Fatalf("Acquire with Redis down = %v, want *StoreError", err)
+	}
+	if _, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "d", TaskID: "t"}); !errors.As(err, &se) {
+		t.Fatalf("Admit with Redis down = %v, want *StoreError", err)
+	}
+	// Back with its data (AOF): the fence keeps growing.
+	srv.Restart()
+	l2, err := s.Acquire(ctx(t), "k", time.Second, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Fence() <= l.Fence() {
+		t.Errorf("fence %d after restart, was %d", l2.Fence(), l.Fence())
+	}
+}
+
+// TestRedisHolderProcessKilled kills a process holding a lock (SIGKILL: no
+// release, no cleanup); the key is blocked only until its TTL.
+func TestRedisHolderProcessKilled(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	c := srv.Client()
+	const ttl = 500 * time.Millisecond
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOCKSTORE_HOLDER_ADDR="+srv.Addr, "LOCKSTORE_HOLDER_TTL="+ttl.String())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatalf("holder: %v", err)
+	}
+	fence, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "held ")), 10, 64)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	killed := time.Now()
+
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{RetryMax: 50 * time.Millisecond})
+	l, err := s.Acquire(ctx(t), "shared", time.Second, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(killed); waited > ttl+300*time.Millisecond {
+		t.Errorf("waited %s for a dead holder, want at most the %s TTL", waited, ttl)
+	}
+	if l.Fence() <= fence || fence == 0 {
+		t.Errorf("fence %d after the dead holder's %d", l.Fence(), fence)
+	}
+}
+
+// runHolder is the child process of TestRedisHolderProcessKilled: it takes
+// the lock, says so, and waits to be killed.
+func runHolder(addr, ttl string) {
+	d, _ := time.ParseDuration(ttl)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+	l, err := s.Acquire(context.Background(), "shared", d, -1)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("held", l.Fence())
+	time.Sleep(time.Minute)
+	os.Exit(0)
+}
+
+func TestRedisScriptFlush(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+	l, err := s.Acquire(ctx(t), "k", time.Second, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "d", TaskID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ScriptFlush(ctx(t)) // as after a failover to a fresh replica
+	if err := s.Renew(ctx(t), l, a.Marker); err != nil || l.Err() != nil || a.Marker.Err() != nil {
+		t.Fatalf("pipelined Renew after SCRIPT FLUSH = %v (%v, %v)", err, l.Err(), a.Marker.Err())
+	}
+	c.ScriptFlush(ctx(t))
+	if cpl, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Lock: l}); err != nil || cpl.Lock != lockcore.Released {
+		t.Fatalf("Complete after SCRIPT FLUSH = %+v, %v", cpl, err)
+	}
+}
+
+// TestRedisCluster runs against a ClusterClient, where a dedupe key and a
+// lock key of different slots cannot share a script.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	cc := startCluster(t)
+	for _, k := range []string{"jobrunner:{invoice:1}:lock", "jobrunner:{account:9}:fence", "foo", "{}x", "a{b}c{d}"} {
+		want, err := cc.ClusterKeySlot(ctx(t), k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lockcore.HashSlot(k); int64(got) != want {
+			t.Errorf("HashSlot(%q) = %d, CLUSTER KEYSLOT says %d", k, got, want)
+		}
+	}
+	trips := &tripCounter{}
+	cc.AddHook(trips)
+	s := lockcore.NewRedisStore(cc, lockcore.RedisConfig{})
+	// step admits and completes req twice (the first loads the scripts)
+	// and checks the round trips of the second.
+	step := func(req lockcore.AdmitRequest, wantIn, wantOut int64) {
+		t.Helper()
+		for i := range 2 {
+			req := req
+			same := req.LockKey == req.DedupeKey
+			req.DedupeKey = fmt.Sprint(req.DedupeKey, "-", i)
+			if same {
+				req.LockKey = req.DedupeKey
+			}
+			before := trips.Trips.Load()
+			a, err := s.Admit(ctx(t), req)
+			if err != nil || a.Verdict != lockcore.Admitted || a.Lock == nil {
+				t.Fatalf("Admit = %+v, %v", a, err)
+			}
+			in := trips.Trips.Load() - before
+			before = trips.Trips.Load()
+			c, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("x")})
+			if err != nil || c != (lockcore.Completion{Marker: lockcore.Released, Lock: lockcore.Released}) {
+				t.Fatalf("Complete = %+v, %v", c, err)
+			}
+			out := trips.Trips.Load() - before
+			if i == 1 && (in != wantIn || out != wantOut) {
+				t.Errorf("%+v: %d round trips in, %d out; want %d, %d", req, in, out, wantIn, wantOut)
+			}
+			d, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: req.DedupeKey, TaskID: "other", LockKey: req.LockKey})
+			if err != nil || d.Verdict != lockcore.Done || string(d.Result) != "x" {
+				t.Fatalf("second Admit = %+v, %v", d, err)
+			}
+		}
+	}
+	// Same text: one slot, one script each way.
+	step(lockcore.AdmitRequest{DedupeKey: "invoice:1", TaskID: "t", LockKey: "invoice:1"}, 1, 1)
+	// Different slots: marker then lock on the way in; one pipeline out.
+	step(lockcore.AdmitRequest{DedupeKey: "email:1", TaskID: "t", LockKey: "account:9"}, 2, 1)
+
+	// Busy lock in another slot: the marker taken first is given back.
+	l, err := s.Acquire(ctx(t), "account:9", 5*time.Second, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "email:2", TaskID: "t", LockKey: "account:9", LockWait: 100 * time.Millisecond})
+	if !errors.Is(err, lockcore.ErrNotObtained) {
+		t.Fatalf("Admit on a busy lock = %v", err)
+	}
+	if a, _ := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "email:2", TaskID: "other"}); a.Verdict != lockcore.Admitted {
+		t.Fatalf("marker left behind after the lock was not obtained: %v", a.Verdict)
+	}
+	// Renewal of leases in several slots is still one call.
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "email:3", TaskID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx(t), l, a.Marker); err != nil || l.Err() != nil || a.Marker.Err() != nil {
+		t.Fatalf("Renew = %v", err)
+	}
+	if c, err := s.Abandon(ctx(t), a.Marker, l); err != nil || c.Lock != lockcore.Released || c.Marker != lockcore.Released {
+		t.Fatalf("Abandon = %+v, %v", c, err)
+	}
+}
+
+// TestRenewerOnePipeline checks that leases taken together are renewed
+// together: one pipeline per tick, not one round trip per lease.
+func TestRenewerOnePipeline(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	trips := &tripCounter{}
+	c.AddHook(trips)
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+	r := startRenewer(t, lockcore.RenewerConfig{})
+	const n, ttl = 10, 300 * time.Millisecond
+	var leases []*lockcore.Lease
+	for i := range n {
+		l, err := s.Acquire(ctx(t), fmt.Sprint("k", i), ttl, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	job := track(t, r, leases...)
+	time.Sleep(ttl / 2) // the first renewal loads the script
+	p0, c0 := trips.Pipelines.Load(), trips.Piped.Load()
+	time.Sleep(time.Second)
+	pipes, cmds := trips.Pipelines.Load()-p0, trips.Piped.Load()-c0
+	if job.Err() != nil {
+		t.Fatalf("lost: %v", context.Cause(job))
+	}
+	// A renewal every ttl/3 = 100ms: about 10 pipelines of 10 renewals.
+	if pipes < 5 || pipes > 14 || cmds != pipes*n {
+		t.Errorf("%d pipelines carrying %d renewals in 1s, want ~10 of %d each", pipes, cmds, n)
+	}
+}
+
+// TestRedisRecordsBesideAnotherMarker covers the separate record key: a
+// record written by an older version (":done") still skips a duplicate,
+// and a success that finds another task's marker in the state key records
+// beside it, leaving that marker alone.
+func TestRedisRecordsBesideAnotherMarker(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+
+	c.Set(ctx(t), "jobrunner:{old}:done", "old result", time.Hour)
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "old", TaskID: "t1"})
+	if err != nil || a.Verdict != lockcore.Done || string(a.Result) != "old result" {
+		t.Fatalf("admission over an old record = %v %q, %v; want Done with its result", a.Verdict, a.Result, err)
+	}
+
+	a, err = s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "k", TaskID: "t1", MarkerTTL: time.Minute})
+	if err != nil || a.Verdict != lockcore.Admitted {
+		t.Fatalf("admit: %v, %v", a.Verdict, err)
+	}
+	// Our marker expired and a duplicate (another task ID) was admitted.
+	c.Set(ctx(t), "jobrunner:{k}:inflight", "0123456789abcdef0123456789abcdef:t2", time.Minute)
+	done, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Result: []byte("ours")})
+	if err != nil || done.Marker != lockcore.NotOwner {
+		t.Fatalf("complete = %v, %v; want the marker left to its owner", done.Marker, err)
+	}
+	if got := c.Get(ctx(t), "jobrunner:{k}:inflight").Val(); got != "0123456789abcdef0123456789abcdef:t2" {
+		t.Errorf("the duplicate's marker became %q", got)
+	}
+	a, err = s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "k", TaskID: "t3"})
+	if err != nil || a.Verdict != lockcore.Done || string(a.Result) != "ours" {
+		t.Fatalf("a third duplicate = %v %q, %v; want Done with our result", a.Verdict, a.Result, err)
+	}
+}
