@@ -5,6 +5,10 @@
 //
 // The package is a library on its own. It knows nothing about asynq, metrics
 // or the rest of jobrunner; the runner binds it to jobs (see Wiring below).
+// A worker author configures breakers through runner.BreakersConfig and
+// calls dependencies through job.Call; this package is for code that calls
+// a dependency outside a job, and documents the types behind that
+// configuration.
 //
 // # Breakers
 //
