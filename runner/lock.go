@@ -26,8 +26,16 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 		if len(leases) == 0 {
 			return next(ctx, a)
 		}
-		ctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
+		var cancel context.CancelCauseFunc
+		if e := a.tracked.Load(); e != nil {
+			// The track layer's context, which ctx derives from: a lost
+			// lease cancels it with its cause as a context of this
+			// layer's own would, without a second context per attempt.
+			cancel = e.cancel
+		} else {
+			ctx, cancel = context.WithCancelCause(ctx)
+			defer cancel(nil)
+		}
 		untrack := r.renewer.Track(func(err error) {
 			r.metrics.lockLost.Inc()
 			cancel(err)

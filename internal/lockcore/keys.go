@@ -39,6 +39,15 @@ func (k keys) tagged(key, suffix string) string {
 	return k.prefix + ":{" + escapeTag(key) + "}" + suffix
 }
 
+// pair returns the keys of kinds a and b under key's hash tag, in one
+// allocation: both are slices of one string.
+func (k keys) pair(key, a, b string) (string, string) {
+	e := escapeTag(key)
+	both := k.prefix + ":{" + e + "}" + a + k.prefix + ":{" + e + "}" + b
+	n := len(both) - len(k.prefix) - len(e) - 3 - len(b)
+	return both[:n], both[n:]
+}
+
 // lock is the key holding a lock's owner token, with the lock's TTL.
 func (k keys) lock(key string) string { return k.tagged(key, ":lock") }
 
@@ -93,6 +102,12 @@ func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag
 // wrote it, and where a success goes when another task's marker holds the
 // state key. Admission reads it beside the state key, in the same command.
 func (k keys) done(key string) string { return k.tagged(key, ":done") }
+
+// dedupe returns the inflight and done keys of a dedupe key.
+func (k keys) dedupe(key string) (inflight, done string) { return k.pair(key, ":inflight", ":done") }
+
+// lockFence returns the lock and fence keys of a lock key.
+func (k keys) lockFence(key string) (lock, fence string) { return k.pair(key, ":lock", ":fence") }
 
 // checkpoint is the key of a checkpoint (see Checkpoint): beside its
 // lease's key, with the name after the suffix.

@@ -24,6 +24,20 @@ func TestKeys(t *testing.T) {
 	}
 }
 
+// The pairs built in one allocation are the keys built one by one.
+func TestKeyPairs(t *testing.T) {
+	t.Parallel()
+	for _, k := range []keys{newKeys(""), newKeys("app")} {
+		for _, key := range []string{"invoice:123", "}x{", "100%", "", "a:{b}"} {
+			inflight, done := k.dedupe(key)
+			lock, fence := k.lockFence(key)
+			if inflight != k.inflight(key) || done != k.done(key) || lock != k.lock(key) || fence != k.fence(key) {
+				t.Errorf("%q: pairs %q %q %q %q", key, inflight, done, lock, fence)
+			}
+		}
+	}
+}
+
 // TestKeysShareSlot checks that all keys of one (non-empty) user key hash to one slot,
 // whatever characters the user key holds.
 func TestKeysShareSlot(t *testing.T) {

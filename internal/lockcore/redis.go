@@ -172,6 +172,25 @@ type scriptCall struct {
 	cmd    *redis.Cmd
 }
 
+// callBuf holds a scriptCall, room for its keys and arguments and the
+// slice of calls batcher.do takes, in one allocation: a job's admission
+// and completion each build one.
+type callBuf struct {
+	call  scriptCall
+	calls [2]*scriptCall
+	keys  [4]string
+	args  [5]any
+}
+
+// newCallBuf returns a callBuf for script with empty keys and arguments
+// and calls holding the call.
+func newCallBuf(script *redis.Script) *callBuf {
+	b := &callBuf{}
+	b.call = scriptCall{script: script, keys: b.keys[:0], args: b.args[:0]}
+	b.calls[0] = &b.call
+	return b
+}
+
 // runAll sends calls in one pipeline with EVALSHA. Calls answered NOSCRIPT
 // (a restarted or new server) are sent again after SCRIPT LOAD. Each call's
 // cmd holds its reply or error.

@@ -39,18 +39,26 @@ const releaseTimeout = 2 * time.Second
 // admit runs admit.lua until it settles or the lock wait runs out.
 func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
 	token := newToken()
-	keys := []string{s.keys.inflight(req.DedupeKey), s.keys.done(req.DedupeKey)}
-	args := []any{req.TaskID, req.MarkerTTL.Milliseconds(), token}
+	b := newCallBuf(admitScript) // the first round's call; later rounds make their own
+	inflight, done := s.keys.dedupe(req.DedupeKey)
+	keys := append(b.call.keys, inflight, done)
+	args := append(b.call.args, req.TaskID, req.MarkerTTL.Milliseconds(), token)
 	if req.LockKey != "" {
-		keys = append(keys, s.keys.lock(req.LockKey), s.keys.fence(req.LockKey))
+		lock, fence := s.keys.lockFence(req.LockKey)
+		keys = append(keys, lock, fence)
 		args = append(args, req.LockTTL.Milliseconds())
 	}
 	marker := markerValue(token, req.TaskID)
 	var a Admission
 	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
-		call := &scriptCall{script: admitScript, keys: keys, args: args}
-		err := s.batch.do(ctx, []*scriptCall{call}, func() {
+		if b == nil {
+			b = newCallBuf(admitScript)
+		}
+		b.call.keys, b.call.args = keys, args
+		call, calls := &b.call, b.calls[:1]
+		b = nil
+		err := s.batch.do(ctx, calls, func() {
 			// Admitted for a caller that has gone: let the marker and the
 			// lock go at once rather than block the key until their TTL.
 			if reply, err := call.cmd.Slice(); err == nil {
@@ -140,12 +148,15 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	}
 	window := cmp.Or(req.Window, WindowDefault)
 	m := req.Marker
-	complete := &scriptCall{
-		script: completeScript,
-		keys:   []string{s.keys.inflight(m.key), s.keys.done(m.key)},
-		args:   []any{m.token, req.Result, window.Milliseconds()},
+	b := newCallBuf(completeScript)
+	complete, calls := &b.call, b.calls[:1]
+	inflight, done := s.keys.dedupe(m.key)
+	complete.keys = append(complete.keys, inflight, done)
+	var result any = ""
+	if req.Result != nil {
+		result = req.Result
 	}
-	calls := []*scriptCall{complete}
+	complete.args = append(complete.args, m.token, result, window.Milliseconds())
 	var release *scriptCall
 	if l := req.Lock; l != nil {
 		if s.sameSlot(m.key, l.key) {
@@ -155,9 +166,6 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}
 			calls = append(calls, release)
 		}
-	}
-	if req.Result == nil {
-		complete.args[1] = ""
 	}
 	if c := req.Checkpoint; c != nil {
 		if len(complete.args) == 3 {
