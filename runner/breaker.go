@@ -39,8 +39,7 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 			err = r.breakers.Call(ctx, deps[0], func(ctx context.Context) error {
 				return neutralIfCancelled(ctx, next(ctx, a))
 			})
-			var n *neutralError
-			if errors.As(err, &n) {
+			if n, ok := errorAs[*neutralError](err); ok {
 				err = n.err
 			}
 		default:
@@ -53,8 +52,7 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 				err = next(ctx, a)
 			}
 		}
-		var oe *resilience.OpenError
-		if errors.As(err, &oe) {
+		if oe, ok := errorAs[*resilience.OpenError](err); ok {
 			return deferOpen(oe)
 		}
 		return err

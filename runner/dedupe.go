@@ -145,8 +145,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	var ferr error
 	r.retryStore(context.WithoutCancel(ctx), deadline, func() bool {
 		c, ferr = r.finishOnce(ctx, a, err)
-		var se *lockcore.StoreError
-		if ferr == nil || !errors.As(ferr, &se) {
+		if _, ok := errorAs[*lockcore.StoreError](ferr); !ok {
 			return true
 		}
 		a.storeTrouble = true

@@ -13,9 +13,24 @@ import (
 // drain's hand-over phase ends (tail.cut), so that a Redis that hangs
 // cannot hold the drain past MaxDrain.
 func (r *Runner) detached(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
-	stop := context.AfterFunc(r.tail.current(), cancel)
-	return ctx, func() { stop(); cancel() }
+	return context.WithTimeout(&tailOf{Context: r.tail.current(), values: ctx}, d)
+}
+
+// tailOf is a context cancelled with the tail (the embedded context) that
+// carries the values of another (a job's: its span, its logger). The
+// context package sees the tail's cancellation through Value, so a child
+// of it joins the tail's children: no AfterFunc and no WithoutCancel per
+// settling write.
+type tailOf struct {
+	context.Context
+	values context.Context
+}
+
+func (t *tailOf) Value(key any) any {
+	if v := t.Context.Value(key); v != nil {
+		return v // the tail's own (its cancelCtx)
+	}
+	return t.values.Value(key)
 }
 
 // tail cuts short the settling writes in progress at one moment (the end

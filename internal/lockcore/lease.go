@@ -70,16 +70,18 @@ type Lease struct {
 	fence  int64
 	ttl    time.Duration
 
-	lost chan struct{}
+	tokenArg any // token boxed as a script argument, when the grant had it so; else nil
 
 	mu        sync.Mutex
+	lost      chan struct{} // made by Lost when first asked; closed when lost
 	deadline  time.Time
 	timer     *time.Timer
 	released  bool
 	cause     *LostError
 	lastErr   error
 	nextCB    uint64
-	callbacks []lostCallback // in registration order
+	callbacks []lostCallback  // in registration order
+	cbInline  [1]lostCallback // the usual one callback: no allocation
 }
 
 // newLease returns a lock or marker lease granted by a request sent at
@@ -96,7 +98,6 @@ func newSlot(store Store, key, token string, ttl time.Duration, start time.Time)
 
 // startLease sets up l's local deadline and its timer.
 func startLease(l *Lease, start time.Time) *Lease {
-	l.lost = make(chan struct{})
 	l.deadline = start.Add(validity(l.ttl))
 	l.mu.Lock() // the timer may fire before the assignment
 	l.timer = time.AfterFunc(time.Until(l.deadline), l.expire)
@@ -113,6 +114,15 @@ func validity(ttl time.Duration) time.Duration {
 
 // Key returns the lock key, or the dedupe key of a marker.
 func (l *Lease) Key() string { return l.key }
+
+// arg returns the lease's token as a script argument: boxed once when its
+// grant boxed it already, else per call.
+func (l *Lease) arg() any {
+	if l.tokenArg != nil {
+		return l.tokenArg
+	}
+	return l.token
+}
 
 // Token returns the owner token: a random token for a lock, "<token>:<task ID>"
 // for a marker.
@@ -140,7 +150,17 @@ func (l *Lease) Deadline() time.Time {
 
 // Lost returns a channel closed when the lease is known lost. It is never
 // closed for a lease released while still held.
-func (l *Lease) Lost() <-chan struct{} { return l.lost }
+func (l *Lease) Lost() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost == nil {
+		l.lost = make(chan struct{})
+		if l.cause != nil {
+			close(l.lost)
+		}
+	}
+	return l.lost
+}
 
 // Err returns nil while the lease is not known lost, and a *LostError
 // (matching ErrLockLost) once it is.
@@ -313,7 +333,9 @@ func (l *Lease) setLost(reason LostReason, err error) {
 	}
 	l.cause = &LostError{Key: l.key, Marker: l.marker, Slot: l.slot, Reason: reason, Err: err}
 	l.timer.Stop()
-	close(l.lost)
+	if l.lost != nil {
+		close(l.lost)
+	}
 	cbs := l.callbacks
 	l.callbacks = nil
 	cause := l.cause
@@ -342,6 +364,9 @@ func (l *Lease) onLost(f func(error)) (id uint64, registered bool) {
 	}
 	id = l.nextCB
 	l.nextCB++
+	if l.callbacks == nil {
+		l.callbacks = l.cbInline[:0]
+	}
 	l.callbacks = append(l.callbacks, lostCallback{id: id, f: f})
 	l.mu.Unlock()
 	return id, true

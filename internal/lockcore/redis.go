@@ -40,6 +40,8 @@ type RedisStore struct {
 	sharded sharding
 	// batch coalesces the scripts of concurrent calls into pipelines.
 	batch *batcher
+	// ms boxes the TTLs sent with every call once.
+	ms msArgs
 }
 
 type sharding int
@@ -84,7 +86,7 @@ func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Dur
 	}
 	token := newToken()
 	keys := []string{s.keys.lock(key), s.keys.fence(key)}
-	args := []any{token, ttl.Milliseconds()}
+	args := []any{token, s.ms.arg(ttl)}
 	var lease *Lease
 	err = retryBusy(ctx, key, wait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
@@ -125,7 +127,7 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 	}
 	calls := make([]*scriptCall, len(live))
 	for i, l := range live {
-		calls[i] = &scriptCall{script: extendScript, keys: []string{s.keys.lease(l)}, args: []any{l.token, l.ttl.Milliseconds()}}
+		calls[i] = &scriptCall{script: extendScript, keys: []string{s.keys.lease(l)}, args: []any{l.arg(), s.ms.arg(l.ttl)}}
 		if l.slot {
 			calls[i].script = slotExtendScript
 		}
@@ -169,10 +171,37 @@ type scriptCall struct {
 	script *redis.Script
 	keys   []string
 	args   []any
+	argv   []any // room for the EVALSHA command's arguments, or nil
 	cmd    *redis.Cmd
 }
 
-// callBuf holds a scriptCall, room for its keys and arguments and the
+// evalSha returns the EVALSHA command of c, as go-redis's Script.EvalSha
+// builds it but with fewer allocations: the command's name is a constant,
+// the script's hash boxed once (scriptHashes), and the arguments go to
+// c.argv when it has room.
+func (c *scriptCall) evalSha(ctx context.Context) *redis.Cmd {
+	n := 3 + len(c.keys) + len(c.args)
+	argv := c.argv[:0]
+	if cap(argv) < n {
+		argv = make([]any, 0, n)
+	}
+	hash, ok := scriptHashes[c.script]
+	if !ok {
+		hash = c.script.Hash()
+	}
+	argv = append(argv, "evalsha", hash, len(c.keys))
+	for _, k := range c.keys {
+		argv = append(argv, k)
+	}
+	argv = append(argv, c.args...)
+	cmd := redis.NewCmd(ctx, argv...)
+	if len(c.keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	return cmd
+}
+
+// callBuf holds a scriptCall, room for its keys, arguments and command and the
 // slice of calls batcher.do takes, in one allocation: a job's admission
 // and completion each build one.
 type callBuf struct {
@@ -180,13 +209,14 @@ type callBuf struct {
 	calls [2]*scriptCall
 	keys  [4]string
 	args  [5]any
+	argv  [12]any
 }
 
 // newCallBuf returns a callBuf for script with empty keys and arguments
 // and calls holding the call.
 func newCallBuf(script *redis.Script) *callBuf {
 	b := &callBuf{}
-	b.call = scriptCall{script: script, keys: b.keys[:0], args: b.args[:0]}
+	b.call = scriptCall{script: script, keys: b.keys[:0], args: b.args[:0], argv: b.argv[:0]}
 	b.calls[0] = &b.call
 	return b
 }
@@ -199,7 +229,8 @@ func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
 	for try := 0; ; try++ {
 		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, c := range pending {
-				c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
+				c.cmd = c.evalSha(ctx)
+				_ = p.Process(ctx, c.cmd)
 			}
 			return nil
 		})

@@ -42,11 +42,11 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 	b := newCallBuf(admitScript) // the first round's call; later rounds make their own
 	inflight, done := s.keys.dedupe(req.DedupeKey)
 	keys := append(b.call.keys, inflight, done)
-	args := append(b.call.args, req.TaskID, req.MarkerTTL.Milliseconds(), token)
+	args := append(b.call.args, req.TaskID, s.ms.arg(req.MarkerTTL), token)
 	if req.LockKey != "" {
 		lock, fence := s.keys.lockFence(req.LockKey)
 		keys = append(keys, lock, fence)
-		args = append(args, req.LockTTL.Milliseconds())
+		args = append(args, s.ms.arg(req.LockTTL))
 	}
 	marker := markerValue(token, req.TaskID)
 	var a Admission
@@ -91,6 +91,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
+				a.Lock.tokenArg = args[2] // token, boxed for this script already
 			}
 		case 3:
 			a.Verdict, a.Holder = InFlightElsewhere, val.(string)
@@ -156,12 +157,12 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	if req.Result != nil {
 		result = req.Result
 	}
-	complete.args = append(complete.args, m.token, result, window.Milliseconds())
+	complete.args = append(complete.args, m.token, result, s.ms.arg(window))
 	var release *scriptCall
 	if l := req.Lock; l != nil {
 		if s.sameSlot(m.key, l.key) {
 			complete.keys = append(complete.keys, s.keys.lock(l.key))
-			complete.args = append(complete.args, l.token)
+			complete.args = append(complete.args, l.arg())
 		} else {
 			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}
 			calls = append(calls, release)

@@ -16,7 +16,7 @@ func (s *RedisStore) TakeSlot(ctx context.Context, key string, n int, ttl time.D
 	}
 	token := slotMember(newToken(), waiter)
 	call := &scriptCall{script: slotTakeScript, keys: []string{s.keys.slots(key), s.keys.waiters(key)},
-		args: []any{token, n, ttl.Milliseconds(), waiter}}
+		args: []any{token, n, s.ms.arg(ttl), waiter}}
 	start := time.Now()
 	if err := s.batch.do(ctx, []*scriptCall{call}, func() {
 		// Taken for a caller that has gone: give it back at once.

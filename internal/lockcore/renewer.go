@@ -55,7 +55,7 @@ type Renewer struct {
 	cfg RenewerConfig
 
 	mu      sync.Mutex
-	entries map[*Lease]*renewEntry
+	entries map[*Lease]renewEntry // by value: no allocation per lease
 	// busy holds the leases in a renewal round trip, and calls counts the
 	// round trips in flight per store.
 	busy  map[*Lease]struct{}
@@ -83,7 +83,7 @@ func NewRenewer(cfg RenewerConfig) *Renewer {
 	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, MaxInFlightDefault)
 	return &Renewer{
 		cfg:     cfg,
-		entries: make(map[*Lease]*renewEntry),
+		entries: make(map[*Lease]renewEntry),
 		busy:    make(map[*Lease]struct{}),
 		calls:   make(map[Store]int),
 		wake:    make(chan struct{}, 1),
@@ -139,15 +139,15 @@ func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
 		if l == nil {
 			continue
 		}
-		e := r.entries[l]
-		if e == nil {
-			e = &renewEntry{next: now.Add(l.ttl / 3)}
-			r.entries[l] = e
+		e, ok := r.entries[l]
+		if !ok {
+			e = renewEntry{next: now.Add(l.ttl / 3)}
 			// Leases of one TTL come due in the order they were taken:
 			// most Track calls need not wake the loop.
 			wake = wake || e.next.Before(r.wakeAt)
 		}
 		e.refs++
+		r.entries[l] = e
 		t.leases = append(t.leases, trackedLease{lease: l})
 	}
 	r.mu.Unlock()
@@ -187,9 +187,11 @@ func (t *tracking) untrack() {
 		}
 		t.r.mu.Lock()
 		for _, tl := range t.leases {
-			if e := t.r.entries[tl.lease]; e != nil {
+			if e, ok := t.r.entries[tl.lease]; ok {
 				if e.refs--; e.refs <= 0 {
 					delete(t.r.entries, tl.lease)
+				} else {
+					t.r.entries[tl.lease] = e
 				}
 			}
 		}
@@ -325,8 +327,8 @@ func (r *Renewer) renew(ctx context.Context, leases []*Lease) {
 	}
 	for _, l := range leases {
 		delete(r.busy, l)
-		e := r.entries[l]
-		if e == nil {
+		e, ok := r.entries[l]
+		if !ok {
 			continue
 		}
 		if l.Err() == nil && time.Until(l.Deadline()) > l.ttl/2 {
@@ -334,6 +336,7 @@ func (r *Renewer) renew(ctx context.Context, leases []*Lease) {
 		} else {
 			e.next, e.retry = start.Add(max(l.ttl/9, time.Millisecond)), true
 		}
+		r.entries[l] = e
 	}
 	r.mu.Unlock()
 	r.poke()

@@ -70,3 +70,18 @@ var (
 	limitInspectSrc    string
 	limitInspectScript = redis.NewScript(limitInspectSrc)
 )
+
+// scriptHashes holds each script's SHA-1 as an interface value, boxed once,
+// so that an EVALSHA's arguments do not box it again per call. It is built
+// at start and only read.
+var scriptHashes = hashesOf(acquireScript, extendScript, releaseScript, admitScript, completeScript,
+	checkpointSaveScript, checkpointLoadScript, checkpointDropScript, slotTakeScript, slotExtendScript,
+	slotReleaseScript, rateTakeScript, ratePauseScript, limitInspectScript)
+
+func hashesOf(scripts ...*redis.Script) map[*redis.Script]any {
+	m := make(map[*redis.Script]any, len(scripts))
+	for _, s := range scripts {
+		m[s] = s.Hash()
+	}
+	return m
+}

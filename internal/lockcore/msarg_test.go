@@ -1,0 +1,25 @@
+package lockcore
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMsArgs(t *testing.T) {
+	var c msArgs
+	for i := range msArgsMax + 10 {
+		d := time.Duration(1000+i) * time.Millisecond
+		if got := c.arg(d); got != any(int64(1000+i)) {
+			t.Fatalf("%v: %v", d, got)
+		}
+		if got := c.arg(d); got != any(int64(1000+i)) { // cached or not
+			t.Fatalf("%v again: %v", d, got)
+		}
+	}
+	if n := len(*c.m.Load()); n != msArgsMax {
+		t.Fatalf("cache holds %d values, want at most %d", n, msArgsMax)
+	}
+	if a := testing.AllocsPerRun(100, func() { _ = c.arg(1000 * time.Millisecond) }); a != 0 {
+		t.Fatalf("a cached value allocates %v times", a)
+	}
+}
