@@ -19,11 +19,8 @@ import (
 // lock_lost): retried, not counted as an attempt, neutral for breakers.
 func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, a *Attempt) error {
-		if a.admission == nil {
-			return next(ctx, a)
-		}
-		leases := a.admission.Leases()
-		if len(leases) == 0 {
+		adm := a.admission
+		if adm == nil || adm.Marker == nil && adm.Lock == nil {
 			return next(ctx, a)
 		}
 		var cancel context.CancelCauseFunc
@@ -39,7 +36,7 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 		untrack := r.renewer.Track(func(err error) {
 			r.metrics.lockLost.Inc()
 			cancel(err)
-		}, leases...)
+		}, adm.Marker, adm.Lock) // Track skips a nil lease
 		defer untrack() // a panic in an inner layer must not leave the leases renewed
 		err := next(ctx, a)
 		untrack() // before the release, so that it is not reported as a loss

@@ -221,19 +221,20 @@ func newCallBuf(script *redis.Script) *callBuf {
 	return b
 }
 
-// runAll sends calls in one pipeline with EVALSHA. Calls answered NOSCRIPT
-// (a restarted or new server) are sent again after SCRIPT LOAD. Each call's
-// cmd holds its reply or error.
+// runAll sends calls in one pipeline with EVALSHA (one call on its own).
+// Calls answered NOSCRIPT (a restarted or new server) are sent again after
+// SCRIPT LOAD. Each call's cmd holds its reply or error.
 func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
 	pending := calls
 	for try := 0; ; try++ {
-		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, c := range pending {
-				c.cmd = c.evalSha(ctx)
-				_ = p.Process(ctx, c.cmd)
-			}
-			return nil
-		})
+		if len(pending) == 1 {
+			// One call needs no pipeline, nor its allocations.
+			c := pending[0]
+			c.cmd = c.evalSha(ctx)
+			_ = s.client.Process(ctx, c.cmd)
+		} else {
+			s.pipeline(ctx, pending)
+		}
 		var again []*scriptCall
 		var loaded map[*redis.Script]error
 		for _, c := range pending {
@@ -260,6 +261,17 @@ func (s *RedisStore) runAll(ctx context.Context, calls []*scriptCall) {
 		}
 		pending = again
 	}
+}
+
+// pipeline sends calls in one pipeline.
+func (s *RedisStore) pipeline(ctx context.Context, calls []*scriptCall) {
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range calls {
+			c.cmd = c.evalSha(ctx)
+			_ = p.Process(ctx, c.cmd)
+		}
+		return nil
+	})
 }
 
 func cmpErr(first, err error) error {

@@ -175,34 +175,45 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
 		complete.args = append(complete.args, "1")
 	}
-	finish := func() (Completion, error) {
-		var c Completion
-		v, err := complete.cmd.Int64Slice()
-		if err != nil {
-			return c, storeErr("complete", m.key, err)
-		}
-		c.Marker = releaseResult(v[0])
-		m.finished(c.Marker)
-		if req.Lock != nil && release == nil {
-			c.Lock = releaseResult(v[1])
-		}
-		if release != nil {
-			v, err := release.cmd.Int64Slice()
-			if err != nil {
-				return c, storeErr("complete", req.Lock.key, err)
-			}
-			c.Lock = releaseResult(v[0])
-		}
-		if req.Lock != nil {
-			req.Lock.finished(c.Lock)
-		}
-		return c, nil
-	}
-	// A caller that gives up still gets its leases' state right.
-	if err := s.batch.do(ctx, calls, func() { _, _ = finish() }); err != nil {
+	// finish reads the replies into c and ferr: on this goroutine once the
+	// batch delivered them, or on the batch's when the caller gave up
+	// first (a caller that gives up still gets its leases' state right).
+	var c Completion
+	var ferr error
+	finish := func() { c, ferr = completed(complete, release, req) }
+	if err := s.batch.do(ctx, calls, finish); err != nil {
 		return Completion{}, storeErr("complete", m.key, err)
 	}
-	return finish()
+	finish()
+	return c, ferr
+}
+
+// completed reads the replies of a completion's calls (release is nil
+// when the lock was released by the complete script) and updates the
+// leases.
+func completed(complete, release *scriptCall, req CompleteRequest) (Completion, error) {
+	m := req.Marker
+	var c Completion
+	v, err := complete.cmd.Int64Slice()
+	if err != nil {
+		return c, storeErr("complete", m.key, err)
+	}
+	c.Marker = releaseResult(v[0])
+	m.finished(c.Marker)
+	if req.Lock != nil && release == nil {
+		c.Lock = releaseResult(v[1])
+	}
+	if release != nil {
+		v, err := release.cmd.Int64Slice()
+		if err != nil {
+			return c, storeErr("complete", req.Lock.key, err)
+		}
+		c.Lock = releaseResult(v[0])
+	}
+	if req.Lock != nil {
+		req.Lock.finished(c.Lock)
+	}
+	return c, nil
 }
 
 // completeLocked completes work done under lock alone and drops its
