@@ -75,6 +75,9 @@ func (k keys) inflight(key string) string { return k.tagged(key, ":inflight") }
 // lease is the key a lease holds: its marker's, its lock's or its slot
 // set's.
 func (k keys) lease(l *Lease) string {
+	if l.rkeys[0] != "" {
+		return l.rkeys[0] // built by its grant: the same key
+	}
 	switch {
 	case l.marker:
 		return k.inflight(l.key)

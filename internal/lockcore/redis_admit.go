@@ -38,7 +38,7 @@ const releaseTimeout = 2 * time.Second
 
 // admit runs admit.lua until it settles or the lock wait runs out.
 func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
-	token := newToken()
+	token, marker := newMarker(req.TaskID)
 	b := newCallBuf(admitScript) // the first round's call; later rounds make their own
 	inflight, done := s.keys.dedupe(req.DedupeKey)
 	keys := append(b.call.keys, inflight, done)
@@ -48,7 +48,6 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 		keys = append(keys, lock, fence)
 		args = append(args, s.ms.arg(req.LockTTL))
 	}
-	marker := markerValue(token, req.TaskID)
 	var a Admission
 	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
@@ -89,9 +88,11 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 				a.Verdict = TakenOver
 			}
 			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
+			a.Marker.rkeys = [2]string{keys[0], keys[1]}
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
 				a.Lock.tokenArg = args[2] // token, boxed for this script already
+				a.Lock.rkeys[0] = keys[2]
 			}
 		case 3:
 			a.Verdict, a.Holder = InFlightElsewhere, val.(string)
@@ -151,7 +152,10 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	m := req.Marker
 	b := newCallBuf(completeScript)
 	complete, calls := &b.call, b.calls[:1]
-	inflight, done := s.keys.dedupe(m.key)
+	inflight, done := m.rkeys[0], m.rkeys[1]
+	if done == "" {
+		inflight, done = s.keys.dedupe(m.key)
+	}
 	complete.keys = append(complete.keys, inflight, done)
 	var result any = ""
 	if req.Result != nil {
@@ -161,7 +165,7 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	var release *scriptCall
 	if l := req.Lock; l != nil {
 		if s.sameSlot(m.key, l.key) {
-			complete.keys = append(complete.keys, s.keys.lock(l.key))
+			complete.keys = append(complete.keys, s.keys.lease(l))
 			complete.args = append(complete.args, l.arg())
 		} else {
 			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}

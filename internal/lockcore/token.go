@@ -16,3 +16,15 @@ func newToken() string {
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
+
+// newMarker returns a new token and the marker value of taskID under it
+// (markerValue), in one allocation: the token is the marker's prefix.
+func newMarker(taskID string) (token, marker string) {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	marker = string(h[:]) + ":" + taskID
+	return marker[:len(h)], marker
+}
