@@ -37,6 +37,7 @@ type Attempt struct {
 	prepared  job.Prepared // the decoded payload with its keys; set by decode
 	runner    *Runner
 	admission *lockcore.Admission     // marker and lock held, set by dedupe
+	renewal   lockcore.Tracking       // the renewal of the admission's leases, held by the lock layer
 	result    atomic.Pointer[[]byte]  // written by job.WriteResult, from any goroutine of the handler
 	tracked   atomic.Pointer[tracked] // set by the track layer, to &entry
 	entry     tracked                 // the tracker's entry, allocated with the attempt

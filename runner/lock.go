@@ -33,13 +33,13 @@ func (r *Runner) lock(next HandlerFunc) HandlerFunc {
 			ctx, cancel = context.WithCancelCause(ctx)
 			defer cancel(nil)
 		}
-		untrack := r.renewer.Track(func(err error) {
+		r.renewer.TrackIn(&a.renewal, func(err error) {
 			r.metrics.lockLost.Inc()
 			cancel(err)
-		}, adm.Marker, adm.Lock) // Track skips a nil lease
-		defer untrack() // a panic in an inner layer must not leave the leases renewed
+		}, adm.Marker, adm.Lock) // a nil lease is skipped
+		defer a.renewal.Untrack() // a panic in an inner layer must not leave the leases renewed
 		err := next(ctx, a)
-		untrack() // before the release, so that it is not reported as a loss
+		a.renewal.Untrack() // before the release, so that it is not reported as a loss
 		err, _ = r.afterLeaseLoss(ctx, a, err)
 		return err
 	}

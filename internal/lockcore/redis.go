@@ -210,6 +210,13 @@ type callBuf struct {
 	keys  [4]string
 	args  [5]any
 	argv  [12]any
+
+	// A completion's: the lock's own release (nil when the call releases
+	// it), the request, and what the replies said.
+	release    *scriptCall
+	req        CompleteRequest
+	completion Completion
+	err        error
 }
 
 // newCallBuf returns a callBuf for script with empty keys and arguments

@@ -179,17 +179,21 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
 		complete.args = append(complete.args, "1")
 	}
-	// finish reads the replies into c and ferr: on this goroutine once the
-	// batch delivered them, or on the batch's when the caller gave up
-	// first (a caller that gives up still gets its leases' state right).
-	var c Completion
-	var ferr error
-	finish := func() { c, ferr = completed(complete, release, req) }
-	if err := s.batch.do(ctx, calls, finish); err != nil {
+	// The replies are read on this goroutine once the batch delivered them,
+	// or on the batch's when the caller gave up first: a caller that gives
+	// up still gets its leases' state right.
+	b.release, b.req = release, req
+	if err := s.batch.do(ctx, calls, b.complete); err != nil {
 		return Completion{}, storeErr("complete", m.key, err)
 	}
-	finish()
-	return c, ferr
+	b.complete()
+	return b.completion, b.err
+}
+
+// complete reads the replies of b, a completion's call, into b.completion
+// and b.err.
+func (b *callBuf) complete() {
+	b.completion, b.err = completed(&b.call, b.release, b.req)
 }
 
 // completed reads the replies of a completion's calls (release is nil

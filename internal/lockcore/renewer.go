@@ -130,7 +130,16 @@ func (r *Renewer) Shutdown() {
 // leases, so that the release is not reported as a loss. It is safe to call
 // more than once.
 func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
-	t := &tracking{r: r}
+	t := &Tracking{}
+	r.TrackIn(t, onLost, leases...)
+	return t.Untrack
+}
+
+// TrackIn is Track for a caller that keeps the Tracking with state of its
+// own (the runner's attempt), sparing an allocation per call: t must be
+// zero, and t.Untrack is untrack.
+func (r *Renewer) TrackIn(t *Tracking, onLost func(error), leases ...*Lease) {
+	t.r = r
 	t.leases = t.inline[:0]
 	now := time.Now()
 	wake := false
@@ -160,11 +169,10 @@ func (r *Renewer) Track(onLost func(error), leases ...*Lease) (untrack func()) {
 	if wake {
 		r.poke()
 	}
-	return t.untrack
 }
 
-// tracking is what one Track call holds.
-type tracking struct {
+// Tracking is what one Track call holds.
+type Tracking struct {
 	r      *Renewer
 	leases []trackedLease
 	inline [2]trackedLease // a marker and a lock: no second allocation
@@ -178,7 +186,12 @@ type trackedLease struct {
 	registered bool
 }
 
-func (t *tracking) untrack() {
+// Untrack ends the tracking: see Track. It is safe to call more than once,
+// and on a zero Tracking.
+func (t *Tracking) Untrack() {
+	if t.r == nil {
+		return
+	}
 	t.once.Do(func() {
 		for _, tl := range t.leases {
 			if tl.registered {
