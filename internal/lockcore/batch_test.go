@@ -16,10 +16,7 @@ import (
 )
 
 // gate is a go-redis hook that, while closed, holds every pipeline until
-// the test lets it go, and records the size of each pipeline. A command
-// sent on its own (the store sends a lone call without a pipeline) counts
-// as a pipeline of one; pipelines without a script (a new connection's
-// handshake) pass unrecorded.
+// the test lets it go, and records the size of each pipeline.
 type gate struct {
 	closed  atomic.Bool
 	entered chan chan struct{} // one per held pipeline: close it to let go
@@ -29,39 +26,20 @@ type gate struct {
 
 func newGate() *gate { return &gate{entered: make(chan chan struct{}, 16)} }
 
-func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		g.pass([]redis.Cmder{cmd})
-		return next(ctx, cmd)
-	}
-}
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 
 func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		g.pass(cmds)
-		return next(ctx, cmds)
-	}
-}
-
-// pass records a pipeline of scripts and holds it while g is closed.
-func (g *gate) pass(cmds []redis.Cmder) {
-	n := 0
-	for _, c := range cmds {
-		if c.Name() == "evalsha" || c.Name() == "eval" {
-			n++
+		g.mu.Lock()
+		g.sizes = append(g.sizes, len(cmds))
+		g.mu.Unlock()
+		if g.closed.Load() {
+			release := make(chan struct{})
+			g.entered <- release
+			<-release
 		}
-	}
-	if n == 0 {
-		return
-	}
-	g.mu.Lock()
-	g.sizes = append(g.sizes, n)
-	g.mu.Unlock()
-	if g.closed.Load() {
-		release := make(chan struct{})
-		g.entered <- release
-		<-release
+		return next(ctx, cmds)
 	}
 }
 

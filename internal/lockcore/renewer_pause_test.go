@@ -36,12 +36,7 @@ func (w *renewalWatch) start() {
 
 func (w *renewalWatch) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-// ProcessHook watches a renewal sent on its own (one lease due) as a
-// pipeline of one.
-func (w *renewalWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	pipe := w.ProcessPipelineHook(func(ctx context.Context, cmds []redis.Cmder) error { return next(ctx, cmds[0]) })
-	return func(ctx context.Context, cmd redis.Cmder) error { return pipe(ctx, []redis.Cmder{cmd}) }
-}
+func (w *renewalWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 
 func (w *renewalWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
