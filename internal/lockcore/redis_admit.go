@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Admit implements Store. With a dedupe key and a lock in one slot it is one
@@ -202,7 +204,7 @@ func (b *callBuf) complete() {
 func completed(complete, release *scriptCall, req CompleteRequest) (Completion, error) {
 	m := req.Marker
 	var c Completion
-	v, err := complete.cmd.Int64Slice()
+	v, err := twoInts(complete.cmd)
 	if err != nil {
 		return c, storeErr("complete", m.key, err)
 	}
@@ -298,4 +300,25 @@ func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completi
 		return Completion{}, storeErr("release", leases[0].key, err)
 	}
 	return finish()
+}
+
+// twoInts reads a script's reply of two integers ({marker, lock}) without
+// the slice Int64Slice allocates.
+func twoInts(cmd *redis.Cmd) ([2]int64, error) {
+	vals, err := cmd.Slice()
+	if err != nil {
+		return [2]int64{}, err
+	}
+	var v [2]int64
+	for i := range v {
+		n, ok := int64(0), i < len(vals)
+		if ok {
+			n, ok = vals[i].(int64)
+		}
+		if !ok {
+			return v, fmt.Errorf("lockstore: unexpected reply %v", vals)
+		}
+		v[i] = n
+	}
+	return v, nil
 }

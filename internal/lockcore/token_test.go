@@ -1,8 +1,11 @@
 package lockcore
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestNewMarker(t *testing.T) {
@@ -18,5 +21,25 @@ func TestNewMarker(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { _, _ = newMarker("task-1") }); a != 1 {
 		t.Fatalf("newMarker allocates %v times, want 1", a)
+	}
+}
+
+func TestTwoInts(t *testing.T) {
+	for _, c := range []struct {
+		reply any
+		want  [2]int64
+		ok    bool
+	}{
+		{[]any{int64(1), int64(-1)}, [2]int64{1, -1}, true},
+		{[]any{int64(0), int64(0)}, [2]int64{0, 0}, true},
+		{[]any{int64(1)}, [2]int64{1, 0}, false},
+		{[]any{"1", int64(1)}, [2]int64{}, false},
+	} {
+		cmd := redis.NewCmd(context.Background())
+		cmd.SetVal(c.reply)
+		got, err := twoInts(cmd)
+		if (err == nil) != c.ok || c.ok && got != c.want {
+			t.Errorf("%v: %v, %v", c.reply, got, err)
+		}
 	}
 }
