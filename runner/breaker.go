@@ -39,7 +39,7 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 			err = r.breakers.Call(ctx, deps[0], func(ctx context.Context) error {
 				return neutralIfCancelled(ctx, next(ctx, a))
 			})
-			if n, ok := errorAs[*neutralError](err); ok {
+			if n, ok := errors.AsType[*neutralError](err); ok {
 				err = n.err
 			}
 		default:
@@ -52,7 +52,7 @@ func (r *Runner) breaker(next HandlerFunc) HandlerFunc {
 				err = next(ctx, a)
 			}
 		}
-		if oe, ok := errorAs[*resilience.OpenError](err); ok {
+		if oe, ok := errors.AsType[*resilience.OpenError](err); ok {
 			return deferOpen(oe)
 		}
 		return err

@@ -145,7 +145,7 @@ func (r *Runner) finishAdmission(ctx context.Context, a *Attempt, err error) {
 	var ferr error
 	r.retryStore(context.WithoutCancel(ctx), deadline, func() bool {
 		c, ferr = r.finishOnce(ctx, a, err)
-		if _, ok := errorAs[*lockcore.StoreError](ferr); !ok {
+		if _, ok := errors.AsType[*lockcore.StoreError](ferr); !ok {
 			return true
 		}
 		a.storeTrouble = true

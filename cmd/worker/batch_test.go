@@ -162,65 +162,65 @@ func TestBatchSurvivesKilledWorkers(t *testing.T) {
 func expireLeasesOf(t *testing.T, rdb *redis.Client, dead *workertest.Worker) {
 	t.Helper()
 	<-dead.Done()
-	ended := map[string]bool{}
-	for _, ev := range []string{"job.done", "job.failed", "job.skipped", "job.deferred"} {
-		for _, l := range dead.Lines(ev) {
-			ended[l.Str("task_id")+"/"+fmt.Sprint(l.Int("attempt"))] = true
-		}
+	held := running(dead)
+	for id := range held {
+		expireLease(t, rdb, id)
 	}
-	old := float64(time.Now().Add(-time.Minute).Unix())
-	held := 0
-	for _, l := range dead.Lines("job.started") {
-		if ended[l.Str("task_id")+"/"+fmt.Sprint(l.Int("attempt"))] {
-			continue
-		}
-		n, err := rdb.ZAddXX(context.Background(), asynqdb.LeaseKey("default"), redis.Z{Score: old, Member: l.Str("task_id")}).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		held++
-		_ = n
-	}
-	t.Logf("%d jobs were running on the killed worker", held)
+	t.Logf("%d jobs were running on the killed worker", len(held))
 }
 
 // expireOrphans makes the asynq leases of the active tasks of batch id's
-// members not counted yet that live, the only worker running, has not
-// started (or has finished) look expired a minute ago, so that the next
-// lease recovery requeues them, and returns how many. The callback is
-// never one of them.
+// members not counted yet that live, the only worker running, is not
+// running look expired a minute ago, so that the next lease recovery
+// requeues them, and returns how many. The callback is never one of them.
 func expireOrphans(t *testing.T, rdb *redis.Client, id string, live *workertest.Worker) (expired int) {
 	t.Helper()
-	running := map[string]bool{}
-	for _, l := range live.Lines("job.started") {
-		running[l.Str("task_id")] = true
-	}
-	for _, ev := range []string{"job.done", "job.failed", "job.skipped", "job.deferred"} {
-		for _, l := range live.Lines(ev) {
-			delete(running, l.Str("task_id"))
-		}
-	}
 	ctx := context.Background()
 	members, err := rdb.HGetAll(ctx, batchdb.MembersKey(id)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := rdb.ZRange(ctx, asynqdb.LeaseKey("default"), 0, -1).Result()
+	active, err := rdb.ZRange(ctx, asynqdb.LeaseKey("default"), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := float64(time.Now().Add(-time.Minute).Unix())
-	for _, task := range ids {
-		if running[task] || members[task] != "0" {
+	busy := running(live)
+	for _, task := range active {
+		if busy[task] || members[task] != "0" {
 			continue
 		}
-		if err := rdb.ZAddXX(ctx, asynqdb.LeaseKey("default"), redis.Z{Score: old, Member: task}).Err(); err != nil {
-			t.Fatal(err)
-		}
+		expireLease(t, rdb, task)
 		t.Logf("task %s was active on no live worker: lease expired", task)
 		expired++
 	}
 	return expired
+}
+
+// running returns the IDs of the tasks w logged as started and not as
+// ended (per attempt).
+func running(w *workertest.Worker) map[string]bool {
+	ended := map[string]bool{}
+	for _, ev := range []string{"job.done", "job.failed", "job.skipped", "job.deferred"} {
+		for _, l := range w.Lines(ev) {
+			ended[l.Str("task_id")+"/"+fmt.Sprint(l.Int("attempt"))] = true
+		}
+	}
+	ids := map[string]bool{}
+	for _, l := range w.Lines("job.started") {
+		if !ended[l.Str("task_id")+"/"+fmt.Sprint(l.Int("attempt"))] {
+			ids[l.Str("task_id")] = true
+		}
+	}
+	return ids
+}
+
+// expireLease makes task's asynq lease look expired a minute ago.
+func expireLease(t *testing.T, rdb *redis.Client, task string) {
+	t.Helper()
+	old := float64(time.Now().Add(-time.Minute).Unix())
+	if err := rdb.ZAddXX(context.Background(), asynqdb.LeaseKey("default"), redis.Z{Score: old, Member: task}).Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // uncounted logs, for a batch stuck short of its callback, each member not

@@ -3,6 +3,8 @@ package lockcore
 import (
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestMsArgs(t *testing.T) {
@@ -21,5 +23,14 @@ func TestMsArgs(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { _ = c.arg(1000 * time.Millisecond) }); a != 0 {
 		t.Fatalf("a cached value allocates %v times", a)
+	}
+}
+
+// Every script is registered with its hash, so EVALSHA never boxes one.
+func TestScriptHashes(t *testing.T) {
+	for _, s := range []*redis.Script{acquireScript, admitScript, completeScript, extendScript, releaseScript, limitInspectScript} {
+		if h, ok := scriptHashes[s]; !ok || h != any(s.Hash()) {
+			t.Fatalf("script %s: hash %v, %v", s.Hash(), h, ok)
+		}
 	}
 }

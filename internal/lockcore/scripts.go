@@ -16,72 +16,70 @@ var (
 
 	//go:embed lua/acquire.lua
 	acquireSrc    string
-	acquireScript = redis.NewScript(fenceSrc + acquireSrc)
+	acquireScript = newScript(fenceSrc + acquireSrc)
 
 	//go:embed lua/extend.lua
 	extendSrc    string
-	extendScript = redis.NewScript(extendSrc)
+	extendScript = newScript(extendSrc)
 
 	//go:embed lua/release.lua
 	releaseSrc    string
-	releaseScript = redis.NewScript(releaseSrc)
+	releaseScript = newScript(releaseSrc)
 
 	//go:embed lua/admit.lua
 	admitSrc    string
-	admitScript = redis.NewScript(fenceSrc + admitSrc)
+	admitScript = newScript(fenceSrc + admitSrc)
 
 	//go:embed lua/complete.lua
 	completeSrc    string
-	completeScript = redis.NewScript(completeSrc)
+	completeScript = newScript(completeSrc)
 
 	//go:embed lua/checkpoint_save.lua
 	checkpointSaveSrc    string
-	checkpointSaveScript = redis.NewScript(checkpointSaveSrc)
+	checkpointSaveScript = newScript(checkpointSaveSrc)
 
 	//go:embed lua/checkpoint_load.lua
 	checkpointLoadSrc    string
-	checkpointLoadScript = redis.NewScript(checkpointLoadSrc)
+	checkpointLoadScript = newScript(checkpointLoadSrc)
 
 	//go:embed lua/checkpoint_drop.lua
 	checkpointDropSrc    string
-	checkpointDropScript = redis.NewScript(checkpointDropSrc)
+	checkpointDropScript = newScript(checkpointDropSrc)
 
 	//go:embed lua/slot_take.lua
 	slotTakeSrc    string
-	slotTakeScript = redis.NewScript(slotTakeSrc)
+	slotTakeScript = newScript(slotTakeSrc)
 
 	//go:embed lua/slot_extend.lua
 	slotExtendSrc    string
-	slotExtendScript = redis.NewScript(slotExtendSrc)
+	slotExtendScript = newScript(slotExtendSrc)
 
 	//go:embed lua/slot_release.lua
 	slotReleaseSrc    string
-	slotReleaseScript = redis.NewScript(slotReleaseSrc)
+	slotReleaseScript = newScript(slotReleaseSrc)
 
 	//go:embed lua/rate_take.lua
 	rateTakeSrc    string
-	rateTakeScript = redis.NewScript(rateTakeSrc)
+	rateTakeScript = newScript(rateTakeSrc)
 
 	//go:embed lua/rate_pause.lua
 	ratePauseSrc    string
-	ratePauseScript = redis.NewScript(ratePauseSrc)
+	ratePauseScript = newScript(ratePauseSrc)
 
 	//go:embed lua/limit_inspect.lua
 	limitInspectSrc    string
-	limitInspectScript = redis.NewScript(limitInspectSrc)
+	limitInspectScript = newScript(limitInspectSrc)
 )
 
 // scriptHashes holds each script's SHA-1 as an interface value, boxed once,
-// so that an EVALSHA's arguments do not box it again per call. It is built
-// at start and only read.
-var scriptHashes = hashesOf(acquireScript, extendScript, releaseScript, admitScript, completeScript,
-	checkpointSaveScript, checkpointLoadScript, checkpointDropScript, slotTakeScript, slotExtendScript,
-	slotReleaseScript, rateTakeScript, ratePauseScript, limitInspectScript)
+// so that an EVALSHA's arguments do not box it again per call. newScript
+// fills it while the package initializes; it is only read after.
+var scriptHashes = map[*redis.Script]any{}
 
-func hashesOf(scripts ...*redis.Script) map[*redis.Script]any {
-	m := make(map[*redis.Script]any, len(scripts))
-	for _, s := range scripts {
-		m[s] = s.Hash()
-	}
-	return m
+// newScript is redis.NewScript, with the script's hash noted in
+// scriptHashes.
+func newScript(src string) *redis.Script {
+	s := redis.NewScript(src)
+	scriptHashes[s] = s.Hash()
+	return s
 }
