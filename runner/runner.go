@@ -164,6 +164,13 @@ func (r *Runner) Start(ctx context.Context) error {
 		}
 		return fmt.Errorf("runner: redis: %w", err)
 	}
+	vctx, cancel := context.WithTimeout(ctx, startPing)
+	err := checkRedisVersion(vctx, r.cfg.Redis)
+	cancel()
+	if err != nil {
+		r.started.Store(false)
+		return fmt.Errorf("runner: %w", err)
+	}
 	r.hookOnce.Do(func() { r.cfg.Redis.AddHook(r.health.hook()) })
 	r.handler = r.chain()
 	r.pool = newPool(r.handler)

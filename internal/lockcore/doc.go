@@ -147,11 +147,10 @@
 //
 // Keys live under a prefix (PrefixDefault, "jobrunner") with the user key as
 // a Cluster hash tag, so that every key of one lock or dedupe key shares a
-// slot: jobrunner:{invoice:123}:lock, :fence, :inflight and :done. The
-// :inflight key holds the marker while a job runs and its completed record
-// after it succeeded (the record replaces the marker); :done holds a record
-// only in the rare case described in complete.lua, or as written by older
-// versions, and admission reads both. Checkpoints live beside their lease's
+// slot: jobrunner:{invoice:123}:lock, :fence and :inflight. The :inflight
+// key holds the marker while a job runs and its completed record after it
+// succeeded (the record replaces the marker, read and written by one
+// command: see complete.lua). Checkpoints live beside their lease's
 // key: :checkpoint for a marker's, :checkpoint:<name> for a lock's. A fence key lives a day after the
 // last grant of its lock (see Fencing), so there is one per lock key used
 // within the last day.

@@ -10,13 +10,12 @@ const PrefixDefault = "jobrunner"
 
 // keys builds every Redis key the package uses. Each user key becomes a
 // Redis Cluster hash tag, so all keys of one lock (lock and fence) or of one
-// dedupe key (in-flight marker and completed record) live in one slot and
+// dedupe key (in-flight marker, then completed record) live in one slot and
 // one script may touch them together:
 //
 //	jobrunner:{invoice:123}:lock
 //	jobrunner:{invoice:123}:fence
 //	jobrunner:{invoice:123}:inflight
-//	jobrunner:{invoice:123}:done
 //	jobrunner:{invoice:123}:checkpoint
 //
 // A lock key and a dedupe key with the same text share a tag and a slot, but
@@ -75,8 +74,8 @@ func (k keys) inflight(key string) string { return k.tagged(key, ":inflight") }
 // lease is the key a lease holds: its marker's, its lock's or its slot
 // set's.
 func (k keys) lease(l *Lease) string {
-	if l.rkeys[0] != "" {
-		return l.rkeys[0] // built by its grant: the same key
+	if l.rkey != "" {
+		return l.rkey // built by its grant: the same key
 	}
 	switch {
 	case l.marker:
@@ -99,15 +98,6 @@ func (k keys) starts(key string) string { return k.prefix + ":{limit:" + escapeT
 
 // rate is a rate limit's state: the queue of refused starts and a pause.
 func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:rate" }
-
-// done is a separate completed record of a dedupe key (the job's result
-// bytes, kept for the dedupe window): where versions before the state key
-// wrote it, and where a success goes when another task's marker holds the
-// state key. Admission reads it beside the state key, in the same command.
-func (k keys) done(key string) string { return k.tagged(key, ":done") }
-
-// dedupe returns the inflight and done keys of a dedupe key.
-func (k keys) dedupe(key string) (inflight, done string) { return k.pair(key, ":inflight", ":done") }
 
 // lockFence returns the lock and fence keys of a lock key.
 func (k keys) lockFence(key string) (lock, fence string) { return k.pair(key, ":lock", ":fence") }
@@ -150,3 +140,7 @@ func escapeTag(key string) string {
 	}
 	return tagEscaper.Replace(key)
 }
+
+// isRecord reports whether v, a state key's value, is a completed record
+// (byte 1, then the result bytes) rather than an in-flight marker.
+func isRecord(v string) bool { return len(v) > 0 && v[0] == 1 }

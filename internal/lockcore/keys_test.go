@@ -13,7 +13,6 @@ func TestKeys(t *testing.T) {
 		k.lock("invoice:123"):     "jobrunner:{invoice:123}:lock",
 		k.fence("invoice:123"):    "jobrunner:{invoice:123}:fence",
 		k.inflight("invoice:123"): "jobrunner:{invoice:123}:inflight",
-		k.done("invoice:123"):     "jobrunner:{invoice:123}:done",
 		newKeys("app").lock("x"):  "app:{x}:lock",
 		k.lock("}x{"):             "jobrunner:{%7Dx%7B}:lock",
 		k.lock("100%"):            "jobrunner:{100%25}:lock",
@@ -24,15 +23,14 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-// The pairs built in one allocation are the keys built one by one.
+// The pair built in one allocation is the keys built one by one.
 func TestKeyPairs(t *testing.T) {
 	t.Parallel()
 	for _, k := range []keys{newKeys(""), newKeys("app")} {
 		for _, key := range []string{"invoice:123", "}x{", "100%", "", "a:{b}"} {
-			inflight, done := k.dedupe(key)
 			lock, fence := k.lockFence(key)
-			if inflight != k.inflight(key) || done != k.done(key) || lock != k.lock(key) || fence != k.fence(key) {
-				t.Errorf("%q: pairs %q %q %q %q", key, inflight, done, lock, fence)
+			if lock != k.lock(key) || fence != k.fence(key) {
+				t.Errorf("%q: pair %q %q", key, lock, fence)
 			}
 		}
 	}
@@ -51,7 +49,7 @@ func TestKeysShareSlot(t *testing.T) {
 		}
 		key := string(b)
 		slot := hashSlot(k.lock(key))
-		for _, other := range []string{k.fence(key), k.inflight(key), k.done(key)} {
+		for _, other := range []string{k.fence(key), k.inflight(key)} {
 			if hashSlot(other) != slot {
 				t.Fatalf("key %q: %s in slot %d, lock in %d", key, other, hashSlot(other), slot)
 			}

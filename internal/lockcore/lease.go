@@ -70,8 +70,8 @@ type Lease struct {
 	fence  int64
 	ttl    time.Duration
 
-	tokenArg any       // token boxed as a script argument, when the grant had it so; else nil
-	rkeys    [2]string // its Redis keys as its grant built them (a marker's state and record keys, a lock's key), or empty
+	tokenArg any    // token boxed as a script argument, when the grant had it so; else nil
+	rkey     string // its Redis key as its grant built it (a marker's state key, a lock's key), or empty
 
 	mu        sync.Mutex
 	lost      chan struct{} // made by Lost when first asked; closed when lost

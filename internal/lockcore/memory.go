@@ -197,11 +197,11 @@ func (m *MemoryStore) Admit(ctx context.Context, req AdmitRequest) (Admission, e
 			return false, 0, err
 		}
 		defer m.mu.Unlock()
-		if v, ok := m.get(m.keys.done(req.DedupeKey)); ok {
-			a = Admission{Verdict: Done, Result: []byte(v)}
+		cur, held := m.get(m.keys.inflight(req.DedupeKey))
+		if held && isRecord(cur) {
+			a = Admission{Verdict: Done, Result: []byte(cur[1:])}
 			return true, 0, nil
 		}
-		cur, held := m.get(m.keys.inflight(req.DedupeKey))
 		if held && markerHolder(cur) != req.TaskID {
 			a = Admission{Verdict: InFlightElsewhere, Holder: markerHolder(cur), HolderTTL: m.pttl(m.keys.inflight(req.DedupeKey))}
 			return true, 0, nil
@@ -255,18 +255,33 @@ func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Comple
 		return Completion{}, err
 	}
 	mk := req.Marker
-	// As complete.lua: record unless a redelivery of the same task holds
-	// the marker, or the marker is gone and a record exists.
-	cur, held := m.get(m.keys.inflight(mk.key))
-	_, recorded := m.get(m.keys.done(mk.key))
-	if cur == mk.token || !held && !recorded || held && markerHolder(cur) != markerHolder(mk.token) {
-		m.set(m.keys.done(mk.key), string(req.Result), cmp.Or(req.Window, WindowDefault))
+	// As complete.lua: the record replaces the marker, another task's
+	// marker too; a record already there is kept for a fresh window, a
+	// redelivery's marker for a fresh marker TTL.
+	key := m.keys.lease(mk)
+	cur, held := m.get(key)
+	window := cmp.Or(req.Window, WindowDefault)
+	c := Completion{Marker: Expired}
+	takenOver := false
+	switch {
+	case !held:
+		m.set(key, "\x01"+string(req.Result), window)
+	case cur == mk.token:
+		m.set(key, "\x01"+string(req.Result), window)
+		c.Marker = Released
+	case isRecord(cur):
+		m.set(key, cur, window)
+	case markerHolder(cur) == markerHolder(mk.token):
+		m.set(key, cur, mk.ttl)
+		c.Marker, takenOver = NotOwner, true
+	default:
+		m.set(key, "\x01"+string(req.Result), window)
+		c.Marker = NotOwner
 	}
-	if req.Checkpoint != nil && (!held || cur == mk.token) {
-		// Unless another admission holds the marker: its place is its own.
+	if req.Checkpoint != nil && !takenOver {
+		// Unless a redelivery holds the marker: its place is its own.
 		delete(m.vals, m.keys.checkpoint(*req.Checkpoint))
 	}
-	c := Completion{Marker: m.release(m.keys.lease(mk), mk.token)}
 	if req.Lock != nil {
 		c.Lock = m.release(m.keys.lease(req.Lock), req.Lock.token)
 	}

@@ -42,8 +42,7 @@ const releaseTimeout = 2 * time.Second
 func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, error) {
 	token, marker := newMarker(req.TaskID)
 	b := newCallBuf(admitScript) // the first round's call; later rounds make their own
-	inflight, done := s.keys.dedupe(req.DedupeKey)
-	keys := append(b.call.keys, inflight, done)
+	keys := append(b.call.keys, s.keys.inflight(req.DedupeKey))
 	args := append(b.call.args, req.TaskID, s.ms.arg(req.MarkerTTL), token)
 	if req.LockKey != "" {
 		lock, fence := s.keys.lockFence(req.LockKey)
@@ -66,7 +65,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 				if code, _, err := parseAdmit(reply); err == nil && (code == 1 || code == 2) {
 					rkeys, rargs := []string{keys[0]}, []any{marker}
 					if req.LockKey != "" {
-						rkeys, rargs = append(rkeys, keys[2]), append(rargs, token)
+						rkeys, rargs = append(rkeys, keys[1]), append(rargs, token)
 					}
 					s.releaseOrphan(rkeys, rargs)
 				}
@@ -90,11 +89,11 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 				a.Verdict = TakenOver
 			}
 			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
-			a.Marker.rkeys = [2]string{keys[0], keys[1]}
+			a.Marker.rkey = keys[0]
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
 				a.Lock.tokenArg = args[2] // token, boxed for this script already
-				a.Lock.rkeys[0] = keys[2]
+				a.Lock.rkey = keys[1]
 			}
 		case 3:
 			a.Verdict, a.Holder = InFlightElsewhere, val.(string)
@@ -154,30 +153,24 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	m := req.Marker
 	b := newCallBuf(completeScript)
 	complete, calls := &b.call, b.calls[:1]
-	inflight, done := m.rkeys[0], m.rkeys[1]
-	if done == "" {
-		inflight, done = s.keys.dedupe(m.key)
-	}
-	complete.keys = append(complete.keys, inflight, done)
+	complete.keys = append(complete.keys, s.keys.lease(m))
 	var result any = ""
 	if req.Result != nil {
 		result = req.Result
 	}
-	complete.args = append(complete.args, m.token, result, s.ms.arg(window))
+	var lockToken any = ""
 	var release *scriptCall
 	if l := req.Lock; l != nil {
 		if s.sameSlot(m.key, l.key) {
 			complete.keys = append(complete.keys, s.keys.lease(l))
-			complete.args = append(complete.args, l.arg())
+			lockToken = l.arg()
 		} else {
 			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}
 			calls = append(calls, release)
 		}
 	}
+	complete.args = append(complete.args, m.token, result, s.ms.arg(window), lockToken, s.ms.arg(max(m.ttl, time.Millisecond)))
 	if c := req.Checkpoint; c != nil {
-		if len(complete.args) == 3 {
-			complete.args = append(complete.args, "") // no lock token
-		}
 		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
 		complete.args = append(complete.args, "1")
 	}

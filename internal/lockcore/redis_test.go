@@ -350,36 +350,31 @@ func TestRenewerOnePipeline(t *testing.T) {
 	}
 }
 
-// TestRedisRecordsBesideAnotherMarker covers the separate record key: a
-// record written by an older version (":done") still skips a duplicate,
-// and a success that finds another task's marker in the state key records
-// beside it, leaving that marker alone.
-func TestRedisRecordsBesideAnotherMarker(t *testing.T) {
+// TestRedisRecordReplacesAnotherMarker: a success that finds another
+// task's marker in the state key (a duplicate admitted after our marker
+// expired) writes its record there, in one key, for the window.
+func TestRedisRecordReplacesAnotherMarker(t *testing.T) {
 	t.Parallel()
 	c := startRedis(t).Client()
 	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
 
-	c.Set(ctx(t), "jobrunner:{old}:done", "old result", time.Hour)
-	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "old", TaskID: "t1"})
-	if err != nil || a.Verdict != lockcore.Done || string(a.Result) != "old result" {
-		t.Fatalf("admission over an old record = %v %q, %v; want Done with its result", a.Verdict, a.Result, err)
-	}
-
-	a, err = s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "k", TaskID: "t1", MarkerTTL: time.Minute})
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "k", TaskID: "t1", MarkerTTL: time.Minute})
 	if err != nil || a.Verdict != lockcore.Admitted {
 		t.Fatalf("admit: %v, %v", a.Verdict, err)
 	}
 	// Our marker expired and a duplicate (another task ID) was admitted.
 	c.Set(ctx(t), "jobrunner:{k}:inflight", "0123456789abcdef0123456789abcdef:t2", time.Minute)
-	done, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Result: []byte("ours")})
+	done, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Result: []byte("ours"), Window: time.Hour})
 	if err != nil || done.Marker != lockcore.NotOwner {
-		t.Fatalf("complete = %v, %v; want the marker left to its owner", done.Marker, err)
+		t.Fatalf("complete = %v, %v; want NotOwner", done.Marker, err)
 	}
-	if got := c.Get(ctx(t), "jobrunner:{k}:inflight").Val(); got != "0123456789abcdef0123456789abcdef:t2" {
-		t.Errorf("the duplicate's marker became %q", got)
+	if got := c.Get(ctx(t), "jobrunner:{k}:inflight").Val(); got != "\x01ours" {
+		t.Errorf("the state key holds %q, want the record", got)
 	}
-	a, err = s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "k", TaskID: "t3"})
-	if err != nil || a.Verdict != lockcore.Done || string(a.Result) != "ours" {
-		t.Fatalf("a third duplicate = %v %q, %v; want Done with our result", a.Verdict, a.Result, err)
+	if ttl := c.PTTL(ctx(t), "jobrunner:{k}:inflight").Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("the record's TTL is %v, want the window", ttl)
+	}
+	if n := c.DBSize(ctx(t)).Val(); n != 1 {
+		t.Errorf("%d keys, want the state key alone", n)
 	}
 }

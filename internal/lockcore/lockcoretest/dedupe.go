@@ -203,19 +203,29 @@ func testDedupeMarkerExpires(t *testing.T, s lockcore.Store) {
 	a := admit(t, s, lockcore.AdmitRequest{DedupeKey: dk, TaskID: "t1", MarkerTTL: 80 * time.Millisecond}, lockcore.Admitted)
 	time.Sleep(150 * time.Millisecond) // t1's worker paused without renewing
 	b := admit(t, s, lockcore.AdmitRequest{DedupeKey: dk, TaskID: "t2"}, lockcore.Admitted)
-	// t1 finishes late: its success is still recorded, t2's marker is left
-	// alone.
+	// t1 finishes late: its success is still recorded, in t2's place: the
+	// key is done, and t2 is fenced out as a replaced admission is.
 	c, err := s.Complete(ctx, lockcore.CompleteRequest{Marker: a.Marker, Result: []byte("t1")})
 	if err != nil || c.Marker != lockcore.NotOwner {
 		t.Fatalf("late Complete = %+v, %v", c, err)
 	}
-	if err := s.Renew(ctx, b.Marker); err != nil || b.Marker.Err() != nil {
-		t.Fatalf("a late completion deleted another task's marker: %v, %v", err, b.Marker.Err())
+	if d := admit(t, s, lockcore.AdmitRequest{DedupeKey: dk, TaskID: "t3"}, lockcore.Done); string(d.Result) != "t1" {
+		t.Fatalf("Result = %q, want the late success's", d.Result)
 	}
-	if _, err := s.Abandon(ctx, b.Marker, nil); err != nil {
+	if err := s.Renew(ctx, b.Marker); err != nil || !errors.Is(b.Marker.Err(), lockcore.ErrLockLost) {
+		t.Fatalf("the duplicate's marker renewed after the key was recorded: %v, %v", err, b.Marker.Err())
+	}
+	// t2 ends either way without undoing the record: a failure abandons
+	// nothing, a success keeps the first result.
+	if c, err := s.Abandon(ctx, b.Marker, nil); err != nil || c.Marker == lockcore.Released {
+		t.Fatalf("Abandon of the fenced-out duplicate = %+v, %v", c, err)
+	}
+	if _, err := s.Complete(ctx, lockcore.CompleteRequest{Marker: b.Marker, Result: []byte("t2")}); err != nil {
 		t.Fatal(err)
 	}
-	admit(t, s, lockcore.AdmitRequest{DedupeKey: dk, TaskID: "t3"}, lockcore.Done)
+	if d := admit(t, s, lockcore.AdmitRequest{DedupeKey: dk, TaskID: "t3"}, lockcore.Done); string(d.Result) != "t1" {
+		t.Fatalf("Result = %q, want the first success's", d.Result)
+	}
 }
 
 // testDedupeTakeoverFencesOut runs two admissions of one task ID at once, as

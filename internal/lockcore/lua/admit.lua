@@ -4,18 +4,15 @@
 -- KEYS[1]: the state key of the dedupe key: while the job runs, its
 --          in-flight marker (the admission token, ':', the task ID); once it
 --          succeeded, its completed record (byte 1, then the result bytes).
--- KEYS[2]: the separate record key of the dedupe key (value: result bytes),
---          written by older versions and when a success finds another task
---          holding the marker.
--- KEYS[3]: optional, the lock key (value: owner token).
--- KEYS[4]: optional (present with KEYS[3]), the fence key of the lock.
---          On Redis Cluster all four keys must share a slot; the caller
+-- KEYS[2]: optional, the lock key (value: owner token).
+-- KEYS[3]: optional (present with KEYS[2]), the fence key of the lock.
+--          On Redis Cluster all three keys must share a slot; the caller
 --          runs two steps otherwise.
 -- ARGV[1]: the task ID.
 -- ARGV[2]: the in-flight marker TTL in milliseconds.
 -- ARGV[3]: the admission token (32 hex digits, no ':'): the lock's owner token
 --          and the first part of the marker's value.
--- ARGV[4]: the lock TTL in milliseconds (when KEYS[3] is given).
+-- ARGV[4]: the lock TTL in milliseconds (when KEYS[2] is given).
 --
 -- Returns {code, value}:
 --   {1, fence}  admitted: the marker was free; it is now set to ARGV[1].
@@ -26,21 +23,24 @@
 --               ID, returned as holder, for pttl more milliseconds unless
 --               renewed.
 --   {4, result} done: a completed record exists; result is its value.
---   {5, pttl}   lock busy: another owner holds KEYS[3]; pttl is its
+--   {5, pttl}   lock busy: another owner holds KEYS[2]; pttl is its
 --               remaining TTL. Nothing was written.
--- fence is 0 when no lock was requested. Codes 3, 4 and 5 write nothing.
+-- fence is 0 when no lock was requested. Codes 3, 4 and 5 leave every key
+-- as it was.
+--
+-- The usual path writes the marker with the command that reads the state
+-- (SET NX GET, Redis >= 7.0): one command without a lock, four with one
+-- (SET NX, TIME, SET GET for the lock and its fence). A busy lock undoes
+-- the marker in the same script, so no one sees it.
 --
 -- nextFence comes from fence.lua, loaded in front of this script.
 
-local v = redis.call('MGET', KEYS[2], KEYS[1])
-local done, cur = v[1], v[2]
-if done then
-  return {4, done}
-end
-if cur and string.byte(cur, 1) == 1 then
-  return {4, string.sub(cur, 2)}
-end
+local marker = ARGV[3] .. ':' .. ARGV[1]
+local cur = redis.call('SET', KEYS[1], marker, 'NX', 'PX', ARGV[2], 'GET')
 if cur then
+  if string.byte(cur, 1) == 1 then
+    return {4, string.sub(cur, 2)}
+  end
   -- The task ID follows the token's ':'; a value without one is a task ID.
   local holder = string.match(cur, '^[^:]*:(.*)$') or cur
   if holder ~= ARGV[1] then
@@ -48,17 +48,20 @@ if cur then
   end
 end
 local fence = 0
-if #KEYS >= 4 then
-  if not redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then
-    if redis.call('GET', KEYS[3]) ~= ARGV[3] then
-      return {5, redis.call('PTTL', KEYS[3])}
+if #KEYS >= 3 then
+  if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+    if redis.call('GET', KEYS[2]) ~= ARGV[3] then
+      if not cur then
+        redis.call('DEL', KEYS[1])
+      end
+      return {5, redis.call('PTTL', KEYS[2])}
     end
-    redis.call('PEXPIRE', KEYS[3], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
   end
-  fence = nextFence(KEYS[4])
+  fence = nextFence(KEYS[3])
 end
-redis.call('SET', KEYS[1], ARGV[3] .. ':' .. ARGV[1], 'PX', ARGV[2])
 if cur then
+  redis.call('SET', KEYS[1], marker, 'PX', ARGV[2])
   return {2, fence}
 end
 return {1, fence}

@@ -46,7 +46,6 @@ var chaosKeyRules = []keyRule{
 			}
 			return ""
 		}},
-	{doc: "jobrunner:{TYPE:KEY}:done", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:done$`), ttl: true, maxTTL: 24 * time.Hour},
 	{doc: "jobrunner:{limit:DEP}:slots", re: regexp.MustCompile(`^jobrunner:\{limit:[^}]+\}:(slots|waiters)$`), ttl: true, maxTTL: SlotTTL,
 		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
 			now, err := rdb.Time(ctx).Result()

@@ -35,7 +35,6 @@ var keyInventory = []keyKind{
 	{doc: "jobrunner:{KEY}:lock", literals: []string{"internal/lockcore/keys.go\t:{", "internal/lockcore/keys.go\t:lock"}},
 	{doc: "jobrunner:{KEY}:fence", literals: []string{"internal/lockcore/keys.go\t:fence"}},
 	{doc: "jobrunner:{TYPE:KEY}:inflight", literals: []string{"internal/lockcore/keys.go\t:inflight"}},
-	{doc: "jobrunner:{TYPE:KEY}:done", literals: []string{"internal/lockcore/keys.go\t:done"}},
 	{doc: "jobrunner:{KEY}:checkpoint", literals: []string{"internal/lockcore/keys.go\t:checkpoint"}},
 	{doc: "jobrunner:{limit:DEP}:slots", literals: []string{"internal/lockcore/keys.go\t:{limit:", "internal/lockcore/keys.go\t}:slots", "internal/lockcore/keys.go\t}:waiters"}},
 	{doc: "jobrunner:{limit:DEP}:starts", literals: []string{"internal/lockcore/keys.go\t}:starts", "internal/lockcore/keys.go\t}:rate"}},
