@@ -55,15 +55,16 @@
 // last grant still hands out a larger fence: the failover takes longer
 // than the lost grant is ahead of the replica's clock. The assumption: the
 // clocks of a primary and its replicas agree to within the failover time.
-// A fence key expires 24 hours after the last grant of its lock, when the
-// clock has long passed it. The scripts use SET ... GET: Redis 6.2 or
-// later, as asynq needs. MemoryStore keeps one plain counter from 1.
+// The lock key keeps its fence when released and expires 24 hours after
+// its last write, when the clock has long passed it. The scripts use SET
+// ... GET: Redis 6.2 or later. MemoryStore keeps one plain counter from 1.
 //
 // # Redis keys
 //
 // Keys live under a prefix (PrefixDefault, "jobrunner") with the lock key
-// as a Cluster hash tag: jobrunner:{invoice:123}:lock and :fence share a
-// slot. Single node, Sentinel (a failover client) and Cluster all work.
+// as a Cluster hash tag: jobrunner:{invoice:123}:lock holds the lock's
+// fence, its holder's deadline and owner token. Single node, Sentinel (a
+// failover client) and Cluster all work.
 //
 // See docs/dedupe-and-locks.md for how the worker uses locks.
 package lockstore

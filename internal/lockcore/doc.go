@@ -55,8 +55,8 @@
 // down-after-milliseconds or cluster-node-timeout). Data lost by a restart
 // without persistence does not reset fences either. A key granted more
 // than once per microsecond runs ahead of the clock by that many steps and
-// then counts on by one. The scripts use SET ... GET: Redis 6.2 or later,
-// as asynq needs.
+// then counts on by one. The scripts use SET ... NX GET: Redis 7.0 or
+// later.
 //
 // The alternative, WAIT for a replica after each grant and fail closed when
 // none acknowledges, would cost a round trip per job and stop every lock
@@ -64,11 +64,12 @@
 // acknowledged and then lost the write. MemoryStore, which has no replicas,
 // keeps one plain counter from 1 for all its keys.
 //
-// A fence key expires 24 hours after the last grant of its lock: by then
-// the server's clock has passed the last fence, so the next grant, which
-// follows the clock, is larger still. Only a clock set back by more than
-// a day could repeat a fence. The TTL comes with the SET that writes the
-// fence, so it costs no command.
+// The fence lives in the lock key (see lua/lock.lua), which a release
+// leaves in place, free, and which expires 24 hours after its last write:
+// by then the server's clock has passed the last fence, so the next grant,
+// which follows the clock, is larger still. Only a clock set back by more
+// than a day could repeat a fence. The TTL comes with the SET that writes
+// the key, so it costs no command.
 //
 // # Losing a lease
 //
@@ -147,13 +148,13 @@
 //
 // Keys live under a prefix (PrefixDefault, "jobrunner") with the user key as
 // a Cluster hash tag, so that every key of one lock or dedupe key shares a
-// slot: jobrunner:{invoice:123}:lock, :fence and :inflight. The :inflight
+// slot: jobrunner:{invoice:123}:lock and :inflight. The :inflight
 // key holds the marker while a job runs and its completed record after it
 // succeeded (the record replaces the marker, read and written by one
 // command: see complete.lua). Checkpoints live beside their lease's
-// key: :checkpoint for a marker's, :checkpoint:<name> for a lock's. A fence key lives a day after the
-// last grant of its lock (see Fencing), so there is one per lock key used
-// within the last day.
+// key: :checkpoint for a marker's, :checkpoint:<name> for a lock's. A lock
+// key lives a day after its last write (see Fencing), so there is one per
+// lock key used within the last day.
 //
 // # Limits
 //

@@ -1,5 +1,10 @@
 package lockcore
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Test-only exports for the external test package.
 var HashSlot = hashSlot
 
@@ -14,5 +19,22 @@ func Queued(s *RedisStore) int {
 // queue.
 const MaxInline = maxInline
 
-// FenceTTL is how long a fence key outlives the last grant of its lock.
+// FenceTTL is how long a lock key, with its fence, outlives its last write.
 const FenceTTL = fenceTTL
+
+// ParseLock reads a lock key's value (see lua/lock.lua): its fence, its
+// holder's deadline in server milliseconds (0 when free) and its owner.
+func ParseLock(v string) (fence, deadline int64, owner string, ok bool) {
+	rest, ok := strings.CutPrefix(v, "L")
+	if !ok {
+		return 0, 0, "", false
+	}
+	f, rest, ok1 := strings.Cut(rest, ":")
+	d, owner, ok2 := strings.Cut(rest, ":")
+	fence, err1 := strconv.ParseInt(f, 10, 64)
+	deadline, err2 := strconv.ParseInt(d, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return 0, 0, "", false
+	}
+	return fence, deadline, owner, true
+}

@@ -26,7 +26,7 @@ func TestFenceIncreasesAcrossFailover(t *testing.T) {
 			t.Parallel()
 			env := topo.Start(t)
 			const prefix, key = "fo", "fenced"
-			fenceKey := prefix + ":{" + key + "}:fence"
+			fenceKey := prefix + ":{" + key + "}:lock" // the lock key holds the fence
 			store := lockcore.NewRedisStore(env.Client, lockcore.RedisConfig{Prefix: prefix, RetryMax: testRetryMax})
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
@@ -64,10 +64,11 @@ func TestFenceIncreasesAcrossFailover(t *testing.T) {
 			env.Recover(primary)
 
 			rc := replica.Client()
-			onReplica, err := rc.Get(ctx, fenceKey).Int64()
+			v, err := rc.Get(ctx, fenceKey).Result()
 			if err != nil && err != redis.Nil {
 				t.Fatal(err)
 			}
+			onReplica, _, _, _ := lockcore.ParseLock(v)
 			if onReplica >= lost {
 				t.Fatalf("the promoted replica has fence %d, the lost grant was %d: the grant was not lost, the test proves nothing", onReplica, lost)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/jobrunner/jobrunner/internal/lockcore"
 )
 
-// TestRedisFenceOutlivesItsCounter: a fence key that lost its last grants
+// TestRedisFenceOutlivesItsCounter: a lock key that lost its last grants
 // (a replica promoted before it had them; here the key is simply deleted)
 // still yields a larger fence, through Acquire and through Admit, because
 // fences follow the server's clock.
@@ -44,22 +44,22 @@ func TestRedisFenceOutlivesItsCounter(t *testing.T) {
 			t.Fatalf("grant %d (admit %v): fence %d after %d", i, admit, fence, last)
 		}
 		last = fence
-		if err := c.Del(ctx(t), "fc:{k}:fence").Err(); err != nil { // the counter is lost
+		if err := c.Del(ctx(t), "fc:{k}:lock").Err(); err != nil { // the lock and its fence are lost
 			t.Fatal(err)
 		}
 	}
 }
 
 // TestRedisFenceKeyExpires: every grant, through Acquire and through
-// Admit, and on the path where the key is ahead of the clock, leaves the
-// fence key with a TTL of a day, so that a lock key used once does not
+// Admit, and on the path where the key is ahead of the clock, and every
+// release, leaves the lock key (which holds the fence) with a TTL of a day, so that a lock key used once does not
 // keep a key forever; and a grant after the key expired (for real, in
 // Redis) still hands out a larger fence.
 func TestRedisFenceKeyExpires(t *testing.T) {
 	t.Parallel()
 	c := startRedis(t).Client()
 	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Prefix: "fx"})
-	const fenceKey = "fx:{k}:fence"
+	const fenceKey = "fx:{k}:lock"
 	grant := func(admit bool) int64 {
 		t.Helper()
 		if admit {
@@ -104,11 +104,11 @@ func TestRedisFenceKeyExpires(t *testing.T) {
 			t.Fatalf("fence key still there after its TTL")
 		}
 	}
-	// Ahead of the clock, the key counts on by INCRBY, which keeps the TTL
-	// the SET before it gave.
+	// Ahead of the clock, the fence counts on by one, and the key keeps
+	// the TTL the grant gave.
 	const ahead = 8_000_000_000_000_000
 	for _, admit := range []bool{false, true} {
-		if err := c.Set(ctx(t), fenceKey, ahead, 0).Err(); err != nil {
+		if err := c.Set(ctx(t), fenceKey, fmt.Sprintf("L%d:0:", int64(ahead)), 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if f := grant(admit); f != ahead+1 {
@@ -118,7 +118,7 @@ func TestRedisFenceKeyExpires(t *testing.T) {
 	}
 }
 
-// TestRedisFenceAheadOfTheClock: a fence key ahead of the server's clock
+// TestRedisFenceAheadOfTheClock: a fence ahead of the server's clock
 // (more than one grant per microsecond, or a clock set back) counts on by
 // one, through Acquire and through Admit.
 func TestRedisFenceAheadOfTheClock(t *testing.T) {
@@ -126,7 +126,7 @@ func TestRedisFenceAheadOfTheClock(t *testing.T) {
 	c := startRedis(t).Client()
 	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Prefix: "fa"})
 	const ahead = 8_000_000_000_000_000 // about the year 2223, in µs
-	if err := c.Set(ctx(t), "fa:{k}:fence", ahead, 0).Err(); err != nil {
+	if err := c.Set(ctx(t), "fa:{k}:lock", fmt.Sprintf("L%d:0:", int64(ahead)), 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	l, err := s.Acquire(ctx(t), "k", time.Second, 0)
@@ -145,21 +145,21 @@ func TestRedisFenceAheadOfTheClock(t *testing.T) {
 	}
 }
 
-// TestNextFenceIsOneFunction: the two scripts that grant locks take
-// nextFence from fence.lua alone, so the two ways to take a lock cannot
-// hand out fences differently.
-func TestNextFenceIsOneFunction(t *testing.T) {
+// TestLockTakeIsOneFunction: the two scripts that grant locks take
+// lockTake from lock.lua alone, so the two ways to take a lock cannot hand
+// out fences differently.
+func TestLockTakeIsOneFunction(t *testing.T) {
 	for _, file := range []string{"lua/acquire.lua", "lua/admit.lua"} {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(src), "function nextFence") || !strings.Contains(string(src), "nextFence(") {
-			t.Errorf("%s defines nextFence itself, or does not call it: it must come from fence.lua", file)
+		if strings.Contains(string(src), "function lockTake") || !strings.Contains(string(src), "lockTake(") {
+			t.Errorf("%s defines lockTake itself, or does not call it: it must come from lock.lua", file)
 		}
 	}
-	fence, err := os.ReadFile("lua/fence.lua")
-	if err != nil || strings.Count(string(fence), "local function nextFence") != 1 {
-		t.Fatalf("lua/fence.lua does not define nextFence once (%v)", err)
+	lock, err := os.ReadFile("lua/lock.lua")
+	if err != nil || strings.Count(string(lock), "local function lockTake") != 1 {
+		t.Fatalf("lua/lock.lua does not define lockTake once (%v)", err)
 	}
 }

@@ -9,12 +9,12 @@ import (
 const PrefixDefault = "jobrunner"
 
 // keys builds every Redis key the package uses. Each user key becomes a
-// Redis Cluster hash tag, so all keys of one lock (lock and fence) or of one
-// dedupe key (in-flight marker, then completed record) live in one slot and
-// one script may touch them together:
+// Redis Cluster hash tag, so all keys of one lock (the lock with its fence)
+// or of one dedupe key (in-flight marker, then completed record), and the
+// checkpoints they fence, live in one slot and one script may touch them
+// together:
 //
 //	jobrunner:{invoice:123}:lock
-//	jobrunner:{invoice:123}:fence
 //	jobrunner:{invoice:123}:inflight
 //	jobrunner:{invoice:123}:checkpoint
 //
@@ -38,24 +38,12 @@ func (k keys) tagged(key, suffix string) string {
 	return k.prefix + ":{" + escapeTag(key) + "}" + suffix
 }
 
-// pair returns the keys of kinds a and b under key's hash tag, in one
-// allocation: both are slices of one string.
-func (k keys) pair(key, a, b string) (string, string) {
-	e := escapeTag(key)
-	both := k.prefix + ":{" + e + "}" + a + k.prefix + ":{" + e + "}" + b
-	n := len(both) - len(k.prefix) - len(e) - 3 - len(b)
-	return both[:n], both[n:]
-}
-
-// lock is the key holding a lock's owner token, with the lock's TTL.
+// lock is the key of a lock: its fence, its holder's deadline and owner
+// token (see lua/lock.lua), kept fenceTTL after its last write.
 func (k keys) lock(key string) string { return k.tagged(key, ":lock") }
 
-// fence holds the last fencing token handed out for a lock (see nextFence
-// in acquire.lua), for fenceTTL after the last grant.
-func (k keys) fence(key string) string { return k.tagged(key, ":fence") }
-
-// fenceTTL is how long a fence key outlives the last grant of its lock
-// (the PX of nextFence in acquire.lua and admit.lua, which must agree). A
+// fenceTTL is how long a lock key, and so its fence, outlives its last
+// write (lockKeyTTL in lua/lock.lua, which must agree). A
 // fence is the larger of the last one + 1 and the server's clock in
 // microseconds, so a key may go once the clock has passed its value: the
 // next grant then follows the clock and is larger still. The value is
@@ -98,9 +86,6 @@ func (k keys) starts(key string) string { return k.prefix + ":{limit:" + escapeT
 
 // rate is a rate limit's state: the queue of refused starts and a pause.
 func (k keys) rate(key string) string { return k.prefix + ":{limit:" + escapeTag(key) + "}:rate" }
-
-// lockFence returns the lock and fence keys of a lock key.
-func (k keys) lockFence(key string) (lock, fence string) { return k.pair(key, ":lock", ":fence") }
 
 // checkpoint is the key of a checkpoint (see Checkpoint): beside its
 // lease's key, with the name after the suffix.

@@ -11,7 +11,6 @@ func TestKeys(t *testing.T) {
 	k := newKeys("")
 	for got, want := range map[string]string{
 		k.lock("invoice:123"):     "jobrunner:{invoice:123}:lock",
-		k.fence("invoice:123"):    "jobrunner:{invoice:123}:fence",
 		k.inflight("invoice:123"): "jobrunner:{invoice:123}:inflight",
 		newKeys("app").lock("x"):  "app:{x}:lock",
 		k.lock("}x{"):             "jobrunner:{%7Dx%7B}:lock",
@@ -19,19 +18,6 @@ func TestKeys(t *testing.T) {
 	} {
 		if got != want {
 			t.Errorf("key %q, want %q", got, want)
-		}
-	}
-}
-
-// The pair built in one allocation is the keys built one by one.
-func TestKeyPairs(t *testing.T) {
-	t.Parallel()
-	for _, k := range []keys{newKeys(""), newKeys("app")} {
-		for _, key := range []string{"invoice:123", "}x{", "100%", "", "a:{b}"} {
-			lock, fence := k.lockFence(key)
-			if lock != k.lock(key) || fence != k.fence(key) {
-				t.Errorf("%q: pair %q %q", key, lock, fence)
-			}
 		}
 	}
 }
@@ -49,7 +35,7 @@ func TestKeysShareSlot(t *testing.T) {
 		}
 		key := string(b)
 		slot := hashSlot(k.lock(key))
-		for _, other := range []string{k.fence(key), k.inflight(key)} {
+		for _, other := range []string{k.inflight(key), k.checkpoint(Checkpoint{Lease: &Lease{key: key}})} {
 			if hashSlot(other) != slot {
 				t.Fatalf("key %q: %s in slot %d, lock in %d", key, other, hashSlot(other), slot)
 			}

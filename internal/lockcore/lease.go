@@ -71,6 +71,7 @@ type Lease struct {
 	ttl    time.Duration
 
 	tokenArg any    // token boxed as a script argument, when the grant had it so; else nil
+	fenceArg any    // fence boxed as a script argument, when the grant's reply had it so; else nil
 	rkey     string // its Redis key as its grant built it (a marker's state key, a lock's key), or empty
 
 	mu        sync.Mutex
@@ -123,6 +124,32 @@ func (l *Lease) arg() any {
 		return l.tokenArg
 	}
 	return l.token
+}
+
+// fenceArgument returns a lock lease's fence as a script argument: boxed
+// once when its grant's reply boxed it, else per call.
+func (l *Lease) fenceArgument() any {
+	if l.fenceArg != nil {
+		return l.fenceArg
+	}
+	return l.fence
+}
+
+// lockResult is the result of releasing lock lease l as the store replied
+// n: a lock whose deadline passed while no one took it is released in
+// the store, but the lease had run out, as l's own deadline (earlier than
+// the store's) tells.
+func (l *Lease) lockResult(n int64) ReleaseResult {
+	r := releaseResult(n)
+	if r == Released && !l.marker {
+		l.mu.Lock()
+		ran := !time.Now().Before(l.deadline)
+		l.mu.Unlock()
+		if ran {
+			r = Expired
+		}
+	}
+	return r
 }
 
 // Token returns the owner token: a random token for a lock, "<token>:<task ID>"

@@ -88,7 +88,7 @@ func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Dur
 		return nil, err
 	}
 	token := newToken()
-	keys := []string{s.keys.lock(key), s.keys.fence(key)}
+	keys := []string{s.keys.lock(key)}
 	args := []any{token, s.ms.arg(ttl)}
 	var lease *Lease
 	err = retryBusy(ctx, key, wait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
@@ -97,7 +97,7 @@ func (s *RedisStore) Acquire(ctx context.Context, key string, ttl, wait time.Dur
 		err := s.batch.do(ctx, []*scriptCall{call}, func() {
 			// Granted to a caller that has gone: let it go at once.
 			if v, err := call.cmd.Int64Slice(); err == nil && len(v) == 2 && v[0] == 1 {
-				s.releaseOrphan(keys[:1], args[:1])
+				s.releaseOrphan(unlockScript, keys, []any{token, v[1]})
 			}
 		})
 		if err != nil {
@@ -131,8 +131,12 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 	calls := make([]*scriptCall, len(live))
 	for i, l := range live {
 		calls[i] = &scriptCall{script: extendScript, keys: []string{s.keys.lease(l)}, args: []any{l.arg(), s.ms.arg(l.ttl)}}
-		if l.slot {
+		switch {
+		case l.slot:
 			calls[i].script = slotExtendScript
+		case !l.marker:
+			calls[i].script = lockExtendScript
+			calls[i].args = append(calls[i].args, l.fenceArgument())
 		}
 	}
 	start := time.Now()
@@ -151,22 +155,25 @@ func (s *RedisStore) Renew(ctx context.Context, leases ...*Lease) error {
 }
 
 func (s *RedisStore) expireIn(ctx context.Context, d time.Duration, l *Lease) (int64, error) {
-	script := extendScript
-	if l.slot {
+	script, args := extendScript, []any{l.token, max(d.Milliseconds(), 1)}
+	switch {
+	case l.slot:
 		script = slotExtendScript
+	case !l.marker:
+		script, args = lockExtendScript, append(args, l.fence)
 	}
-	n, err := script.Run(ctx, s.client, []string{s.keys.lease(l)}, l.token, max(d.Milliseconds(), 1)).Int64()
+	n, err := script.Run(ctx, s.client, []string{s.keys.lease(l)}, args...).Int64()
 	if err != nil {
 		return 0, storeErr("expire", l.key, err)
 	}
 	return n, nil
 }
 
-// releaseOrphan deletes keys if they still hold the values args (lease
-// tokens) in the next pipeline, without waiting: the clean-up of leases
+// releaseOrphan runs script (release.lua or unlock.lua) with keys and
+// args in the next pipeline, without waiting: the clean-up of leases
 // granted to callers that had gone by the time the reply came.
-func (s *RedisStore) releaseOrphan(keys []string, args []any) {
-	s.batch.post([]*scriptCall{{script: releaseScript, keys: keys, args: args}}, releaseTimeout)
+func (s *RedisStore) releaseOrphan(script *redis.Script, keys []string, args []any) {
+	s.batch.post([]*scriptCall{{script: script, keys: keys, args: args}}, releaseTimeout)
 }
 
 // scriptCall is one script invocation of a pipeline.

@@ -45,8 +45,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 	keys := append(b.call.keys, s.keys.inflight(req.DedupeKey))
 	args := append(b.call.args, req.TaskID, s.ms.arg(req.MarkerTTL), token)
 	if req.LockKey != "" {
-		lock, fence := s.keys.lockFence(req.LockKey)
-		keys = append(keys, lock, fence)
+		keys = append(keys, s.keys.lock(req.LockKey))
 		args = append(args, s.ms.arg(req.LockTTL))
 	}
 	var a Admission
@@ -62,12 +61,12 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			// Admitted for a caller that has gone: let the marker and the
 			// lock go at once rather than block the key until their TTL.
 			if reply, err := call.cmd.Slice(); err == nil {
-				if code, _, err := parseAdmit(reply); err == nil && (code == 1 || code == 2) {
+				if code, fence, err := parseAdmit(reply); err == nil && (code == 1 || code == 2) {
 					rkeys, rargs := []string{keys[0]}, []any{marker}
 					if req.LockKey != "" {
-						rkeys, rargs = append(rkeys, keys[1]), append(rargs, token)
+						rkeys, rargs = append(rkeys, keys[1]), append(rargs, token, fence)
 					}
-					s.releaseOrphan(rkeys, rargs)
+					s.releaseOrphan(releaseScript, rkeys, rargs)
 				}
 			}
 		})
@@ -93,6 +92,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
 				a.Lock.tokenArg = args[2] // token, boxed for this script already
+				a.Lock.fenceArg = val     // the fence, boxed by the reply
 				a.Lock.rkey = keys[1]
 			}
 		case 3:
@@ -158,18 +158,18 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	if req.Result != nil {
 		result = req.Result
 	}
-	var lockToken any = ""
+	var lockToken, lockFence any = "", ""
 	var release *scriptCall
 	if l := req.Lock; l != nil {
 		if s.sameSlot(m.key, l.key) {
 			complete.keys = append(complete.keys, s.keys.lease(l))
-			lockToken = l.arg()
+			lockToken, lockFence = l.arg(), l.fenceArgument()
 		} else {
-			release = &scriptCall{script: releaseScript, keys: []string{s.keys.lock(l.key)}, args: []any{l.token}}
+			release = &scriptCall{script: unlockScript, keys: []string{s.keys.lease(l)}, args: []any{l.token, l.fenceArgument()}}
 			calls = append(calls, release)
 		}
 	}
-	complete.args = append(complete.args, m.token, result, s.ms.arg(window), lockToken, s.ms.arg(max(m.ttl, time.Millisecond)))
+	complete.args = append(complete.args, m.token, result, s.ms.arg(window), lockToken, s.ms.arg(max(m.ttl, time.Millisecond)), lockFence)
 	if c := req.Checkpoint; c != nil {
 		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
 		complete.args = append(complete.args, "1")
@@ -204,14 +204,14 @@ func completed(complete, release *scriptCall, req CompleteRequest) (Completion, 
 	c.Marker = releaseResult(v[0])
 	m.finished(c.Marker)
 	if req.Lock != nil && release == nil {
-		c.Lock = releaseResult(v[1])
+		c.Lock = req.Lock.lockResult(v[1])
 	}
 	if release != nil {
 		v, err := release.cmd.Int64Slice()
-		if err != nil {
-			return c, storeErr("complete", req.Lock.key, err)
+		if err != nil || len(v) != 1 {
+			return c, storeErr("complete", req.Lock.key, cmpErr(err, fmt.Errorf("unexpected reply %v", v)))
 		}
-		c.Lock = releaseResult(v[0])
+		c.Lock = req.Lock.lockResult(v[0])
 	}
 	if req.Lock != nil {
 		req.Lock.finished(c.Lock)
@@ -223,13 +223,13 @@ func completed(complete, release *scriptCall, req CompleteRequest) (Completion, 
 // checkpoint c: release.lua with c's key, so that the checkpoint goes only
 // with the lock, in one script.
 func (s *RedisStore) completeLocked(ctx context.Context, lock *Lease, c Checkpoint) (Completion, error) {
-	release := &scriptCall{script: releaseScript, keys: []string{s.keys.lock(lock.key), s.keys.checkpoint(c)}, args: []any{lock.token}}
+	release := &scriptCall{script: unlockScript, keys: []string{s.keys.lease(lock), s.keys.checkpoint(c)}, args: []any{lock.token, lock.fenceArgument()}}
 	finish := func() (Completion, error) {
 		v, err := release.cmd.Int64Slice()
 		if err != nil || len(v) != 1 {
 			return Completion{}, storeErr("complete", lock.key, cmpErr(err, fmt.Errorf("unexpected reply %v", v)))
 		}
-		res := Completion{Lock: releaseResult(v[0])}
+		res := Completion{Lock: lock.lockResult(v[0])}
 		lock.finished(res.Lock)
 		return res, nil
 	}
@@ -259,11 +259,15 @@ func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completi
 		calls = []*scriptCall{{
 			script: releaseScript,
 			keys:   []string{s.keys.lease(marker), s.keys.lease(lock)},
-			args:   []any{marker.token, lock.token},
+			args:   []any{marker.token, lock.arg(), lock.fenceArgument()},
 		}}
 	} else {
 		for _, l := range leases {
-			calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.keys.lease(l)}, args: []any{l.token}})
+			if l.marker {
+				calls = append(calls, &scriptCall{script: releaseScript, keys: []string{s.keys.lease(l)}, args: []any{l.token}})
+			} else {
+				calls = append(calls, &scriptCall{script: unlockScript, keys: []string{s.keys.lease(l)}, args: []any{l.arg(), l.fenceArgument()}})
+			}
 		}
 	}
 	finish := func() (Completion, error) {
@@ -274,8 +278,14 @@ func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completi
 				return Completion{}, storeErr("release", leases[0].key, err)
 			}
 			for _, n := range v {
-				results = append(results, releaseResult(n))
+				if len(results) == len(leases) {
+					return Completion{}, storeErr("release", leases[0].key, fmt.Errorf("unexpected reply %v", v))
+				}
+				results = append(results, leases[len(results)].lockResult(n))
 			}
+		}
+		if len(results) != len(leases) {
+			return Completion{}, storeErr("release", leases[0].key, fmt.Errorf("%d replies for %d leases", len(results), len(leases)))
 		}
 		var c Completion
 		for i, l := range leases {

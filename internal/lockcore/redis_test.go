@@ -50,25 +50,26 @@ func TestRedisKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{
-		"jobrunner:{invoice:123}:lock":     a.Lock.Token(),
-		"jobrunner:{invoice:123}:fence":    strconv.FormatInt(a.Lock.Fence(), 10),
-		"jobrunner:{invoice:123}:inflight": a.Lock.Token() + ":task-1", // one token per admission
+	if got := c.Get(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); got != a.Lock.Token()+":task-1" { // one token per admission
+		t.Errorf("marker = %q, want the admission's token and the task ID", got)
 	}
-	for k, v := range want {
-		if got, err := c.Get(ctx(t), k).Result(); err != nil || got != v {
-			t.Errorf("GET %s = %q, %v; want %q", k, got, err, v)
-		}
+	v := c.Get(ctx(t), "jobrunner:{invoice:123}:lock").Val()
+	fence, deadline, owner, ok := lockcore.ParseLock(v)
+	if now := time.Now().UnixMilli(); !ok || fence != a.Lock.Fence() || owner != a.Lock.Token() || deadline < now+lockcore.LockTTLDefault.Milliseconds()-5000 || deadline > now+lockcore.LockTTLDefault.Milliseconds()+5000 {
+		t.Errorf("lock = %q, want L<fence %d>:<deadline, a lock TTL from now>:<owner %s>", v, a.Lock.Fence(), a.Lock.Token())
 	}
 	if _, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Lock: a.Lock, Result: []byte("r")}); err != nil {
 		t.Fatal(err)
 	}
-	// The record replaces the marker in its key: no key is created or
-	// deleted by the completion but the lock.
+	// The record replaces the marker in its key, and the lock key stays,
+	// free, with its fence: the completion creates and deletes no key.
 	keys, _ := c.Keys(ctx(t), "*").Result()
 	slices.Sort(keys)
-	if strings.Join(keys, " ") != "jobrunner:{invoice:123}:fence jobrunner:{invoice:123}:inflight" {
+	if strings.Join(keys, " ") != "jobrunner:{invoice:123}:inflight jobrunner:{invoice:123}:lock" {
 		t.Errorf("keys after completion = %v", keys)
+	}
+	if got, want := c.Get(ctx(t), "jobrunner:{invoice:123}:lock").Val(), "L"+strconv.FormatInt(a.Lock.Fence(), 10)+":0:"; got != want {
+		t.Errorf("released lock = %q, want %q", got, want)
 	}
 	if got := c.Get(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); got != "\x01r" {
 		t.Errorf("record = %q, want byte 1 then the result", got)
@@ -76,8 +77,8 @@ func TestRedisKeyLayout(t *testing.T) {
 	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:inflight").Val(); ttl < 23*time.Hour {
 		t.Errorf("record TTL = %s, want the 24h window", ttl)
 	}
-	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:fence").Val(); ttl < lockcore.FenceTTL-time.Minute || ttl > lockcore.FenceTTL {
-		t.Errorf("fence TTL = %s, want %s", ttl, lockcore.FenceTTL)
+	if ttl := c.PTTL(ctx(t), "jobrunner:{invoice:123}:lock").Val(); ttl < lockcore.FenceTTL-time.Minute || ttl > lockcore.FenceTTL {
+		t.Errorf("lock key TTL = %s, want %s", ttl, lockcore.FenceTTL)
 	}
 }
 

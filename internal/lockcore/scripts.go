@@ -9,42 +9,50 @@ import (
 // The Lua scripts; each .lua file starts with a header naming its KEYS,
 // ARGV and replies.
 var (
-	// fenceSrc defines nextFence, which the scripts that grant locks
-	// share: it is put in front of each of them.
-	//go:embed lua/fence.lua
-	fenceSrc string
+	// lockSrc defines the layout of a lock key and the helpers of the
+	// scripts that touch locks: it is put in front of each of them.
+	//go:embed lua/lock.lua
+	lockSrc string
 
 	//go:embed lua/acquire.lua
 	acquireSrc    string
-	acquireScript = newScript(fenceSrc + acquireSrc)
+	acquireScript = newScript(lockSrc + acquireSrc)
 
 	//go:embed lua/extend.lua
 	extendSrc    string
 	extendScript = newScript(extendSrc)
 
+	//go:embed lua/lock_extend.lua
+	lockExtendSrc    string
+	lockExtendScript = newScript(lockSrc + lockExtendSrc)
+
 	//go:embed lua/release.lua
 	releaseSrc    string
-	releaseScript = newScript(releaseSrc)
+	releaseScript = newScript(lockSrc + releaseSrc)
+
+	//go:embed lua/unlock.lua
+	unlockSrc    string
+	unlockScript = newScript(lockSrc + unlockSrc)
 
 	//go:embed lua/admit.lua
 	admitSrc    string
-	admitScript = newScript(fenceSrc + admitSrc)
+	admitScript = newScript(lockSrc + admitSrc)
 
 	//go:embed lua/complete.lua
 	completeSrc    string
-	completeScript = newScript(completeSrc)
+	completeScript = newScript(lockSrc + completeSrc)
 
 	//go:embed lua/checkpoint_save.lua
 	checkpointSaveSrc    string
-	checkpointSaveScript = newScript(checkpointSaveSrc)
+	checkpointSaveScript = newScript(lockSrc + checkpointSaveSrc)
 
 	//go:embed lua/checkpoint_load.lua
 	checkpointLoadSrc    string
-	checkpointLoadScript = newScript(checkpointLoadSrc)
+	checkpointLoadScript = newScript(lockSrc + checkpointLoadSrc)
 
 	//go:embed lua/checkpoint_drop.lua
 	checkpointDropSrc    string
-	checkpointDropScript = newScript(checkpointDropSrc)
+	checkpointDropScript = newScript(lockSrc + checkpointDropSrc)
 
 	//go:embed lua/slot_take.lua
 	slotTakeSrc    string

@@ -4,10 +4,8 @@
 -- KEYS[1]: the state key of the dedupe key: while the job runs, its
 --          in-flight marker (the admission token, ':', the task ID); once it
 --          succeeded, its completed record (byte 1, then the result bytes).
--- KEYS[2]: optional, the lock key (value: owner token).
--- KEYS[3]: optional (present with KEYS[2]), the fence key of the lock.
---          On Redis Cluster all three keys must share a slot; the caller
---          runs two steps otherwise.
+-- KEYS[2]: optional, the lock key (see lock.lua). On Redis Cluster both
+--          keys must share a slot; the caller runs two steps otherwise.
 -- ARGV[1]: the task ID.
 -- ARGV[2]: the in-flight marker TTL in milliseconds.
 -- ARGV[3]: the admission token (32 hex digits, no ':'): the lock's owner token
@@ -23,17 +21,17 @@
 --               ID, returned as holder, for pttl more milliseconds unless
 --               renewed.
 --   {4, result} done: a completed record exists; result is its value.
---   {5, pttl}   lock busy: another owner holds KEYS[2]; pttl is its
---               remaining TTL. Nothing was written.
+--   {5, pttl}   lock busy: another owner holds KEYS[2]; pttl is the time
+--               to its deadline. Nothing was written.
 -- fence is 0 when no lock was requested. Codes 3, 4 and 5 leave every key
 -- as it was.
 --
 -- The usual path writes the marker with the command that reads the state
--- (SET NX GET, Redis >= 7.0): one command without a lock, four with one
--- (SET NX, TIME, SET GET for the lock and its fence). A busy lock undoes
--- the marker in the same script, so no one sees it.
+-- (SET NX GET, Redis >= 7.0): one command without a lock, three with one
+-- (TIME and SET GET for the lock and its fence). A busy lock undoes the
+-- marker in the same script, so no one sees it.
 --
--- nextFence comes from fence.lua, loaded in front of this script.
+-- lockTake comes from lock.lua, loaded in front of this script.
 
 local marker = ARGV[3] .. ':' .. ARGV[1]
 local cur = redis.call('SET', KEYS[1], marker, 'NX', 'PX', ARGV[2], 'GET')
@@ -48,17 +46,15 @@ if cur then
   end
 end
 local fence = 0
-if #KEYS >= 3 then
-  if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
-    if redis.call('GET', KEYS[2]) ~= ARGV[3] then
-      if not cur then
-        redis.call('DEL', KEYS[1])
-      end
-      return {5, redis.call('PTTL', KEYS[2])}
+if #KEYS >= 2 then
+  local r = lockTake(KEYS[2], ARGV[3], ARGV[4])
+  if r[1] == 0 then
+    if not cur then
+      redis.call('DEL', KEYS[1])
     end
-    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    return {5, r[2]}
   end
-  fence = nextFence(KEYS[3])
+  fence = r[2]
 end
 if cur then
   redis.call('SET', KEYS[1], marker, 'PX', ARGV[2])

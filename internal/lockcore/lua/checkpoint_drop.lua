@@ -2,9 +2,11 @@
 -- still holds its key: the work it marked the place of is over (given up
 -- for good, or completed under a lock).
 --
--- KEYS[1]: the fencing key: an in-flight marker or a lock.
+-- KEYS[1]: the fencing key: an in-flight marker or a lock (see lock.lua;
+--          a lock whose deadline passed while no one took it still counts
+--          as its owner's).
 -- KEYS[2]: the checkpoint key, in the same slot on Redis Cluster.
--- ARGV[1]: the lease's token, the value KEYS[1] must hold.
+-- ARGV[1]: the lease's token: the marker's value, or the lock's owner.
 --
 -- Returns 1 when KEYS[1] held ARGV[1] (the checkpoint is gone now, whether
 -- or not there was one), 0 when KEYS[1] is gone, -1 when it holds another
@@ -13,7 +15,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then
   return 0
 end
-if v ~= ARGV[1] then
+if leaseHolder(v) ~= ARGV[1] then
   return -1
 end
 redis.call('DEL', KEYS[2])

@@ -1,9 +1,11 @@
 -- checkpoint_load.lua reads a checkpoint for the lease that fences it, if
 -- the lease still holds its key, and gives the checkpoint its TTL again.
 --
--- KEYS[1]: the fencing key: an in-flight marker or a lock.
+-- KEYS[1]: the fencing key: an in-flight marker or a lock (see lock.lua;
+--          a lock whose deadline passed while no one took it still counts
+--          as its owner's).
 -- KEYS[2]: the checkpoint key, in the same slot on Redis Cluster.
--- ARGV[1]: the lease's token, the value KEYS[1] must hold.
+-- ARGV[1]: the lease's token: the marker's value, or the lock's owner.
 -- ARGV[2]: the checkpoint's TTL in milliseconds.
 --
 -- Returns {1, bytes} when there is a checkpoint, {1} when there is none,
@@ -13,7 +15,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then
   return {0}
 end
-if v ~= ARGV[1] then
+if leaseHolder(v) ~= ARGV[1] then
   return {-1}
 end
 local c = redis.call('GETEX', KEYS[2], 'PX', ARGV[2])

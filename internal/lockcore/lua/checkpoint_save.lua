@@ -3,9 +3,11 @@
 -- an attempt that lost its marker or lock cannot overwrite the checkpoint
 -- of the attempt that replaced it.
 --
--- KEYS[1]: the fencing key: an in-flight marker or a lock.
+-- KEYS[1]: the fencing key: an in-flight marker or a lock (see lock.lua;
+--          a lock whose deadline passed while no one took it still counts
+--          as its owner's).
 -- KEYS[2]: the checkpoint key, in the same slot on Redis Cluster.
--- ARGV[1]: the lease's token, the value KEYS[1] must hold.
+-- ARGV[1]: the lease's token: the marker's value, or the lock's owner.
 -- ARGV[2]: the checkpoint's bytes.
 -- ARGV[3]: the checkpoint's TTL in milliseconds.
 --
@@ -16,7 +18,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then
   return 0
 end
-if v ~= ARGV[1] then
+if leaseHolder(v) ~= ARGV[1] then
   return -1
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])

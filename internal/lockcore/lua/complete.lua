@@ -4,14 +4,15 @@
 -- KEYS[1]: the state key of the dedupe key (in-flight marker, or completed
 --          record: byte 1 then the result bytes).
 -- KEYS[2]: optional, the lock key, in the same slot on Redis Cluster.
--- KEYS[n]: optional, last, when ARGV[6] is '1': the checkpoint key of the
+-- KEYS[n]: optional, last, when ARGV[7] is '1': the checkpoint key of the
 --          dedupe key (see checkpoint_save.lua), in the same slot.
 -- ARGV[1]: the marker's value (token ':' task ID) as this admission set it.
 -- ARGV[2]: the result bytes to keep (may be empty).
 -- ARGV[3]: the dedupe window (TTL of the record) in milliseconds.
 -- ARGV[4]: the lock owner token (when KEYS[2] is given; else empty).
 -- ARGV[5]: the marker TTL in milliseconds.
--- ARGV[6]: optional, '1' when the last key is a checkpoint key.
+-- ARGV[6]: the lock lease's fence (when KEYS[2] is given; else empty).
+-- ARGV[7]: optional, '1' when the last key is a checkpoint key.
 --
 -- The record replaces whatever the state key holds, read by the same
 -- command (SET GET), and the old value is put back on the two paths where
@@ -24,12 +25,14 @@
 -- duplicate admitted after our marker expired) is replaced: the key is
 -- done, and that duplicate is fenced out as a replaced attempt is (its
 -- renewal finds the marker lost, its completion records nothing new).
--- The lock is deleted only when it still holds ARGV[4]. The checkpoint is
+-- The lock is freed only when ARGV[4] still holds it. The checkpoint is
 -- deleted unless a takeover holds the marker (the job's place is then
 -- that admission's): the job is done.
 --
--- On the usual path this is one command (SET GET) without a lock, three
--- with one (SET GET, GET, DEL), and one more (DEL) with a checkpoint.
+-- On the usual path this is one command (SET GET) without a lock, two
+-- with one (SET GET for each key), and one more (DEL) with a checkpoint.
+--
+-- lockRelease comes from lock.lua, loaded in front of this script.
 --
 -- Returns {marker, lock}, each 1 when released (the marker: replaced by the
 -- record), 0 when already gone, -1 when held by another owner; lock is 0
@@ -38,7 +41,7 @@ local function holder(v)
   return string.match(v, '^[^:]*:(.*)$') or v
 end
 local nkeys, checkpoint = #KEYS, nil
-if ARGV[6] == '1' then
+if ARGV[7] == '1' then
   checkpoint = KEYS[nkeys]
   nkeys = nkeys - 1
 end
@@ -61,12 +64,6 @@ if checkpoint and not takenOver then
   redis.call('DEL', checkpoint)
 end
 if nkeys >= 2 then
-  local held = redis.call('GET', KEYS[2])
-  if held == ARGV[4] then
-    redis.call('DEL', KEYS[2])
-    lock = 1
-  elseif held then
-    lock = -1
-  end
+  lock = lockRelease(KEYS[2], ARGV[4], ARGV[6])
 end
 return {marker, lock}

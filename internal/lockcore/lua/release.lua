@@ -1,29 +1,29 @@
--- release.lua deletes locks and in-flight markers, each only if still owned
--- (an atomic compare-and-delete; never GET then DEL from the client).
+-- release.lua deletes an in-flight marker and, optionally, frees a lock in
+-- its slot, each only if still owned (an atomic compare-and-delete; never
+-- GET then DEL from the client).
 --
--- KEYS[i]: a lock key or in-flight marker key, for i = 1..n. All keys must
---          share a hash slot on Redis Cluster.
--- ARGV[i]: the expected value of KEYS[i]: owner token or task ID.
--- KEYS[n+1]: optional (one key more than ARGV): a checkpoint fenced by
---          KEYS[1] (see checkpoint_save.lua), deleted when KEYS[1] is.
+-- KEYS[1]: the in-flight marker key.
+-- KEYS[2]: optional, a lock key in the same slot (see lock.lua).
+-- ARGV[1]: the marker's expected value (token ':' task ID).
+-- ARGV[2]: the lock's owner token (when KEYS[2] is given).
+-- ARGV[3]: the lock lease's fence (the key keeps it).
 --
--- Returns an array of n results, one per key: 1 when deleted, 0 when the
--- key was already gone (expired), -1 when it held another value (another
--- owner; left alone).
+-- Returns {marker} or {marker, lock}: 1 when released, 0 when the key was
+-- already gone (expired) or the lock free, -1 when it held another value
+-- (another owner, or the marker's completed record; left alone).
+--
+-- lockRelease comes from lock.lua, loaded in front of this script.
 local out = {}
-for i = 1, #ARGV do
-  local key = KEYS[i]
-  local v = redis.call('GET', key)
-  if not v then
-    out[i] = 0
-  elseif v ~= ARGV[i] then
-    out[i] = -1
-  else
-    redis.call('DEL', key)
-    out[i] = 1
-  end
+local v = redis.call('GET', KEYS[1])
+if not v then
+  out[1] = 0
+elseif v ~= ARGV[1] then
+  out[1] = -1
+else
+  redis.call('DEL', KEYS[1])
+  out[1] = 1
 end
-if #KEYS > #ARGV and out[1] == 1 then
-  redis.call('DEL', KEYS[#ARGV + 1])
+if #KEYS >= 2 then
+  out[2] = lockRelease(KEYS[2], ARGV[2], ARGV[3])
 end
 return out

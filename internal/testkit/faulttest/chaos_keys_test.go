@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +35,24 @@ var chaosKeyRules = []keyRule{
 	{doc: "asynq:{QUEUE}:…", re: regexp.MustCompile(`^asynq:\{default\}:(pending|active|scheduled|retry|archived|completed|lease|processed|failed|(processed|failed):\d{4}-\d\d-\d\d|t:.+)$`)},
 	{doc: "asynq:queues", re: regexp.MustCompile(`^asynq:(queues|servers|workers)$`)},
 	{doc: "asynq:servers:{…}", re: regexp.MustCompile(`^asynq:(servers|workers):\{.+\}$`), ttl: true, maxTTL: time.Minute},
-	{doc: "jobrunner:{KEY}:lock", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:lock$`), ttl: true, maxTTL: chaosLockTTL,
-		after: func(context.Context, redis.UniversalClient, string) string {
-			return "a lock is still held after every worker drained"
+	{doc: "jobrunner:{KEY}:lock", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:lock$`), ttl: true, maxTTL: 24 * time.Hour,
+		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
+			// The key keeps the lock's fence for a day; the lock is held
+			// while it names an owner whose deadline is ahead (L<fence>:<deadline ms>:<owner>).
+			v, err := rdb.Get(ctx, key).Result()
+			now, terr := rdb.Time(ctx).Result()
+			if err != nil || terr != nil {
+				return ""
+			}
+			parts := strings.SplitN(v, ":", 3)
+			if len(parts) != 3 || !strings.HasPrefix(parts[0], "L") {
+				return "not a lock value: " + v
+			}
+			if deadline, _ := strconv.ParseInt(parts[1], 10, 64); parts[2] != "" && deadline > now.UnixMilli() {
+				return "a lock is still held after every worker drained: " + v
+			}
+			return ""
 		}},
-	{doc: "jobrunner:{KEY}:fence", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:fence$`), ttl: true, maxTTL: 24 * time.Hour},
 	{doc: "jobrunner:{TYPE:KEY}:inflight", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:inflight$`), ttl: true, maxTTL: 24 * time.Hour,
 		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
 			if v, err := rdb.Get(ctx, key).Result(); err == nil && !strings.HasPrefix(v, "\x01") {
@@ -109,10 +123,10 @@ func (c *chaos) checkKeys() map[string]int {
 	if err := iter.Err(); err != nil {
 		c.t.Fatal(err)
 	}
-	// State stays bounded: one fence per lock key, one record per dedupe
+	// State stays bounded: one key per lock key, one record per dedupe
 	// key (the jobs', and one per tick since the first worker started).
-	if n := counts["jobrunner:{KEY}:fence"]; n > chaosLocks {
-		c.t.Errorf("%d fence keys for %d lock keys", n, chaosLocks)
+	if n := counts["jobrunner:{KEY}:lock"]; n > chaosLocks {
+		c.t.Errorf("%d lock keys for %d lock keys used", n, chaosLocks)
 	}
 	if n, most := counts["jobrunner:{TYPE:KEY}:inflight"], len(c.groups)+int(time.Since(c.began)/time.Second)+1; n > most {
 		c.t.Errorf("%d dedupe records, more than the %d dedupe keys used", n, most)

@@ -33,7 +33,6 @@ var keyInventory = []keyKind{
 	{doc: "asynq:queues", literals: []string{"internal/asynqdb/keys.go\tasynq:queues"}},
 	{doc: "asynq:servers:{…}"}, // asynq's own; we never build it
 	{doc: "jobrunner:{KEY}:lock", literals: []string{"internal/lockcore/keys.go\t:{", "internal/lockcore/keys.go\t:lock"}},
-	{doc: "jobrunner:{KEY}:fence", literals: []string{"internal/lockcore/keys.go\t:fence"}},
 	{doc: "jobrunner:{TYPE:KEY}:inflight", literals: []string{"internal/lockcore/keys.go\t:inflight"}},
 	{doc: "jobrunner:{KEY}:checkpoint", literals: []string{"internal/lockcore/keys.go\t:checkpoint"}},
 	{doc: "jobrunner:{limit:DEP}:slots", literals: []string{"internal/lockcore/keys.go\t:{limit:", "internal/lockcore/keys.go\t}:slots", "internal/lockcore/keys.go\t}:waiters"}},

@@ -1,0 +1,108 @@
+-- lock.lua is not a script of its own: it defines the lock helpers that the
+-- scripts touching locks share, and is put in front of each of them when
+-- they are loaded (scripts.go), so that the one layout of a lock key lives
+-- in one place (a Redis script cannot call another).
+--
+-- A lock key holds 'L', the last fencing token handed out, ':', the
+-- holder's deadline in server milliseconds, ':', the holder's owner token;
+-- a released lock keeps its fence with deadline 0 and no owner:
+--
+--   L1733580000123456:1733580030123:0f3c…   held until the deadline
+--   L1733580000123456:0:                    free
+--
+-- The lock is held while its deadline is ahead of the server's clock
+-- (TIME): the key does not expire with its holder, so that its fence
+-- outlives every holder in the same key. The key itself lives 24 hours
+-- after its last write (lockKeyTTL here, fenceTTL in keys.go, which must
+-- agree), so Redis keeps one key per lock key used within the last day.
+--
+-- A fence is the larger of the last one + 1 and the server's TIME in
+-- microseconds, so that a replica promoted after losing the last grants
+-- still hands out larger tokens than the dead primary did (see lockstore's
+-- doc, Fencing). An expired key is no risk: the clock has passed its last
+-- fence by then unless it was set back by more than a day.
+--
+-- Every write is one SET ... GET that writes the new value and reads the
+-- old one; on the rare paths where the old value was not the caller's to
+-- replace, the old value is put back (KEEPTTL: the key keeps a full day).
+
+local lockKeyTTL = 86400000
+
+-- lockParse returns the fence, deadline and owner of a lock key's value
+-- v, or nil when v is not a lock value.
+local function lockParse(v)
+  local f, d, o = string.match(v, '^L(%d+):(%d+):(.*)$')
+  if not f then
+    return nil
+  end
+  return tonumber(f), tonumber(d), o
+end
+
+local function lockValue(fence, deadline, owner)
+  return 'L' .. string.format('%d', fence) .. ':' .. string.format('%d', deadline) .. ':' .. owner
+end
+
+-- serverNow returns the server's clock in microseconds and milliseconds.
+local function serverNow()
+  local t = redis.call('TIME')
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000000 + us, s * 1000 + math.floor(us / 1000)
+end
+
+-- lockTake grants lock k to owner token for ttl milliseconds: {1, fence},
+-- also when token already holds it (a retry after a lost reply: the
+-- deadline is reset and a new, larger fence handed out); or {0, pttl}
+-- when another owner holds it for pttl more milliseconds, leaving the key
+-- as it was. Two commands (TIME, SET GET); one more on the rare paths.
+local function lockTake(k, token, ttl)
+  local us, ms = serverNow()
+  local deadline = ms + tonumber(ttl)
+  local old = redis.call('SET', k, lockValue(us, deadline, token), 'PX', lockKeyTTL, 'GET')
+  local fence = us
+  if old then
+    local f, d, o = lockParse(old)
+    if f then
+      if o ~= '' and o ~= token and d > ms then
+        redis.call('SET', k, old, 'KEEPTTL')
+        return {0, d - ms}
+      end
+      if f >= us then
+        fence = f + 1
+        redis.call('SET', k, lockValue(fence, deadline, token), 'KEEPTTL')
+      end
+    end
+  end
+  return {1, fence}
+end
+
+-- lockRelease frees lock k if owner token holds it, keeping its fence (the
+-- holder's, given as fence): 1 when released, 0 when it was free already
+-- or gone, -1 when another owner holds it (left alone). One command (SET
+-- GET); one more when it was not token's. A lock whose deadline passed
+-- while no one took it is still token's to release: the caller's own
+-- deadline tells it that the lease ran out.
+local function lockRelease(k, token, fence)
+  local old = redis.call('SET', k, 'L' .. fence .. ':0:', 'PX', lockKeyTTL, 'GET')
+  if not old then
+    return 0
+  end
+  local _, _, o = lockParse(old)
+  if o == token then
+    return 1
+  end
+  redis.call('SET', k, old, 'KEEPTTL')
+  if o == nil or o == '' then
+    return 0
+  end
+  return -1
+end
+
+-- leaseHolder returns the owner of a lease key's value v: a lock's owner
+-- token, or v itself (a marker's value).
+local function leaseHolder(v)
+  local f, _, o = lockParse(v)
+  if f then
+    return o
+  end
+  return v
+end
