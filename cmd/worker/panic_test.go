@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,14 +75,23 @@ func TestPanicReleasesLockAndMarker(t *testing.T) {
 	if n := len(w.Lines("job.failed")); n != 3 {
 		t.Fatalf("%d failed attempts, want 3", n)
 	}
-	// Nothing of the panicking job is left behind: no marker, no lock.
+	// Nothing of the panicking job is left behind: no marker, no held lock
+	// (a released lock key keeps only its fence: L<fence>:0:).
 	keys, err := rdb.Keys(context.Background(), "jobrunner:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		if strings.HasSuffix(k, ":inflight") || strings.HasSuffix(k, ":lock") {
+		switch {
+		case strings.HasSuffix(k, ":inflight"):
 			t.Errorf("left behind: %s", k)
+		case strings.HasSuffix(k, ":lock"):
+			if v := rdb.Get(context.Background(), k).Val(); !releasedLock.MatchString(v) {
+				t.Errorf("left behind: %s = %q, want a released lock", k, v)
+			}
 		}
 	}
 }
+
+// releasedLock matches the value of a released lock key: its fence alone.
+var releasedLock = regexp.MustCompile(`^L[0-9]+:0:$`)
