@@ -43,7 +43,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 	token, marker := newMarker(req.TaskID)
 	b := newCallBuf(admitScript) // the first round's call; later rounds make their own
 	keys := append(b.call.keys, s.keys.inflight(req.DedupeKey))
-	args := append(b.call.args, req.TaskID, s.ms.arg(req.MarkerTTL), token)
+	args := append(b.call.args, marker, s.ms.arg(req.MarkerTTL)) // the marker holds the token and the task ID
 	if req.LockKey != "" {
 		keys = append(keys, s.keys.lock(req.LockKey))
 		args = append(args, s.ms.arg(req.LockTTL))
@@ -88,11 +88,11 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 				a.Verdict = TakenOver
 			}
 			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
+			a.Marker.tokenArg = args[0] // the marker, boxed for this script already
 			a.Marker.rkey = keys[0]
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
-				a.Lock.tokenArg = args[2] // token, boxed for this script already
-				a.Lock.fenceArg = val     // the fence, boxed by the reply
+				a.Lock.fenceArg = val // the fence, boxed by the reply
 				a.Lock.rkey = keys[1]
 			}
 		case 3:
@@ -113,6 +113,14 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 		return Admission{}, err
 	}
 	return a, nil
+}
+
+// sameAdmission reports whether lock l was taken by the admission that set
+// marker m: its owner token is the marker's first part, which the
+// completion script then reads from the marker instead of a second
+// argument.
+func sameAdmission(m, l *Lease) bool {
+	return len(m.token) > len(l.token) && m.token[len(l.token)] == ':' && m.token[:len(l.token)] == l.token
 }
 
 // parseAdmit checks the {code, value[, pttl]} reply of admit.lua.
@@ -163,13 +171,16 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 	if l := req.Lock; l != nil {
 		if s.sameSlot(m.key, l.key) {
 			complete.keys = append(complete.keys, s.keys.lease(l))
-			lockToken, lockFence = l.arg(), l.fenceArgument()
+			lockFence = l.fenceArgument()
+			if !sameAdmission(m, l) {
+				lockToken = l.arg()
+			}
 		} else {
 			release = &scriptCall{script: unlockScript, keys: []string{s.keys.lease(l)}, args: []any{l.token, l.fenceArgument()}}
 			calls = append(calls, release)
 		}
 	}
-	complete.args = append(complete.args, m.token, result, s.ms.arg(window), lockToken, s.ms.arg(max(m.ttl, time.Millisecond)), lockFence)
+	complete.args = append(complete.args, m.arg(), result, s.ms.arg(window), lockToken, s.ms.arg(max(m.ttl, time.Millisecond)), lockFence)
 	if c := req.Checkpoint; c != nil {
 		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
 		complete.args = append(complete.args, "1")
@@ -259,7 +270,7 @@ func (s *RedisStore) Abandon(ctx context.Context, marker, lock *Lease) (Completi
 		calls = []*scriptCall{{
 			script: releaseScript,
 			keys:   []string{s.keys.lease(marker), s.keys.lease(lock)},
-			args:   []any{marker.token, lock.arg(), lock.fenceArgument()},
+			args:   []any{marker.arg(), lock.arg(), lock.fenceArgument()},
 		}}
 	} else {
 		for _, l := range leases {

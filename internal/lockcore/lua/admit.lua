@@ -6,14 +6,13 @@
 --          succeeded, its completed record (byte 1, then the result bytes).
 -- KEYS[2]: optional, the lock key (see lock.lua). On Redis Cluster both
 --          keys must share a slot; the caller runs two steps otherwise.
--- ARGV[1]: the task ID.
+-- ARGV[1]: the marker's value: the admission token (32 hex digits, no ':'),
+--          which is also the lock's owner token, then ':' and the task ID.
 -- ARGV[2]: the in-flight marker TTL in milliseconds.
--- ARGV[3]: the admission token (32 hex digits, no ':'): the lock's owner token
---          and the first part of the marker's value.
--- ARGV[4]: the lock TTL in milliseconds (when KEYS[2] is given).
+-- ARGV[3]: the lock TTL in milliseconds (when KEYS[2] is given).
 --
 -- Returns {code, value}:
---   {1, fence}  admitted: the marker was free; it is now set to ARGV[1].
+--   {1, fence}  admitted: the marker was free; it now holds ARGV[1].
 --   {2, fence}  taken over: the marker was held for the same task ID (a
 --               redelivery); it now holds this admission's token, so the
 --               attempt it replaced can no longer renew or complete it.
@@ -33,7 +32,8 @@
 --
 -- lockTake comes from lock.lua, loaded in front of this script.
 
-local marker = ARGV[3] .. ':' .. ARGV[1]
+local marker = ARGV[1]
+local token, taskID = string.match(marker, '^([^:]*):(.*)$')
 local cur = redis.call('SET', KEYS[1], marker, 'NX', 'PX', ARGV[2], 'GET')
 if cur then
   if string.byte(cur, 1) == 1 then
@@ -41,13 +41,13 @@ if cur then
   end
   -- The task ID follows the token's ':'; a value without one is a task ID.
   local holder = string.match(cur, '^[^:]*:(.*)$') or cur
-  if holder ~= ARGV[1] then
+  if holder ~= taskID then
     return {3, holder, redis.call('PTTL', KEYS[1])}
   end
 end
 local fence = 0
 if #KEYS >= 2 then
-  local r = lockTake(KEYS[2], ARGV[3], ARGV[4])
+  local r = lockTake(KEYS[2], token, ARGV[3])
   if r[1] == 0 then
     if not cur then
       redis.call('DEL', KEYS[1])

@@ -9,7 +9,9 @@
 -- ARGV[1]: the marker's value (token ':' task ID) as this admission set it.
 -- ARGV[2]: the result bytes to keep (may be empty).
 -- ARGV[3]: the dedupe window (TTL of the record) in milliseconds.
--- ARGV[4]: the lock owner token (when KEYS[2] is given; else empty).
+-- ARGV[4]: the lock owner token, when KEYS[2] is given and the lock was
+--          not taken by the admission that set the marker; empty otherwise
+--          (the lock's token is then the marker's first part).
 -- ARGV[5]: the marker TTL in milliseconds.
 -- ARGV[6]: the lock lease's fence (when KEYS[2] is given; else empty).
 -- ARGV[7]: optional, '1' when the last key is a checkpoint key.
@@ -25,7 +27,7 @@
 -- duplicate admitted after our marker expired) is replaced: the key is
 -- done, and that duplicate is fenced out as a replaced attempt is (its
 -- renewal finds the marker lost, its completion records nothing new).
--- The lock is freed only when ARGV[4] still holds it. The checkpoint is
+-- The lock is freed only when its owner still holds it. The checkpoint is
 -- deleted unless a takeover holds the marker (the job's place is then
 -- that admission's): the job is done.
 --
@@ -64,6 +66,10 @@ if checkpoint and not takenOver then
   redis.call('DEL', checkpoint)
 end
 if nkeys >= 2 then
-  lock = lockRelease(KEYS[2], ARGV[4], ARGV[6])
+  local owner = ARGV[4]
+  if owner == '' then
+    owner = string.match(ARGV[1], '^([^:]*):')
+  end
+  lock = lockRelease(KEYS[2], owner, ARGV[6])
 end
 return {marker, lock}
