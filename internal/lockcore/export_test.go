@@ -23,11 +23,13 @@ const MaxInline = maxInline
 const FenceTTL = fenceTTL
 
 // ParseLock reads a lock key's value (see lua/lock.lua): its fence, its
-// holder's deadline in server milliseconds (0 when free) and its owner.
+// holder's deadline in server milliseconds and its owner (0 and "" when
+// free).
 func ParseLock(v string) (fence, deadline int64, owner string, ok bool) {
 	rest, ok := strings.CutPrefix(v, "L")
 	if !ok {
-		return 0, 0, "", false
+		fence, err := strconv.ParseInt(v, 10, 64) // free: the fence alone
+		return fence, 0, "", err == nil
 	}
 	f, rest, ok1 := strings.Cut(rest, ":")
 	d, owner, ok2 := strings.Cut(rest, ":")

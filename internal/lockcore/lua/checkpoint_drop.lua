@@ -12,10 +12,11 @@
 -- or not there was one), 0 when KEYS[1] is gone, -1 when it holds another
 -- value; the checkpoint is left alone then.
 local v = redis.call('GET', KEYS[1])
-if not v then
+local h = v and leaseHolder(v)
+if not h then
   return 0
 end
-if leaseHolder(v) ~= ARGV[1] then
+if h ~= ARGV[1] then
   return -1
 end
 redis.call('DEL', KEYS[2])

@@ -12,10 +12,11 @@
 -- {0} when KEYS[1] is gone, {-1} when it holds another value. GETEX needs
 -- Redis 6.2, as the fence scripts do.
 local v = redis.call('GET', KEYS[1])
-if not v then
+local h = v and leaseHolder(v)
+if not h then
   return {0}
 end
-if leaseHolder(v) ~= ARGV[1] then
+if h ~= ARGV[1] then
   return {-1}
 end
 local c = redis.call('GETEX', KEYS[2], 'PX', ARGV[2])

@@ -11,14 +11,16 @@
 -- ARGV[2]: the checkpoint's bytes.
 -- ARGV[3]: the checkpoint's TTL in milliseconds.
 --
--- Returns 1 when saved, 0 when KEYS[1] is gone (the lease expired), -1 when
+-- Returns 1 when saved, 0 when KEYS[1] is gone or a free lock (the lease
+-- expired or was released), -1 when
 -- it holds another value (another owner, or the completed record that
 -- replaced the marker). Nothing is written unless it returns 1.
 local v = redis.call('GET', KEYS[1])
-if not v then
+local h = v and leaseHolder(v)
+if not h then
   return 0
 end
-if leaseHolder(v) ~= ARGV[1] then
+if h ~= ARGV[1] then
   return -1
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])

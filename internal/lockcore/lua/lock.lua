@@ -3,12 +3,13 @@
 -- they are loaded (scripts.go), so that the one layout of a lock key lives
 -- in one place (a Redis script cannot call another).
 --
--- A lock key holds 'L', the last fencing token handed out, ':', the
+-- A held lock key holds 'L', the last fencing token handed out, ':', the
 -- holder's deadline in server milliseconds, ':', the holder's owner token;
--- a released lock keeps its fence with deadline 0 and no owner:
+-- a released lock keeps its fence alone (an integer, which Redis stores
+-- in the key's object without a string of its own):
 --
 --   L1733580000123456:1733580030123:0f3c…   held until the deadline
---   L1733580000123456:0:                    free
+--   1733580000123456                        free
 --
 -- The lock is held while its deadline is ahead of the server's clock
 -- (TIME): the key does not expire with its holder, so that its fence
@@ -29,13 +30,17 @@
 local lockKeyTTL = 86400000
 
 -- lockParse returns the fence, deadline and owner of a lock key's value
--- v, or nil when v is not a lock value.
+-- v (deadline 0 and owner '' when free), or nil when v is not a lock
+-- value.
 local function lockParse(v)
   local f, d, o = string.match(v, '^L(%d+):(%d+):(.*)$')
-  if not f then
-    return nil
+  if f then
+    return tonumber(f), tonumber(d), o
   end
-  return tonumber(f), tonumber(d), o
+  if string.match(v, '^%d+$') then
+    return tonumber(v), 0, ''
+  end
+  return nil
 end
 
 local function lockValue(fence, deadline, owner)
@@ -82,7 +87,7 @@ end
 -- while no one took it is still token's to release: the caller's own
 -- deadline tells it that the lease ran out.
 local function lockRelease(k, token, fence)
-  local old = redis.call('SET', k, 'L' .. fence .. ':0:', 'PX', lockKeyTTL, 'GET')
+  local old = redis.call('SET', k, fence, 'PX', lockKeyTTL, 'GET')
   if not old then
     return 0
   end
@@ -98,11 +103,14 @@ local function lockRelease(k, token, fence)
 end
 
 -- leaseHolder returns the owner of a lease key's value v: a lock's owner
--- token, or v itself (a marker's value).
+-- token (nil when the lock is free), or v itself (a marker's value).
 local function leaseHolder(v)
   local f, _, o = lockParse(v)
-  if f then
-    return o
+  if not f then
+    return v
   end
-  return v
+  if o == '' then
+    return nil
+  end
+  return o
 end

@@ -38,11 +38,15 @@ var chaosKeyRules = []keyRule{
 	{doc: "jobrunner:{KEY}:lock", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:lock$`), ttl: true, maxTTL: 24 * time.Hour,
 		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
 			// The key keeps the lock's fence for a day; the lock is held
-			// while it names an owner whose deadline is ahead (L<fence>:<deadline ms>:<owner>).
+			// while it names an owner whose deadline is ahead (L<fence>:<deadline ms>:<owner>;
+			// a free lock holds its fence alone).
 			v, err := rdb.Get(ctx, key).Result()
 			now, terr := rdb.Time(ctx).Result()
 			if err != nil || terr != nil {
 				return ""
+			}
+			if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return "" // free: the fence alone
 			}
 			parts := strings.SplitN(v, ":", 3)
 			if len(parts) != 3 || !strings.HasPrefix(parts[0], "L") {
