@@ -24,10 +24,10 @@
 // # Exit status
 //
 // 0 after a clean drain: every job in flight finished or was requeued
-// cleanly. 1 on a runtime error, on a third signal, or when the drain was
-// not clean (runner.DrainError: a handler ignored cancellation, or asynq
-// reported an error, such as Redis unreachable, while settling or requeueing
-// jobs). 2 on a bad configuration value (an OTEL_* value setup/otlp
+// cleanly. 1 on a runtime error (Redis older than 7.0 included), on a
+// third signal, or when the drain was not clean (runner.DrainError: a
+// handler ignored cancellation, or asynq reported an error, such as Redis
+// unreachable, while settling or requeueing jobs). 2 on a bad configuration value (an OTEL_* value setup/otlp
 // refuses included), or when REDIS_URL is unset inside
 // Kubernetes and no Redis answers on 127.0.0.1:6379 (the embedded Redis is
 // for local trials only).
