@@ -40,7 +40,7 @@ var memoryResult = bytes.Repeat([]byte("r"), 100)
 // read before the jobs are enqueued and after the queue drained, once a
 // warm-up round has loaded the scripts and opened the connections, so the
 // difference is what the jobs keep: completed records for the dedupe
-// window, fence keys for a day, asynq's counters.
+// window, lock keys (with their fences) for a day, asynq's counters.
 //
 //	go test -run '^$' -bench Memory -benchtime 100000x -timeout 60m ./runner/
 func BenchmarkMemory(b *testing.B) {
