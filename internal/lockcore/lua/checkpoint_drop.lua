@@ -11,13 +11,11 @@
 -- Returns 1 when KEYS[1] held ARGV[1] (the checkpoint is gone now, whether
 -- or not there was one), 0 when KEYS[1] is gone, -1 when it holds another
 -- value; the checkpoint is left alone then.
-local v = redis.call('GET', KEYS[1])
-local h = v and leaseHolder(v)
-if not h then
-  return 0
-end
-if h ~= ARGV[1] then
-  return -1
+--
+-- leaseHeld comes from lock.lua, loaded in front of this script.
+local held = leaseHeld(KEYS[1], ARGV[1])
+if held ~= 1 then
+  return held
 end
 redis.call('DEL', KEYS[2])
 return 1

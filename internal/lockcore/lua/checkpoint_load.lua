@@ -10,14 +10,12 @@
 --
 -- Returns {1, bytes} when there is a checkpoint, {1} when there is none,
 -- {0} when KEYS[1] is gone, {-1} when it holds another value. GETEX needs
--- Redis 6.2, as the fence scripts do.
-local v = redis.call('GET', KEYS[1])
-local h = v and leaseHolder(v)
-if not h then
-  return {0}
-end
-if h ~= ARGV[1] then
-  return {-1}
+-- Redis 6.2.
+--
+-- leaseHeld comes from lock.lua, loaded in front of this script.
+local held = leaseHeld(KEYS[1], ARGV[1])
+if held ~= 1 then
+  return {held}
 end
 local c = redis.call('GETEX', KEYS[2], 'PX', ARGV[2])
 if not c then

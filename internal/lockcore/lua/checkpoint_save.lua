@@ -15,13 +15,11 @@
 -- expired or was released), -1 when
 -- it holds another value (another owner, or the completed record that
 -- replaced the marker). Nothing is written unless it returns 1.
-local v = redis.call('GET', KEYS[1])
-local h = v and leaseHolder(v)
-if not h then
-  return 0
-end
-if h ~= ARGV[1] then
-  return -1
+--
+-- leaseHeld comes from lock.lua, loaded in front of this script.
+local held = leaseHeld(KEYS[1], ARGV[1])
+if held ~= 1 then
+  return held
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1

@@ -114,3 +114,18 @@ local function leaseHolder(v)
   end
   return o
 end
+
+-- leaseHeld reads lease key k (a marker or a lock): 1 when token holds
+-- it, 0 when it is gone or a free lock, -1 when it holds another value
+-- (another owner, or the completed record that replaced a marker).
+local function leaseHeld(k, token)
+  local v = redis.call('GET', k)
+  local h = v and leaseHolder(v)
+  if not h then
+    return 0
+  end
+  if h ~= token then
+    return -1
+  end
+  return 1
+end
