@@ -127,12 +127,18 @@ func decodeFast[P any](data []byte, p *P) bool {
 
 type validator interface{ Validate() error }
 
+// validate calls P's Validate method, if it has one. *P's method set holds
+// P's value methods too, so the pointer (boxed without an allocation)
+// finds both; only an interface P needs its dynamic value asked, and only
+// then is *p boxed (a struct would be copied to the heap).
 func validate[P any](p *P) error {
 	if v, ok := any(p).(validator); ok {
 		return v.Validate()
 	}
-	if v, ok := any(*p).(validator); ok {
-		return v.Validate()
+	if reflect.TypeFor[P]().Kind() == reflect.Interface {
+		if v, ok := any(*p).(validator); ok {
+			return v.Validate()
+		}
 	}
 	return nil
 }
