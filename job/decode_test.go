@@ -98,6 +98,9 @@ func TestDefinitionPrepare(t *testing.T) {
 	if err := p.Run(context.Background()); err != nil || got.ID != 7 {
 		t.Fatalf("Run: %v, got %+v", err, got)
 	}
+	if err := (job.Prepared{Payload: got}).Run(context.Background()); err == nil {
+		t.Fatal("Run of a Prepared made by hand ran something")
+	}
 	_, err = d.Prepare([]byte(`{"id":-1}`))
 	if err == nil || !strings.HasPrefix(err.Error(), `job order.ship: invalid payload: field "id"`) {
 		t.Fatalf("err = %v", err)

@@ -136,8 +136,23 @@ type Prepared struct {
 	DedupeByTaskID bool
 	Lock           Lock
 	Dependencies   []string
-	// Run calls the definition's handler with the decoded payload.
-	Run func(ctx context.Context) error
+
+	def payloadHandler // the definition that prepared it, whose Handle runs Payload
+}
+
+// payloadHandler is a definition seen by Prepared.Run: its handler, called
+// with a payload of its type.
+type payloadHandler interface {
+	handle(ctx context.Context, payload any) error
+}
+
+// Run calls the definition's handler with the decoded payload. A Prepared
+// not made by Spec.Prepare has no handler: Run returns an error.
+func (p Prepared) Run(ctx context.Context) error {
+	if p.def == nil {
+		return errors.New("job: Run of a Prepared that Spec.Prepare did not make")
+	}
+	return p.def.handle(ctx, p.Payload)
 }
 
 // Spec is the type-erased view of a definition that the runner and the
@@ -200,9 +215,13 @@ func (d *Definition[P]) bind(p P) Prepared {
 	if d.Dependencies != nil {
 		pr.Dependencies = d.Dependencies(p)
 	}
-	h := d.Handle
-	pr.Run = func(ctx context.Context) error { return h(ctx, p) }
+	pr.def = d // no closure per job: Run asks d to handle Payload
 	return pr
+}
+
+// handle calls d.Handle with payload, a P (see Prepared.Run).
+func (d *Definition[P]) handle(ctx context.Context, payload any) error {
+	return d.Handle(ctx, payload.(P))
 }
 
 // Decode decodes and validates payload strictly into a P.
