@@ -30,7 +30,7 @@
 -- (TIME and SET GET for the lock and its fence). A busy lock undoes the
 -- marker in the same script, so no one sees it.
 --
--- lockTake comes from lock.lua, loaded in front of this script.
+-- lockTake and markerTask come from lock.lua, loaded in front of this script.
 
 local marker = ARGV[1]
 local token, taskID = string.match(marker, '^([^:]*):(.*)$')
@@ -39,8 +39,7 @@ if cur then
   if string.byte(cur, 1) == 1 then
     return {4, string.sub(cur, 2)}
   end
-  -- The task ID follows the token's ':'; a value without one is a task ID.
-  local holder = string.match(cur, '^[^:]*:(.*)$') or cur
+  local holder = markerTask(cur)
   if holder ~= taskID then
     return {3, holder, redis.call('PTTL', KEYS[1])}
   end

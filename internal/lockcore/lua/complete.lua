@@ -34,14 +34,11 @@
 -- On the usual path this is one command (SET GET) without a lock, two
 -- with one (SET GET for each key), and one more (DEL) with a checkpoint.
 --
--- lockRelease comes from lock.lua, loaded in front of this script.
+-- lockRelease and markerTask come from lock.lua, loaded in front of this script.
 --
 -- Returns {marker, lock}, each 1 when released (the marker: replaced by the
 -- record), 0 when already gone, -1 when held by another owner; lock is 0
 -- when KEYS[2] is absent.
-local function holder(v)
-  return string.match(v, '^[^:]*:(.*)$') or v
-end
 local nkeys, checkpoint = #KEYS, nil
 if ARGV[7] == '1' then
   checkpoint = KEYS[nkeys]
@@ -56,7 +53,7 @@ elseif cur then
     redis.call('SET', KEYS[1], cur, 'KEEPTTL')
   else
     marker = -1
-    if holder(cur) == holder(ARGV[1]) then
+    if markerTask(cur) == markerTask(ARGV[1]) then
       redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
       takenOver = true
     end

@@ -129,3 +129,9 @@ local function leaseHeld(k, token)
   end
   return 1
 end
+
+-- markerTask returns the task ID of an in-flight marker's value v (the
+-- admission token, ':', the task ID); a value without ':' is a task ID.
+local function markerTask(v)
+  return string.match(v, '^[^:]*:(.*)$') or v
+end

@@ -12,16 +12,10 @@
 -- already gone (expired) or the lock free, -1 when it held another value
 -- (another owner, or the marker's completed record; left alone).
 --
--- lockRelease comes from lock.lua, loaded in front of this script.
-local out = {}
-local v = redis.call('GET', KEYS[1])
-if not v then
-  out[1] = 0
-elseif v ~= ARGV[1] then
-  out[1] = -1
-else
+-- leaseHeld and lockRelease come from lock.lua, loaded in front of this script.
+local out = {leaseHeld(KEYS[1], ARGV[1])}
+if out[1] == 1 then
   redis.call('DEL', KEYS[1])
-  out[1] = 1
 end
 if #KEYS >= 2 then
   out[2] = lockRelease(KEYS[2], ARGV[2], ARGV[3])
