@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // PayloadError reports a payload that cannot be decoded or fails
@@ -70,11 +71,12 @@ var ErrNullPayload = errors.New("payload is null; want a JSON value such as {}")
 // *PayloadError; a duplicate key's Field is its path ("ship.zip",
 // "items[2].id") and its Err is ErrDuplicateKey.
 //
-// When P is a struct without embedded fields, a valid payload is decoded by
-// json.Unmarshal and its keys checked against P's fields (known.go), which
-// costs about a third of the memory of a json.Decoder; anything that check
-// does not accept is decoded by a json.Decoder with DisallowUnknownFields,
-// whose error is the one returned. The results are the same either way.
+// When P is a struct without embedded fields, a payload object is decoded
+// by a pooled json.Decoder (json.Unmarshal above 16 KiB) and its keys
+// checked against P's fields (known.go), which allocates nothing but the
+// values filled; anything that check does not accept is decoded again by a
+// fresh json.Decoder with DisallowUnknownFields, whose error is the one
+// returned. The results are the same either way (FuzzDecode compares them).
 func Decode[P any](data []byte) (P, error) {
 	var p P
 	trimmed := bytes.TrimSpace(data)
@@ -84,7 +86,7 @@ func Decode[P any](data []byte) (P, error) {
 	if string(trimmed) == "null" {
 		return p, &PayloadError{Err: ErrNullPayload}
 	}
-	if !decodeFast(data, &p) {
+	if !decodeFast(trimmed, &p) {
 		p = *new(P)
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
@@ -113,16 +115,55 @@ func Decode[P any](data []byte) (P, error) {
 	return p, nil
 }
 
-// decodeFast decodes data, a JSON object, into p with
-// json.Unmarshal when P's keys can be checked without a json.Decoder (see
-// known.go), and reports whether it did. When it did not, p may hold part
+// decodeFast decodes data, a JSON object, into p when P's keys can be
+// checked without a DisallowUnknownFields decoder (see known.go), and
+// reports whether it did. When it did not, p may hold part
 // of data: the caller decodes again.
+//
+// data has no white space around it (the caller trims it), so a value that
+// is all of data ends where data ends: the decoder read exactly len(data)
+// bytes and left nothing in its buffer, ready for the next payload.
 func decodeFast[P any](data []byte, p *P) bool {
 	s, ok := shapeOf(reflect.TypeFor[P]())
 	if i := skipSpace(data, 0); !ok || i == len(data) || data[i] != '{' {
 		return false
 	}
-	return json.Unmarshal(data, p) == nil && s.knownKeys(data)
+	if len(data) > maxPooledPayload {
+		return json.Unmarshal(data, p) == nil && s.knownKeys(data)
+	}
+	d, _ := decoders.Get().(*pooledDecoder)
+	if d == nil {
+		d = new(pooledDecoder)
+		d.dec = json.NewDecoder(&d.src)
+	}
+	d.src.Reset(data)
+	start := d.dec.InputOffset()
+	err := d.dec.Decode(p)
+	if err != nil || d.dec.InputOffset()-start != int64(len(data)) || d.src.Len() > 0 {
+		// A decoder that failed may keep its error, and one that stopped
+		// before the end keeps the rest in its buffer: neither is reused.
+		return false
+	}
+	decoders.Put(d)
+	return s.knownKeys(data)
+}
+
+// maxPooledPayload bounds the payloads decoded by a pooled decoder: its
+// buffer grows to the largest payload it read, and a pool must not keep
+// megabytes alive. Larger payloads go through json.Unmarshal.
+const maxPooledPayload = 16 << 10
+
+// decoders holds json.Decoders between jobs. json.Unmarshal allocates its
+// decoding state (and the error context of every struct it fills) on each
+// call; a Decoder keeps both, so a reused one decodes a payload with no
+// allocation beyond the values it fills. A cache, not state: anything taken
+// from it is reset before use.
+var decoders sync.Pool
+
+// pooledDecoder is a json.Decoder over a byte slice that can be swapped.
+type pooledDecoder struct {
+	src bytes.Reader
+	dec *json.Decoder
 }
 
 type validator interface{ Validate() error }

@@ -188,3 +188,37 @@ func TestNewTaskValidates(t *testing.T) {
 		t.Fatalf("task = %s %s", task.Type(), task.Payload())
 	}
 }
+
+// TestDecodeAfterRefusedPayloads: strict decoding reuses its JSON decoders
+// between payloads, so a payload it refused (trailing data, a wrong type,
+// an unknown field, cut short) must leave nothing behind for the next one.
+func TestDecodeAfterRefusedPayloads(t *testing.T) {
+	for range 3 {
+		for _, tc := range []struct {
+			in   string
+			want int // the ID decoded; 0 when the payload is refused
+		}{
+			{`{"id":1} {"id":9}`, 0},
+			{`{"id":2}`, 2},
+			{`{"id":"3"}`, 0},
+			{"\n\t{\"id\":4}\r\n", 4},
+			{`{"id":5,"extra":1}`, 0},
+			{`{"id":6, "tags":["a"]}`, 6},
+			{`{"id":7`, 0},
+			{`{"id":8}}`, 0},
+			{`{"id":10,"email":"` + strings.Repeat("x", 20<<10) + `"}`, 10},
+			{`{"id":11}`, 11},
+		} {
+			p, err := job.Decode[order]([]byte(tc.in))
+			if tc.want == 0 {
+				if err == nil {
+					t.Fatalf("Decode(%.40q) = %+v, want an error", tc.in, p)
+				}
+				continue
+			}
+			if err != nil || p.ID != tc.want {
+				t.Fatalf("Decode(%.40q) = %+v, %v; want ID %d", tc.in, p, err, tc.want)
+			}
+		}
+	}
+}

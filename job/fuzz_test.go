@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/jobrunner/jobrunner/internal/testkit/jsontest"
@@ -35,6 +36,21 @@ func FuzzDecode(f *testing.F) {
 		}
 		if string(bytes.TrimSpace(data)) == "null" {
 			t.Fatal("accepted null")
+		}
+		// What Decode accepts, a json.Decoder that refuses unknown fields
+		// and trailing data accepts too, with the same value: the pooled
+		// fast path must not differ from it, whatever came before.
+		var ref order
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ref); err != nil {
+			t.Fatalf("accepted %q, which a strict json.Decoder refuses: %v", data, err)
+		}
+		if _, err := dec.Token(); err == nil {
+			t.Fatalf("accepted %q with trailing data", data)
+		}
+		if !reflect.DeepEqual(p, ref) {
+			t.Fatalf("decoded %q as %+v, a json.Decoder as %+v", data, p, ref)
 		}
 		if jsontest.HasDuplicateKey(data) {
 			t.Fatalf("accepted a duplicate key: %s", data)

@@ -10,8 +10,9 @@ import (
 	"unicode"
 )
 
-// Strict decoding has a fast path: json.Unmarshal, which allocates less than
-// a json.Decoder, followed by a check that every object key in the payload
+// Strict decoding has a fast path: a pooled json.Decoder without
+// DisallowUnknownFields (decode.go), which allocates only the values it
+// fills, followed by a check that every object key in the payload
 // names a field of P, which is what the Decoder's DisallowUnknownFields
 // would have checked. The fast path only accepts; anything it does not
 // accept (a syntax error, a wrong type, an unknown field) is decoded again
@@ -172,7 +173,7 @@ func (s *shape) lookup(key []byte) (*field, bool) {
 
 // knownKeys reports whether every object key in data, one valid JSON value,
 // names a field where s expects one. It is the check DisallowUnknownFields
-// makes, run after json.Unmarshal has accepted data.
+// makes, run after the fast path's decoder has accepted data.
 func (s *shape) knownKeys(data []byte) bool {
 	_, ok := s.check(data, skipSpace(data, 0))
 	return ok
