@@ -265,9 +265,9 @@ func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Comple
 	takenOver := false
 	switch {
 	case !held:
-		m.set(key, "\x01"+string(req.Result), window)
+		m.set(key, recordValue(req.Result), window)
 	case cur == mk.token:
-		m.set(key, "\x01"+string(req.Result), window)
+		m.set(key, recordValue(req.Result), window)
 		c.Marker = Released
 	case isRecord(cur):
 		m.set(key, cur, window)
@@ -275,7 +275,7 @@ func (m *MemoryStore) Complete(ctx context.Context, req CompleteRequest) (Comple
 		m.set(key, cur, mk.ttl)
 		c.Marker, takenOver = NotOwner, true
 	default:
-		m.set(key, "\x01"+string(req.Result), window)
+		m.set(key, recordValue(req.Result), window)
 		c.Marker = NotOwner
 	}
 	if req.Checkpoint != nil && !takenOver {

@@ -3,7 +3,7 @@
 --
 -- KEYS[1]: the state key of the dedupe key: while the job runs, its
 --          in-flight marker (the admission token, ':', the task ID); once it
---          succeeded, its completed record (byte 1, then the result bytes).
+--          succeeded, its completed record (see isRecord in lock.lua).
 -- KEYS[2]: optional, the lock key (see lock.lua). On Redis Cluster both
 --          keys must share a slot; the caller runs two steps otherwise.
 -- ARGV[1]: the marker's value: the admission token (32 hex digits, no ':'),
@@ -30,13 +30,13 @@
 -- (TIME and SET GET for the lock and its fence). A busy lock undoes the
 -- marker in the same script, so no one sees it.
 --
--- lockTake and markerTask come from lock.lua, loaded in front of this script.
+-- lockTake, markerTask and isRecord come from lock.lua, loaded in front of this script.
 
 local marker = ARGV[1]
 local token, taskID = string.match(marker, '^([^:]*):(.*)$')
 local cur = redis.call('SET', KEYS[1], marker, 'NX', 'PX', ARGV[2], 'GET')
 if cur then
-  if string.byte(cur, 1) == 1 then
+  if isRecord(cur) then
     return {4, string.sub(cur, 2)}
   end
   local holder = markerTask(cur)

@@ -2,7 +2,8 @@
 -- its in-flight marker and, optionally, its lock, all in one step.
 --
 -- KEYS[1]: the state key of the dedupe key (in-flight marker, or completed
---          record: byte 1 then the result bytes).
+--          record: the digit 1 without a result, else byte 1 then the
+--          result bytes; see isRecord in lock.lua).
 -- KEYS[2]: optional, the lock key, in the same slot on Redis Cluster.
 -- KEYS[n]: optional, last, when ARGV[7] is '1': the checkpoint key of the
 --          dedupe key (see checkpoint_save.lua), in the same slot.
@@ -34,7 +35,7 @@
 -- On the usual path this is one command (SET GET) without a lock, two
 -- with one (SET GET for each key), and one more (DEL) with a checkpoint.
 --
--- lockRelease and markerTask come from lock.lua, loaded in front of this script.
+-- lockRelease, markerTask and isRecord come from lock.lua, loaded in front of this script.
 --
 -- Returns {marker, lock}, each 1 when released (the marker: replaced by the
 -- record), 0 when already gone, -1 when held by another owner; lock is 0
@@ -44,12 +45,16 @@ if ARGV[7] == '1' then
   checkpoint = KEYS[nkeys]
   nkeys = nkeys - 1
 end
-local cur = redis.call('SET', KEYS[1], '\1' .. ARGV[2], 'PX', ARGV[3], 'GET')
+local record = '1'
+if ARGV[2] ~= '' then
+  record = '\1' .. ARGV[2]
+end
+local cur = redis.call('SET', KEYS[1], record, 'PX', ARGV[3], 'GET')
 local marker, lock, takenOver = 0, 0, false
 if cur == ARGV[1] then
   marker = 1
 elseif cur then
-  if string.byte(cur, 1) == 1 then
+  if isRecord(cur) then
     redis.call('SET', KEYS[1], cur, 'KEEPTTL')
   else
     marker = -1

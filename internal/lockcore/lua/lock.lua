@@ -135,3 +135,11 @@ end
 local function markerTask(v)
   return string.match(v, '^[^:]*:(.*)$') or v
 end
+
+-- isRecord reports whether v, a state key's value, is a completed record:
+-- the digit 1 without a result (Redis keeps it in a shared integer object,
+-- no allocation), else byte 1 and then the result bytes; its result is
+-- string.sub(v, 2). Anything else is an in-flight marker (token ':' task ID).
+local function isRecord(v)
+  return v == '1' or string.byte(v, 1) == 1
+end

@@ -59,7 +59,8 @@ var chaosKeyRules = []keyRule{
 		}},
 	{doc: "jobrunner:{TYPE:KEY}:inflight", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:inflight$`), ttl: true, maxTTL: 24 * time.Hour,
 		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
-			if v, err := rdb.Get(ctx, key).Result(); err == nil && !strings.HasPrefix(v, "\x01") {
+			if v, err := rdb.Get(ctx, key).Result(); err == nil && v != "1" && !strings.HasPrefix(v, "\x01") {
+				// Not a completed record: "1", or byte 1 and the result.
 				return "an in-flight marker is still held after every worker drained: " + v
 			}
 			return ""

@@ -348,12 +348,13 @@ func enqueueCmd(tb testing.TB, url string, args ...string) *exec.Cmd {
 }
 
 // recorded reports whether the layers hold a completed record for the
-// dedupe key: its state key holds byte 1, then the result. Keys: the
+// dedupe key: its state key holds "1" (no result) or byte 1, then the
+// result. Keys: the
 // prefix, then the dedupe key (job type, ':', key) as hash tag.
 func recorded(env *redistest.Env, dedupeKey string) bool {
 	state, err := env.Client.Get(context.Background(), "jobrunner:{"+dedupeKey+"}:inflight").Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return true // unknown: do not report a rerun
 	}
-	return strings.HasPrefix(state, "\x01")
+	return state == "1" || strings.HasPrefix(state, "\x01")
 }
