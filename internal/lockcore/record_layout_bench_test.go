@@ -20,7 +20,7 @@ import (
 // records. Layouts:
 //
 //   - string: today's, one string key per record with its TTL
-//     (jobrunner:{TYPE:KEY}:inflight = "\x01" + result);
+//     (jobrunner:{TYPE:KEY}:inflight = "1", or "\x01" + the result);
 //
 //   - hash: records as fields of hashes bucketed by a CRC-32 of the key,
 //     about perBucket fields each (listpack-encoded under Redis's
@@ -61,7 +61,7 @@ func BenchmarkRecordLayout(b *testing.B) {
 						bucket := "jobrunner:{d:" + strconv.Itoa(int(crc32.ChecksumIEEE([]byte(key)))%buckets) + "}:done"
 						switch layout {
 						case "string":
-							p.Set(ctx, "jobrunner:{"+key+"}:inflight", "\x01", 0)
+							p.Set(ctx, "jobrunner:{"+key+"}:inflight", "1", 0)
 							p.PExpire(ctx, "jobrunner:{"+key+"}:inflight", window)
 						case "string+result":
 							p.Set(ctx, "jobrunner:{"+key+"}:inflight", "\x01"+string(result), 0)
@@ -129,7 +129,7 @@ var recordCostScripts = map[string]string{
 for i = tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1 do
   local k = 'jobrunner:{bench.noop:bench:' .. i .. '}:inflight'
   redis.call('SET', k, 'f3a9c2d1e0b7a6f5e4d3c2b1a0f9e8d7:task-' .. i, 'NX', 'PX', 60000, 'GET')
-  redis.call('SET', k, '\1', 'PX', ARGV[5], 'GET')
+  redis.call('SET', k, '1', 'PX', ARGV[5], 'GET')
 end
 return 1`,
 	// proto: the prototype measured through the store (bucket-proto):
