@@ -135,33 +135,15 @@ return 1`,
 	// proto: the prototype measured through the store (bucket-proto):
 	// HGET of the bucket at admission, then GETDEL of the marker, TIME,
 	// HSET and PEXPIRE of the bucket at completion.
-	"proto": `
-for i = tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1 do
-  local f = 'bench.noop:bench:' .. i
-  local k = 'jobrunner:{' .. f .. '}:inflight'
-  local b = 'jobrunner:{d:' .. (i % tonumber(ARGV[3])) .. '}:done'
-  redis.call('HGET', b, f)
-  redis.call('SET', k, 'f3a9c2d1e0b7a6f5e4d3c2b1a0f9e8d7:task-' .. i, 'NX', 'PX', 60000, 'GET')
-  redis.call('GETDEL', k)
-  local t = redis.call('TIME')
+	"proto": bucketCostScript(`
+  redis.call('TIME')
   redis.call('HSET', b, f, ARGV[4])
-  redis.call('PEXPIRE', b, 86400000)
-end
-return 1`,
+  redis.call('PEXPIRE', b, 86400000)`),
 	// lean: as proto without TIME (the record's expiry from the caller's
 	// estimate of server time) and without a PEXPIRE per record (the
 	// bucket's TTL refreshed once per part of a window).
-	"lean": `
-for i = tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1 do
-  local f = 'bench.noop:bench:' .. i
-  local k = 'jobrunner:{' .. f .. '}:inflight'
-  local b = 'jobrunner:{d:' .. (i % tonumber(ARGV[3])) .. '}:done'
-  redis.call('HGET', b, f)
-  redis.call('SET', k, 'f3a9c2d1e0b7a6f5e4d3c2b1a0f9e8d7:task-' .. i, 'NX', 'PX', 60000, 'GET')
-  redis.call('GETDEL', k)
-  redis.call('HSET', b, f, ARGV[4])
-end
-return 1`,
+	"lean": bucketCostScript(`
+  redis.call('HSET', b, f, ARGV[4])`),
 	// marker-in-hash: the in-flight marker a field of the bucket too
 	// (its deadline in its value), so no key is made or deleted per job:
 	// HSETNX at admission, HGET and HSET at completion.
@@ -174,6 +156,22 @@ for i = tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1 do
   redis.call('HSET', b, f, ARGV[4])
 end
 return 1`,
+}
+
+// bucketCostScript is the loop of a layout that keeps the marker in its
+// string key and the record in a bucket: the admission's HGET and SET NX
+// GET, the completion's GETDEL, then write, the record's writing.
+func bucketCostScript(write string) string {
+	return `
+for i = tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1 do
+  local f = 'bench.noop:bench:' .. i
+  local k = 'jobrunner:{' .. f .. '}:inflight'
+  local b = 'jobrunner:{d:' .. (i % tonumber(ARGV[3])) .. '}:done'
+  redis.call('HGET', b, f)
+  redis.call('SET', k, 'f3a9c2d1e0b7a6f5e4d3c2b1a0f9e8d7:task-' .. i, 'NX', 'PX', 60000, 'GET')
+  redis.call('GETDEL', k)` + write + `
+end
+return 1`
 }
 
 // recordTrimScript removes the expired fields of buckets ARGV[1] to
