@@ -126,7 +126,7 @@ func escapeTag(key string) string {
 	return tagEscaper.Replace(key)
 }
 
-// recordValue is the value of a completed record with result: the digit 1
+// recordValue is the value of a completed record with its result: the digit 1
 // when there is none, else byte 1 and then the result bytes. Redis keeps
 // the value "1" in a shared integer object, so a record without a result
 // costs no allocation beyond its key (32 B less per record than "\x01").
