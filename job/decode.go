@@ -125,7 +125,7 @@ func Decode[P any](data []byte) (P, error) {
 // bytes and left nothing in its buffer, ready for the next payload.
 func decodeFast[P any](data []byte, p *P) bool {
 	s, ok := shapeOf(reflect.TypeFor[P]())
-	if i := skipSpace(data, 0); !ok || i == len(data) || data[i] != '{' {
+	if !ok || len(data) == 0 || data[0] != '{' {
 		return false
 	}
 	if len(data) > maxPooledPayload {
@@ -144,6 +144,7 @@ func decodeFast[P any](data []byte, p *P) bool {
 		// before the end keeps the rest in its buffer: neither is reused.
 		return false
 	}
+	d.src.Reset(nil) // the pool keeps no payload alive
 	decoders.Put(d)
 	return s.knownKeys(data)
 }

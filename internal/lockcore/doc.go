@@ -152,10 +152,11 @@
 // key holds the marker while a job runs and its completed record after it
 // succeeded (the record replaces the marker, read and written by one
 // command: see complete.lua): "1" without a result (a shared integer in
-// Redis, the smallest value a key can have), else byte 1 and the result. Checkpoints live beside their lease's
-// key: :checkpoint for a marker's, :checkpoint:<name> for a lock's. A lock
-// key lives a day after its last write (see Fencing), so there is one per
-// lock key used within the last day.
+// Redis, the smallest value a key can have), else byte 1 and the result.
+// Checkpoints live beside their lease's key: :checkpoint for a marker's,
+// :checkpoint:<name> for a lock's. A lock key lives a day after its last
+// write (see Fencing), so there is one per lock key used within the last
+// day.
 //
 // # Limits
 //

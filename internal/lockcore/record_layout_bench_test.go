@@ -197,10 +197,10 @@ return 1`
 // bucket for the others). Buckets hold about 60 live records before and
 // about 110 after (fill=110), as in a steady state under
 // hash-max-listpack-entries (128), so a lookup scans what it would there;
-// fill=33 is the same with buckets a third as full (more of them). The commands run inside
-// scripts looping over the jobs, one script call per 2,000 jobs: the
-// per-call cost, the same for every layout (one admission and one
-// completion call a job), is left out.
+// fill=33 is the same with buckets a third as full (more of them). The
+// commands run inside scripts looping over the jobs, one script call per
+// 2,000 jobs: the per-call cost, the same for every layout (one admission
+// and one completion call a job), is left out.
 //
 //	go test -run '^$' -bench RecordCost -benchtime 100000x -count 5 ./internal/lockcore/
 func BenchmarkRecordCost(b *testing.B) {
