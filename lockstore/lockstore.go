@@ -55,7 +55,7 @@ type Store struct {
 // ContextTimeoutEnabled (setup.NewRedisClient does), or a call on a Redis
 // that hangs waits for the client's read timeout instead of the context.
 func NewRedisStore(client redis.UniversalClient, cfg Config) *Store {
-	return &Store{core: lockcore.NewRedisStore(client, lockcore.RedisConfig(cfg))}
+	return &Store{core: lockcore.NewRedisStore(client, lockcore.RedisConfig{Prefix: cfg.Prefix, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax})}
 }
 
 // NewMemoryStore returns a Store in this process's memory, with the

@@ -130,6 +130,21 @@ type Config struct {
 	// docs/capacity.md for the memory it takes. Defaults to 24h.
 	DedupeWindow time.Duration
 
+	// DedupeBuckets is how many small hashes (buckets) hold the completed
+	// records without a result, about 35 bytes each where a key per record
+	// takes about 130: about the records kept (jobs per DedupeWindow) / 33.
+	// Under it each bucket holds more, and past 128 records a bucket
+	// takes about 90 bytes per record (docs/capacity.md). Defaults to
+	// 4096; on Redis Cluster each slot has at least one. Negative keeps a
+	// key per record. After a change, set DedupeBucketsBefore to the old
+	// count for one dedupe window.
+	DedupeBuckets int
+
+	// DedupeBucketsBefore is the DedupeBuckets the current window's
+	// records were written with: admission looks in both, so that no
+	// duplicate of a job completed before the change runs again. 0 is none.
+	DedupeBucketsBefore int
+
 	// CheckpointTTL is how long a job's checkpoint (job.Checkpoint) is
 	// kept after it was last saved or resumed: a backstop for the
 	// checkpoints of jobs that end without removing them (archived before
@@ -234,7 +249,7 @@ func (c Config) withDefaults() Config {
 	c.DuplicateDelay = cmp.Or(c.DuplicateDelay, DuplicateDelayDefault)
 	c.QueueStatsInterval = cmp.Or(c.QueueStatsInterval, QueueStatsIntervalDefault)
 	if c.locks == nil {
-		c.locks = lockcore.NewRedisStore(c.Redis, lockcore.RedisConfig{})
+		c.locks = lockcore.NewRedisStore(c.Redis, lockcore.RedisConfig{Buckets: c.DedupeBuckets, BucketsBefore: c.DedupeBucketsBefore})
 	}
 	return c
 }

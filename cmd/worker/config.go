@@ -30,9 +30,13 @@ type config struct {
 	WebhookDenyPrivate bool
 	RetryBackoff       func(retried int, err error) time.Duration
 	MaxDeferral        time.Duration
-	Limits             map[string]runner.Limit
-	SharedBreakers     []string
-	Schedules          []schedule.Schedule // WORKER_SCHEDULES, compiled against the built-in jobs
+	// DedupeBuckets and DedupeBucketsBefore as runner.Config has them
+	// (WORKER_DEDUPE_BUCKETS 0 is -1 here: a key per record).
+	DedupeBuckets       int
+	DedupeBucketsBefore int
+	Limits              map[string]runner.Limit
+	SharedBreakers      []string
+	Schedules           []schedule.Schedule // WORKER_SCHEDULES, compiled against the built-in jobs
 	// InKubernetes is set when KUBERNETES_SERVICE_HOST is: the embedded
 	// Redis fallback is refused there.
 	InKubernetes bool
@@ -46,6 +50,10 @@ type config struct {
 // scripts), so a value far above this is a typo, not a tuning: it would
 // exhaust Redis's maxclients (10000 by default) long before it helped.
 const concurrencyMax = 10000
+
+// bucketsMax bounds WORKER_DEDUPE_BUCKETS: 100 million buckets hold the
+// records of a million jobs a second over an hour; more is a typo.
+const bucketsMax = 100_000_000
 
 // setting is one configuration value with its variable and flag names.
 type setting struct {
@@ -99,6 +107,27 @@ var settings = []setting{
 		}},
 	{"WORKER_MAX_DEFERRAL", "max-deferral", runner.MaxDeferralDefault.String(), "how long a job may keep being deferred without running before it is archived (deferred_too_long)",
 		func(v string, c *config) (err error) { c.MaxDeferral, err = parseDuration(v, false); return err }},
+	{"WORKER_DEDUPE_BUCKETS", "dedupe-buckets", "4096", "hashes holding completed dedupe records: about jobs per dedupe window / 33 (docs/capacity.md); 0 keeps a key per record",
+		func(v string, c *config) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > bucketsMax {
+				return fmt.Errorf("want an integer from 0 to %d", bucketsMax)
+			}
+			c.DedupeBuckets = n
+			if n == 0 {
+				c.DedupeBuckets = -1
+			}
+			return nil
+		}},
+	{"WORKER_DEDUPE_BUCKETS_BEFORE", "dedupe-buckets-before", "0", "the previous WORKER_DEDUPE_BUCKETS, for one dedupe window after a change: records are looked for in both",
+		func(v string, c *config) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > bucketsMax {
+				return fmt.Errorf("want an integer from 0 to %d", bucketsMax)
+			}
+			c.DedupeBucketsBefore = n
+			return nil
+		}},
 	{"WORKER_DEPENDENCY_LIMITS", "dependency-limits", "", "per-dependency limits across replicas, e.g. payment-api=concurrency:10,rate:100/s;hooks.example.com=rate:5/s,burst:5",
 		func(v string, c *config) error {
 			limits, err := fleet.ParseLimits(v)

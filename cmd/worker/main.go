@@ -126,6 +126,7 @@ func serve(cfg config, log zerolog.Logger, sig <-chan os.Signal, tracing trace.T
 		Redis: rdb, Concurrency: cfg.Concurrency, Queues: cfg.Queues,
 		ShutdownTimeout: cfg.ShutdownTimeout, PollInterval: cfg.PollInterval, Logger: &log,
 		RetryBackoff: cfg.RetryBackoff, MaxDeferral: cfg.MaxDeferral,
+		DedupeBuckets: cfg.DedupeBuckets, DedupeBucketsBefore: cfg.DedupeBucketsBefore,
 		Limits: cfg.Limits, Breakers: resilience.RegistryConfig{Shared: cfg.SharedBreakers},
 		TracerProvider: tracing, Sanitize: job.NewSanitizer(job.SanitizerConfig{Secrets: cfg.Secrets}).Sanitize,
 	})

@@ -73,6 +73,8 @@ type Lease struct {
 	tokenArg any    // token boxed as a script argument, when the grant had it so; else nil
 	fenceArg any    // fence boxed as a script argument, when the grant's reply had it so; else nil
 	rkey     string // its Redis key as its grant built it (a marker's state key, a lock's key), or empty
+	bucket   string // a marker's: the bucket of its record (see bucket.go), or empty
+	fieldArg any    // a marker's: its record's field in bucket, boxed
 
 	mu        sync.Mutex
 	lost      chan struct{} // made by Lost when first asked; closed when lost

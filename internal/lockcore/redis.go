@@ -20,6 +20,17 @@ type RedisConfig struct {
 	// RetryMax caps the pause between attempts on a busy lock.
 	// Defaults to RetryMaxDefault (500ms).
 	RetryMax time.Duration
+	// Buckets is how many hashes hold the completed records without a
+	// result (see docs/capacity.md): about the records kept (rate x
+	// window) / 33. Defaults to BucketsDefault (4096); on Redis Cluster
+	// each slot has at least one. Negative keeps each record in a key of
+	// its own (as on a Ring, always).
+	Buckets int
+	// BucketsBefore is the bucket count the records of the current window
+	// were written with, when Buckets changed: admission looks for a
+	// record in both layouts, so that no duplicate runs again. Set it for
+	// one dedupe window after a change, then drop it. 0 is none.
+	BucketsBefore int
 }
 
 // RedisStore is the Store on Redis: single node, Sentinel (failover client)
@@ -45,6 +56,10 @@ type RedisStore struct {
 	ms msArgs
 	// pipes holds executed pipelines for reuse.
 	pipes sync.Pool
+	// buckets places completed records; clock estimates the server's
+	// clock for their expiry.
+	buckets buckets
+	clock   serverClock
 }
 
 type sharding int
@@ -67,6 +82,7 @@ func NewRedisStore(client redis.UniversalClient, cfg RedisConfig) *RedisStore {
 	case *redis.Ring:
 		s.sharded = ringSharded
 	}
+	s.buckets = newBuckets(s.keys.prefix, cfg, s.sharded)
 	return s
 }
 
@@ -218,8 +234,8 @@ type callBuf struct {
 	call  scriptCall
 	calls [2]*scriptCall
 	keys  [4]string
-	args  [5]any
-	argv  [12]any
+	args  [9]any
+	argv  [16]any
 
 	// A completion's: the lock's own release (nil when the call releases
 	// it), the request, and what the replies said.
@@ -227,6 +243,10 @@ type callBuf struct {
 	req        CompleteRequest
 	completion Completion
 	err        error
+	// A completion to a bucket: the estimate of the server's clock to
+	// update when the script read TIME, and when the call was made.
+	clock *serverClock
+	sent  time.Time
 }
 
 // newCallBuf returns a callBuf for script with empty keys and arguments

@@ -48,6 +48,21 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 		keys = append(keys, s.keys.lock(req.LockKey))
 		args = append(args, s.ms.arg(req.LockTTL))
 	}
+	var bucket string
+	var fieldArg any
+	if s.buckets.n > 0 {
+		if req.LockKey == "" {
+			args = append(args, "")
+		}
+		bucket, fieldArg = s.buckets.key(req.DedupeKey, s.buckets.n), field(req.DedupeKey)
+		keys = append(keys, bucket)
+		nb := 1
+		if s.buckets.before > 0 {
+			keys = append(keys, s.buckets.key(req.DedupeKey, s.buckets.before))
+			nb = 2
+		}
+		args = append(args, fieldArg, nb)
+	}
 	var a Admission
 	err := retryBusy(ctx, req.LockKey, req.LockWait, newBackoff(s.cfg.RetryMin, s.cfg.RetryMax), func(ctx context.Context) (bool, time.Duration, error) {
 		start := time.Now()
@@ -90,6 +105,7 @@ func (s *RedisStore) admit(ctx context.Context, req AdmitRequest) (Admission, er
 			a.Marker = newLease(s, true, req.DedupeKey, marker, 0, req.MarkerTTL, start)
 			a.Marker.tokenArg = args[0] // the marker, boxed for this script already
 			a.Marker.rkey = keys[0]
+			a.Marker.bucket, a.Marker.fieldArg = bucket, fieldArg
 			if req.LockKey != "" {
 				a.Lock = newLease(s, false, req.LockKey, token, val.(int64), req.LockTTL, start)
 				a.Lock.fenceArg = val // the fence, boxed by the reply
@@ -181,9 +197,23 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 		}
 	}
 	complete.args = append(complete.args, m.arg(), result, s.ms.arg(window), lockToken, s.ms.arg(max(m.ttl, time.Millisecond)), lockFence)
+	var cp any = ""
 	if c := req.Checkpoint; c != nil {
 		complete.keys = append(complete.keys, s.keys.checkpoint(*c))
-		complete.args = append(complete.args, "1")
+		cp = "1"
+	}
+	if len(req.Result) == 0 && m.bucket != "" {
+		// The record goes to its bucket, its expiry from the estimate of
+		// the server's clock; without one the script reads TIME.
+		b.clock, b.sent = &s.clock, time.Now()
+		var now any = ""
+		if ms, ok := s.clock.now(b.sent); ok {
+			now = ms
+		}
+		complete.keys = append(complete.keys, m.bucket)
+		complete.args = append(complete.args, cp, m.fieldArg, now)
+	} else if cp != "" {
+		complete.args = append(complete.args, cp)
 	}
 	// The replies are read on this goroutine once the batch delivered them,
 	// or on the batch's when the caller gave up first: a caller that gives
@@ -200,6 +230,14 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 // and b.err.
 func (b *callBuf) complete() {
 	b.completion, b.err = completed(&b.call, b.release, b.req)
+	if b.clock != nil && b.err == nil {
+		// {marker, lock, now}: the script read TIME for want of an estimate.
+		if vals, _ := b.call.cmd.Slice(); len(vals) == 3 {
+			if ms, ok := vals[2].(int64); ok {
+				b.clock.set(ms, b.sent)
+			}
+		}
+	}
 }
 
 // completed reads the replies of a completion's calls (release is nil

@@ -82,14 +82,14 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
-// TestRedisRecordWithoutResult: a completed record without a result is the
-// value "1", which Redis keeps in a shared integer object (no allocation of
-// its own: 32 B less per record than a one-byte string), and a duplicate
-// admitted after it is done with an empty result, as with one.
+// TestRedisRecordWithoutResult: with Buckets < 0 a completed record without
+// a result is a key holding the value "1", which Redis keeps in a shared
+// integer object (no allocation of its own), and a duplicate admitted after
+// it is done with an empty result, as with one.
 func TestRedisRecordWithoutResult(t *testing.T) {
 	t.Parallel()
 	c := startRedis(t).Client()
-	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{})
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: -1})
 	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "mail:7", TaskID: "task-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +123,188 @@ func TestRedisRecordWithoutResult(t *testing.T) {
 	if got := c.Get(ctx(t), key).Val(); got != "1" {
 		t.Errorf("record after a late completion = %q, want \"1\" kept", got)
 	}
+}
+
+// TestRedisRecordInBucket: by default a completed record without a result
+// is a field of a small hash (its bucket) holding its expiry in server
+// milliseconds, not a key: the marker's key goes, the bucket stays a
+// listpack with a TTL past the record's, and duplicates and redeliveries
+// are done for the whole window.
+func TestRedisRecordInBucket(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 8})
+	before := serverMs(t, c)
+	complete(t, s, "mail:7", "task-1", 0)
+	if n := c.Exists(ctx(t), "jobrunner:{mail:7}:inflight").Val(); n != 0 {
+		t.Errorf("the marker's key is still there after completion")
+	}
+	b := onlyKey(t, c, "jobrunner:r:*")
+	exp, err := c.HGet(ctx(t), b, "mail:7").Int64()
+	if err != nil {
+		t.Fatalf("record in %s: %v", b, err)
+	}
+	after := serverMs(t, c)
+	day := (24 * time.Hour).Milliseconds()
+	if exp < before+day || exp > after+day+10 {
+		t.Errorf("record expiry = %d, want the server's clock + 24h, in [%d, %d]", exp, before+day, after+day+10)
+	}
+	if enc := c.ObjectEncoding(ctx(t), b).Val(); enc != "listpack" {
+		t.Errorf("bucket encoding = %q, want listpack", enc)
+	}
+	if at := c.PExpireTime(ctx(t), b).Val(); at.Milliseconds() < exp {
+		t.Errorf("bucket expires at %d, before its record (%d)", at.Milliseconds(), exp)
+	}
+	for _, task := range []string{"task-2", "task-1"} { // a duplicate, and a redelivery
+		if v := admitVerdict(t, s, "mail:7", task); v != lockcore.Done {
+			t.Errorf("admission of %s after completion = %v, want Done", task, v)
+		}
+	}
+	// Keys named like the bucket's own sentinel field (the window, the
+	// quarter) stay apart from it: new until they ran.
+	one := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 1, Prefix: "one"})
+	complete(t, one, "first", "t", 0)
+	quarter := (6 * time.Hour).Milliseconds()
+	for _, k := range []string{fmt.Sprintf("~%d:%d", day, serverMs(t, c)/quarter), "~~x", "~"} {
+		if v := admitVerdict(t, one, k, "t"); v != lockcore.Admitted {
+			t.Errorf("admission of %q before it ran = %v, want Admitted", k, v)
+		}
+		complete(t, one, k, "t", 0)
+		if v := admitVerdict(t, one, k, "t2"); v != lockcore.Done {
+			t.Errorf("admission of %q after completion = %v, want Done", k, v)
+		}
+	}
+}
+
+// TestRedisBucketExpiry: a record counts as gone once its window passed
+// (checked on read), and the first completion of a later quarter of the
+// window trims the bucket's expired fields.
+func TestRedisBucketExpiry(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 1})
+	window := 400 * time.Millisecond
+	for i := range 20 {
+		complete(t, s, fmt.Sprintf("k%d", i), "t", window)
+	}
+	if v := admitVerdict(t, s, "k0", "t2"); v != lockcore.Done {
+		t.Fatalf("admission within the window = %v, want Done", v)
+	}
+	time.Sleep(window + 50*time.Millisecond)
+	if v := admitVerdict(t, s, "k1", "t2"); v != lockcore.Admitted {
+		t.Fatalf("admission after the window = %v, want Admitted", v)
+	}
+	complete(t, s, "k-new", "t", window) // a new quarter: trims
+	fields := c.HKeys(ctx(t), "jobrunner:r:0").Val()
+	var records []string
+	for _, f := range fields {
+		if !strings.HasPrefix(f, "~") {
+			records = append(records, f)
+		}
+	}
+	slices.Sort(records)
+	if want := []string{"k-new"}; !slices.Equal(records, want) {
+		t.Errorf("records after the trim = %v, want %v", records, want)
+	}
+	if len(fields)-len(records) > 2 {
+		t.Errorf("sentinel fields after the trim: %v, want at most two", fields)
+	}
+}
+
+// TestRedisBucketsChanged: records written with one bucket count are found
+// with another when BucketsBefore names the old count, for the window; not
+// without it.
+func TestRedisBucketsChanged(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	old := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 7})
+	var keys []string
+	for i := range 40 {
+		k := fmt.Sprintf("order:%d", i)
+		keys = append(keys, k)
+		complete(t, old, k, "t", 0)
+	}
+	changed := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 5, BucketsBefore: 7})
+	for _, k := range keys {
+		if v := admitVerdict(t, changed, k, "t2"); v != lockcore.Done {
+			t.Errorf("admission of %s with BucketsBefore = %v, want Done", k, v)
+		}
+	}
+	forgot := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 5})
+	missed := 0
+	for _, k := range keys {
+		if admitVerdict(t, forgot, k, "t3") == lockcore.Admitted {
+			missed++
+		}
+	}
+	if missed == 0 {
+		t.Errorf("without BucketsBefore every record was found: the test shows nothing")
+	}
+}
+
+// TestRedisBucketClockEstimate: completions to buckets read the server's
+// clock (TIME) once, not per job: later ones use the store's estimate.
+// (The first record of a quarter in a bucket reads it too, to trim.)
+func TestRedisBucketClockEstimate(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 1})
+	for i := range 50 {
+		complete(t, s, fmt.Sprintf("k%d", i), "t", 0)
+	}
+	info := c.Info(ctx(t), "commandstats").Val()
+	var calls int
+	for _, line := range strings.Split(info, "\n") {
+		if strings.HasPrefix(line, "cmdstat_time:calls=") {
+			calls, _ = strconv.Atoi(strings.TrimPrefix(strings.Split(line, ",")[0], "cmdstat_time:calls="))
+		}
+	}
+	if calls < 2 || calls > 4 {
+		t.Errorf("TIME read %d times for 50 completions in one bucket, want twice (or a few)", calls)
+	}
+}
+
+// complete admits and completes a job with dedupe key k and no result.
+func complete(t *testing.T, s *lockcore.RedisStore, k, task string, window time.Duration) {
+	t.Helper()
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: k, TaskID: task})
+	if err != nil || a.Verdict != lockcore.Admitted {
+		t.Fatalf("Admit(%q) = %v, %v", k, a.Verdict, err)
+	}
+	if c, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: a.Marker, Window: window}); err != nil || c.Marker != lockcore.Released {
+		t.Fatalf("Complete(%q) = %+v, %v", k, c, err)
+	}
+}
+
+// admitVerdict admits a job and lets its marker go at once.
+func admitVerdict(t *testing.T, s *lockcore.RedisStore, k, task string) lockcore.Verdict {
+	t.Helper()
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: k, TaskID: task})
+	if err != nil {
+		t.Fatalf("Admit(%q) = %v", k, err)
+	}
+	if a.Marker != nil {
+		if _, err := s.Abandon(ctx(t), a.Marker, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a.Verdict
+}
+
+// serverMs is the server's clock in milliseconds.
+func serverMs(t *testing.T, c redis.UniversalClient) int64 {
+	t.Helper()
+	return c.Time(ctx(t)).Val().UnixMilli()
+}
+
+// onlyKey returns the one key matching pattern.
+func onlyKey(t *testing.T, c redis.UniversalClient, pattern string) string {
+	t.Helper()
+	keys := c.Keys(ctx(t), pattern).Val()
+	if len(keys) != 1 {
+		t.Fatalf("keys %s = %v, want one", pattern, keys)
+	}
+	return keys[0]
 }
 
 func TestRedisLockDeletedMidHold(t *testing.T) {

@@ -5,8 +5,10 @@
 --          record: the digit 1 without a result, else byte 1 then the
 --          result bytes; see isRecord in lock.lua).
 -- KEYS[2]: optional, the lock key, in the same slot on Redis Cluster.
--- KEYS[n]: optional, last, when ARGV[7] is '1': the checkpoint key of the
+-- KEYS[n]: optional, when ARGV[7] is '1': the checkpoint key of the
 --          dedupe key (see checkpoint_save.lua), in the same slot.
+-- KEYS[n]: optional, last, when ARGV[8] is given: the bucket of the record
+--          (see bucket.go), in the same slot.
 -- ARGV[1]: the marker's value (token ':' task ID) as this admission set it.
 -- ARGV[2]: the result bytes to keep (may be empty).
 -- ARGV[3]: the dedupe window (TTL of the record) in milliseconds.
@@ -15,7 +17,11 @@
 --          (the lock's token is then the marker's first part).
 -- ARGV[5]: the marker TTL in milliseconds.
 -- ARGV[6]: the lock lease's fence (when KEYS[2] is given; else empty).
--- ARGV[7]: optional, '1' when the last key is a checkpoint key.
+-- ARGV[7]: optional, '1' when a checkpoint key is given.
+-- ARGV[8]: optional, the record's field in the bucket: a record without a
+--          result goes to the bucket (completeBucket) instead of KEYS[1].
+-- ARGV[9]: with ARGV[8], the server's clock in milliseconds as the caller
+--          estimates it; empty to read TIME (its value is then returned).
 --
 -- The record replaces whatever the state key holds, read by the same
 -- command (SET GET), and the old value is put back on the two paths where
@@ -35,32 +41,61 @@
 -- On the usual path this is one command (SET GET) without a lock, two
 -- with one (SET GET for each key), and one more (DEL) with a checkpoint.
 --
--- lockRelease, markerTask and isRecord come from lock.lua, loaded in front of this script.
+-- lockRelease, completeBucket, markerTask and isRecord come from lock.lua, loaded in front of this script.
 --
--- Returns {marker, lock}, each 1 when released (the marker: replaced by the
--- record), 0 when already gone, -1 when held by another owner; lock is 0
--- when KEYS[2] is absent.
-local nkeys, checkpoint = #KEYS, nil
+-- Returns {marker, lock[, now]}, each 1 when released (the marker: replaced
+-- by the record), 0 when already gone, -1 when held by another owner; lock
+-- is 0 when KEYS[2] is absent; now is the TIME read when ARGV[9] is empty.
+local nkeys, checkpoint, bucket = #KEYS, nil, nil
+if ARGV[8] and ARGV[8] ~= '' then
+  bucket = KEYS[nkeys]
+  nkeys = nkeys - 1
+end
 if ARGV[7] == '1' then
   checkpoint = KEYS[nkeys]
   nkeys = nkeys - 1
 end
-local record = '1'
-if ARGV[2] ~= '' then
-  record = '\1' .. ARGV[2]
-end
-local cur = redis.call('SET', KEYS[1], record, 'PX', ARGV[3], 'GET')
-local marker, lock, takenOver = 0, 0, false
-if cur == ARGV[1] then
-  marker = 1
-elseif cur then
-  if isRecord(cur) then
-    redis.call('SET', KEYS[1], cur, 'KEEPTTL')
-  else
-    marker = -1
-    if markerTask(cur) == markerTask(ARGV[1]) then
-      redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
-      takenOver = true
+local marker, lock, takenOver, now = 0, 0, false, nil
+if bucket then
+  -- The marker goes (GETDEL) and the record is a field of the bucket. On
+  -- the rare paths the old value is put back: a record (kept for a fresh
+  -- window: its TTL went with GETDEL) or a takeover's marker.
+  local cur = redis.call('GETDEL', KEYS[1])
+  local record = true
+  if cur == ARGV[1] then
+    marker = 1
+  elseif cur then
+    if isRecord(cur) then
+      redis.call('SET', KEYS[1], cur, 'PX', ARGV[3])
+      record = false
+    else
+      marker = -1
+      if markerTask(cur) == markerTask(ARGV[1]) then
+        redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
+        takenOver, record = true, false
+      end
+    end
+  end
+  if record then
+    now = completeBucket(bucket, ARGV[8], ARGV[9], tonumber(ARGV[3]))
+  end
+else
+  local record = '1'
+  if ARGV[2] ~= '' then
+    record = '\1' .. ARGV[2]
+  end
+  local cur = redis.call('SET', KEYS[1], record, 'PX', ARGV[3], 'GET')
+  if cur == ARGV[1] then
+    marker = 1
+  elseif cur then
+    if isRecord(cur) then
+      redis.call('SET', KEYS[1], cur, 'KEEPTTL')
+    else
+      marker = -1
+      if markerTask(cur) == markerTask(ARGV[1]) then
+        redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
+        takenOver = true
+      end
     end
   end
 end
@@ -73,5 +108,8 @@ if nkeys >= 2 then
     owner = string.match(ARGV[1], '^([^:]*):')
   end
   lock = lockRelease(KEYS[2], owner, ARGV[6])
+end
+if now then
+  return {marker, lock, now}
 end
 return {marker, lock}

@@ -143,3 +143,42 @@ end
 local function isRecord(v)
   return v == '1' or string.byte(v, 1) == 1
 end
+
+-- completeBucket writes the completed record of field f in bucket b (see
+-- bucket.go): its expiry, the server's clock (nowArg, or TIME when it is
+-- empty) plus window milliseconds, with the sentinel field of the window's
+-- current quarter in the same HSET. A new sentinel (HSET answers 2: both
+-- fields are new; also in a new bucket) pushes the bucket's TTL past any
+-- record of this quarter and the next two, and deletes up to 128 expired
+-- fields: once per quarter per bucket. Sentinels expire two quarters on.
+-- Returns the TIME read for nowArg, or nil.
+local function completeBucket(b, f, nowArg, window)
+  local now, read = tonumber(nowArg), nil
+  if not now then
+    local _, ms = serverNow()
+    now, read = ms, ms
+  end
+  local q = math.max(math.floor(window / 4), 1)
+  local k = math.floor(now / q)
+  local sentinel = '~' .. string.format('%d', window) .. ':' .. string.format('%d', k)
+  local n = redis.call('HSET', b, f, string.format('%d', now + window), sentinel, string.format('%d', (k + 2) * q))
+  if n == 2 then
+    local deadline = (k + 3) * q + window
+    if redis.call('PEXPIRETIME', b) < deadline then
+      redis.call('PEXPIREAT', b, string.format('%d', deadline))
+    end
+    local _, ms = serverNow()
+    local fv = redis.call('HRANDFIELD', b, 128, 'WITHVALUES')
+    local dead = {}
+    for i = 1, #fv, 2 do
+      local e = tonumber(fv[i + 1])
+      if e and e <= ms then
+        dead[#dead + 1] = fv[i]
+      end
+    end
+    if #dead > 0 then
+      redis.call('HDEL', b, unpack(dead))
+    end
+  end
+  return read
+end

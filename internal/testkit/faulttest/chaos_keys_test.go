@@ -60,11 +60,14 @@ var chaosKeyRules = []keyRule{
 	{doc: "jobrunner:{TYPE:KEY}:inflight", re: regexp.MustCompile(`^jobrunner:\{[^}]+\}:inflight$`), ttl: true, maxTTL: 24 * time.Hour,
 		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
 			if v, err := rdb.Get(ctx, key).Result(); err == nil && v != "1" && !strings.HasPrefix(v, "\x01") {
-				// Not a completed record: "1", or byte 1 and the result.
+				// Not a completed record: "1", or byte 1 and the result
+				// (records without a result are in buckets, jobrunner:r:N).
 				return "an in-flight marker is still held after every worker drained: " + v
 			}
 			return ""
 		}},
+	// A bucket lives three quarters of the window past its newest record.
+	{doc: "jobrunner:r:N", re: regexp.MustCompile(`^jobrunner:(r:\d+|\{[0-9a-z]+\}:r\d+)$`), ttl: true, maxTTL: 24*time.Hour + 3*6*time.Hour},
 	{doc: "jobrunner:{limit:DEP}:slots", re: regexp.MustCompile(`^jobrunner:\{limit:[^}]+\}:(slots|waiters)$`), ttl: true, maxTTL: SlotTTL,
 		after: func(ctx context.Context, rdb redis.UniversalClient, key string) string {
 			now, err := rdb.Time(ctx).Result()

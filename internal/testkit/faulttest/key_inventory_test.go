@@ -34,6 +34,7 @@ var keyInventory = []keyKind{
 	{doc: "asynq:servers:{…}"}, // asynq's own; we never build it
 	{doc: "jobrunner:{KEY}:lock", literals: []string{"internal/lockcore/keys.go\t:{", "internal/lockcore/keys.go\t:lock"}},
 	{doc: "jobrunner:{TYPE:KEY}:inflight", literals: []string{"internal/lockcore/keys.go\t:inflight"}},
+	{doc: "jobrunner:r:N", literals: []string{"internal/lockcore/bucket.go\t:{", "internal/lockcore/bucket.go\t}:r"}},
 	{doc: "jobrunner:{KEY}:checkpoint", literals: []string{"internal/lockcore/keys.go\t:checkpoint"}},
 	{doc: "jobrunner:{limit:DEP}:slots", literals: []string{"internal/lockcore/keys.go\t:{limit:", "internal/lockcore/keys.go\t}:slots", "internal/lockcore/keys.go\t}:waiters"}},
 	{doc: "jobrunner:{limit:DEP}:starts", literals: []string{"internal/lockcore/keys.go\t}:starts", "internal/lockcore/keys.go\t}:rate"}},

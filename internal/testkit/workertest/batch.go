@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,8 +15,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/jobrunner/jobrunner/internal/lockcore"
 	"github.com/jobrunner/jobrunner/internal/testkit/redistest"
 )
 
@@ -348,13 +347,8 @@ func enqueueCmd(tb testing.TB, url string, args ...string) *exec.Cmd {
 }
 
 // recorded reports whether the layers hold a completed record for the
-// dedupe key: its state key holds "1" (no result) or byte 1, then the
-// result. Keys: the
-// prefix, then the dedupe key (job type, ':', key) as hash tag.
+// dedupe key (job type, ':', key), in its state key or in a bucket.
 func recorded(env *redistest.Env, dedupeKey string) bool {
-	state, err := env.Client.Get(context.Background(), "jobrunner:{"+dedupeKey+"}:inflight").Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return true // unknown: do not report a rerun
-	}
-	return state == "1" || strings.HasPrefix(state, "\x01")
+	ok, err := lockcore.NewRedisStore(env.Client, lockcore.RedisConfig{}).Recorded(context.Background(), dedupeKey)
+	return ok || err != nil // unknown: do not report a rerun
 }

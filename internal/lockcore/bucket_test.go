@@ -1,0 +1,44 @@
+package lockcore
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSlotTags: every Cluster slot has a tag that hashes to it, so a
+// record's bucket shares its marker's slot.
+func TestSlotTags(t *testing.T) {
+	tags := slotTags()
+	for slot, tag := range tags {
+		if got := hashSlot("jobrunner:{" + tag + "}:r0"); got != slot {
+			t.Fatalf("tag %q of slot %d hashes to slot %d", tag, slot, got)
+		}
+	}
+	b := buckets{prefix: "jobrunner", n: 3 * slotCount, tags: tags}
+	for _, k := range []string{"invoice:123", "a{b}c", "%7B", "~x"} {
+		want := hashSlot(newKeys("").inflight(k))
+		if got := hashSlot(b.key(k, b.n)); got != want {
+			t.Errorf("bucket of %q in slot %d, its marker in %d", k, got, want)
+		}
+	}
+}
+
+// TestServerClock: the estimate follows the local clock from the sample on,
+// is never behind it, and goes stale after clockRefresh.
+func TestServerClock(t *testing.T) {
+	var c serverClock
+	t0 := time.Now()
+	if _, ok := c.now(t0); ok {
+		t.Fatal("an estimate before any sample")
+	}
+	c.set(1_000_000, t0)
+	if ms, ok := c.now(t0.Add(1500 * time.Microsecond)); !ok || ms < 1_000_002 || ms > 1_000_003 {
+		t.Errorf("estimate 1.5ms on = %d, %v; want 1000002 or 1000003", ms, ok)
+	}
+	if _, ok := c.now(t0.Add(clockRefresh + time.Millisecond)); ok {
+		t.Error("an estimate past clockRefresh")
+	}
+	if _, ok := c.now(t0.Add(-time.Millisecond)); ok {
+		t.Error("an estimate before its sample")
+	}
+}
