@@ -149,11 +149,12 @@
 // Keys live under a prefix (PrefixDefault, "jobrunner") with the user key as
 // a Cluster hash tag, so that every key of one lock or dedupe key shares a
 // slot: jobrunner:{invoice:123}:lock and :inflight. The :inflight
-// key holds the marker while a job runs and its completed record after it
-// succeeded (the record replaces the marker, read and written by one
-// command: see complete.lua): "1" without a result (a shared integer in
-// Redis, the smallest value a key can have), else byte 1 and the result.
-// Checkpoints live beside their lease's key: :checkpoint for a marker's,
+// key holds the marker while a job runs. A completed record without a
+// result is a field of a bucket, a small hash shared by many dedupe keys
+// in the marker's slot (see bucket.go and RedisConfig.Buckets: about 35
+// bytes a record against 130 for a key); with a result, it replaces the
+// marker in the :inflight key (read and written by one command: see
+// complete.lua), byte 1 and then the result. Checkpoints live beside their lease's key: :checkpoint for a marker's,
 // :checkpoint:<name> for a lock's. A lock key lives a day after its last
 // write (see Fencing), so there is one per lock key used within the last
 // day.

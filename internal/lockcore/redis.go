@@ -34,9 +34,11 @@ type RedisConfig struct {
 }
 
 // RedisStore is the Store on Redis: single node, Sentinel (failover client)
-// or Cluster. Locks, markers and completed records are plain keys written by
-// Lua scripts, so every check-and-set is atomic. It keeps no state of its own
-// beyond its configuration; any number of processes may share one Redis.
+// or Cluster. Locks, markers and completed records are keys (completed
+// records without a result: fields of shared hashes, see bucket.go) written
+// by Lua scripts, so every check-and-set is atomic. It keeps no state of
+// its own beyond its configuration and an estimate of the server's clock;
+// any number of processes may share one Redis.
 //
 // On a single node or Sentinel, Admit, Complete and Abandon are one script
 // each, one round trip. On Cluster (or Ring), a dedupe key and a lock key
