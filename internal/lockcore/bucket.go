@@ -3,8 +3,11 @@ package lockcore
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,15 +84,26 @@ func (b *buckets) key(dedupeKey string, n int) string {
 	return b.prefix + ":{" + b.tags[slot] + "}:r" + strconv.FormatUint(uint64(h%per), 10)
 }
 
-// field returns the field of dedupe key's record. Keys that start with
-// '~' get one more in front, so that none is taken for a sentinel field
-// ('~', the window in ms, ':', the quarter), whose second byte is a digit.
+// field returns the field of dedupe key's record: the key itself when it
+// is short, else "~#" and the base64 of its SHA-256, so that every field
+// stays within the 64 bytes of a listpack value (hash-max-listpack-value:
+// one longer field would turn the whole bucket into a hashtable). Keys that
+// start with '~' get one more in front, so that no key is taken for a
+// digest or a sentinel field ('~', the window in ms, ':', the quarter).
 func field(dedupeKey string) string {
+	if len(dedupeKey) > fieldMax {
+		sum := sha256.Sum256([]byte(dedupeKey))
+		return "~#" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
 	if dedupeKey != "" && dedupeKey[0] == '~' {
 		return "~" + dedupeKey
 	}
 	return dedupeKey
 }
+
+// fieldMax is the longest dedupe key that is its record's field: as long
+// as a digest field (2 + 43 bytes).
+const fieldMax = 45
 
 // fnv32 is FNV-1a, 32 bits.
 func fnv32(s string) uint32 {
@@ -189,4 +203,58 @@ func (s *RedisStore) Recorded(ctx context.Context, dedupeKey string) (bool, erro
 		}
 	}
 	return false, nil
+}
+
+// sentinels caches, per window, the sentinel field of its current quarter
+// (see completeBucket in lua/lock.lua), boxed as script arguments: it
+// changes once per quarter, and formatting it in the script per job would
+// cost Redis more than the record's HSET. Copy-on-write, at most
+// msArgsMax windows; others are built per call.
+type sentinels struct {
+	m  atomic.Pointer[map[int64]*sentinel]
+	mu sync.Mutex // serializes writers
+}
+
+type sentinel struct {
+	k           int64 // the quarter: server ms / (window / 4)
+	name, value any   // "~<window ms>:<k>", and (k + 2) × quarter
+}
+
+// get returns the sentinel of window (ms) at server time now (ms).
+func (c *sentinels) get(window, now int64) *sentinel {
+	q := max(window/4, 1)
+	k := now / q
+	if m := c.m.Load(); m != nil {
+		if s := (*m)[window]; s != nil && s.k == k {
+			return s
+		}
+	}
+	s := &sentinel{
+		k:     k,
+		name:  "~" + strconv.FormatInt(window, 10) + ":" + strconv.FormatInt(k, 10),
+		value: strconv.FormatInt((k+2)*q, 10),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	var n int
+	if old != nil {
+		n = len(*old)
+		cur, ok := (*old)[window]
+		switch {
+		case ok && cur.k >= k: // another call got there first
+			return cur
+		case !ok && n >= msArgsMax:
+			return s
+		}
+	}
+	m := make(map[int64]*sentinel, n+1)
+	if old != nil {
+		for w, x := range *old {
+			m[w] = x
+		}
+	}
+	m[window] = s
+	c.m.Store(&m)
+	return s
 }

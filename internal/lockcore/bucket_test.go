@@ -42,3 +42,25 @@ func TestServerClock(t *testing.T) {
 		t.Error("an estimate before its sample")
 	}
 }
+
+// TestSentinels: a window's sentinel is built once per quarter and names it
+// as completeBucket in lua/lock.lua would.
+func TestSentinels(t *testing.T) {
+	var c sentinels
+	a := c.get(400, 1000)
+	if a.k != 10 || a.name != "~400:10" || a.value != "1200" {
+		t.Fatalf("sentinel = %+v, want quarter 10, ~400:10, 1200", a)
+	}
+	if b := c.get(400, 1099); b != a {
+		t.Errorf("same quarter: a new sentinel %+v", b)
+	}
+	if b := c.get(400, 1100); b.k != 11 || b.name != "~400:11" || b.value != "1300" {
+		t.Errorf("next quarter: sentinel %+v, want ~400:11, 1300", b)
+	}
+	if b := c.get(400, 1000); b.k != 11 {
+		t.Errorf("a late caller got quarter %d, want the newer 11", b.k)
+	}
+	if b := c.get(86_400_000, 1733600000000); b.name != "~86400000:80259" {
+		t.Errorf("24h window: sentinel %v", b.name)
+	}
+}

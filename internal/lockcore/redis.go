@@ -60,8 +60,9 @@ type RedisStore struct {
 	pipes sync.Pool
 	// buckets places completed records; clock estimates the server's
 	// clock for their expiry.
-	buckets buckets
-	clock   serverClock
+	buckets   buckets
+	clock     serverClock
+	sentinels sentinels
 }
 
 type sharding int
@@ -236,8 +237,8 @@ type callBuf struct {
 	call  scriptCall
 	calls [2]*scriptCall
 	keys  [4]string
-	args  [9]any
-	argv  [16]any
+	args  [11]any
+	argv  [18]any
 
 	// A completion's: the lock's own release (nil when the call releases
 	// it), the request, and what the replies said.

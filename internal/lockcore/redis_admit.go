@@ -206,12 +206,14 @@ func (s *RedisStore) Complete(ctx context.Context, req CompleteRequest) (Complet
 		// The record goes to its bucket, its expiry from the estimate of
 		// the server's clock; without one the script reads TIME.
 		b.clock, b.sent = &s.clock, time.Now()
-		var now any = ""
-		if ms, ok := s.clock.now(b.sent); ok {
-			now = ms
+		var exp, name, value any = "", "", ""
+		if now, ok := s.clock.now(b.sent); ok {
+			w := window.Milliseconds()
+			sn := s.sentinels.get(w, now)
+			exp, name, value = now+w, sn.name, sn.value
 		}
 		complete.keys = append(complete.keys, m.bucket)
-		complete.args = append(complete.args, cp, m.fieldArg, now)
+		complete.args = append(complete.args, cp, m.fieldArg, exp, name, value)
 	} else if cp != "" {
 		complete.args = append(complete.args, cp)
 	}

@@ -20,8 +20,11 @@
 -- ARGV[7]: optional, '1' when a checkpoint key is given.
 -- ARGV[8]: optional, the record's field in the bucket: a record without a
 --          result goes to the bucket (completeBucket) instead of KEYS[1].
--- ARGV[9]: with ARGV[8], the server's clock in milliseconds as the caller
---          estimates it; empty to read TIME (its value is then returned).
+-- ARGV[9]: with ARGV[8], the record's expiry in server milliseconds, from
+--          the caller's estimate of the server's clock; empty to read TIME
+--          (its value is then returned).
+-- ARGV[10], ARGV[11]: with ARGV[9], the name and value of the sentinel
+--          field of the window's current quarter (see completeBucket).
 --
 -- The record replaces whatever the state key holds, read by the same
 -- command (SET GET), and the old value is put back on the two paths where
@@ -46,6 +49,9 @@
 -- Returns {marker, lock[, now]}, each 1 when released (the marker: replaced
 -- by the record), 0 when already gone, -1 when held by another owner; lock
 -- is 0 when KEYS[2] is absent; now is the TIME read when ARGV[9] is empty.
+--
+-- With a bucket the usual path is GETDEL and HSET, and one more (SET GET)
+-- with a lock.
 local nkeys, checkpoint, bucket = #KEYS, nil, nil
 if ARGV[8] and ARGV[8] ~= '' then
   bucket = KEYS[nkeys]
@@ -77,7 +83,7 @@ if bucket then
     end
   end
   if record then
-    now = completeBucket(bucket, ARGV[8], ARGV[9], tonumber(ARGV[3]))
+    now = completeBucket(bucket, ARGV[8], tonumber(ARGV[3]), ARGV[9], ARGV[10], ARGV[11])
   end
 else
   local record = '1'

@@ -145,25 +145,27 @@ local function isRecord(v)
 end
 
 -- completeBucket writes the completed record of field f in bucket b (see
--- bucket.go): its expiry, the server's clock (nowArg, or TIME when it is
--- empty) plus window milliseconds, with the sentinel field of the window's
--- current quarter in the same HSET. A new sentinel (HSET answers 2: both
--- fields are new; also in a new bucket) pushes the bucket's TTL past any
--- record of this quarter and the next two, and deletes up to 128 expired
--- fields: once per quarter per bucket. Sentinels expire two quarters on.
--- Returns the TIME read for nowArg, or nil.
-local function completeBucket(b, f, nowArg, window)
-  local now, read = tonumber(nowArg), nil
-  if not now then
+-- bucket.go): its expiry exp (server milliseconds), with the sentinel field
+-- sname of the window's current quarter, valued sval (the quarter's end
+-- plus one more), in the same HSET. The caller computes the three from its
+-- estimate of the server's clock; without one (exp empty) they come from
+-- TIME here, window (ms) the record's window. A new sentinel (HSET answers
+-- 2: both fields are new; also in a new bucket) pushes the bucket's TTL
+-- past any record of this quarter and the next two, and deletes up to 128
+-- expired fields (sentinels included): once per quarter per bucket.
+-- Returns the TIME read, or nil.
+local function completeBucket(b, f, window, exp, sname, sval)
+  local q, read = math.max(math.floor(window / 4), 1), nil
+  if exp == '' then
     local _, ms = serverNow()
-    now, read = ms, ms
+    read = ms
+    local k = math.floor(ms / q)
+    exp = string.format('%d', ms + window)
+    sname = '~' .. string.format('%d', window) .. ':' .. string.format('%d', k)
+    sval = string.format('%d', (k + 2) * q)
   end
-  local q = math.max(math.floor(window / 4), 1)
-  local k = math.floor(now / q)
-  local sentinel = '~' .. string.format('%d', window) .. ':' .. string.format('%d', k)
-  local n = redis.call('HSET', b, f, string.format('%d', now + window), sentinel, string.format('%d', (k + 2) * q))
-  if n == 2 then
-    local deadline = (k + 3) * q + window
+  if redis.call('HSET', b, f, exp, sname, sval) == 2 then
+    local deadline = tonumber(sval) + q + window
     if redis.call('PEXPIRETIME', b) < deadline then
       redis.call('PEXPIREAT', b, string.format('%d', deadline))
     end
