@@ -73,14 +73,7 @@ var settings = []setting{
 			return nil
 		}},
 	{"WORKER_CONCURRENCY", "concurrency", "10", fmt.Sprintf("jobs run at once, 1 to %d", concurrencyMax),
-		func(v string, c *config) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > concurrencyMax {
-				return fmt.Errorf("want an integer from 1 to %d", concurrencyMax)
-			}
-			c.Concurrency = n
-			return nil
-		}},
+		func(v string, c *config) (err error) { c.Concurrency, err = parseInt(v, 1, concurrencyMax); return err }},
 	{"WORKER_QUEUES", "queues", "default=1", "queues and priorities, e.g. critical=6,default=3,low=1",
 		func(v string, c *config) (err error) { c.Queues, err = fleet.ParseQueues(v); return err }},
 	{"WORKER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long a drain lets in-flight jobs finish",
@@ -108,25 +101,17 @@ var settings = []setting{
 	{"WORKER_MAX_DEFERRAL", "max-deferral", runner.MaxDeferralDefault.String(), "how long a job may keep being deferred without running before it is archived (deferred_too_long)",
 		func(v string, c *config) (err error) { c.MaxDeferral, err = parseDuration(v, false); return err }},
 	{"WORKER_DEDUPE_BUCKETS", "dedupe-buckets", "4096", "hashes holding completed dedupe records: about jobs per dedupe window / 33 (docs/capacity.md); 0 keeps a key per record",
-		func(v string, c *config) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > bucketsMax {
-				return fmt.Errorf("want an integer from 0 to %d", bucketsMax)
-			}
-			c.DedupeBuckets = n
-			if n == 0 {
+		func(v string, c *config) (err error) {
+			c.DedupeBuckets, err = parseInt(v, 0, bucketsMax)
+			if c.DedupeBuckets == 0 {
 				c.DedupeBuckets = -1
 			}
-			return nil
+			return err
 		}},
 	{"WORKER_DEDUPE_BUCKETS_BEFORE", "dedupe-buckets-before", "0", "the previous WORKER_DEDUPE_BUCKETS, for one dedupe window after a change: records are looked for in both",
-		func(v string, c *config) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > bucketsMax {
-				return fmt.Errorf("want an integer from 0 to %d", bucketsMax)
-			}
-			c.DedupeBucketsBefore = n
-			return nil
+		func(v string, c *config) (err error) {
+			c.DedupeBucketsBefore, err = parseInt(v, 0, bucketsMax)
+			return err
 		}},
 	{"WORKER_DEPENDENCY_LIMITS", "dependency-limits", "", "per-dependency limits across replicas, e.g. payment-api=concurrency:10,rate:100/s;hooks.example.com=rate:5/s,burst:5",
 		func(v string, c *config) error {
@@ -241,6 +226,15 @@ func redactIf(env, v string) string {
 		return setup.RedactURL(v)
 	}
 	return v
+}
+
+// parseInt parses an integer from lo to hi.
+func parseInt(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want an integer from %d to %d", lo, hi)
+	}
+	return n, nil
 }
 
 func parseDuration(v string, zeroOK bool) (time.Duration, error) {

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -205,15 +204,11 @@ func (s *RedisStore) Recorded(ctx context.Context, dedupeKey string) (bool, erro
 	return false, nil
 }
 
-// sentinels caches, per window, the sentinel field of its current quarter
-// (see completeBucket in lua/lock.lua), boxed as script arguments: it
-// changes once per quarter, and formatting it in the script per job would
-// cost Redis more than the record's HSET. Copy-on-write, at most
-// msArgsMax windows; others are built per call.
-type sentinels struct {
-	m  atomic.Pointer[map[int64]*sentinel]
-	mu sync.Mutex // serializes writers
-}
+// sentinels caches, per window (ms), the sentinel field of its current
+// quarter (see completeBucket in lua/lock.lua), boxed as script arguments:
+// it changes once per quarter, and formatting it in the script per job
+// would cost Redis more than the record's HSET.
+type sentinels struct{ cowMap[*sentinel] }
 
 type sentinel struct {
 	k           int64 // the quarter: server ms / (window / 4)
@@ -224,37 +219,17 @@ type sentinel struct {
 func (c *sentinels) get(window, now int64) *sentinel {
 	q := max(window/4, 1)
 	k := now / q
-	if m := c.m.Load(); m != nil {
-		if s := (*m)[window]; s != nil && s.k == k {
-			return s
-		}
+	if s, ok := c.load(window); ok && s.k == k {
+		return s
 	}
-	s := &sentinel{
-		k:     k,
-		name:  "~" + strconv.FormatInt(window, 10) + ":" + strconv.FormatInt(k, 10),
-		value: strconv.FormatInt((k+2)*q, 10),
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old := c.m.Load()
-	var n int
-	if old != nil {
-		n = len(*old)
-		cur, ok := (*old)[window]
-		switch {
-		case ok && cur.k >= k: // another call got there first
+	return c.update(window, func(cur *sentinel, ok bool) *sentinel {
+		if ok && cur.k >= k { // another call got there first
 			return cur
-		case !ok && n >= msArgsMax:
-			return s
 		}
-	}
-	m := make(map[int64]*sentinel, n+1)
-	if old != nil {
-		for w, x := range *old {
-			m[w] = x
+		return &sentinel{
+			k:     k,
+			name:  "~" + strconv.FormatInt(window, 10) + ":" + strconv.FormatInt(k, 10),
+			value: strconv.FormatInt((k+2)*q, 10),
 		}
-	}
-	m[window] = s
-	c.m.Store(&m)
-	return s
+	})
 }

@@ -60,6 +60,9 @@ func TestSentinels(t *testing.T) {
 	if b := c.get(400, 1000); b.k != 11 {
 		t.Errorf("a late caller got quarter %d, want the newer 11", b.k)
 	}
+	if a := testing.AllocsPerRun(100, func() { _ = c.get(400, 1150) }); a != 0 {
+		t.Errorf("a cached sentinel allocates %v times", a)
+	}
 	if b := c.get(86_400_000, 1733600000000); b.name != "~86400000:80259" {
 		t.Errorf("24h window: sentinel %v", b.name)
 	}

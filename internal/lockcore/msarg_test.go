@@ -9,7 +9,7 @@ import (
 
 func TestMsArgs(t *testing.T) {
 	var c msArgs
-	for i := range msArgsMax + 10 {
+	for i := range cowMapMax + 10 {
 		d := time.Duration(1000+i) * time.Millisecond
 		if got := c.arg(d); got != any(int64(1000+i)) {
 			t.Fatalf("%v: %v", d, got)
@@ -18,8 +18,8 @@ func TestMsArgs(t *testing.T) {
 			t.Fatalf("%v again: %v", d, got)
 		}
 	}
-	if n := len(*c.m.Load()); n != msArgsMax {
-		t.Fatalf("cache holds %d values, want at most %d", n, msArgsMax)
+	if n := len(*c.m.Load()); n != cowMapMax {
+		t.Fatalf("cache holds %d values, want at most %d", n, cowMapMax)
 	}
 	if a := testing.AllocsPerRun(100, func() { _ = c.arg(1000 * time.Millisecond) }); a != 0 {
 		t.Fatalf("a cached value allocates %v times", a)
