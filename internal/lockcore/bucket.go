@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -59,7 +60,9 @@ type buckets struct {
 
 func newBuckets(prefix string, cfg RedisConfig, sharded sharding) buckets {
 	b := buckets{prefix: prefix}
-	if cfg.Buckets < 0 || sharded == ringSharded {
+	if cfg.Buckets < 0 || sharded == ringSharded || sharded == clusterSharded && strings.ContainsAny(prefix, "{}") {
+		// A brace in the prefix would make it the hash tag of every key
+		// or spoil the buckets' own tags: no bucket can be placed.
 		return b
 	}
 	b.n = cmp.Or(cfg.Buckets, BucketsDefault)

@@ -24,7 +24,7 @@ type RedisConfig struct {
 	// result (see docs/capacity.md): about the records kept (rate x
 	// window) / 33. Defaults to BucketsDefault (4096); on Redis Cluster
 	// each slot has at least one. Negative keeps each record in a key of
-	// its own (as on a Ring, always).
+	// its own (as on a Ring always, and on Cluster with a brace in Prefix).
 	Buckets int
 	// BucketsBefore is the bucket count the records of the current window
 	// were written with, when Buckets changed: admission looks for a

@@ -186,6 +186,63 @@ func TestRedisRecordInBucket(t *testing.T) {
 	}
 }
 
+// TestRedisBucketKeepsResultRecord: a completion without a result that
+// finds a record with one in the marker's key (a duplicate admitted after
+// this attempt's marker expired completed first) keeps that record and its
+// result, for a window, and writes nothing to the bucket.
+func TestRedisBucketKeepsResultRecord(t *testing.T) {
+	t.Parallel()
+	c := startRedis(t).Client()
+	s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Buckets: 1})
+	first, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "pay:9", TaskID: "t1", MarkerTTL: 50 * time.Millisecond})
+	if err != nil || first.Verdict != lockcore.Admitted {
+		t.Fatalf("Admit = %v, %v", first.Verdict, err)
+	}
+	time.Sleep(100 * time.Millisecond) // the first attempt's marker expires
+	dup, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "pay:9", TaskID: "t2"})
+	if err != nil || dup.Verdict != lockcore.Admitted {
+		t.Fatalf("Admit of the duplicate = %v, %v", dup.Verdict, err)
+	}
+	if _, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: dup.Marker, Result: []byte("paid")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(ctx(t), lockcore.CompleteRequest{Marker: first.Marker}); err != nil {
+		t.Fatal(err)
+	}
+	key := "jobrunner:{pay:9}:inflight"
+	if got := c.Get(ctx(t), key).Val(); got != "\x01paid" {
+		t.Errorf("record = %q, want the duplicate's, with its result", got)
+	}
+	if ttl := c.PTTL(ctx(t), key).Val(); ttl < 23*time.Hour {
+		t.Errorf("record TTL = %s, want a window", ttl)
+	}
+	if n := c.Exists(ctx(t), "jobrunner:r:0").Val(); n != 0 {
+		t.Errorf("the late completion wrote a bucket record too")
+	}
+	a, err := s.Admit(ctx(t), lockcore.AdmitRequest{DedupeKey: "pay:9", TaskID: "t3"})
+	if err != nil || a.Verdict != lockcore.Done || string(a.Result) != "paid" {
+		t.Errorf("Admit after both = %v %q, %v; want Done with paid", a.Verdict, a.Result, err)
+	}
+}
+
+// TestRedisBucketBracePrefix: on a Cluster, a prefix with a brace keeps a
+// key per record (no bucket can share a marker's slot), and jobs still
+// complete and are skipped after.
+func TestRedisBucketBracePrefix(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	for _, prefix := range []string{"a{", "b}", "{c}"} {
+		s := lockcore.NewRedisStore(c, lockcore.RedisConfig{Prefix: prefix})
+		complete(t, s, "mail:1", "t", 0)
+		if v := admitVerdict(t, s, "mail:1", "t2"); v != lockcore.Done {
+			t.Errorf("prefix %q: admission after completion = %v, want Done", prefix, v)
+		}
+		if got := c.Get(ctx(t), prefix+":{mail:1}:inflight").Val(); got != "1" {
+			t.Errorf("prefix %q: record = %q, want a key holding 1", prefix, got)
+		}
+	}
+}
+
 // TestRedisBucketExpiry: a record counts as gone once its window passed
 // (checked on read), and the first completion of a later quarter of the
 // window trims the bucket's expired fields.

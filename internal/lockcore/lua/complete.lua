@@ -62,48 +62,41 @@ if ARGV[7] == '1' then
   nkeys = nkeys - 1
 end
 local marker, lock, takenOver, now = 0, 0, false, nil
+-- With a bucket the marker goes (GETDEL) and the record is a field of the
+-- bucket; else the record replaces the marker (SET GET). On the rare paths
+-- the old value is put back: a record (GETDEL took its TTL: it is kept
+-- for a fresh window) or a takeover's marker.
+local cur
 if bucket then
-  -- The marker goes (GETDEL) and the record is a field of the bucket. On
-  -- the rare paths the old value is put back: a record (kept for a fresh
-  -- window: its TTL went with GETDEL) or a takeover's marker.
-  local cur = redis.call('GETDEL', KEYS[1])
-  local record = true
-  if cur == ARGV[1] then
-    marker = 1
-  elseif cur then
-    if isRecord(cur) then
-      redis.call('SET', KEYS[1], cur, 'PX', ARGV[3])
-      record = false
-    else
-      marker = -1
-      if markerTask(cur) == markerTask(ARGV[1]) then
-        redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
-        takenOver, record = true, false
-      end
-    end
-  end
-  if record then
-    now = completeBucket(bucket, ARGV[8], tonumber(ARGV[3]), ARGV[9], ARGV[10], ARGV[11])
-  end
+  cur = redis.call('GETDEL', KEYS[1])
 else
   local record = '1'
   if ARGV[2] ~= '' then
     record = '\1' .. ARGV[2]
   end
-  local cur = redis.call('SET', KEYS[1], record, 'PX', ARGV[3], 'GET')
-  if cur == ARGV[1] then
-    marker = 1
-  elseif cur then
-    if isRecord(cur) then
-      redis.call('SET', KEYS[1], cur, 'KEEPTTL')
+  cur = redis.call('SET', KEYS[1], record, 'PX', ARGV[3], 'GET')
+end
+local recorded = true
+if cur == ARGV[1] then
+  marker = 1
+elseif cur then
+  if isRecord(cur) then
+    if bucket then
+      redis.call('SET', KEYS[1], cur, 'PX', ARGV[3])
     else
-      marker = -1
-      if markerTask(cur) == markerTask(ARGV[1]) then
-        redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
-        takenOver = true
-      end
+      redis.call('SET', KEYS[1], cur, 'KEEPTTL')
+    end
+    recorded = false
+  else
+    marker = -1
+    if markerTask(cur) == markerTask(ARGV[1]) then
+      redis.call('SET', KEYS[1], cur, 'PX', ARGV[5])
+      takenOver, recorded = true, false
     end
   end
+end
+if bucket and recorded then
+  now = completeBucket(bucket, ARGV[8], tonumber(ARGV[3]), ARGV[9], ARGV[10], ARGV[11])
 end
 if checkpoint and not takenOver then
   redis.call('DEL', checkpoint)
